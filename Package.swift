@@ -1,0 +1,59 @@
+// swift-tools-version: 6.1
+import PackageDescription
+
+let package = Package(
+    name: "Berth",
+    platforms: [.macOS(.v14)],
+    products: [
+        .executable(name: "berth", targets: ["berth"]),
+        .library(name: "BerthModel", targets: ["BerthModel"]),
+        .library(name: "BerthStore", targets: ["BerthStore"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
+        .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
+    ],
+    targets: [
+        // Resource types, manifest decoding with source positions, validation. Pure.
+        .target(
+            name: "BerthModel",
+            dependencies: [.product(name: "Yams", package: "Yams")]
+        ),
+        // SQLite state: objects, revisions, events. GRDB on the system libsqlite3.
+        .target(
+            name: "BerthStore",
+            dependencies: ["BerthModel", .product(name: "GRDB", package: "GRDB.swift")]
+        ),
+        // Docker Engine API client over AsyncHTTPClient.
+        .target(
+            name: "BerthDocker",
+            dependencies: [
+                "BerthModel",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        // The command implementations; `berth` itself only calls into this.
+        .target(
+            name: "BerthCLI",
+            dependencies: [
+                "BerthModel", "BerthStore", "BerthDocker",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .executableTarget(name: "berth", dependencies: ["BerthCLI"]),
+        .executableTarget(
+            name: "berth-bench",
+            dependencies: ["BerthModel", "BerthStore"],
+            path: "Benchmarks/berth-bench"
+        ),
+        .testTarget(name: "BerthModelTests", dependencies: ["BerthModel"]),
+        .testTarget(name: "BerthStoreTests", dependencies: ["BerthStore"]),
+        .testTarget(name: "BerthCLITests", dependencies: ["BerthModel", "BerthStore"]),
+    ],
+    swiftLanguageModes: [.v6]
+)

@@ -1,0 +1,70 @@
+import ArgumentParser
+import BerthModel
+import BerthStore
+import Foundation
+
+struct Apply: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Store manifests as a new revision of the desired state.",
+        discussion: """
+            Reads every file given (folders: their *.yaml, *.yml and *.json files), validates the \
+            resulting desired state as a whole, and stores it in one transaction. Prints one line per \
+            object (created, configured, unchanged, deleted) and the new revision. Identical input \
+            creates no revision. On any error nothing is stored and every problem is listed.
+            """)
+
+    @Option(name: .shortAndLong, help: ArgumentHelp("Manifest file or folder; repeat for several.", valueName: "path"))
+    var filename: [String] = []
+
+    @Flag(help: "Validate and show what would change; store nothing.")
+    var dryRun = false
+
+    @Flag(help: "Delete stored objects that the input does not contain.")
+    var prune = false
+
+    @Option(name: .shortAndLong, help: "Why this change is made; kept in history.")
+    var message: String = ""
+
+    @Option(help: ArgumentHelp("Who applies; default $USER.", valueName: "name"))
+    var author: String?
+
+    @OptionGroup var state: StateOptions
+
+    func validate() throws {
+        if filename.isEmpty { throw ValidationError("give at least one manifest with -f PATH") }
+    }
+
+    func run() throws {
+        try reportingErrors {
+            let input = try ManifestLoader.load(paths: filename)
+            let store = try state.openForWriting()
+            let options = ApplyOptions(author: author ?? Identity.currentUser, message: message, dryRun: dryRun, prune: prune)
+            let result = try store.apply(input, options: options)
+            let suffix = dryRun ? " (dry run)" : ""
+            var out = ""
+            for change in result.changes {
+                out += "\(change.key) \(change.action.rawValue)\(suffix)\n"
+            }
+            let counts = Dictionary(grouping: result.changes, by: \.action).mapValues(\.count)
+            let summary = "\(counts[.created] ?? 0) created, \(counts[.configured] ?? 0) configured, \(counts[.deleted] ?? 0) deleted, \(counts[.unchanged] ?? 0) unchanged"
+            if let revision = result.revision {
+                out += "revision \(revision) stored (\(summary))\n"
+            } else if result.isNoOp {
+                let latest = try store.latestRevision().map { "revision \($0)" } ?? "empty"
+                out += "no changes; the desired state stays at \(latest)\n"
+            } else {
+                out += "dry run: nothing stored (\(summary))\n"
+            }
+            Console.print(out)
+        }
+    }
+}
+
+/// Who is running the command, for revision authors.
+enum Identity {
+    static var currentUser: String {
+        if let user = ProcessInfo.processInfo.environment["USER"], !user.isEmpty { return user }
+        if let pw = getpwuid(getuid()), let name = pw.pointee.pw_name { return String(cString: name) }
+        return "uid-\(getuid())"
+    }
+}

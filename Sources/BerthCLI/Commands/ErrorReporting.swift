@@ -1,0 +1,48 @@
+import ArgumentParser
+import BerthModel
+import BerthStore
+import Foundation
+
+/// Exit codes documented in `berth --help`.
+enum Exit {
+    static let differences = ExitCode(1)
+    static let invalidInput = ExitCode(2)
+    static let stateUnusable = ExitCode(3)
+    static let notFound = ExitCode(4)
+}
+
+/// Runs a command body, printing known errors plainly and mapping them to exit codes.
+func reportingErrors(_ body: () throws -> Void) throws {
+    do {
+        try body()
+    } catch let error as ManifestErrors {
+        Console.error(error.description)
+        throw Exit.invalidInput
+    } catch let error as StoreError {
+        Console.error(error.description)
+        throw error.code == .notFound ? Exit.notFound : Exit.stateUnusable
+    } catch let error as NotFound {
+        Console.error(error.message)
+        throw Exit.notFound
+    }
+}
+
+/// A named object or revision that does not exist.
+struct NotFound: Error {
+    var message: String
+}
+
+/// Writes to stdout and stderr.
+enum Console {
+    static func print(_ text: String) {
+        FileHandle.standardOutput.write(Data((text.hasSuffix("\n") ? text : text + "\n").utf8))
+    }
+
+    static func error(_ text: String) {
+        FileHandle.standardError.write(Data(("error: " + text + "\n").utf8))
+    }
+
+    static func note(_ text: String) {
+        FileHandle.standardError.write(Data((text + "\n").utf8))
+    }
+}

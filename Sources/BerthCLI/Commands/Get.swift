@@ -1,0 +1,58 @@
+import ArgumentParser
+import BerthModel
+import BerthStore
+
+struct Get: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "List stored objects of a kind, or show one.",
+        discussion: "KIND: \(ResourceKind.acceptedSpellings), or all. `-o yaml` prints manifests that `berth apply` accepts.")
+
+    @Argument(help: ArgumentHelp("Kind of object: node, model, deployment, gateway (plural and short forms work), or all.", valueName: "kind"))
+    var kind: String
+
+    @Argument(help: "Name of one object.")
+    var name: String?
+
+    @Option(name: .shortAndLong, help: "Output format: table, yaml or json.")
+    var output: OutputFormat = .table
+
+    @OptionGroup var state: StateOptions
+
+    func validate() throws {
+        if kind.lowercased() != "all", ResourceKind(userInput: kind) == nil {
+            throw ValidationError("unknown kind \"\(kind)\"; expected one of: \(ResourceKind.acceptedSpellings), all")
+        }
+        if kind.lowercased() == "all", name != nil { throw ValidationError("a name needs a single kind, not `all`") }
+    }
+
+    func run() throws {
+        try reportingErrors {
+            let kinds = ResourceKind(userInput: kind).map { [$0] } ?? ResourceKind.allCases
+            let store = try state.openForReading()
+            var resources: [Resource] = []
+            if let name, let kind = kinds.first {
+                guard let object = try store?.object(ObjectKey(kind, name)) else {
+                    throw NotFound(message: "\(kind.singular) \"\(name)\" not found in \(state.path)")
+                }
+                resources = [object.resource]
+            } else if let store {
+                resources = try kinds.count == 1 ? store.objects(kind: kinds[0]).map(\.resource) : store.objects().map(\.resource)
+            }
+            switch output {
+            case .yaml: Console.print(ResourceCoding.yaml(resources))
+            case .json: Console.print(ObjectRendering.json(resources))
+            case .table:
+                if resources.isEmpty {
+                    Console.note("no \(kinds.count == 1 ? kinds[0].plural : "objects") found")
+                    return
+                }
+                let sections = kinds.compactMap { k -> String? in
+                    let ofKind = resources.filter { $0.kind == k }
+                    guard !ofKind.isEmpty else { return nil }
+                    return (kinds.count > 1 ? "\(k.plural.uppercased())\n" : "") + ObjectRendering.table(k, ofKind)
+                }
+                Console.print(sections.joined(separator: "\n"))
+            }
+        }
+    }
+}

@@ -1,0 +1,2 @@
+/// Docker Engine API client for Berth nodes.
+enum BerthDockerModule {}

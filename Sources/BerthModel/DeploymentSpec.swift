@@ -1,0 +1,152 @@
+/// A set of identical replicas serving one model version.
+public struct DeploymentSpec: Codable, Hashable, Sendable {
+    public var model: String
+    public var version: String
+    public var replicas: Int
+    /// GPUs each replica spans; derived from the model's size and precision when absent.
+    public var gpusPerReplica: Int?
+    /// Only place on GPUs of this model, e.g. `H100-SXM5-80GB`.
+    public var gpuModel: String?
+    /// Relative traffic weight of each replica inside this deployment.
+    public var weight: Int
+    /// Port the serving process listens on inside the container.
+    public var port: Int
+    public var rollout: RolloutPolicy
+    public var health: HealthCheck
+    public var env: [String: String]
+    public var command: [String]?
+    public var volumes: [Volume]
+    /// Memory limit of each container in bytes.
+    public var memoryLimitBytes: Int64?
+    /// Only place on nodes carrying all these labels.
+    public var nodeSelector: [String: String]
+
+    public init(
+        model: String, version: String, replicas: Int = 1, gpusPerReplica: Int? = nil, gpuModel: String? = nil,
+        weight: Int = 1, port: Int = 8000, rollout: RolloutPolicy = .init(), health: HealthCheck = .init(),
+        env: [String: String] = [:], command: [String]? = nil, volumes: [Volume] = [],
+        memoryLimitBytes: Int64? = nil, nodeSelector: [String: String] = [:]
+    ) {
+        self.model = model
+        self.version = version
+        self.replicas = replicas
+        self.gpusPerReplica = gpusPerReplica
+        self.gpuModel = gpuModel
+        self.weight = weight
+        self.port = port
+        self.rollout = rollout
+        self.health = health
+        self.env = env
+        self.command = command
+        self.volumes = volumes
+        self.memoryLimitBytes = memoryLimitBytes
+        self.nodeSelector = nodeSelector
+    }
+}
+
+/// How a changed deployment replaces its replicas.
+public struct RolloutPolicy: Codable, Hashable, Sendable {
+    /// Replicas that may exist above `replicas` during a rollout.
+    public var maxSurge: IntOrPercent
+    /// Replicas that may be unavailable during a rollout.
+    public var maxUnavailable: IntOrPercent
+    /// Seconds a new replica has to become ready before the rollout halts.
+    public var readyDeadlineSeconds: Int
+    /// Return to the last good revision when a rollout halts.
+    public var autoRollback: Bool
+
+    public init(
+        maxSurge: IntOrPercent = .count(1), maxUnavailable: IntOrPercent = .count(0),
+        readyDeadlineSeconds: Int = 600, autoRollback: Bool = false
+    ) {
+        self.maxSurge = maxSurge
+        self.maxUnavailable = maxUnavailable
+        self.readyDeadlineSeconds = readyDeadlineSeconds
+        self.autoRollback = autoRollback
+    }
+}
+
+/// The HTTP endpoint that says a replica can take traffic.
+public struct HealthCheck: Codable, Hashable, Sendable {
+    public var path: String
+    /// Container port to probe; the deployment's serving port when absent.
+    public var port: Int?
+    public var intervalSeconds: Int
+    public var timeoutSeconds: Int
+
+    public init(path: String = "/v2/health/ready", port: Int? = nil, intervalSeconds: Int = 2, timeoutSeconds: Int = 2) {
+        self.path = path
+        self.port = port
+        self.intervalSeconds = intervalSeconds
+        self.timeoutSeconds = timeoutSeconds
+    }
+}
+
+/// A host folder mounted into each replica (read-only unless it says otherwise).
+public struct Volume: Codable, Hashable, Sendable {
+    public var hostPath: String
+    public var containerPath: String
+    public var readOnly: Bool
+
+    public init(hostPath: String, containerPath: String, readOnly: Bool = true) {
+        self.hostPath = hostPath
+        self.containerPath = containerPath
+        self.readOnly = readOnly
+    }
+}
+
+/// A whole number of replicas, or a percentage of the desired count (`25%`).
+public enum IntOrPercent: Hashable, Sendable, Codable, CustomStringConvertible {
+    case count(Int)
+    case percent(Int)
+
+    /// The number of replicas this stands for out of `total`; percentages round like Kubernetes
+    /// (`roundUp` for surge, down for unavailable).
+    public func resolve(total: Int, roundUp: Bool) -> Int {
+        switch self {
+        case .count(let n): return n
+        case .percent(let p):
+            let exact = total * p
+            return roundUp ? (exact + 99) / 100 : exact / 100
+        }
+    }
+
+    public var description: String {
+        switch self {
+        case .count(let n): "\(n)"
+        case .percent(let p): "\(p)%"
+        }
+    }
+
+    /// Parses `3` or `25%`.
+    public init?(text: String) {
+        if text.hasSuffix("%") {
+            guard let p = Int(text.dropLast()), (0...100).contains(p) else { return nil }
+            self = .percent(p)
+        } else {
+            guard let n = Int(text), n >= 0 else { return nil }
+            self = .count(n)
+        }
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.singleValueContainer()
+        if let n = try? c.decode(Int.self) {
+            self = .count(n)
+            return
+        }
+        let s = try c.decode(String.self)
+        guard let v = IntOrPercent(text: s) else {
+            throw DecodingError.dataCorruptedError(in: c, debugDescription: "not a count or percentage: \(s)")
+        }
+        self = v
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var c = encoder.singleValueContainer()
+        switch self {
+        case .count(let n): try c.encode(n)
+        case .percent: try c.encode(description)
+        }
+    }
+}

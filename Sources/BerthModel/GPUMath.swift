@@ -1,0 +1,24 @@
+/// GPU memory arithmetic for sizing replicas.
+public enum GPUMath {
+    /// Share of the weights' size added for KV cache and activations.
+    public static let kvCacheHeadroom = 0.2
+
+    /// Tensor-parallel sizes a replica may span.
+    public static let tensorParallelSizes = [1, 2, 4, 8, 16]
+
+    public static let bytesPerGiB = 1_073_741_824.0
+
+    /// GPU memory one replica of `version` needs, in GiB: the explicit need when the manifest gives
+    /// one, else parameters × bytes per parameter plus the KV-cache headroom.
+    public static func requiredMemoryGiB(_ version: ModelVersion) -> Double {
+        if let explicit = version.gpuMemoryGiB { return explicit }
+        let weights = Double(version.parameters.value) * version.precision.bytesPerParameter / bytesPerGiB
+        return weights * (1 + kvCacheHeadroom)
+    }
+
+    /// The smallest tensor-parallel size whose GPUs of `memoryPerGPU` GiB hold `requiredGiB`, or nil
+    /// when even the largest size is too small.
+    public static func gpusNeeded(requiredGiB: Double, memoryPerGPU: Double) -> Int? {
+        tensorParallelSizes.first { Double($0) * memoryPerGPU >= requiredGiB }
+    }
+}

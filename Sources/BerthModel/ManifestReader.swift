@@ -1,0 +1,233 @@
+import Yams
+
+/// Collects the issues found while reading one file, and where each field was found.
+final class IssueSink {
+    let file: String
+    var issues: [ManifestIssue] = []
+    /// The object being read, once known; attached to every issue.
+    var object: ObjectKey?
+    /// Where each field of the current object was written, by field path.
+    var locations: [String: SourceLocation] = [:]
+
+    init(file: String) { self.file = file }
+
+    func location(of mark: Mark?) -> SourceLocation? {
+        mark.map { SourceLocation(file: file, line: $0.line, column: $0.column) }
+    }
+}
+
+/// A node of a manifest with its field path: typed accessors record an issue and return nil on a mismatch.
+struct Field {
+    let node: Node
+    let path: String
+    let sink: IssueSink
+
+    init(node: Node, path: String, sink: IssueSink) {
+        self.node = node
+        self.path = path
+        self.sink = sink
+        if let location = sink.location(of: node.mark) { sink.locations[path] = location }
+    }
+
+    var location: SourceLocation? { sink.location(of: node.mark) }
+
+    func fail(_ problem: String, expected: String? = nil) {
+        sink.issues.append(ManifestIssue(location: location, object: sink.object, field: path, problem: problem, expected: expected))
+    }
+
+    private var tagName: String { node.tag.description }
+
+    /// A short description of what was written, for "got …" messages.
+    var found: String {
+        switch node {
+        case .mapping: return "a mapping"
+        case .sequence: return "a list"
+        case .alias: return "an alias"
+        case .scalar(let s):
+            let text = s.string.count > 40 ? String(s.string.prefix(40)) + "…" : s.string
+            switch tagName {
+            case Tag.Name.null.rawValue: return "nothing (null)"
+            case Tag.Name.int.rawValue, Tag.Name.float.rawValue: return "the number \(text)"
+            case Tag.Name.bool.rawValue: return "the boolean \(text)"
+            case Tag.Name.timestamp.rawValue: return "the date \(text) (quote it to make it a string)"
+            default: return "the string \"\(text)\""
+            }
+        }
+    }
+
+    func string(expected: String = "a non-empty string") -> String? {
+        guard case .scalar(let s) = node, tagName == Tag.Name.str.rawValue else {
+            if case .scalar(let s) = node, tagName != Tag.Name.null.rawValue {
+                fail("got \(found); write it in quotes (\"\(s.string)\") if a string is meant", expected: expected)
+            } else {
+                fail("got \(found)", expected: expected)
+            }
+            return nil
+        }
+        guard !s.string.isEmpty else {
+            fail("got an empty string", expected: expected)
+            return nil
+        }
+        return s.string
+    }
+
+    func int(in range: ClosedRange<Int>, expected: String) -> Int? {
+        guard case .scalar = node, tagName == Tag.Name.int.rawValue, let value = node.int else {
+            fail("got \(found)", expected: expected)
+            return nil
+        }
+        guard range.contains(value) else {
+            fail("\(value) is out of range", expected: expected)
+            return nil
+        }
+        return value
+    }
+
+    func number(minimum: Double, expected: String) -> Double? {
+        guard case .scalar = node, tagName == Tag.Name.int.rawValue || tagName == Tag.Name.float.rawValue,
+            let value = node.float, value.isFinite
+        else {
+            fail("got \(found)", expected: expected)
+            return nil
+        }
+        guard value >= minimum else {
+            fail("\(value) is too small", expected: expected)
+            return nil
+        }
+        return value
+    }
+
+    func bool() -> Bool? {
+        guard case .scalar = node, tagName == Tag.Name.bool.rawValue, let value = node.bool else {
+            fail("got \(found)", expected: "true or false")
+            return nil
+        }
+        return value
+    }
+
+    /// A scalar that is one of the enum's raw values.
+    func oneOf<E: RawRepresentable & CaseIterable>(_ type: E.Type) -> E? where E.RawValue == String {
+        let valid = E.allCases.map(\.rawValue).joined(separator: ", ")
+        guard let text = string(expected: "one of: \(valid)") else { return nil }
+        guard let value = E(rawValue: text) else {
+            fail("\"\(text)\" is not a valid value", expected: "one of: \(valid)")
+            return nil
+        }
+        return value
+    }
+
+    func mapping(fields: [String]) -> Mapping? {
+        guard case .mapping(let m) = node else {
+            fail("got \(found)", expected: "a mapping with fields: \(fields.joined(separator: ", "))")
+            return nil
+        }
+        return Mapping(field: self, pairs: Array(m), allowed: fields)
+    }
+
+    func list() -> [Field]? {
+        guard case .sequence(let s) = node else {
+            fail("got \(found)", expected: "a list")
+            return nil
+        }
+        return s.enumerated().map { Field(node: $1, path: "\(path)[\($0)]", sink: sink) }
+    }
+
+    /// A mapping of string keys to string values (labels, env).
+    func stringMap(key validKey: (String) -> String?, value validValue: (String) -> String?) -> [String: String]? {
+        guard case .mapping(let m) = node else {
+            fail("got \(found)", expected: "a mapping of strings to strings")
+            return nil
+        }
+        var result: [String: String] = [:]
+        for (k, v) in m {
+            let keyField = Field(node: k, path: path, sink: sink)
+            guard let key = keyField.string(expected: "a string key") else { continue }
+            let valueField = Field(node: v, path: "\(path).\(key)", sink: sink)
+            if let problem = validKey(key) {
+                keyField.fail("key \"\(key)\" is not valid", expected: problem)
+                continue
+            }
+            guard let value = valueField.string(expected: "a string value") else { continue }
+            if let problem = validValue(value) {
+                valueField.fail("value \"\(value)\" is not valid", expected: problem)
+                continue
+            }
+            result[key] = value
+        }
+        return result
+    }
+}
+
+/// The fields of one mapping. `finish()` reports every key that was never asked for.
+final class Mapping {
+    let field: Field
+    private var values: [String: Node] = [:]
+    private var keyNodes: [String: Node] = [:]
+    private let allowed: [String]
+    private var keyOrder: [String] = []
+
+    init(field: Field, pairs: [(key: Node, value: Node)], allowed: [String]) {
+        self.field = field
+        self.allowed = allowed
+        for (k, v) in pairs {
+            let keyField = Field(node: k, path: field.path, sink: field.sink)
+            guard case .scalar(let s) = k else {
+                keyField.fail("a field name must be a plain string, got \(keyField.found)")
+                continue
+            }
+            values[s.string] = v
+            keyNodes[s.string] = k
+            keyOrder.append(s.string)
+        }
+    }
+
+    private func childPath(_ key: String) -> String { field.path.isEmpty ? key : "\(field.path).\(key)" }
+
+    func optional(_ key: String) -> Field? {
+        guard let node = values[key] else { return nil }
+        // `key:` with nothing after it counts as absent.
+        if case .scalar = node, node.tag.description == Tag.Name.null.rawValue { return nil }
+        return Field(node: node, path: childPath(key), sink: field.sink)
+    }
+
+    func required(_ key: String, expected: String) -> Field? {
+        if let f = optional(key) { return f }
+        field.sink.issues.append(ManifestIssue(
+            location: field.location, object: field.sink.object, field: childPath(key),
+            problem: "missing required field", expected: expected))
+        return nil
+    }
+
+    /// Reports fields nobody asked for, with a suggestion when one is close.
+    func finish() {
+        for key in keyOrder where !allowed.contains(key) {
+            let keyField = Field(node: keyNodes[key]!, path: childPath(key), sink: field.sink)
+            var problem = "unknown field \"\(key)\""
+            if let near = closest(to: key, in: allowed) { problem += " (did you mean \"\(near)\"?)" }
+            keyField.fail(problem, expected: "one of: \(allowed.joined(separator: ", "))")
+        }
+    }
+}
+
+/// The candidate within a small edit distance of `word`, if any.
+func closest(to word: String, in candidates: [String]) -> String? {
+    let best = candidates.map { ($0, editDistance(word.lowercased(), $0.lowercased())) }.min { $0.1 < $1.1 }
+    guard let best, best.1 <= max(2, word.count / 3) else { return nil }
+    return best.0
+}
+
+func editDistance(_ a: String, _ b: String) -> Int {
+    let a = Array(a), b = Array(b)
+    if a.isEmpty { return b.count }
+    if b.isEmpty { return a.count }
+    var previous = Array(0...b.count)
+    var current = [Int](repeating: 0, count: b.count + 1)
+    for i in 1...a.count {
+        current[0] = i
+        for j in 1...b.count {
+            current[j] = min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1))
+        }
+        swap(&previous, &current)
+    }
+    return previous[b.count]
+}

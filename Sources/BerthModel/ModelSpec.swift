@@ -1,0 +1,120 @@
+import Foundation
+
+/// A served model and the versions it has been released in.
+public struct ModelSpec: Codable, Hashable, Sendable {
+    /// How many of the newest versions are kept ready to roll back to.
+    public var keepVersions: Int
+    public var versions: [ModelVersion]
+
+    public init(keepVersions: Int = 3, versions: [ModelVersion]) {
+        self.keepVersions = keepVersions
+        self.versions = versions
+    }
+
+    public func version(_ name: String) -> ModelVersion? { versions.first { $0.version == name } }
+}
+
+/// One released build of a model: the image that serves it and the files it loads.
+public struct ModelVersion: Codable, Hashable, Sendable {
+    public var version: String
+    /// Image reference the serving container runs, e.g. `registry.local:5000/triton:24.12-py3`.
+    public var image: String
+    public var parameters: ParameterCount
+    public var precision: Precision
+    /// Explicit GPU memory need of one replica in GiB; derived from parameters and precision when absent.
+    public var gpuMemoryGiB: Double?
+    public var artifacts: [Artifact]
+
+    public init(
+        version: String, image: String, parameters: ParameterCount, precision: Precision,
+        gpuMemoryGiB: Double? = nil, artifacts: [Artifact] = []
+    ) {
+        self.version = version
+        self.image = image
+        self.parameters = parameters
+        self.precision = precision
+        self.gpuMemoryGiB = gpuMemoryGiB
+        self.artifacts = artifacts
+    }
+}
+
+/// A model file and the sha256 it must have.
+public struct Artifact: Codable, Hashable, Sendable {
+    public var path: String
+    public var sha256: String
+    public var sizeBytes: Int64?
+
+    public init(path: String, sha256: String, sizeBytes: Int64? = nil) {
+        self.path = path
+        self.sha256 = sha256
+        self.sizeBytes = sizeBytes
+    }
+}
+
+/// Numeric precision of a model's weights.
+public enum Precision: String, Codable, Sendable, CaseIterable {
+    case fp16, bf16, fp8, int8, int4
+
+    /// Bytes one parameter takes in GPU memory.
+    public var bytesPerParameter: Double {
+        switch self {
+        case .fp16, .bf16: 2
+        case .fp8, .int8: 1
+        case .int4: 0.5
+        }
+    }
+}
+
+/// A parameter count, written `671B`, `1.5B`, `500M` or as a plain number.
+public struct ParameterCount: Hashable, Sendable, Codable, CustomStringConvertible {
+    public var value: Int64
+
+    public init(_ value: Int64) { self.value = value }
+
+    /// Parses `671B`, `1.5B`, `70b`, `500M`, `1T` or digits.
+    public init?(text: String) {
+        let t = text.trimmingCharacters(in: .whitespaces)
+        guard let last = t.last else { return nil }
+        let multipliers: [Character: Double] = ["K": 1e3, "M": 1e6, "B": 1e9, "G": 1e9, "T": 1e12]
+        if let m = multipliers[Character(last.uppercased())] {
+            guard let number = Double(t.dropLast()), number > 0, number.isFinite else { return nil }
+            self.value = Int64((number * m).rounded())
+        } else {
+            guard let number = Int64(t), number > 0 else { return nil }
+            self.value = number
+        }
+    }
+
+    /// `671B`, `1.5B`, `500M`.
+    public var description: String {
+        func trim(_ x: Double) -> String {
+            var s = String(format: "%.3f", x)
+            while s.hasSuffix("0") { s.removeLast() }
+            if s.hasSuffix(".") { s.removeLast() }
+            return s
+        }
+        let v = Double(value)
+        let short: String? = v >= 1e9 ? trim(v / 1e9) + "B" : v >= 1e6 ? trim(v / 1e6) + "M" : nil
+        // Keep the short form only when it reads back as exactly this count.
+        if let short, ParameterCount(text: short)?.value == value { return short }
+        return String(value)
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.singleValueContainer()
+        if let n = try? c.decode(Int64.self) {
+            self.value = n
+            return
+        }
+        let s = try c.decode(String.self)
+        guard let parsed = ParameterCount(text: s) else {
+            throw DecodingError.dataCorruptedError(in: c, debugDescription: "not a parameter count: \(s)")
+        }
+        self = parsed
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var c = encoder.singleValueContainer()
+        try c.encode(description)
+    }
+}

@@ -1,0 +1,133 @@
+/// A GPU server running a Docker engine.
+public struct NodeSpec: Codable, Hashable, Sendable {
+    /// Whether a node serves replicas now or waits to be promoted.
+    public enum Role: String, Codable, Sendable, CaseIterable {
+        case active, standby
+    }
+
+    /// The container runtime GPUs are handed to containers with.
+    public enum Runtime: String, Codable, Sendable, CaseIterable {
+        /// Plain Docker: GPUs are named by environment variables only.
+        case runc
+        /// The NVIDIA container runtime: also Docker `DeviceRequests`, as `docker run --gpus` sends.
+        case nvidia
+    }
+
+    /// How replicas' serving ports are exposed.
+    public enum Network: String, Codable, Sendable, CaseIterable {
+        /// Publish the container port on a host port from `ports`.
+        case bridge
+        /// Share the host's network; the replica listens on its host port directly.
+        case host
+    }
+
+    /// Host or IP address where this node's replicas are reached by the gateway.
+    public var address: String
+    public var engine: EngineEndpoint
+    public var role: Role
+    public var runtime: Runtime
+    public var network: Network
+    /// When this node returns after being declared dead, take its replicas back instead of rejoining as standby.
+    public var failback: Bool
+    public var gpus: GPUInventory
+    public var ports: PortRange
+
+    public init(
+        address: String, engine: EngineEndpoint, role: Role = .active, runtime: Runtime = .runc,
+        network: Network = .bridge, failback: Bool = false, gpus: GPUInventory, ports: PortRange = .default
+    ) {
+        self.address = address
+        self.engine = engine
+        self.role = role
+        self.runtime = runtime
+        self.network = network
+        self.failback = failback
+        self.gpus = gpus
+        self.ports = ports
+    }
+}
+
+/// How the controller reaches a node's Docker engine.
+public struct EngineEndpoint: Codable, Hashable, Sendable {
+    /// `unix:///var/run/docker.sock` or `tcp://host:port`.
+    public var endpoint: String
+    public var tls: TLSFiles?
+    /// Allows plain `tcp://` to a non-loopback address. Off by default.
+    public var insecure: Bool
+
+    public init(endpoint: String, tls: TLSFiles? = nil, insecure: Bool = false) {
+        self.endpoint = endpoint
+        self.tls = tls
+        self.insecure = insecure
+    }
+}
+
+/// Client certificate files for a TLS-protected engine.
+public struct TLSFiles: Codable, Hashable, Sendable {
+    public var ca: String
+    public var cert: String
+    public var key: String
+
+    public init(ca: String, cert: String, key: String) {
+        self.ca = ca
+        self.cert = cert
+        self.key = key
+    }
+}
+
+/// The GPUs a node holds: a count of identical GPUs, or a list of devices.
+public struct GPUInventory: Codable, Hashable, Sendable {
+    public var count: Int
+    /// Marketing model, e.g. `A100-SXM4-80GB`.
+    public var model: String?
+    /// Memory of each GPU, in GiB.
+    public var memoryGiB: Double
+    /// Per-device detail when given; `count` then equals `devices.count`.
+    public var devices: [GPUDevice]?
+
+    public init(count: Int, model: String? = nil, memoryGiB: Double, devices: [GPUDevice]? = nil) {
+        self.count = count
+        self.model = model
+        self.memoryGiB = memoryGiB
+        self.devices = devices
+    }
+
+    /// Every GPU of the node with its effective model and memory.
+    public var resolvedDevices: [GPUDevice] {
+        if let devices {
+            return devices.map {
+                GPUDevice(index: $0.index, uuid: $0.uuid, model: $0.model ?? model, memoryGiB: $0.memoryGiB ?? memoryGiB)
+            }
+        }
+        return (0..<count).map { GPUDevice(index: $0, uuid: nil, model: model, memoryGiB: memoryGiB) }
+    }
+}
+
+/// One GPU of a node.
+public struct GPUDevice: Codable, Hashable, Sendable {
+    public var index: Int
+    public var uuid: String?
+    public var model: String?
+    public var memoryGiB: Double?
+
+    public init(index: Int, uuid: String? = nil, model: String? = nil, memoryGiB: Double? = nil) {
+        self.index = index
+        self.uuid = uuid
+        self.model = model
+        self.memoryGiB = memoryGiB
+    }
+}
+
+/// An inclusive range of host ports replicas are published on.
+public struct PortRange: Codable, Hashable, Sendable {
+    public var from: Int
+    public var to: Int
+
+    public init(from: Int, to: Int) {
+        self.from = from
+        self.to = to
+    }
+
+    public static let `default` = PortRange(from: 20000, to: 20999)
+    public var count: Int { to - from + 1 }
+}

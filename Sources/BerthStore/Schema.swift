@@ -1,0 +1,64 @@
+import GRDB
+
+/// The state database's schema: named migrations, append-only. Never edit a registered migration;
+/// add a new one.
+enum Schema {
+    /// `PRAGMA application_id` of Berth state files ("BRTH").
+    static let applicationID: Int32 = 0x4252_5448
+
+    static var migrator: DatabaseMigrator {
+        var migrator = DatabaseMigrator()
+        migrator.registerMigration("v1-revisions-objects-events") { db in
+            try db.execute(sql: "PRAGMA application_id = \(applicationID)")
+            try db.create(table: "revision") { t in
+                t.autoIncrementedPrimaryKey("id")
+                t.column("createdAt", .datetime).notNull()
+                t.column("author", .text).notNull()
+                t.column("message", .text).notNull().defaults(to: "")
+                t.column("origin", .text).notNull().check { ["apply", "rollback", "restore"].contains($0) }
+                t.column("createdCount", .integer).notNull().check { $0 >= 0 }
+                t.column("configuredCount", .integer).notNull().check { $0 >= 0 }
+                t.column("deletedCount", .integer).notNull().check { $0 >= 0 }
+            }
+            try db.create(index: "revision_createdAt", on: "revision", columns: ["createdAt"])
+            let kinds = ResourceKindNames.all
+            try db.create(table: "objectVersion") { t in
+                t.column("revision", .integer).notNull().references("revision", onDelete: .restrict)
+                t.column("kind", .text).notNull().check { kinds.contains($0) }
+                t.column("name", .text).notNull().check { length($0) > 0 }
+                t.column("action", .text).notNull().check { ["created", "configured", "deleted"].contains($0) }
+                // Canonical JSON of the whole object; NULL exactly when the object was deleted.
+                t.column("document", .text)
+                t.primaryKey(["kind", "name", "revision"])
+                t.check(sql: "(action = 'deleted') = (document IS NULL)")
+            }
+            try db.create(index: "objectVersion_revision", on: "objectVersion", columns: ["revision"])
+            try db.create(table: "object") { t in
+                t.column("kind", .text).notNull().check { kinds.contains($0) }
+                t.column("name", .text).notNull()
+                t.column("revision", .integer).notNull().references("revision", onDelete: .restrict)
+                t.column("createdRevision", .integer).notNull().references("revision", onDelete: .restrict)
+                t.column("document", .text).notNull()
+                t.primaryKey(["kind", "name"])
+            }
+            try db.create(table: "event") { t in
+                t.autoIncrementedPrimaryKey("id")
+                t.column("time", .datetime).notNull()
+                t.column("revision", .integer).references("revision", onDelete: .restrict)
+                t.column("kind", .text)
+                t.column("name", .text)
+                t.column("type", .text).notNull().check { ["Normal", "Warning"].contains($0) }
+                t.column("reason", .text).notNull()
+                t.column("message", .text).notNull()
+            }
+            try db.create(index: "event_object", on: "event", columns: ["kind", "name", "id"])
+        }
+        return migrator
+    }
+}
+
+import BerthModel
+
+enum ResourceKindNames {
+    static let all = ResourceKind.allCases.map(\.rawValue)
+}

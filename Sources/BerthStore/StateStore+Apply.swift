@@ -1,0 +1,100 @@
+import BerthModel
+import Foundation
+import GRDB
+
+extension StateStore {
+    /// Stores `input` as the new desired state in one transaction, creating at most one revision.
+    ///
+    /// Input objects replace stored ones of the same kind and name; with `prune`, stored objects
+    /// missing from the input are deleted. The resulting desired state is validated as a whole
+    /// first: on any problem, `ManifestErrors` is thrown and nothing is written.
+    public func apply(_ input: [LoadedResource], options: ApplyOptions) throws -> ApplyResult {
+        let body = { (db: Database) throws -> ApplyResult in
+            let stored = try Self.currentRows(db)
+            let encoder = CanonicalEncoder()
+            var changes: [ObjectChange] = []
+            var writes: [(key: ObjectKey, action: ChangeAction, document: String?)] = []
+            var inputKeys = Set<ObjectKey>()
+            for item in input {
+                let key = item.resource.key
+                inputKeys.insert(key)
+                let document = encoder.encode(item.resource)
+                let action: ChangeAction = switch stored[key]?.document {
+                case nil: .created
+                case document: .unchanged
+                default: .configured
+                }
+                changes.append(ObjectChange(key: key, action: action))
+                if action != .unchanged { writes.append((key, action, document)) }
+            }
+            if options.prune {
+                for key in stored.keys.sorted() where !inputKeys.contains(key) {
+                    changes.append(ObjectChange(key: key, action: .deleted))
+                    writes.append((key, .deleted, nil))
+                }
+            }
+            // Validate the whole resulting state: the input plus what stays stored.
+            let staying = try stored.filter { key, _ in !inputKeys.contains(key) && !(options.prune) }
+                .values.map { try ResourceCoding.decode(json: $0.document) }
+            let issues = FleetValidator.validate(input: input, others: staying)
+            if !issues.isEmpty { throw ManifestErrors(issues) }
+            if writes.isEmpty || options.dryRun { return ApplyResult(changes: changes, revision: nil) }
+
+            let count = { (a: ChangeAction) in writes.filter { $0.action == a }.count }
+            var revision = Revision(
+                id: nil, createdAt: options.time ?? Date(), author: options.author, message: options.message,
+                origin: options.origin, createdCount: count(.created), configuredCount: count(.configured), deletedCount: count(.deleted))
+            try revision.insert(db)
+            let number = revision.id!
+            for w in writes {
+                try ObjectVersionRow(revision: number, kind: w.key.kind.rawValue, name: w.key.name, action: w.action.rawValue, document: w.document).insert(db)
+                if let document = w.document {
+                    let created = stored[w.key]?.createdRevision ?? number
+                    try ObjectRow(kind: w.key.kind.rawValue, name: w.key.name, revision: number, createdRevision: created, document: document).save(db)
+                } else {
+                    try db.execute(sql: "DELETE FROM object WHERE kind = ? AND name = ?", arguments: [w.key.kind.rawValue, w.key.name])
+                }
+            }
+            let summary = [("created", count(.created)), ("configured", count(.configured)), ("deleted", count(.deleted))]
+                .filter { $0.1 > 0 }.map { "\($0.1) \($0.0)" }.joined(separator: ", ")
+            var event = Event(time: revision.createdAt, revision: number, kind: nil, name: nil,
+                              reason: options.origin == .apply ? "Applied" : options.origin == .rollback ? "RolledBack" : "Restored",
+                              message: "revision \(number) by \(options.author): \(summary)")
+            try event.insert(db)
+            return ApplyResult(changes: changes, revision: number)
+        }
+        if options.dryRun {
+            return try read("computing a dry-run apply", body)
+        }
+        return try write("applying \(input.count) object(s)", body)
+    }
+
+    struct CurrentRow {
+        var document: String
+        var revision: Int64
+        var createdRevision: Int64
+    }
+
+    static func currentRows(_ db: Database) throws -> [ObjectKey: CurrentRow] {
+        var rows: [ObjectKey: CurrentRow] = [:]
+        let cursor = try Row.fetchCursor(db, sql: "SELECT kind, name, document, revision, createdRevision FROM object")
+        while let row = try cursor.next() {
+            guard let kind = ResourceKind(rawValue: row["kind"]) else { continue }
+            rows[ObjectKey(kind, row["name"])] = CurrentRow(document: row["document"], revision: row["revision"], createdRevision: row["createdRevision"])
+        }
+        return rows
+    }
+}
+
+/// Canonical JSON with one reusable encoder.
+struct CanonicalEncoder {
+    let encoder: JSONEncoder = {
+        let e = JSONEncoder()
+        e.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        return e
+    }()
+
+    func encode(_ resource: Resource) -> String {
+        String(decoding: try! encoder.encode(resource), as: UTF8.self)
+    }
+}

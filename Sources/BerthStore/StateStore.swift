@@ -1,0 +1,151 @@
+import BerthModel
+import Foundation
+import GRDB
+
+/// Options of one apply.
+public struct ApplyOptions: Sendable {
+    /// Compute and validate the changes, store nothing.
+    public var dryRun = false
+    /// Delete stored objects the input does not contain.
+    public var prune = false
+    public var author: String
+    public var message: String
+    public var origin: Revision.Origin = .apply
+    /// Time stamped on the revision; now when nil.
+    public var time: Date?
+
+    public init(author: String, message: String = "", dryRun: Bool = false, prune: Bool = false, origin: Revision.Origin = .apply, time: Date? = nil) {
+        self.author = author
+        self.message = message
+        self.dryRun = dryRun
+        self.prune = prune
+        self.origin = origin
+        self.time = time
+    }
+}
+
+/// The outcome of one apply.
+public struct ApplyResult: Sendable {
+    /// One entry per input object, then one per pruned object, in apply order.
+    public var changes: [ObjectChange]
+    /// The new revision, or nil when nothing changed or it was a dry run.
+    public var revision: Int64?
+
+    public var isNoOp: Bool { changes.allSatisfy { $0.action == .unchanged } }
+}
+
+/// The desired state of a fleet and its full history, in one SQLite file (or in memory).
+///
+/// Every apply is one transaction and creates at most one revision. History is append-only:
+/// each revision records the objects it changed, so the whole desired state at any revision can
+/// be reconstructed.
+public final class StateStore: Sendable {
+    let writer: any DatabaseWriter
+    /// The file path, or `:memory:`.
+    public let path: String
+
+    init(writer: any DatabaseWriter, path: String) {
+        self.writer = writer
+        self.path = path
+    }
+
+    /// A fresh in-memory store, for tests and dry runs.
+    public static func inMemory() throws -> StateStore {
+        let queue = try DatabaseQueue(configuration: configuration(readOnly: false))
+        try Schema.migrator.migrate(queue)
+        return StateStore(writer: queue, path: ":memory:")
+    }
+
+    /// Opens the state at `path`. With `create`, a missing file (and folder) is made; without,
+    /// a missing file throws `.notFound`. The file is inspected read-only first, so a file that is
+    /// not Berth's, is damaged, or comes from a newer Berth is refused without being touched.
+    public static func open(path: String, create: Bool) throws -> StateStore {
+        let fm = FileManager.default
+        let exists = fm.fileExists(atPath: path)
+        if !exists && !create {
+            throw StoreError(.notFound, path: path, detail: "no state database here yet",
+                             hint: "run `berth apply -f MANIFESTS` to create it, or point --state at an existing one")
+        }
+        var isDirectory: ObjCBool = false
+        if fm.fileExists(atPath: path, isDirectory: &isDirectory), isDirectory.boolValue {
+            throw StoreError(.notABerthDatabase, path: path, detail: "is a folder, not a database file",
+                             hint: "give the path of the database file, e.g. \(path)/berth.db")
+        }
+        if exists {
+            try inspect(path: path)
+        } else {
+            let folder = (path as NSString).deletingLastPathComponent
+            if !folder.isEmpty, !fm.fileExists(atPath: folder) {
+                do {
+                    try fm.createDirectory(atPath: folder, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+                } catch {
+                    throw StoreError(.readOnly, path: path, detail: "cannot create the state folder \(folder): \(error.localizedDescription)",
+                                     hint: "choose a writable --state path")
+                }
+            }
+            if !fm.isWritableFile(atPath: folder.isEmpty ? "." : folder) {
+                throw StoreError(.readOnly, path: path, detail: "the folder \(folder.isEmpty ? "." : folder) is not writable",
+                                 hint: "make it writable by this user, or choose another --state path")
+            }
+        }
+        do {
+            let pool = try DatabasePool(path: path, configuration: configuration(readOnly: false))
+            try Schema.migrator.migrate(pool)
+            return StateStore(writer: pool, path: path)
+        } catch {
+            throw StoreError.wrap(error, path: path, doing: "opening the state database")
+        }
+    }
+
+    /// Refuses, without writing anything, a file that is not a Berth database of a known schema.
+    static func inspect(path: String) throws {
+        do {
+            let queue = try DatabaseQueue(path: path, configuration: configuration(readOnly: true))
+            try queue.read { db in
+                let appID = try Int32(Int.fetchOne(db, sql: "PRAGMA application_id") ?? 0)
+                let tables = try String.fetchAll(db, sql: "SELECT name FROM sqlite_master WHERE type = 'table'")
+                if tables.isEmpty && appID == 0 { return }  // an empty SQLite file: becomes a new state
+                guard appID == Schema.applicationID else {
+                    throw StoreError(.notABerthDatabase, path: path,
+                                     detail: "is a SQLite database but not a Berth state (tables: \(tables.prefix(5).joined(separator: ", ")))",
+                                     hint: "point --state at a Berth state file; this one was left untouched")
+                }
+                let known = Set(Schema.migrator.migrations)
+                let applied = try String.fetchAll(db, sql: "SELECT identifier FROM grdb_migrations")
+                let unknown = applied.filter { !known.contains($0) }
+                if !unknown.isEmpty {
+                    throw StoreError(.newerSchema, path: path,
+                                     detail: "was written by a newer Berth (schema steps this build does not know: \(unknown.joined(separator: ", ")))",
+                                     hint: "upgrade berth; this build refuses to change the file")
+                }
+            }
+        } catch {
+            throw StoreError.wrap(error, path: path, doing: "reading the state database")
+        }
+    }
+
+    static func configuration(readOnly: Bool) -> Configuration {
+        var config = Configuration()
+        config.readonly = readOnly
+        config.foreignKeysEnabled = true
+        config.busyMode = .timeout(10)
+        config.label = "berth-state"
+        return config
+    }
+
+    func read<T>(_ doing: String, _ body: (Database) throws -> T) throws -> T {
+        do {
+            return try writer.read(body)
+        } catch {
+            throw StoreError.wrap(error, path: path, doing: doing)
+        }
+    }
+
+    func write<T>(_ doing: String, _ body: (Database) throws -> T) throws -> T {
+        do {
+            return try writer.write(body)
+        } catch {
+            throw StoreError.wrap(error, path: path, doing: doing)
+        }
+    }
+}
