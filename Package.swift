@@ -52,8 +52,8 @@ let package = Package(
             path: "Benchmarks/berth-bench"
         ),
         .testTarget(name: "BerthModelTests", dependencies: ["BerthModel"]),
-        .testTarget(name: "BerthStoreTests", dependencies: ["BerthStore"]),
-        .testTarget(name: "BerthCLITests", dependencies: ["BerthModel", "BerthStore"]),
+        .testTarget(name: "BerthStoreTests", dependencies: ["BerthStore", .product(name: "GRDB", package: "GRDB.swift")]),
+        .testTarget(name: "BerthCLITests", dependencies: ["berth", "BerthModel", "BerthStore", .product(name: "GRDB", package: "GRDB.swift")]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -22,11 +22,12 @@ struct Field {
     let path: String
     let sink: IssueSink
 
-    init(node: Node, path: String, sink: IssueSink) {
+    /// `records`: remember where this field was written (off for mapping keys, which share their mapping's path).
+    init(node: Node, path: String, sink: IssueSink, records: Bool = true) {
         self.node = node
         self.path = path
         self.sink = sink
-        if let location = sink.location(of: node.mark) { sink.locations[path] = location }
+        if records, let location = sink.location(of: node.mark) { sink.locations[path] = location }
     }
 
     var location: SourceLocation? { sink.location(of: node.mark) }
@@ -140,7 +141,7 @@ struct Field {
         }
         var result: [String: String] = [:]
         for (k, v) in m {
-            let keyField = Field(node: k, path: path, sink: sink)
+            let keyField = Field(node: k, path: path, sink: sink, records: false)
             guard let key = keyField.string(expected: "a string key") else { continue }
             let valueField = Field(node: v, path: "\(path).\(key)", sink: sink)
             if let problem = validKey(key) {
@@ -170,7 +171,7 @@ final class Mapping {
         self.field = field
         self.allowed = allowed
         for (k, v) in pairs {
-            let keyField = Field(node: k, path: field.path, sink: field.sink)
+            let keyField = Field(node: k, path: field.path, sink: field.sink, records: false)
             guard case .scalar(let s) = k else {
                 keyField.fail("a field name must be a plain string, got \(keyField.found)")
                 continue

@@ -89,9 +89,19 @@ public final class StateStore: Sendable {
             }
         }
         do {
-            let pool = try DatabasePool(path: path, configuration: configuration(readOnly: false))
-            try Schema.migrator.migrate(pool)
-            return StateStore(writer: pool, path: path)
+            // A queue rather than a pool: opening a pool writes to the file (it forces a WAL into
+            // existence), and a read must leave the file byte-for-byte as it was.
+            var config = configuration(readOnly: false)
+            config.prepareDatabase { db in
+                // Persistent once set; a no-op that writes nothing when the file is already in WAL mode.
+                try db.execute(sql: "PRAGMA journal_mode = WAL")
+            }
+            let queue = try DatabaseQueue(path: path, configuration: config)
+            // Migrate only when needed, for the same reason.
+            if try !queue.read({ try Schema.migrator.hasCompletedMigrations($0) }) {
+                try Schema.migrator.migrate(queue)
+            }
+            return StateStore(writer: queue, path: path)
         } catch {
             throw StoreError.wrap(error, path: path, doing: "opening the state database")
         }

@@ -1,0 +1,56 @@
+import Foundation
+
+/// Runs the built `berth` binary, as a person would.
+struct BerthProcess {
+    struct Result {
+        var code: Int32
+        var stdout: String
+        var stderr: String
+    }
+
+    /// The `berth` binary next to this test bundle, or `$BERTH_BINARY`.
+    static let binary: URL = {
+        if let path = ProcessInfo.processInfo.environment["BERTH_BINARY"] { return URL(fileURLWithPath: path) }
+        var dir = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath().deletingLastPathComponent()
+        for _ in 0..<4 {
+            let candidate = dir.appendingPathComponent("berth")
+            if FileManager.default.isExecutableFile(atPath: candidate.path) { return candidate }
+            dir.deleteLastPathComponent()
+        }
+        fatalError("berth binary not found next to the tests; build it or set BERTH_BINARY")
+    }()
+
+    /// Repository root, for the shipped manifests.
+    static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+
+    static func run(_ arguments: [String], state: String? = nil, environment: [String: String] = [:], cwd: String? = nil) throws -> Result {
+        let process = Process()
+        process.executableURL = binary
+        process.arguments = arguments + (state.map { ["--state", $0] } ?? [])
+        var env = ProcessInfo.processInfo.environment
+        env["BERTH_STATE"] = nil
+        env["USER"] = "tester"
+        for (k, v) in environment { env[k] = v }
+        process.environment = env
+        if let cwd { process.currentDirectoryURL = URL(fileURLWithPath: cwd) }
+        let out = Pipe(), err = Pipe()
+        process.standardOutput = out
+        process.standardError = err
+        try process.run()
+        // Read both pipes to the end before waiting, so a large output cannot block the child.
+        let outData = out.fileHandleForReading.readDataToEndOfFile()
+        let errData = err.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return Result(code: process.terminationStatus, stdout: String(decoding: outData, as: UTF8.self), stderr: String(decoding: errData, as: UTF8.self))
+    }
+
+    static func temporaryFolder() -> String {
+        let url = FileManager.default.temporaryDirectory.appendingPathComponent("berth-cli-\(UUID().uuidString)")
+        try! FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
+        return url.path
+    }
+}
+
+func write(_ text: String, to path: String) {
+    try! text.write(toFile: path, atomically: true, encoding: .utf8)
+}

@@ -1,0 +1,148 @@
+import Foundation
+import Testing
+
+@Suite("berth CLI end to end")
+struct CLITests {
+    let v3 = BerthProcess.root.appendingPathComponent("manifests/deepseek-v3").path
+    let r1 = BerthProcess.root.appendingPathComponent("manifests/deepseek-r1-distill-7b/fleet.yaml").path
+
+    @Test func apply_printsOneLinePerObject_thenTheRevision_andReapplyChangesNothing() throws {
+        let state = BerthProcess.temporaryFolder() + "/state/berth.db"
+        let first = try BerthProcess.run(["apply", "-f", v3, "-m", "initial fleet"], state: state)
+        #expect(first.code == 0, "\(first.stderr)")
+        #expect(first.stdout.contains("node/gpu-a1 created\n"))
+        #expect(first.stdout.contains("deployment/deepseek-v3 created\n"))
+        #expect(first.stdout.hasSuffix("revision 1 stored (6 created, 0 configured, 0 deleted, 0 unchanged)\n"))
+
+        let again = try BerthProcess.run(["apply", "-f", v3], state: state)
+        #expect(again.code == 0)
+        #expect(again.stdout.contains("model/deepseek-v3 unchanged"))
+        #expect(again.stdout.hasSuffix("no changes; the desired state stays at revision 1\n"))
+
+        let history = try BerthProcess.run(["history"], state: state)
+        #expect(history.stdout.contains("6 created"))
+        #expect(history.stdout.contains("initial fleet"))
+        #expect(history.stdout.contains("tester"))
+    }
+
+    @Test func getYAML_isAcceptedByApply_asTheSameState() throws {
+        let dir = BerthProcess.temporaryFolder()
+        let state = dir + "/berth.db"
+        _ = try BerthProcess.run(["apply", "-f", r1], state: state)
+        let yaml = try BerthProcess.run(["get", "all", "-o", "yaml"], state: state)
+        #expect(yaml.code == 0)
+        write(yaml.stdout, to: dir + "/exported.yaml")
+        let reapply = try BerthProcess.run(["apply", "-f", dir + "/exported.yaml"], state: state)
+        #expect(reapply.stdout.contains("no changes"), "\(reapply.stdout)\(reapply.stderr)")
+        let json = try BerthProcess.run(["get", "deploy", "-o", "json"], state: state)
+        let decoded = try JSONSerialization.jsonObject(with: Data(json.stdout.utf8)) as? [[String: Any]]
+        #expect(decoded?.count == 2)
+    }
+
+    @Test func get_acceptsEveryKindSpelling_andShowsTables() throws {
+        let state = BerthProcess.temporaryFolder() + "/berth.db"
+        _ = try BerthProcess.run(["apply", "-f", r1], state: state)
+        for spelling in ["deployment", "deployments", "deploy", "Deployments"] {
+            let out = try BerthProcess.run(["get", spelling], state: state)
+            #expect(out.code == 0)
+            #expect(out.stdout.hasPrefix("NAME  "), "\(spelling): \(out.stdout)")
+            #expect(out.stdout.contains("r1-7b-canary  r1-distill-qwen-7b  v2"))
+        }
+        let gw = try BerthProcess.run(["get", "gw", "chat"], state: state)
+        #expect(gw.stdout.contains("r1-7b=90%,r1-7b-canary=10%"))
+        let nodes = try BerthProcess.run(["get", "no"], state: state)
+        #expect(nodes.stdout.contains("l40s-4  standby"))
+        let missing = try BerthProcess.run(["get", "deployment", "nope"], state: state)
+        #expect(missing.code == 4)
+        #expect(missing.stderr.contains("deployment \"nope\" not found"))
+        let badKind = try BerthProcess.run(["get", "pods"], state: state)
+        #expect(badKind.code == 64)
+        #expect(badKind.stderr.contains("unknown kind \"pods\""))
+    }
+
+    @Test func diff_exitsZeroWhenEqual_oneWithAUnifiedDiff_twoOnError() throws {
+        let dir = BerthProcess.temporaryFolder()
+        let state = dir + "/berth.db"
+        _ = try BerthProcess.run(["apply", "-f", r1], state: state)
+        #expect(try BerthProcess.run(["diff", "-f", r1], state: state).code == 0)
+        let changed = try String(contentsOfFile: r1, encoding: .utf8).replacingOccurrences(of: "replicas: 2", with: "replicas: 3")
+        write(changed, to: dir + "/changed.yaml")
+        let diff = try BerthProcess.run(["diff", "-f", dir + "/changed.yaml"], state: state)
+        #expect(diff.code == 1)
+        #expect(diff.stdout.contains("--- deployment/r1-7b (stored, revision 1)\n+++ deployment/r1-7b (input)\n"))
+        #expect(diff.stdout.contains("-  replicas: 2\n+  replicas: 3\n"))
+        write("kind: [", to: dir + "/broken.yaml")
+        #expect(try BerthProcess.run(["diff", "-f", dir + "/broken.yaml"], state: state).code == 2)
+        // diff never writes.
+        #expect(try BerthProcess.run(["history", "-o", "json"], state: state).stdout.components(separatedBy: "\"revision\"").count == 2)
+    }
+
+    @Test func historyShow_printsAWholeRevision_thatRollsBackWhenApplied() throws {
+        let dir = BerthProcess.temporaryFolder()
+        let state = dir + "/berth.db"
+        _ = try BerthProcess.run(["apply", "-f", r1], state: state)
+        let text = try String(contentsOfFile: r1, encoding: .utf8)
+        write(text.replacingOccurrences(of: "version: v1\n  replicas: 2", with: "version: v2\n  replicas: 4"), to: dir + "/v2.yaml")
+        let second = try BerthProcess.run(["apply", "-f", dir + "/v2.yaml", "-m", "all on v2"], state: state)
+        #expect(second.stdout.contains("deployment/r1-7b configured"))
+
+        let perObject = try BerthProcess.run(["history", "deployment/r1-7b"], state: state)
+        #expect(perObject.stdout.contains("deployment/r1-7b configured"))
+        #expect(perObject.stdout.contains("all on v2"))
+        let nodeHistory = try BerthProcess.run(["history", "node/l40s-1", "-o", "json"], state: state)
+        #expect(nodeHistory.stdout.components(separatedBy: "\"revision\"").count == 2)
+
+        let shown = try BerthProcess.run(["history", "show", "1"], state: state)
+        #expect(shown.code == 0)
+        #expect(shown.stdout.hasPrefix("# revision 1, "))
+        write(shown.stdout, to: dir + "/rev1.yaml")
+        let back = try BerthProcess.run(["apply", "-f", dir + "/rev1.yaml", "-m", "back to 1"], state: state)
+        #expect(back.stdout.contains("deployment/r1-7b configured"))
+        #expect(back.stdout.contains("revision 3 stored (0 created, 1 configured"))
+        let current = try BerthProcess.run(["get", "deployment", "r1-7b", "-o", "yaml"], state: state)
+        #expect(current.stdout.contains("replicas: 2"))
+        #expect(try BerthProcess.run(["history", "show", "99"], state: state).code == 4)
+    }
+
+    @Test func dryRunAndPrune() throws {
+        let dir = BerthProcess.temporaryFolder()
+        let state = dir + "/berth.db"
+        let dry = try BerthProcess.run(["apply", "-f", r1, "--dry-run"], state: state)
+        #expect(dry.stdout.contains("node/l40s-1 created (dry run)"))
+        #expect(dry.stdout.contains("dry run: nothing stored"))
+        #expect(try BerthProcess.run(["history"], state: state).stderr.contains("no revisions yet"))
+        write("""
+            apiVersion: berth/v1
+            kind: Node
+            metadata: { name: spare }
+            spec: { address: 10.9.9.9, engine: { endpoint: "unix:///run/spare.sock" }, gpus: { count: 2, memoryGiB: 48 } }
+            """, to: dir + "/spare.yaml")
+        let both = try BerthProcess.run(["apply", "-f", r1, "-f", dir + "/spare.yaml"], state: state)
+        #expect(both.stdout.contains("node/spare created"), "\(both.stderr)")
+        let pruned = try BerthProcess.run(["apply", "-f", r1, "--prune"], state: state)
+        #expect(pruned.code == 0, "\(pruned.stderr)")
+        #expect(pruned.stdout.contains("node/spare deleted"))
+        #expect(pruned.stdout.contains("revision 2 stored (0 created, 0 configured, 1 deleted"))
+    }
+
+    @Test func stateLocation_defaultsToStateFolder_andHonoursBERTH_STATE() throws {
+        let cwd = BerthProcess.temporaryFolder()
+        _ = try BerthProcess.run(["apply", "-f", r1], cwd: cwd)
+        #expect(FileManager.default.fileExists(atPath: cwd + "/state/berth.db"))
+        let other = cwd + "/elsewhere.db"
+        _ = try BerthProcess.run(["apply", "-f", v3], environment: ["BERTH_STATE": other], cwd: cwd)
+        #expect(FileManager.default.fileExists(atPath: other))
+        let attributes = try FileManager.default.attributesOfItem(atPath: other)
+        #expect((attributes[.posixPermissions] as? NSNumber)?.intValue == 0o600)
+    }
+
+    @Test func help_documentsExitCodesAndEveryVerb() throws {
+        let help = try BerthProcess.run(["--help"])
+        for word in ["apply", "diff", "get", "history", "Exit codes", "newer schema"] {
+            #expect(help.stdout.contains(word), "\(word)")
+        }
+        let applyHelp = try BerthProcess.run(["apply", "--help"])
+        #expect(applyHelp.stdout.contains("--prune"))
+        #expect(applyHelp.stdout.contains("--dry-run"))
+    }
+}
