@@ -37,14 +37,25 @@ public enum FleetValidator {
             }
             engines[node.engine.endpoint] = engines[node.engine.endpoint] ?? name
         }
-        for (i, (a, an)) in nodes.enumerated() {
-            for (b, bn) in nodes[(i + 1)...] where an.address == bn.address {
-                if an.ports.from <= bn.ports.to && bn.ports.from <= an.ports.to {
+        for group in Dictionary(grouping: nodes, by: { $0.1.address }).values where group.count > 1 {
+            for (i, (a, an)) in group.enumerated() {
+                for (b, bn) in group[(i + 1)...] where an.ports.from <= bn.ports.to && bn.ports.from <= an.ports.to {
                     report(ObjectKey(.node, b), "spec.ports",
                            "ports \(bn.ports.from)–\(bn.ports.to) overlap node \(a)'s \(an.ports.from)–\(an.ports.to) on address \(an.address)",
                            "disjoint port ranges for nodes that share an address")
                 }
             }
+        }
+
+        // GPU capacity by GPU model (nil: any model): count and largest memory, computed once.
+        var capacity: [String?: (count: Int, largest: Double)] = [:]
+        func count(_ device: GPUDevice, as key: String?) {
+            let c = capacity[key] ?? (0, 0)
+            capacity[key] = (c.count + 1, max(c.largest, device.memoryGiB ?? 0))
+        }
+        for device in devices {
+            count(device, as: nil)
+            if let model = device.model { count(device, as: model) }
         }
 
         // Deployments: the model version exists, and one replica fits in the fleet.
@@ -62,14 +73,14 @@ public enum FleetValidator {
                 continue
             }
             guard !nodes.isEmpty, d.replicas > 0 else { continue }
-            let usable = devices.filter { d.gpuModel == nil || $0.model == d.gpuModel }
-            if usable.isEmpty, d.gpusPerReplica != 0 {
+            let usable = capacity[d.gpuModel] ?? (0, 0)
+            if usable.count == 0, d.gpusPerReplica != 0 {
                 let models = Set(devices.compactMap(\.model)).sorted()
                 report(r.key, "spec.gpuModel", "no node has GPUs of model \(d.gpuModel ?? "")",
                        models.isEmpty ? "no gpuModel (the fleet's GPUs declare no model)" : "one of: \(models.joined(separator: ", "))")
                 continue
             }
-            let largest = usable.compactMap(\.memoryGiB).max() ?? 0
+            let largest = usable.largest
             let need = GPUMath.requiredMemoryGiB(version)
             let gpus: Int
             if let explicit = d.gpusPerReplica {

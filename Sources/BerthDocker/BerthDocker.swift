@@ -1,2 +1,0 @@
-/// Docker Engine API client for Berth nodes.
-enum BerthDockerModule {}

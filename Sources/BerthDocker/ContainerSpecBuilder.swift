@@ -1,0 +1,98 @@
+import BerthModel
+import Crypto
+import Foundation
+
+/// The labels Berth puts on every container it creates. Containers without `managedBy` are never touched.
+public enum BerthLabel {
+    public static let managedBy = "io.berth.managed-by"
+    public static let deployment = "io.berth.deployment"
+    public static let replica = "io.berth.replica"
+    public static let revision = "io.berth.revision"
+    public static let specHash = "io.berth.spec-hash"
+    public static let epoch = "io.berth.epoch"
+    public static let node = "io.berth.node"
+    public static let model = "io.berth.model"
+    public static let modelVersion = "io.berth.model-version"
+    public static let gpus = "io.berth.gpus"
+    public static let hostPort = "io.berth.host-port"
+}
+
+/// A container Berth wants on a node: its deterministic name, what to create, and the hash of what matters.
+public struct PlannedContainer: Sendable, Hashable {
+    public var name: String
+    public var spec: ContainerCreateSpec
+    /// First 16 hex digits of the sha256 of everything that shapes the container; a change means a replacement.
+    public var specHash: String
+}
+
+/// Maps a placed replica to the container that serves it. Pure: same input, same container.
+public enum ContainerSpecBuilder {
+    /// `/dev/shm` size: NCCL moves tensors through shared memory between GPUs of one replica.
+    public static func shmSize(gpus: Int) -> Int64 {
+        let gib: Int64 = 1 << 30
+        return min(32 * gib, max(gib / 2, Int64(gpus) * 2 * gib))
+    }
+
+    public static func build(_ p: ReplicaPlacement, epoch: Int64) -> PlannedContainer {
+        let network = p.nodeSpec.network
+        // Host networking: the server listens on the host port itself.
+        let listenPort = network == .host ? p.hostPort : p.spec.port
+        var env = p.spec.env
+        env["BERTH_DEPLOYMENT"] = p.deployment
+        env["BERTH_REPLICA"] = String(p.replica)
+        env["BERTH_MODEL"] = p.spec.model
+        env["BERTH_MODEL_VERSION"] = p.model.version
+        env["BERTH_PORT"] = String(listenPort)
+        if !p.gpus.isEmpty {
+            let list = p.gpus.map(String.init).joined(separator: ",")
+            env["NVIDIA_VISIBLE_DEVICES"] = list
+            env["CUDA_VISIBLE_DEVICES"] = list
+        }
+        let portKey = "\(listenPort)/tcp"
+        var host = HostConfig(
+            networkMode: network == .host ? "host" : "bridge",
+            portBindings: network == .host ? nil : [portKey: [PortBinding(hostIp: "", hostPort: String(p.hostPort))]],
+            binds: p.spec.volumes.isEmpty ? nil : p.spec.volumes.map { "\($0.hostPath):\($0.containerPath):\($0.readOnly ? "ro" : "rw")" },
+            restartPolicy: RestartPolicy(name: "unless-stopped", maximumRetryCount: nil),
+            shmSize: shmSize(gpus: p.gpus.count),
+            memory: p.spec.memoryLimitBytes,
+            deviceRequests: nil)
+        if p.nodeSpec.runtime == .nvidia, !p.gpus.isEmpty {
+            host.deviceRequests = [DeviceRequest(driver: "", count: 0, deviceIDs: p.gpus.map(String.init), capabilities: [["gpu"]])]
+        }
+        var spec = ContainerCreateSpec(
+            image: p.model.image, cmd: p.spec.command,
+            env: env.keys.sorted().map { "\($0)=\(env[$0]!)" },
+            labels: [:],
+            exposedPorts: network == .host ? nil : [portKey: EmptyObject()],
+            hostConfig: host)
+        let hash = specHash(spec)
+        spec.labels = [
+            BerthLabel.managedBy: "berth",
+            BerthLabel.deployment: p.deployment,
+            BerthLabel.replica: String(p.replica),
+            BerthLabel.revision: String(p.revision),
+            BerthLabel.specHash: hash,
+            BerthLabel.epoch: String(epoch),
+            BerthLabel.node: p.node,
+            BerthLabel.model: p.spec.model,
+            BerthLabel.modelVersion: p.model.version,
+            BerthLabel.gpus: p.gpus.map(String.init).joined(separator: ","),
+            BerthLabel.hostPort: String(p.hostPort),
+        ]
+        return PlannedContainer(name: containerName(deployment: p.deployment, replica: p.replica, specHash: hash), spec: spec, specHash: hash)
+    }
+
+    /// `berth-<deployment>-<replica>-<first 8 of the spec hash>`.
+    public static func containerName(deployment: String, replica: Int, specHash: String) -> String {
+        "berth-\(deployment)-\(replica)-\(specHash.prefix(8))"
+    }
+
+    /// Hash of the spec before labels are added: revision and epoch do not force a replacement.
+    static func specHash(_ spec: ContainerCreateSpec) -> String {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        let digest = SHA256.hash(data: try! encoder.encode(spec))
+        return digest.map { String(format: "%02x", $0) }.joined().prefix(16).description
+    }
+}

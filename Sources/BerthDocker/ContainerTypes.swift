@@ -1,0 +1,208 @@
+/// One container as `GET /containers/json` lists it: all Berth needs to observe a node in one call.
+public struct ContainerSummary: Decodable, Sendable, Hashable {
+    public var id: String
+    public var names: [String]
+    public var image: String
+    public var labels: [String: String]
+    /// `created`, `running`, `paused`, `restarting`, `removing`, `exited` or `dead`.
+    public var state: String
+    /// Human-readable, e.g. `Up 3 minutes`.
+    public var status: String
+    public var ports: [Port]
+    public var created: Int64
+
+    public struct Port: Decodable, Sendable, Hashable {
+        public var ip: String?
+        public var privatePort: Int
+        public var publicPort: Int?
+        public var type: String
+
+        enum CodingKeys: String, CodingKey {
+            case ip = "IP", privatePort = "PrivatePort", publicPort = "PublicPort", type = "Type"
+        }
+    }
+
+    /// The name without Docker's leading slash.
+    public var name: String { (names.first ?? "").trimmingCharacters(in: ["/"]) }
+    public var isRunning: Bool { state == "running" }
+
+    enum CodingKeys: String, CodingKey {
+        case id = "Id", names = "Names", image = "Image", labels = "Labels", state = "State", status = "Status", ports = "Ports", created = "Created"
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        id = try c.decode(String.self, forKey: .id)
+        names = try c.decodeIfPresent([String].self, forKey: .names) ?? []
+        image = try c.decodeIfPresent(String.self, forKey: .image) ?? ""
+        labels = try c.decodeIfPresent([String: String].self, forKey: .labels) ?? [:]
+        state = try c.decodeIfPresent(String.self, forKey: .state) ?? ""
+        status = try c.decodeIfPresent(String.self, forKey: .status) ?? ""
+        ports = try c.decodeIfPresent([Port].self, forKey: .ports) ?? []
+        created = try c.decodeIfPresent(Int64.self, forKey: .created) ?? 0
+    }
+}
+
+/// The parts of `GET /containers/{id}/json` Berth reads.
+public struct ContainerDetails: Decodable, Sendable {
+    public var id: String
+    public var name: String
+    public var image: String
+    public var state: State
+    public var config: Config
+    public var hostConfig: HostConfigView
+
+    public struct State: Decodable, Sendable {
+        public var status: String
+        public var running: Bool
+        public var exitCode: Int
+        public var pid: Int
+        enum CodingKeys: String, CodingKey { case status = "Status", running = "Running", exitCode = "ExitCode", pid = "Pid" }
+    }
+
+    public struct Config: Decodable, Sendable {
+        public var image: String
+        public var env: [String]?
+        public var cmd: [String]?
+        public var labels: [String: String]?
+        enum CodingKeys: String, CodingKey { case image = "Image", env = "Env", cmd = "Cmd", labels = "Labels" }
+    }
+
+    public struct HostConfigView: Decodable, Sendable {
+        public var networkMode: String?
+        public var shmSize: Int64?
+        public var memory: Int64?
+        public var binds: [String]?
+        public var deviceRequests: [DeviceRequest]?
+        public var restartPolicy: RestartPolicy?
+        enum CodingKeys: String, CodingKey {
+            case networkMode = "NetworkMode", shmSize = "ShmSize", memory = "Memory", binds = "Binds"
+            case deviceRequests = "DeviceRequests", restartPolicy = "RestartPolicy"
+        }
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case id = "Id", name = "Name", image = "Image", state = "State", config = "Config", hostConfig = "HostConfig"
+    }
+
+    /// The environment as a dictionary.
+    public var environment: [String: String] {
+        var env: [String: String] = [:]
+        for entry in config.env ?? [] {
+            let parts = entry.split(separator: "=", maxSplits: 1).map(String.init)
+            env[parts[0]] = parts.count > 1 ? parts[1] : ""
+        }
+        return env
+    }
+}
+
+/// The body of `POST /containers/create`, in Docker's own field names.
+public struct ContainerCreateSpec: Codable, Sendable, Hashable {
+    public var image: String
+    public var cmd: [String]?
+    public var env: [String]
+    public var labels: [String: String]
+    public var exposedPorts: [String: EmptyObject]?
+    public var hostConfig: HostConfig
+
+    enum CodingKeys: String, CodingKey {
+        case image = "Image", cmd = "Cmd", env = "Env", labels = "Labels", exposedPorts = "ExposedPorts", hostConfig = "HostConfig"
+    }
+
+    public init(image: String, cmd: [String]?, env: [String], labels: [String: String], exposedPorts: [String: EmptyObject]?, hostConfig: HostConfig) {
+        self.image = image
+        self.cmd = cmd
+        self.env = env
+        self.labels = labels
+        self.exposedPorts = exposedPorts
+        self.hostConfig = hostConfig
+    }
+}
+
+/// `{}` in Docker's JSON.
+public struct EmptyObject: Codable, Sendable, Hashable {
+    public init() {}
+}
+
+public struct HostConfig: Codable, Sendable, Hashable {
+    public var networkMode: String
+    public var portBindings: [String: [PortBinding]]?
+    public var binds: [String]?
+    public var restartPolicy: RestartPolicy
+    public var shmSize: Int64
+    public var memory: Int64?
+    public var deviceRequests: [DeviceRequest]?
+
+    enum CodingKeys: String, CodingKey {
+        case networkMode = "NetworkMode", portBindings = "PortBindings", binds = "Binds", restartPolicy = "RestartPolicy"
+        case shmSize = "ShmSize", memory = "Memory", deviceRequests = "DeviceRequests"
+    }
+}
+
+public struct PortBinding: Codable, Sendable, Hashable {
+    public var hostIp: String
+    public var hostPort: String
+    enum CodingKeys: String, CodingKey { case hostIp = "HostIp", hostPort = "HostPort" }
+}
+
+public struct RestartPolicy: Codable, Sendable, Hashable {
+    public var name: String
+    public var maximumRetryCount: Int?
+    enum CodingKeys: String, CodingKey { case name = "Name", maximumRetryCount = "MaximumRetryCount" }
+}
+
+/// What `docker run --gpus '"device=0,1"'` sends.
+public struct DeviceRequest: Codable, Sendable, Hashable {
+    public var driver: String
+    public var count: Int
+    public var deviceIDs: [String]?
+    public var capabilities: [[String]]
+    enum CodingKeys: String, CodingKey { case driver = "Driver", count = "Count", deviceIDs = "DeviceIDs", capabilities = "Capabilities" }
+}
+
+/// One entry of `GET /images/json`.
+public struct ImageSummary: Decodable, Sendable, Hashable {
+    public var id: String
+    public var repoTags: [String]
+    public var size: Int64
+    public var labels: [String: String]
+
+    enum CodingKeys: String, CodingKey { case id = "Id", repoTags = "RepoTags", size = "Size", labels = "Labels" }
+
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        id = try c.decode(String.self, forKey: .id)
+        repoTags = try c.decodeIfPresent([String].self, forKey: .repoTags) ?? []
+        size = try c.decodeIfPresent(Int64.self, forKey: .size) ?? 0
+        labels = try c.decodeIfPresent([String: String].self, forKey: .labels) ?? [:]
+    }
+}
+
+/// One message of the events stream.
+public struct DockerEvent: Decodable, Sendable, Hashable {
+    public var type: String
+    public var action: String
+    public var actor: Actor
+    public var time: Int64
+
+    public struct Actor: Decodable, Sendable, Hashable {
+        public var id: String
+        public var attributes: [String: String]
+        enum CodingKeys: String, CodingKey { case id = "ID", attributes = "Attributes" }
+    }
+
+    enum CodingKeys: String, CodingKey { case type = "Type", action = "Action", actor = "Actor", time }
+}
+
+/// Registry credentials for pulls.
+public struct RegistryAuth: Encodable, Sendable {
+    public var username: String
+    public var password: String
+    public var serveraddress: String
+
+    public init(username: String, password: String, serveraddress: String) {
+        self.username = username
+        self.password = password
+        self.serveraddress = serveraddress
+    }
+}
