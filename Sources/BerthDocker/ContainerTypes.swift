@@ -143,12 +143,22 @@ public struct PortBinding: Codable, Sendable, Hashable {
     public var hostIp: String
     public var hostPort: String
     enum CodingKeys: String, CodingKey { case hostIp = "HostIp", hostPort = "HostPort" }
+
+    public init(hostIp: String, hostPort: String) {
+        self.hostIp = hostIp
+        self.hostPort = hostPort
+    }
 }
 
 public struct RestartPolicy: Codable, Sendable, Hashable {
     public var name: String
     public var maximumRetryCount: Int?
     enum CodingKeys: String, CodingKey { case name = "Name", maximumRetryCount = "MaximumRetryCount" }
+
+    public init(name: String, maximumRetryCount: Int? = nil) {
+        self.name = name
+        self.maximumRetryCount = maximumRetryCount
+    }
 }
 
 /// What `docker run --gpus '"device=0,1"'` sends.
@@ -158,6 +168,13 @@ public struct DeviceRequest: Codable, Sendable, Hashable {
     public var deviceIDs: [String]?
     public var capabilities: [[String]]
     enum CodingKeys: String, CodingKey { case driver = "Driver", count = "Count", deviceIDs = "DeviceIDs", capabilities = "Capabilities" }
+
+    public init(driver: String, count: Int, deviceIDs: [String]?, capabilities: [[String]]) {
+        self.driver = driver
+        self.count = count
+        self.deviceIDs = deviceIDs
+        self.capabilities = capabilities
+    }
 }
 
 /// One entry of `GET /images/json`.

@@ -1,5 +1,6 @@
 import Foundation
 import NIOCore
+import NIOFoundationCompat
 
 extension DockerClient {
     /// Container events of Berth's containers, as they happen, until the task is cancelled or the

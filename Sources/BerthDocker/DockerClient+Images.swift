@@ -1,5 +1,6 @@
 import Foundation
 import NIOCore
+import NIOFoundationCompat
 
 extension DockerClient {
     /// Pulls `reference` (`registry:5000/repo:tag`), reading the progress stream to the end.

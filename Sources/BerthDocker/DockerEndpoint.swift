@@ -55,7 +55,7 @@ public struct DockerEndpoint: Sendable, CustomStringConvertible {
             var config = TLSConfiguration.makeClientConfiguration()
             config.trustRoots = .file(tls.ca)
             config.certificateChain = try NIOSSLCertificate.fromPEMFile(tls.cert).map { .certificate($0) }
-            config.privateKey = .file(tls.key)
+            config.privateKey = .privateKey(try NIOSSLPrivateKey(file: tls.key, format: .pem))
             // Engines are addressed by IP as often as by name; the CA is private to the fleet.
             config.certificateVerification = .noHostnameVerification
             return config

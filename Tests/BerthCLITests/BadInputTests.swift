@@ -49,7 +49,7 @@ struct BadInputTests {
         let (dir, state) = try seededState()
         let path = dir + "/huge.yaml"
         let line = Data(("# " + String(repeating: "x", count: 1021) + "\n").utf8)
-        FileManager.default.createFile(atPath: path, contents: nil)
+        _ = FileManager.default.createFile(atPath: path, contents: nil)
         let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: path))
         let chunk = Data((0..<1024).flatMap { _ in line })
         for _ in 0..<100 { handle.write(chunk) }

@@ -115,7 +115,7 @@ struct ValidationTests {
         let latin1 = dir.appendingPathComponent("latin1.yaml")
         try Data([0x6E, 0x61, 0x6D, 0x65, 0x3A, 0x20, 0xE9]).write(to: latin1)
         let huge = dir.appendingPathComponent("huge.yaml")
-        FileManager.default.createFile(atPath: huge.path, contents: nil)
+        _ = FileManager.default.createFile(atPath: huge.path, contents: nil)
         let handle = try FileHandle(forWritingTo: huge)
         try handle.truncate(atOffset: 100 * 1024 * 1024)
         try handle.close()

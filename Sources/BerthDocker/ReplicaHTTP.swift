@@ -1,0 +1,34 @@
+import AsyncHTTPClient
+import Foundation
+import NIOCore
+import NIOHTTP1
+
+/// Plain HTTP to replicas: health probes and inference calls.
+public enum ReplicaHTTP {
+    /// GETs `url`; the status code, or nil when nothing answered in time.
+    public static func status(_ url: String, timeout: Duration = .seconds(2)) async -> Int? {
+        var request = HTTPClientRequest(url: url)
+        request.method = .GET
+        do {
+            let response = try await HTTPClient.shared.execute(request, timeout: .milliseconds(Int64(timeout.components.seconds * 1000 + timeout.components.attoseconds / 1_000_000_000_000_000)))
+            _ = try await response.body.collect(upTo: 1 << 20)
+            return Int(response.status.code)
+        } catch {
+            return nil
+        }
+    }
+
+    /// POSTs `body` and returns the answer's text; throws on transport errors and non-2xx answers.
+    public static func post(_ url: String, body: String, timeout: Duration = .seconds(5)) async throws -> String {
+        var request = HTTPClientRequest(url: url)
+        request.method = .POST
+        request.headers.add(name: "Content-Type", value: "application/json")
+        request.body = .bytes(ByteBuffer(string: body))
+        let response = try await HTTPClient.shared.execute(request, timeout: .seconds(timeout.components.seconds))
+        let text = String(buffer: try await response.body.collect(upTo: 1 << 20))
+        guard (200..<300).contains(Int(response.status.code)) else {
+            throw DockerError(.engine, endpoint: url, operation: "POST", status: Int(response.status.code), message: text)
+        }
+        return text
+    }
+}

@@ -1,0 +1,195 @@
+import BerthDocker
+import BerthModel
+import Foundation
+import Testing
+
+@Suite("Docker client against real engines", .enabled(if: LocalCluster.enabled, "set BERTH_INTEGRATION=1 and run scripts/local-cluster up"))
+struct DockerClientIntegrationTests {
+    @Test func connect_negotiatesAPIVersion_andPings() async throws {
+        let client = try await LocalCluster.client(1)
+        #expect(client.apiVersion >= DockerClient.minimumAPIVersion)
+        try await client.ping()
+        let info = try await client.info()
+        #expect(!info.serverVersion.isEmpty)
+        #expect(!info.hasNvidiaRuntime, "the local engines have no NVIDIA runtime")
+    }
+
+    @Test func create_inspect_list_logs_stop_remove() async throws {
+        let client = try await LocalCluster.client(1)
+        try await client.pullImage(LocalCluster.imageV1)
+        let name = LocalCluster.uniqueName("life")
+        let port = freePort(node: 1)
+        let planned = ContainerSpecBuilder.build(standinPlacement(name, node: 1, port: port, gpus: [1, 2]), epoch: 4)
+        let (id, outcome) = try await client.ensureContainer(planned)
+        #expect(outcome == .created)
+        try await client.startContainer(id)
+        let details = try await client.inspectContainer(id)
+        #expect(details.state.running)
+        #expect(details.environment["NVIDIA_VISIBLE_DEVICES"] == "1,2")
+        #expect(details.environment["BERTH_PORT"] == "\(port)")
+        #expect(details.hostConfig.networkMode == "host")
+        let listed = try await client.listContainers(labels: [DockerClient.managedLabel, "\(BerthLabel.deployment)=\(name)"])
+        #expect(listed.map(\.id) == [id])
+        #expect(listed[0].labels[BerthLabel.epoch] == "4")
+        #expect(listed[0].name == planned.name)
+        // The replica answers inference.
+        var answer = ""
+        for _ in 0..<50 where answer.isEmpty {
+            answer = (try? await httpPost("http://127.0.0.1:\(port)/v2/models/standin/infer", body: "{}")) ?? ""
+            if answer.isEmpty { try await Task.sleep(for: .milliseconds(100)) }
+        }
+        #expect(answer.contains("standin@v1 replica 0"))
+        #expect(try await client.logs(id, tail: 10).contains("listening on \(port)"))
+        try await client.stopContainer(id, grace: .seconds(2))
+        #expect(try await client.inspectContainer(id).state.running == false)
+        try await client.removeContainer(id)
+        await #expect(throws: DockerError.self) { try await client.inspectContainer(id) }
+        do {
+            _ = try await client.inspectContainer(id)
+        } catch let error as DockerError {
+            #expect(error.code == .notFound)
+            #expect(error.description.contains("inspect container \(id)"))
+            #expect(error.description.contains(LocalCluster.socket(1)))
+        }
+    }
+
+    @Test func createTwice_adoptsTheExistingContainer_neverDuplicates() async throws {
+        let client = try await LocalCluster.client(2)
+        try await client.pullImage(LocalCluster.imageV1)
+        let name = LocalCluster.uniqueName("adopt")
+        let planned = ContainerSpecBuilder.build(standinPlacement(name, node: 2, port: freePort(node: 2)), epoch: 1)
+        let first = try await client.ensureContainer(planned)
+        let second = try await client.ensureContainer(planned)
+        #expect(first.outcome == .created)
+        #expect(second.outcome == .adopted)
+        #expect(second.id == first.id)
+        let listed = try await client.listContainers(labels: ["\(BerthLabel.deployment)=\(name)"])
+        #expect(listed.count == 1)
+        try await client.removeContainer(first.id)
+    }
+
+    @Test func containerWithoutBerthLabels_isNeverListedOrTouched() async throws {
+        let client = try await LocalCluster.client(2)
+        try await client.pullImage(LocalCluster.imageV1)
+        let name = LocalCluster.uniqueName("foreign")
+        let planned = ContainerSpecBuilder.build(standinPlacement(name, node: 2, port: freePort(node: 2)), epoch: 1)
+        // Someone else's container that happens to carry the name Berth would choose.
+        let foreignID = try LocalCluster.docker(2, ["create", "--name", planned.name, LocalCluster.imageV1])
+        #expect(!foreignID.isEmpty)
+        defer { _ = try? LocalCluster.docker(2, ["rm", "-f", foreignID]) }
+        let managed = try await client.listContainers()
+        #expect(!managed.contains { $0.id == foreignID })
+        do {
+            _ = try await client.ensureContainer(planned)
+            Issue.record("a foreign container was adopted")
+        } catch let error as DockerError {
+            #expect(error.code == .nameConflict)
+            #expect(error.message.contains("without Berth's labels"))
+        }
+        // Still there, unchanged.
+        #expect(try LocalCluster.docker(2, ["inspect", "-f", "{{.Id}} {{.State.Status}}", planned.name]) == "\(foreignID) created")
+    }
+
+    @Test func killedContainer_producesADieEvent() async throws {
+        let client = try await LocalCluster.client(1)
+        try await client.pullImage(LocalCluster.imageV1)
+        let name = LocalCluster.uniqueName("events")
+        let planned = ContainerSpecBuilder.build(standinPlacement(name, node: 1, port: freePort(node: 1)), epoch: 1)
+        let events = client.events(labels: [DockerClient.managedLabel, "\(BerthLabel.deployment)=\(name)"])
+        let (id, _) = try await client.ensureContainer(planned)
+        try await client.startContainer(id)
+        try await Task.sleep(for: .milliseconds(300))
+        let started = ContinuousClock.now
+        try await client.killContainer(id)
+        var actions: [String] = []
+        let deadline = Task { try await Task.sleep(for: .seconds(10)) }
+        for try await event in events {
+            #expect(event.actor.id == id)
+            actions.append(event.action)
+            if event.action == "die" || deadline.isCancelled { break }
+        }
+        deadline.cancel()
+        #expect(actions.contains("die"), "\(actions)")
+        #expect(ContinuousClock.now - started < .seconds(5))
+        try await client.removeContainer(id)
+    }
+
+    @Test func pull_fromTheLocalRegistry_andAMissingTagFailsClearly() async throws {
+        let client = try await LocalCluster.client(3)
+        if try await client.hasImage(LocalCluster.imageV2) {
+            // Not used by any container here; removal makes the pull real.
+            try? await client.removeImage(LocalCluster.imageV2, force: true)
+        }
+        #expect(try await client.hasImage(LocalCluster.imageV2) == false)
+        try await client.pullImage(LocalCluster.imageV2)
+        #expect(try await client.hasImage(LocalCluster.imageV2))
+        #expect(try await client.listImages().contains { $0.repoTags.contains(LocalCluster.imageV2) })
+        do {
+            try await client.pullImage("\(LocalCluster.registry)/berth/standin:v999")
+            Issue.record("pulled a tag that does not exist")
+        } catch let error as DockerError {
+            #expect(error.code == .imageMissing)
+            #expect(error.description.contains("pull image \(LocalCluster.registry)/berth/standin:v999"))
+        }
+    }
+
+    @Test func createWithAMissingImage_saysImageMissing() async throws {
+        let client = try await LocalCluster.client(1)
+        let planned = ContainerSpecBuilder.build(
+            standinPlacement(LocalCluster.uniqueName("noimage"), node: 1, port: 21099, image: "\(LocalCluster.registry)/berth/nothing:v1"), epoch: 1)
+        do {
+            _ = try await client.ensureContainer(planned)
+            Issue.record("created a container from a missing image")
+        } catch let error as DockerError {
+            #expect(error.code == .imageMissing, "\(error)")
+        }
+    }
+
+    @Test func nvidiaNodes_getDeviceRequestsOnTheEngine() async throws {
+        let client = try await LocalCluster.client(1)
+        try await client.pullImage(LocalCluster.imageV1)
+        let planned = ContainerSpecBuilder.build(
+            standinPlacement(LocalCluster.uniqueName("gpu"), node: 1, port: freePort(node: 1), gpus: [0, 3], runtime: .nvidia), epoch: 1)
+        // Created, not started: these engines have no NVIDIA runtime to start it with.
+        let (id, _) = try await client.ensureContainer(planned)
+        let details = try await client.inspectContainer(id)
+        #expect(details.hostConfig.deviceRequests == [DeviceRequest(driver: "", count: 0, deviceIDs: ["0", "3"], capabilities: [["gpu"]])])
+        #expect(details.environment["CUDA_VISIBLE_DEVICES"] == "0,3")
+        #expect((details.hostConfig.shmSize ?? 0) == 4 << 30)
+        try await client.removeContainer(id)
+    }
+
+    @Test func tlsEngine_acceptsOurClientCertificate_andRefusesAnother() async throws {
+        let good = try await DockerClient.connect(DockerEndpoint("tcp://127.0.0.1:\(LocalCluster.tlsPort(1))", tls: LocalCluster.tls()))
+        try await good.ping()
+        #expect(try await good.listContainers().count >= 0)
+        do {
+            _ = try await DockerClient.connect(DockerEndpoint("tcp://127.0.0.1:\(LocalCluster.tlsPort(1))", tls: LocalCluster.tls(rogue: true)))
+            Issue.record("a certificate from another CA was accepted")
+        } catch let error as DockerError {
+            #expect(error.code == .tls || error.code == .unreachable, "\(error)")
+            #expect(error.description.contains("tcp://127.0.0.1:\(LocalCluster.tlsPort(1))"))
+        }
+        // Plain HTTP to a TLS port is no substitute.
+        await #expect(throws: DockerError.self) {
+            _ = try await DockerClient.connect(DockerEndpoint("tcp://127.0.0.1:\(LocalCluster.tlsPort(1))"), timeout: .seconds(3))
+        }
+    }
+
+    @Test func unreachableEngines_giveClearErrors() async throws {
+        for endpoint in ["unix:///run/berth-local/no-such-node/docker.sock", "tcp://127.0.0.1:1"] {
+            do {
+                _ = try await DockerClient.connect(DockerEndpoint(endpoint), timeout: .seconds(3))
+                Issue.record("\(endpoint) answered")
+            } catch let error as DockerError {
+                #expect(error.code == .unreachable, "\(error)")
+                #expect(error.description.hasPrefix("docker \(endpoint): engine unreachable - while trying to read the engine version"))
+            }
+        }
+    }
+}
+
+/// A tiny HTTP POST through the same client stack, for talking to replicas.
+func httpPost(_ url: String, body: String) async throws -> String {
+    try await ReplicaHTTP.post(url, body: body)
+}
