@@ -56,7 +56,7 @@ let package = Package(
         .executableTarget(name: "berth", dependencies: ["BerthCLI"]),
         .executableTarget(
             name: "berth-bench",
-            dependencies: ["BerthModel", "BerthStore"],
+            dependencies: ["BerthModel", "BerthStore", "BerthDocker"],
             path: "Benchmarks/berth-bench"
         ),
         .testTarget(name: "BerthModelTests", dependencies: ["BerthModel"]),

@@ -36,7 +36,12 @@ struct Field {
         sink.issues.append(ManifestIssue(location: location, object: sink.object, field: path, problem: problem, expected: expected))
     }
 
-    private var tagName: String { node.tag.description }
+    /// What a scalar is, by YAML 1.1 plain-scalar rules (quoted scalars are always strings).
+    /// Done here instead of by Yams' regular-expression resolver, which dominated parse time.
+    var scalar: ScalarValue? {
+        guard case .scalar(let s) = node else { return nil }
+        return ScalarValue(s)
+    }
 
     /// A short description of what was written, for "got …" messages.
     var found: String {
@@ -46,34 +51,33 @@ struct Field {
         case .alias: return "an alias"
         case .scalar(let s):
             let text = s.string.count > 40 ? String(s.string.prefix(40)) + "…" : s.string
-            switch tagName {
-            case Tag.Name.null.rawValue: return "nothing (null)"
-            case Tag.Name.int.rawValue, Tag.Name.float.rawValue: return "the number \(text)"
-            case Tag.Name.bool.rawValue: return "the boolean \(text)"
-            case Tag.Name.timestamp.rawValue: return "the date \(text) (quote it to make it a string)"
-            default: return "the string \"\(text)\""
+            switch ScalarValue(s) {
+            case .null: return "nothing (null)"
+            case .int, .float: return "the number \(text)"
+            case .bool: return "the boolean \(text)"
+            case .string: return "the string \"\(text)\""
             }
         }
     }
 
     func string(expected: String = "a non-empty string") -> String? {
-        guard case .scalar(let s) = node, tagName == Tag.Name.str.rawValue else {
-            if case .scalar(let s) = node, tagName != Tag.Name.null.rawValue {
+        guard case .scalar(let s) = node, case .string(let text) = ScalarValue(s) else {
+            if case .scalar(let s) = node, ScalarValue(s) != .null {
                 fail("got \(found); write it in quotes (\"\(s.string)\") if a string is meant", expected: expected)
             } else {
                 fail("got \(found)", expected: expected)
             }
             return nil
         }
-        guard !s.string.isEmpty else {
+        guard !text.isEmpty else {
             fail("got an empty string", expected: expected)
             return nil
         }
-        return s.string
+        return text
     }
 
     func int(in range: ClosedRange<Int>, expected: String) -> Int? {
-        guard case .scalar = node, tagName == Tag.Name.int.rawValue, let value = node.int else {
+        guard case .int(let value) = scalar else {
             fail("got \(found)", expected: expected)
             return nil
         }
@@ -85,9 +89,11 @@ struct Field {
     }
 
     func number(minimum: Double, expected: String) -> Double? {
-        guard case .scalar = node, tagName == Tag.Name.int.rawValue || tagName == Tag.Name.float.rawValue,
-            let value = node.float, value.isFinite
-        else {
+        let value: Double
+        switch scalar {
+        case .int(let i): value = Double(i)
+        case .float(let f) where f.isFinite: value = f
+        default:
             fail("got \(found)", expected: expected)
             return nil
         }
@@ -99,7 +105,7 @@ struct Field {
     }
 
     func bool() -> Bool? {
-        guard case .scalar = node, tagName == Tag.Name.bool.rawValue, let value = node.bool else {
+        guard case .bool(let value) = scalar else {
             fail("got \(found)", expected: "true or false")
             return nil
         }
@@ -187,7 +193,7 @@ final class Mapping {
     func optional(_ key: String) -> Field? {
         guard let node = values[key] else { return nil }
         // `key:` with nothing after it counts as absent.
-        if case .scalar = node, node.tag.description == Tag.Name.null.rawValue { return nil }
+        if case .scalar(let s) = node, ScalarValue(s) == .null { return nil }
         return Field(node: node, path: childPath(key), sink: field.sink)
     }
 
@@ -231,4 +237,50 @@ func editDistance(_ a: String, _ b: String) -> Int {
         swap(&previous, &current)
     }
     return previous[b.count]
+}
+
+/// A scalar's value under YAML 1.1's plain-scalar rules, as Yams' default resolver would read it
+/// (dates stay strings: a version like 2024-12-01 means what it says).
+enum ScalarValue: Equatable {
+    case null
+    case bool(Bool)
+    case int(Int)
+    case float(Double)
+    case string(String)
+
+    init(_ scalar: Node.Scalar) {
+        let text = scalar.string
+        guard scalar.style == .plain || scalar.style == .any else {
+            self = .string(text)
+            return
+        }
+        switch text {
+        case "", "~", "null", "Null", "NULL": self = .null
+        case "true", "True", "TRUE", "yes", "Yes", "YES", "on", "On", "ON": self = .bool(true)
+        case "false", "False", "FALSE", "no", "No", "NO", "off", "Off", "OFF": self = .bool(false)
+        case ".inf", ".Inf", ".INF", "+.inf", "+.Inf", "+.INF": self = .float(.infinity)
+        case "-.inf", "-.Inf", "-.INF": self = .float(-.infinity)
+        case ".nan", ".NaN", ".NAN": self = .float(.nan)
+        default:
+            let first = text.utf8.first!
+            // Only text that starts like a number can be one.
+            guard first == UInt8(ascii: "-") || first == UInt8(ascii: "+") || first == UInt8(ascii: ".")
+                || (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(first)
+            else {
+                self = .string(text)
+                return
+            }
+            let plain = text.contains("_") ? text.replacingOccurrences(of: "_", with: "") : text
+            if let i = Int(plain) {
+                self = .int(i)
+            } else if plain.hasPrefix("0x"), let i = Int(plain.dropFirst(2), radix: 16) {
+                self = .int(i)
+            } else if plain.contains(where: { $0 == "." || $0 == "e" || $0 == "E" }),
+                      plain.allSatisfy({ "0123456789+-.eE".contains($0) }), let d = Double(plain) {
+                self = .float(d)
+            } else {
+                self = .string(text)
+            }
+        }
+    }
 }

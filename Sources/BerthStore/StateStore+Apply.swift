@@ -34,8 +34,7 @@ extension StateStore {
                 }
             }
             // Validate the whole resulting state: the input plus what stays stored.
-            let staying = try stored.filter { key, _ in !inputKeys.contains(key) && !(options.prune) }
-                .values.map { try ResourceCoding.decode(json: $0.document) }
+            let staying = try Self.decodeDocuments(stored.filter { key, _ in !inputKeys.contains(key) && !options.prune }.values.map(\.document))
             let issues = FleetValidator.validate(input: input, others: staying)
             if !issues.isEmpty { throw ManifestErrors(issues) }
             if writes.isEmpty || options.dryRun { return ApplyResult(changes: changes, revision: nil) }

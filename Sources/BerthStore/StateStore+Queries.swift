@@ -13,12 +13,11 @@ extension StateStore {
                 arguments = [kind.rawValue]
             }
             sql += " ORDER BY name"
-            let decoder = JSONDecoder()
-            return try Row.fetchAll(db, sql: sql, arguments: arguments).map { row in
-                let document: String = row["document"]
-                return StoredObject(
-                    resource: try decoder.decode(Resource.self, from: Data(document.utf8)),
-                    revision: row["revision"], createdRevision: row["createdRevision"], document: document)
+            let rows = try Row.fetchAll(db, sql: sql, arguments: arguments)
+            let documents: [String] = rows.map { $0["document"] }
+            let resources = try Self.decodeDocuments(documents)
+            return zip(rows, resources).map { row, resource in
+                StoredObject(resource: resource, revision: row["revision"], createdRevision: row["createdRevision"], document: row["document"])
             }.sorted { $0.resource.key < $1.resource.key }
         }
     }
@@ -88,9 +87,14 @@ extension StateStore {
                   ON v.kind = latest.kind AND v.name = latest.name AND v.revision = latest.last
                 WHERE v.document IS NOT NULL
                 """, arguments: [revision])
-            let decoder = JSONDecoder()
-            return try documents.map { try decoder.decode(Resource.self, from: Data($0.utf8)) }.sorted { $0.key < $1.key }
+            return try Self.decodeDocuments(documents).sorted { $0.key < $1.key }
         }
+    }
+
+    /// Decodes stored documents with one decoder.
+    static func decodeDocuments(_ documents: [String]) throws -> [Resource] {
+        let decoder = JSONDecoder()
+        return try documents.map { try decoder.decode(Resource.self, from: Data($0.utf8)) }
     }
 
     /// Events newest first.

@@ -15,7 +15,8 @@ struct Table {
         func line(_ cells: [String]) -> String {
             var s = ""
             for (i, cell) in cells.enumerated() {
-                if i == cells.count - 1 { s += cell } else { s += cell.padding(toLength: widths[i] + 2, withPad: " ", startingAt: 0) }
+                s += cell
+                if i < cells.count - 1 { s += String(repeating: " ", count: widths[i] + 2 - cell.count) }
             }
             return s
         }

@@ -1,0 +1,100 @@
+import Foundation
+
+/// Command-line options of `berth-bench`.
+struct BenchOptions {
+    var suite = ""
+    var berth = ".build/release/berth"
+    var runs = 5
+    var nodes = 4
+    var containers = 50
+    /// Keep the generated fleet and state files, for profiling.
+    var keep = false
+
+    static let usage = """
+        usage: berth-bench store  [--berth PATH] [--runs N] [--keep]
+               berth-bench docker [--runs N] [--nodes N] [--containers N]
+        """
+
+    init(_ args: [String]) {
+        var i = 0
+        func value() -> String {
+            guard i + 1 < args.count else { fail("\(args[i]) needs a value") }
+            i += 1
+            return args[i]
+        }
+        while i < args.count {
+            switch args[i] {
+            case "store", "docker": suite = args[i]
+            case "--berth": berth = value()
+            case "--runs": runs = Int(value()) ?? runs
+            case "--nodes": nodes = Int(value()) ?? nodes
+            case "--containers": containers = Int(value()) ?? containers
+            case "--keep": keep = true
+            case "-h", "--help":
+                print(Self.usage)
+                exit(0)
+            default: fail("unknown argument \(args[i])\n\(Self.usage)")
+            }
+            i += 1
+        }
+        if suite.isEmpty { fail(Self.usage) }
+    }
+}
+
+func fail(_ message: String) -> Never {
+    FileHandle.standardError.write(Data((message + "\n").utf8))
+    exit(64)
+}
+
+/// Runs a command and returns its wall time; exits the benchmark when it fails.
+@discardableResult
+func runTimed(_ tool: String, _ arguments: [String]) -> Double {
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: tool)
+    process.arguments = arguments
+    process.standardOutput = FileHandle.nullDevice
+    let errors = Pipe()
+    process.standardError = errors
+    let start = DispatchTime.now()
+    do { try process.run() } catch { fail("cannot run \(tool): \(error)") }
+    let stderr = errors.fileHandleForReading.readDataToEndOfFile()
+    process.waitUntilExit()
+    let seconds = Double(DispatchTime.now().uptimeNanoseconds - start.uptimeNanoseconds) / 1e9
+    if process.terminationStatus != 0 {
+        fail("\(tool) \(arguments.joined(separator: " ")) failed:\n" + String(decoding: stderr, as: UTF8.self))
+    }
+    return seconds
+}
+
+@discardableResult
+func runBerth(_ berth: String, _ arguments: [String]) -> (seconds: Double, status: Int32) {
+    (runTimed(berth, arguments), 0)
+}
+
+func median(_ xs: [Double]) -> Double {
+    let s = xs.sorted()
+    return s.count % 2 == 1 ? s[s.count / 2] : (s[s.count / 2 - 1] + s[s.count / 2]) / 2
+}
+
+func report(_ name: String, _ samples: [Double], goal: Double) {
+    let m = median(samples)
+    let verdict = m <= goal ? "meets" : "MISSES"
+    print(String(format: "%-44@ median %8.1f ms  (min %.1f, max %.1f, n=%d)  goal ≤ %.0f ms: %@",
+                 name as NSString, m * 1000, samples.min()! * 1000, samples.max()! * 1000, samples.count, goal * 1000, verdict as NSString))
+}
+
+/// Times one command with hyperfine (no shell) and returns every run's wall time in seconds.
+func hyperfine(_ arguments: [String]) throws -> [Double] {
+    let export = FileManager.default.temporaryDirectory.appendingPathComponent("berth-bench-hf-\(getpid()).json").path
+    defer { try? FileManager.default.removeItem(atPath: export) }
+    guard FileManager.default.isExecutableFile(atPath: "/usr/bin/hyperfine") else {
+        fail("hyperfine is missing: apt-get install hyperfine")
+    }
+    runTimed("/usr/bin/hyperfine", ["-N", "--style", "none", "--export-json", export] + arguments)
+    struct Export: Decodable {
+        struct Result: Decodable { var times: [Double] }
+        var results: [Result]
+    }
+    let data = try Data(contentsOf: URL(fileURLWithPath: export))
+    return try JSONDecoder().decode(Export.self, from: data).results[0].times
+}
