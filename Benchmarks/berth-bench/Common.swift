@@ -79,8 +79,8 @@ func median(_ xs: [Double]) -> Double {
 func report(_ name: String, _ samples: [Double], goal: Double) {
     let m = median(samples)
     let verdict = m <= goal ? "meets" : "MISSES"
-    print(String(format: "%-44@ median %8.1f ms  (min %.1f, max %.1f, n=%d)  goal ≤ %.0f ms: %@",
-                 name as NSString, m * 1000, samples.min()! * 1000, samples.max()! * 1000, samples.count, goal * 1000, verdict as NSString))
+    print(name.padding(44) + String(format: " median %8.1f ms  (min %.1f, max %.1f, n=%d)  goal ≤ %.0f ms: %@",
+                 m * 1000, samples.min()! * 1000, samples.max()! * 1000, samples.count, goal * 1000, verdict as NSString))
 }
 
 /// Times one command with hyperfine (no shell) and returns every run's wall time in seconds.
@@ -97,4 +97,9 @@ func hyperfine(_ arguments: [String]) throws -> [Double] {
     }
     let data = try Data(contentsOf: URL(fileURLWithPath: export))
     return try JSONDecoder().decode(Export.self, from: data).results[0].times
+}
+
+extension String {
+    /// Left-aligned in a column of `width` characters.
+    func padding(_ width: Int) -> String { self + String(repeating: " ", count: max(0, width - count)) }
 }

@@ -55,7 +55,7 @@ func cliRun(count: Int, nodes: Int, parallel: Int, round: Int) throws -> Double 
     // One shell line per container, run by xargs with the given parallelism.
     let lines = (0..<count).map { i -> String in
         let (node, port) = slot(i, nodes: nodes)
-        return "/usr/bin/docker -H \(socket(node)) run -d -q --name cli\(round)-\(i) --label io.berth.bench=1 --network host -e BERTH_PORT=\(port) \(standinImage)"
+        return "/usr/bin/docker -H \(socket(node)) run -d --name cli\(round)-\(i) --label io.berth.bench=1 --network host -e BERTH_PORT=\(port) \(standinImage)"
     }.joined(separator: "\n")
     let script = FileManager.default.temporaryDirectory.appendingPathComponent("berth-bench-cli-\(getpid()).txt").path
     try lines.write(toFile: script, atomically: true, encoding: .utf8)
@@ -83,7 +83,7 @@ func dockerBenchmark(_ options: BenchOptions) async throws {
         try await removeBenchContainers(clients)
     }
     func line(_ name: String, _ xs: [Double]) {
-        print(String(format: "%-36@ median %7.2f s  (min %.2f, max %.2f)", name as NSString, median(xs), xs.min()!, xs.max()!))
+        print(name.padding(36) + String(format: " median %7.2f s  (min %.2f, max %.2f)", median(xs), xs.min()!, xs.max()!))
     }
     line("berth client (concurrent)", berth)
     line("docker CLI, serial", serial)

@@ -115,7 +115,8 @@ struct DockerClientIntegrationTests {
     }
 
     @Test func pull_fromTheLocalRegistry_andAMissingTagFailsClearly() async throws {
-        let client = try await LocalCluster.client(3)
+        // node-2: node-3 belongs to the fault-injection tests.
+        let client = try await LocalCluster.client(2)
         if try await client.hasImage(LocalCluster.imageV2) {
             // Not used by any container here; removal makes the pull real.
             try? await client.removeImage(LocalCluster.imageV2, force: true)
