@@ -30,6 +30,8 @@ let package = Package(
             name: "BerthStore",
             dependencies: ["BerthModel", .product(name: "GRDB", package: "GRDB.swift")]
         ),
+        // Pure placement of replicas on GPUs.
+        .target(name: "BerthScheduler", dependencies: ["BerthModel"]),
         // Docker Engine API client over AsyncHTTPClient.
         .target(
             name: "BerthDocker",
@@ -48,7 +50,7 @@ let package = Package(
         .target(
             name: "BerthCLI",
             dependencies: [
-                "BerthModel", "BerthStore", "BerthDocker",
+                "BerthModel", "BerthStore", "BerthScheduler", "BerthDocker",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -61,6 +63,7 @@ let package = Package(
         ),
         .testTarget(name: "BerthModelTests", dependencies: ["BerthModel"]),
         .testTarget(name: "BerthStoreTests", dependencies: ["BerthStore", .product(name: "GRDB", package: "GRDB.swift")]),
+        .testTarget(name: "BerthSchedulerTests", dependencies: ["BerthScheduler", "BerthModel"]),
         .testTarget(name: "BerthDockerTests", dependencies: ["BerthDocker", "BerthModel"]),
         .testTarget(name: "BerthCLITests", dependencies: ["berth", "BerthModel", "BerthStore", .product(name: "GRDB", package: "GRDB.swift")]),
     ],

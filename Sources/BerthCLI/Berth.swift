@@ -19,7 +19,7 @@ public struct Berth: AsyncParsableCommand {
              64  wrong command-line usage
             """,
         version: BerthVersion.current,
-        subcommands: [Apply.self, Diff.self, Get.self, History.self]
+        subcommands: [Apply.self, Diff.self, Get.self, History.self, Plan.self]
     )
 
     public init() {}

@@ -85,8 +85,7 @@ public enum FleetValidator {
             let gpus: Int
             if let explicit = d.gpusPerReplica {
                 gpus = explicit
-                let weights = Double(version.parameters.value) * version.precision.bytesPerParameter / GPUMath.bytesPerGiB
-                let needed = version.gpuMemoryGiB ?? weights
+                let needed = GPUMath.minimumMemoryGiB(version)
                 if explicit > 0, Double(explicit) * largest < needed {
                     report(r.key, "spec.gpusPerReplica",
                            "\(explicit) GPU(s) of at most \(fmt(largest)) GiB hold \(fmt(Double(explicit) * largest)) GiB, but \(d.model)@\(d.version) needs \(fmt(needed)) GiB",

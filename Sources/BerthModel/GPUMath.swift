@@ -16,6 +16,12 @@ public enum GPUMath {
         return weights * (1 + kvCacheHeadroom)
     }
 
+    /// The least memory one replica can run in, in GiB: the explicit need, else the weights alone.
+    /// Used when an operator fixes the GPU count: the KV-cache headroom is then theirs to judge.
+    public static func minimumMemoryGiB(_ version: ModelVersion) -> Double {
+        version.gpuMemoryGiB ?? Double(version.parameters.value) * version.precision.bytesPerParameter / bytesPerGiB
+    }
+
     /// The smallest tensor-parallel size whose GPUs of `memoryPerGPU` GiB hold `requiredGiB`, or nil
     /// when even the largest size is too small.
     public static func gpusNeeded(requiredGiB: Double, memoryPerGPU: Double) -> Int? {

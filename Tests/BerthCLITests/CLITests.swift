@@ -146,3 +146,24 @@ struct CLITests {
         #expect(applyHelp.stdout.contains("--dry-run"))
     }
 }
+
+@Suite("berth plan")
+struct PlanCLITests {
+    @Test func plan_placesTheV3GangAcrossBothActiveNodes_andExplainsWhatDoesNotFit() throws {
+        let dir = BerthProcess.temporaryFolder()
+        let state = dir + "/berth.db"
+        let v3 = BerthProcess.root.appendingPathComponent("manifests/deepseek-v3").path
+        _ = try BerthProcess.run(["apply", "-f", v3], state: state)
+        let plan = try BerthProcess.run(["plan"], state: state)
+        #expect(plan.code == 0)
+        #expect(plan.stdout.contains("deepseek-v3  0 (1/2)  gpu-a1  0,1,2,3,4,5,6,7  20000      placed"))
+        #expect(plan.stdout.contains("deepseek-v3  0 (2/2)  gpu-a2  0,1,2,3,4,5,6,7  20000      placed"))
+        // A second 16-GPU replica cannot fit: the standby is never used for new replicas.
+        let text = try String(contentsOfFile: v3 + "/deployment.yaml", encoding: .utf8).replacingOccurrences(of: "replicas: 1", with: "replicas: 2")
+        write(text, to: dir + "/two.yaml")
+        _ = try BerthProcess.run(["apply", "-f", dir + "/two.yaml"], state: state)
+        let two = try BerthProcess.run(["plan", "-o", "json"], state: state)
+        #expect(two.stdout.contains("\"unschedulable\" : \"needs 16 GPUs ≥ 39.1 GiB of model A100-SXM4-80GB: gpu-a1 has 0 free (gang of 2 × 8); gpu-a2 has 0 free (gang of 2 × 8); gpu-s1 is a standby\""), "\(two.stdout)")
+        #expect(two.stderr.contains("1 replica(s) cannot be placed"))
+    }
+}
