@@ -58,7 +58,7 @@ let package = Package(
         .executableTarget(name: "berth", dependencies: ["BerthCLI"]),
         .executableTarget(
             name: "berth-bench",
-            dependencies: ["BerthModel", "BerthStore", "BerthDocker"],
+            dependencies: ["BerthModel", "BerthStore", "BerthScheduler", "BerthDocker"],
             path: "Benchmarks/berth-bench"
         ),
         .testTarget(name: "BerthModelTests", dependencies: ["BerthModel"]),

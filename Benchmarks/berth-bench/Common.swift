@@ -13,6 +13,7 @@ struct BenchOptions {
     static let usage = """
         usage: berth-bench store  [--berth PATH] [--runs N] [--keep]
                berth-bench docker [--runs N] [--nodes N] [--containers N]
+               berth-bench plan   [--runs N]
         """
 
     init(_ args: [String]) {
@@ -24,7 +25,7 @@ struct BenchOptions {
         }
         while i < args.count {
             switch args[i] {
-            case "store", "docker": suite = args[i]
+            case "store", "docker", "plan": suite = args[i]
             case "--berth": berth = value()
             case "--runs": runs = Int(value()) ?? runs
             case "--nodes": nodes = Int(value()) ?? nodes

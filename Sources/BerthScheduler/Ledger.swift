@@ -7,11 +7,12 @@ struct Ledger {
         let devices: [GPUDevice]
         var free: Set<Int>
         var ports: Set<Int>
-        var perDeployment: [String: Int] = [:]
     }
 
     var nodes: [Node]
     var index: [String: Int] = [:]
+    /// Replicas of each deployment per node (by node position), for spreading.
+    var perDeployment: [String: [Int]] = [:]
 
     init(nodes states: [NodeState]) {
         nodes = states.sorted { $0.name < $1.name }.map { s in
@@ -36,113 +37,124 @@ struct Ledger {
         guard let i = index[slice.node] else { return }
         nodes[i].free.subtract(slice.gpus)
         nodes[i].ports.insert(slice.hostPort)
-        nodes[i].perDeployment[deployment, default: 0] += 1
+        perDeployment[deployment, default: [Int](repeating: 0, count: nodes.count)][i] += 1
     }
 
     struct Rejected: Error {
         var rejections: [Rejection]
     }
 
-    /// Places one replica of `gpus` GPUs with `memoryPerGPU` GiB each, on one node or as a gang.
-    mutating func place(_ d: DeploymentRequest, replica: Int, gpus: Int, memoryPerGPU: Double) -> Result<Assignment, Rejected> {
-        // Static checks first: they hold whatever the replica's size.
+    /// What one deployment may use on each node; it does not change while a pass places replicas,
+    /// so it is worked out once per deployment, not once per replica.
+    struct View {
+        /// Nodes that pass the static checks, with the GPU indices of the right model and memory.
+        var eligible: [(node: Int, usable: [Int], allDevices: Bool)]
+        var rejections: [Rejection]
+        /// Most usable GPUs on one eligible node.
+        var largestNode: Int
+        var memoryPerGPU: Double
+    }
+
+    func view(for d: DeploymentRequest, memoryPerGPU: Double) -> View {
         var rejections: [Rejection] = []
-        var eligible: [Int] = []
+        var eligible: [(node: Int, usable: [Int], allDevices: Bool)] = []
         for (i, n) in nodes.enumerated() {
             if let reason = Feasibility.staticProblem(n.state, d) {
                 rejections.append(Rejection(node: n.state.name, reason: reason))
             } else {
-                eligible.append(i)
+                let usable = Feasibility.usableDevices(n, d, memoryPerGPU: memoryPerGPU).map(\.index)
+                eligible.append((i, usable, usable.count == n.devices.count))
             }
         }
-        let largestNode = eligible.map { Feasibility.usableDevices(nodes[$0], d, memoryPerGPU: memoryPerGPU).count }.max() ?? 0
-        if gpus > largestNode, gpus > 1, !eligible.isEmpty {
-            return placeGang(d, replica: replica, gpus: gpus, memoryPerGPU: memoryPerGPU, eligible: eligible, rejections: rejections)
+        return View(eligible: eligible, rejections: rejections, largestNode: eligible.map(\.usable.count).max() ?? 0, memoryPerGPU: memoryPerGPU)
+    }
+
+    /// Places one replica of `gpus` GPUs, on one node or as a gang.
+    mutating func place(_ d: DeploymentRequest, replica: Int, gpus: Int, view: View) -> Result<Assignment, Rejected> {
+        if gpus > view.largestNode, gpus > 1, !view.eligible.isEmpty {
+            return placeGang(d, replica: replica, gpus: gpus, view: view)
         }
-        var candidates: [(i: Int, gpus: [Int], port: Int)] = []
-        for i in eligible {
-            switch fit(i, d, gpus: gpus, memoryPerGPU: memoryPerGPU) {
-            case .success(let c): candidates.append((i, c.gpus, c.port))
-            case .failure(let reason): rejections.append(Rejection(node: nodes[i].state.name, reason: reason.message))
-            }
+        // The hot loop of a pass: plain integers only (nodes are kept sorted by name, so the
+        // position breaks ties as the name would).
+        let same = perDeployment[d.name]
+        var best: (position: Int, rank: (Int, Int, Int))?
+        for (position, e) in view.eligible.enumerated() where hasPort(e.node) {
+            let free = freeCount(e)
+            guard free >= gpus else { continue }
+            let r = (same?[e.node] ?? 0, free - gpus, e.node)
+            if best == nil || r < best!.rank { best = (position, r) }
         }
-        guard let best = candidates.min(by: { rank($0.i, d, taking: gpus) < rank($1.i, d, taking: gpus) }) else {
-            return .failure(Rejected(rejections: rejections.sorted { $0.node < $1.node }))
+        guard let best else {
+            return .failure(Rejected(rejections: rejections(view, gpus: gpus, gang: nil)))
         }
-        let slice = Slice(node: nodes[best.i].state.name, gpus: best.gpus, hostPort: best.port)
+        let e = view.eligible[best.position]
+        let slice = Slice(node: nodes[e.node].state.name, gpus: pick(e, gpus), hostPort: freePort(e.node)!)
         take(slice, deployment: d.name)
         return .success(Assignment(deployment: d.name, replica: replica, slices: [slice]))
     }
 
     /// Equal slices on k nodes (the smallest k that divides the GPUs and fits), all or nothing.
-    mutating func placeGang(_ d: DeploymentRequest, replica: Int, gpus: Int, memoryPerGPU: Double, eligible: [Int],
-                            rejections: [Rejection]) -> Result<Assignment, Rejected> {
-        var lastRejections = rejections
-        for k in 2...max(2, eligible.count) where gpus % k == 0 {
+    mutating func placeGang(_ d: DeploymentRequest, replica: Int, gpus: Int, view: View) -> Result<Assignment, Rejected> {
+        var last: [Rejection] = view.rejections
+        for k in 2...max(2, view.eligible.count) where gpus % k == 0 {
             let share = gpus / k
-            var candidates: [(i: Int, gpus: [Int], port: Int)] = []
-            var round = rejections
-            for i in eligible {
-                switch fit(i, d, gpus: share, memoryPerGPU: memoryPerGPU) {
-                case .success(let c): candidates.append((i, c.gpus, c.port))
-                case .failure(let reason): round.append(Rejection(node: nodes[i].state.name, reason: reason.message + " (gang of \(k) × \(share))"))
-                }
-            }
-            guard candidates.count >= k else {
-                lastRejections = round
+            let candidates = view.eligible.filter { freeCount($0) >= share && hasPort($0.node) }
+            guard candidates.count >= k, share <= view.largestNode else {
+                last = rejections(view, gpus: share, gang: k)
                 continue
             }
-            let chosen = candidates.sorted { rank($0.i, d, taking: share) < rank($1.i, d, taking: share) }.prefix(k)
-            let slices = chosen.map { Slice(node: nodes[$0.i].state.name, gpus: $0.gpus, hostPort: $0.port) }.sorted { $0.node < $1.node }
+            let chosen = candidates.sorted { rank($0.node, d, taking: share) < rank($1.node, d, taking: share) }.prefix(k)
+            let slices = chosen.map { Slice(node: nodes[$0.node].state.name, gpus: pick($0, share), hostPort: freePort($0.node)!) }
+                .sorted { $0.node < $1.node }
             for s in slices { take(s, deployment: d.name) }
             return .success(Assignment(deployment: d.name, replica: replica, slices: slices))
         }
-        return .failure(Rejected(rejections: lastRejections.sorted { $0.node < $1.node }))
+        return .failure(Rejected(rejections: last))
     }
 
-    struct Fit {
-        var gpus: [Int]
-        var port: Int
+    /// Why each node refuses `gpus` GPUs now, static reasons included, sorted by node.
+    func rejections(_ view: View, gpus: Int, gang: Int?) -> [Rejection] {
+        var all = view.rejections
+        let suffix = gang.map { " (gang of \($0) × \(gpus))" } ?? ""
+        for e in view.eligible {
+            let n = nodes[e.node]
+            let reason: String
+            if gpus > 0, e.usable.isEmpty {
+                let biggest = n.devices.compactMap(\.memoryGiB).max() ?? 0
+                reason = "has GPUs of \(FleetValidator.fmt(biggest)) GiB"
+            } else if freeCount(e) < gpus {
+                reason = "has \(freeCount(e)) free"
+            } else if !hasPort(e.node) {
+                reason = "has no free host port in \(n.state.spec.ports.from)–\(n.state.spec.ports.to)"
+            } else {
+                continue
+            }
+            all.append(Rejection(node: n.state.name, reason: reason + suffix))
+        }
+        return all.sorted { $0.node < $1.node }
     }
 
-    struct Misfit: Error {
-        var message: String
+    func freeCount(_ e: (node: Int, usable: [Int], allDevices: Bool)) -> Int {
+        let free = nodes[e.node].free
+        return e.allDevices ? free.count : e.usable.reduce(0) { $0 + (free.contains($1) ? 1 : 0) }
     }
 
-    /// The lowest free usable GPU indices and the lowest free port on node `i`, or why not.
-    func fit(_ i: Int, _ d: DeploymentRequest, gpus: Int, memoryPerGPU: Double) -> Result<Fit, Misfit> {
-        let n = nodes[i]
-        let usable = Feasibility.usableDevices(n, d, memoryPerGPU: memoryPerGPU)
-        if gpus > 0, usable.isEmpty {
-            let biggest = Feasibility.modelDevices(n, d).compactMap(\.memoryGiB).max() ?? 0
-            return .failure(Misfit(message: "has GPUs of \(FleetValidator.fmt(biggest)) GiB"))
-        }
-        let free = usable.map(\.index).filter { n.free.contains($0) }.sorted()
-        if free.count < gpus {
-            return .failure(Misfit(message: "has \(free.count) free"))
-        }
-        let range = n.state.spec.ports
-        guard let port = (range.from...range.to).first(where: { !n.ports.contains($0) }) else {
-            return .failure(Misfit(message: "has no free host port in \(range.from)–\(range.to)"))
-        }
-        return .success(Fit(gpus: Array(free.prefix(gpus)), port: port))
+    func hasPort(_ i: Int) -> Bool { nodes[i].ports.count < nodes[i].state.spec.ports.count }
+
+    func freePort(_ i: Int) -> Int? {
+        let range = nodes[i].state.spec.ports
+        return (range.from...range.to).first { !nodes[i].ports.contains($0) }
+    }
+
+    /// The lowest free usable GPU indices.
+    func pick(_ e: (node: Int, usable: [Int], allDevices: Bool), _ gpus: Int) -> [Int] {
+        Array(e.usable.filter { nodes[e.node].free.contains($0) }.sorted().prefix(gpus))
     }
 
     /// Lower is better: fewest replicas of this deployment already there (spread), then fewest
     /// GPUs left free after placing (bin-pack), then name.
-    func rank(_ i: Int, _ d: DeploymentRequest, taking gpus: Int) -> Rank {
-        let n = nodes[i]
-        return Rank(sameDeployment: n.perDeployment[d.name] ?? 0, freeAfter: n.free.count - gpus, name: n.state.name)
-    }
-
-    struct Rank: Comparable {
-        var sameDeployment: Int
-        var freeAfter: Int
-        var name: String
-
-        static func < (a: Rank, b: Rank) -> Bool {
-            (a.sameDeployment, a.freeAfter, a.name) < (b.sameDeployment, b.freeAfter, b.name)
-        }
+    func rank(_ i: Int, _ d: DeploymentRequest, taking gpus: Int) -> (Int, Int, Int) {
+        (perDeployment[d.name]?[i] ?? 0, nodes[i].free.count - gpus, i)
     }
 }
 

@@ -45,6 +45,8 @@ public enum Scheduler {
             return (-ga, a.0.name, a.1) < (-gb, b.0.name, b.1)
         }
         var unplaced: [Unplaced] = []
+        var views: [Shape: Ledger.View] = [:]
+        var refused: [String: [Rejection]] = [:]
         for (d, replica) in pending {
             guard let gpus = gpusPerReplica[d.name] else {
                 unplaced.append(Unplaced(deployment: d.name, replica: replica, needs: unsizable[d.name] ?? "a size", rejections: []))
@@ -53,9 +55,20 @@ public enum Scheduler {
             // A fixed GPU count is checked against the weights alone; a derived one includes the headroom.
             let need = d.spec.gpusPerReplica == nil ? GPUMath.requiredMemoryGiB(d.model) : GPUMath.minimumMemoryGiB(d.model)
             let perGPU = gpus == 0 ? 0 : need / Double(gpus)
-            switch ledger.place(d, replica: replica, gpus: gpus, memoryPerGPU: perGPU) {
+            // Replicas of one deployment come one after another, and the ledger only fills up:
+            // once one does not fit, the next ones do not either, for the same reasons.
+            if let failed = refused[d.name] {
+                unplaced.append(Unplaced(deployment: d.name, replica: replica, needs: needs(gpus, perGPU, d), rejections: failed))
+                continue
+            }
+            // Deployments with the same constraints see the same nodes: work that out once.
+            let shape = Shape(gpuModel: d.spec.gpuModel, selector: d.spec.nodeSelector, memoryPerGPU: perGPU, usesGPUs: (d.spec.gpusPerReplica ?? 1) > 0)
+            let view = views[shape] ?? ledger.view(for: d, memoryPerGPU: perGPU)
+            views[shape] = view
+            switch ledger.place(d, replica: replica, gpus: gpus, view: view) {
             case .success(let a): assignments.append(a)
             case .failure(let rejected):
+                refused[d.name] = rejected.rejections
                 unplaced.append(Unplaced(deployment: d.name, replica: replica, needs: needs(gpus, perGPU, d), rejections: rejected.rejections))
             }
         }
@@ -86,6 +99,14 @@ public enum Scheduler {
         if let model = d.spec.gpuModel { text += " of model \(model)" }
         return text
     }
+}
+
+/// Everything the static node checks and usable-GPU lists depend on.
+struct Shape: Hashable {
+    var gpuModel: String?
+    var selector: [String: String]
+    var memoryPerGPU: Double
+    var usesGPUs: Bool
 }
 
 struct ReplicaKey: Hashable {
