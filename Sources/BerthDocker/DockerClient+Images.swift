@@ -28,7 +28,8 @@ extension DockerClient {
                     let line = pending[pending.startIndex..<newline]
                     pending = Data(pending[(newline + 1)...])
                     if let p = try? JSONDecoder().decode(Progress.self, from: line), let message = p.errorDetail?.message ?? p.error {
-                        throw DockerError(.imageMissing, endpoint: endpoint.description, operation: operation, message: message)
+                        let denied = message.lowercased().contains("unauthorized") || message.lowercased().contains("no basic auth credentials")
+                        throw DockerError(denied ? .unauthorized : .imageMissing, endpoint: endpoint.description, operation: operation, message: message)
                     }
                 }
             }

@@ -126,7 +126,9 @@ public final class DockerClient: Sendable {
         struct Message: Decodable { var message: String }
         let text = (try? JSONDecoder().decode(Message.self, from: Data(buffer: body)).message)
             ?? String(buffer: body).trimmingCharacters(in: .whitespacesAndNewlines)
+        let lowered = text.lowercased()
         let code: DockerError.Code = switch status {
+        case _ where lowered.contains("no basic auth credentials") || lowered.contains("unauthorized") || lowered.contains("authentication required"): .unauthorized
         case 404: notFound
         case 409: .nameConflict
         case 400: .badRequest

@@ -13,6 +13,8 @@ public struct DockerError: Error, Sendable, CustomStringConvertible {
         case nameConflict
         /// The image is not on the node and could not be pulled.
         case imageMissing
+        /// The registry wants (other) credentials for this image.
+        case unauthorized
         /// The engine refused the request as malformed.
         case badRequest
         /// The engine speaks an API older than Berth supports.
@@ -47,6 +49,7 @@ public struct DockerError: Error, Sendable, CustomStringConvertible {
         case .notFound: "not found"
         case .nameConflict: "name conflict"
         case .imageMissing: "image missing"
+        case .unauthorized: "registry credentials missing or refused"
         case .badRequest: "bad request"
         case .unsupportedVersion: "unsupported engine API"
         case .engine: "engine error"

@@ -134,3 +134,22 @@ enum ReadOnly {
         process.waitUntilExit()
     }
 }
+
+@Suite("State file settings")
+struct StateFileSettingsTests {
+    @Test func onDiskState_usesWAL_andEnforcesForeignKeys() throws {
+        let path = temporaryPath()
+        _ = try StateStore.open(path: path, create: true).apply(Manifests.load(Manifests.node("a")), options: options())
+        let queue = try DatabaseQueue(path: path)
+        defer { try? queue.close() }
+        #expect(try queue.read { try String.fetchOne($0, sql: "PRAGMA journal_mode") } == "wal")
+        #expect(try queue.read { try Int.fetchOne($0, sql: "PRAGMA application_id") } == 0x4252_5448)
+        // An object version pointing at a revision that does not exist is refused by the schema itself.
+        #expect(throws: DatabaseError.self) {
+            try queue.write { try $0.execute(sql: "INSERT INTO objectVersion (revision, kind, name, action, document) VALUES (99, 'Node', 'x', 'created', '{}')") }
+        }
+        #expect(throws: DatabaseError.self) {
+            try queue.write { try $0.execute(sql: "INSERT INTO objectVersion (revision, kind, name, action, document) VALUES (1, 'Pod', 'x', 'created', '{}')") }
+        }
+    }
+}
