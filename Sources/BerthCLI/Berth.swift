@@ -16,10 +16,12 @@ public struct Berth: AsyncParsableCommand {
               2  invalid input: manifest errors (every one is listed with file:line:column)
               3  the state database cannot be used (not Berth's, damaged, newer schema, read-only)
               4  the named object or revision does not exist
+              5  a rollback target is not feasible (what is missing is listed)
+              6  `berth model verify` found a missing or changed file
              64  wrong command-line usage
             """,
         version: BerthVersion.current,
-        subcommands: [Apply.self, Diff.self, Get.self, History.self, Plan.self]
+        subcommands: [Apply.self, Diff.self, Get.self, History.self, Plan.self, Rollback.self, SnapshotCommand.self, ModelCommand.self]
     )
 
     public init() {}

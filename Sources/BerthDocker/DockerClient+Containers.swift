@@ -102,3 +102,12 @@ public struct EngineInfo: Decodable, Sendable {
         case defaultRuntime = "DefaultRuntime", memTotal = "MemTotal", ncpu = "NCPU"
     }
 }
+
+extension DockerClient {
+    /// Waits until a container stops and returns its exit code.
+    public func waitContainer(_ id: String, timeout: Duration = .seconds(3600)) async throws -> Int {
+        let reply = try await send(.POST, "/containers/\(id)/wait", timeout: timeout, operation: "wait for container \(id)")
+        struct Waited: Decodable { var StatusCode: Int }
+        return try decode(Waited.self, reply.body, operation: "wait for container \(id)").StatusCode
+    }
+}

@@ -53,6 +53,22 @@ enum Schema {
             }
             try db.create(index: "event_object", on: "event", columns: ["kind", "name", "id"])
         }
+        migrator.registerMigration("v2-artifact-verifications") { db in
+            try db.create(table: "verification") { t in
+                t.autoIncrementedPrimaryKey("id")
+                t.column("model", .text).notNull()
+                t.column("version", .text).notNull()
+                t.column("path", .text).notNull()
+                // NULL: the controller's own filesystem; else the node the hash was computed on.
+                t.column("node", .text)
+                t.column("expected", .text).notNull()
+                t.column("actual", .text)
+                t.column("ok", .boolean).notNull()
+                t.column("detail", .text).notNull().defaults(to: "")
+                t.column("verifiedAt", .datetime).notNull()
+            }
+            try db.create(index: "verification_version", on: "verification", columns: ["model", "version", "path", "id"])
+        }
         return migrator
     }
 }

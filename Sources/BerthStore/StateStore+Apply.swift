@@ -27,14 +27,13 @@ extension StateStore {
                 changes.append(ObjectChange(key: key, action: action))
                 if action != .unchanged { writes.append((key, action, document)) }
             }
-            if options.prune {
-                for key in stored.keys.sorted() where !inputKeys.contains(key) {
-                    changes.append(ObjectChange(key: key, action: .deleted))
-                    writes.append((key, .deleted, nil))
-                }
+            let deleted = Set(stored.keys.filter { !inputKeys.contains($0) && (options.prune || options.deleting.contains($0)) })
+            for key in deleted.sorted() {
+                changes.append(ObjectChange(key: key, action: .deleted))
+                writes.append((key, .deleted, nil))
             }
             // Validate the whole resulting state: the input plus what stays stored.
-            let staying = try Self.decodeDocuments(stored.filter { key, _ in !inputKeys.contains(key) && !options.prune }.values.map(\.document))
+            let staying = try Self.decodeDocuments(stored.filter { key, _ in !inputKeys.contains(key) && !deleted.contains(key) }.values.map(\.document))
             let issues = FleetValidator.validate(input: input, others: staying)
             if !issues.isEmpty { throw ManifestErrors(issues) }
             if writes.isEmpty || options.dryRun { return ApplyResult(changes: changes, revision: nil) }

@@ -13,6 +13,8 @@ public struct ApplyOptions: Sendable {
     public var origin: Revision.Origin = .apply
     /// Time stamped on the revision; now when nil.
     public var time: Date?
+    /// Stored objects to delete even without `prune` (a rollback to before an object existed).
+    public var deleting: Set<ObjectKey> = []
 
     public init(author: String, message: String = "", dryRun: Bool = false, prune: Bool = false, origin: Revision.Origin = .apply, time: Date? = nil) {
         self.author = author

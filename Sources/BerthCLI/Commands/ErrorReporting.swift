@@ -9,6 +9,8 @@ enum Exit {
     static let invalidInput = ExitCode(2)
     static let stateUnusable = ExitCode(3)
     static let notFound = ExitCode(4)
+    static let verificationFailed = ExitCode(6)
+    static let infeasible = ExitCode(5)
 }
 
 /// Runs a command body, printing known errors plainly and mapping them to exit codes.
@@ -25,6 +27,13 @@ func reportingErrors(_ body: () throws -> Void) throws {
         Console.error(error.message)
         throw Exit.notFound
     }
+}
+
+/// `reportingErrors` for a body that returns a value.
+func reportingErrorsReturning<T>(_ body: () throws -> T) throws -> T? {
+    var result: T?
+    try reportingErrors { result = try body() }
+    return result
 }
 
 /// A named object or revision that does not exist.

@@ -7,7 +7,7 @@ struct History: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "List revisions of the desired state, newest first.",
         discussion: "With KIND/NAME, only the revisions that changed that object (deleted objects included).",
-        subcommands: [List.self, Show.self],
+        subcommands: [List.self, Show.self, Compare.self],
         defaultSubcommand: List.self)
 
     struct List: ParsableCommand {
@@ -19,12 +19,18 @@ struct History: ParsableCommand {
         @Option(help: "Show at most this many revisions.")
         var limit: Int = 20
 
-        @Option(name: .shortAndLong, help: "Output format: table or json.")
+        @Option(name: .shortAndLong, help: "Output format: table or json (with --at: yaml or json).")
         var output: OutputFormat = .table
+
+        @Option(help: ArgumentHelp("Print the whole desired state in force at this time instead.", discussion: TimeArgument.help, valueName: "time"))
+        var at: String?
 
         @OptionGroup var state: StateOptions
 
         func validate() throws {
+            if let at, TimeArgument.parse(at) == nil {
+                throw ValidationError("--at \"\(at)\" is not a time; expected \(TimeArgument.help)")
+            }
             if let object, ObjectKey(reference: object) == nil {
                 throw ValidationError("\"\(object)\" is not KIND/NAME (e.g. deployment/chat); kinds: \(ResourceKind.acceptedSpellings)")
             }
@@ -34,6 +40,15 @@ struct History: ParsableCommand {
         func run() throws {
             try reportingErrors {
                 guard let store = try state.openForReading() else { return }
+                if let at, let time = TimeArgument.parse(at) {
+                    guard let revision = try store.revision(at: time) else {
+                        throw NotFound(message: "no revision was stored by \(HistoryRendering.time(time)); the first is later")
+                    }
+                    var resources = try store.state(at: revision.id!)
+                    if let key = object.flatMap(ObjectKey.init(reference:)) { resources = resources.filter { $0.key == key } }
+                    Console.print(try HistoryRendering.state(resources, revision: revision, format: output == .json ? .json : .yaml))
+                    return
+                }
                 let key = object.flatMap(ObjectKey.init(reference:))
                 let revisions = try store.history(of: key, limit: limit)
                 switch output {
@@ -68,19 +83,51 @@ struct History: ParsableCommand {
                     throw NotFound(message: "revision \(revision) does not exist in \(state.path)")
                 }
                 let resources = try store.state(at: revision)
-                switch output {
-                case .json: Console.print(ObjectRendering.json(resources))
-                case .yaml, .table:
-                    let header = "# revision \(revision), \(HistoryRendering.time(record.createdAt)) by \(record.author)"
-                        + (record.message.isEmpty ? "" : ": \(record.message)") + "\n"
-                    Console.print(header + ResourceCoding.yaml(resources))
-                }
+                Console.print(try HistoryRendering.state(resources, revision: record, format: output))
             }
+        }
+    }
+
+    struct Compare: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "diff",
+            abstract: "Unified diff of the whole desired state at two revisions, object by object.",
+            discussion: "Exit status: 0 when equal, 1 when different, as `berth diff`.")
+
+        @Argument(help: "The older revision.")
+        var from: Int64
+
+        @Argument(help: "The newer revision.")
+        var to: Int64
+
+        @OptionGroup var state: StateOptions
+
+        func run() throws {
+            var different = false
+            try reportingErrors {
+                guard let store = try state.openForReading() else { throw NotFound(message: "no state at \(state.path)") }
+                for r in [from, to] where try store.revision(r) == nil {
+                    throw NotFound(message: "revision \(r) does not exist in \(state.path)")
+                }
+                let text = StateDiff.unified(old: try store.state(at: from), new: try store.state(at: to),
+                                             oldLabel: "revision \(from)", newLabel: "revision \(to)")
+                different = !text.isEmpty
+                if different { Console.print(text) }
+            }
+            if different { throw Exit.differences }
         }
     }
 }
 
 enum HistoryRendering {
+    /// A whole desired state with a header naming its revision.
+    static func state(_ resources: [Resource], revision record: Revision, format: OutputFormat) throws -> String {
+        if format == .json { return ObjectRendering.json(resources) }
+        let header = "# revision \(record.id ?? 0), \(time(record.createdAt)) by \(record.author)"
+            + (record.message.isEmpty ? "" : ": \(record.message)") + "\n"
+        return header + ResourceCoding.yaml(resources)
+    }
+
     static func time(_ date: Date) -> String {
         let f = DateFormatter()
         f.locale = Locale(identifier: "en_US_POSIX")

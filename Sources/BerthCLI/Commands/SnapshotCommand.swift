@@ -1,0 +1,148 @@
+import ArgumentParser
+import BerthModel
+import BerthStore
+import Foundation
+
+struct SnapshotCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "snapshot",
+        abstract: "Consistent copies of the state database, and restoring from them.",
+        discussion: """
+            Snapshots live in the state folder's snapshots/ (state/snapshots/ by default): <id>.db, a copy \
+            taken with SQLite's VACUUM INTO while Berth keeps running, and <id>.json with its sha256, the \
+            revision it holds and its time. A snapshot counts only after PRAGMA integrity_check passes.
+            """,
+        subcommands: [Create.self, List.self, Verify.self, Restore.self])
+
+    struct Create: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Take a snapshot now, then prune old ones.")
+
+        @Option(help: "Keep the newest snapshot of each of this many hours.")
+        var keepHourly = 24
+
+        @Option(help: "Keep the newest snapshot of each of this many days.")
+        var keepDaily = 7
+
+        @OptionGroup var state: StateOptions
+
+        func run() throws {
+            try reportingErrors {
+                let store = try StateStore.open(path: state.path, create: false)
+                let snapshots = SnapshotStore(statePath: state.path)
+                let record = try snapshots.create(from: store)
+                Console.print("snapshot \(record.id) taken: revision \(record.revision), \(record.sizeBytes) bytes, sha256 \(record.sha256)")
+                let removed = try snapshots.prune(hourly: keepHourly, daily: keepDaily)
+                if !removed.isEmpty { Console.print("pruned \(removed.count): \(removed.joined(separator: ", "))") }
+            }
+        }
+    }
+
+    struct List: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "List snapshots, newest first.")
+
+        @OptionGroup var state: StateOptions
+
+        func run() throws {
+            try reportingErrors {
+                let records = try SnapshotStore(statePath: state.path).list()
+                if records.isEmpty {
+                    Console.note("no snapshots in \(SnapshotStore(statePath: state.path).folder)")
+                    return
+                }
+                var t = Table("ID", "TIME", "REVISION", "SIZE", "SHA256")
+                for r in records {
+                    t.add([r.id, HistoryRendering.time(r.createdAt), "\(r.revision)", "\(r.sizeBytes)", String(r.sha256.prefix(16)) + "…"])
+                }
+                Console.print(t.rendered)
+            }
+        }
+    }
+
+    struct Verify: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Check snapshots' hashes and integrity (all, or one).",
+            discussion: "Exit status: 0 when every snapshot checked is sound, 6 when any is not.")
+
+        @Argument(help: "One snapshot ID.")
+        var id: String?
+
+        @OptionGroup var state: StateOptions
+
+        func run() throws {
+            var bad = 0
+            try reportingErrors {
+                let snapshots = SnapshotStore(statePath: state.path)
+                let ids = try id.map { [$0] } ?? snapshots.list().map(\.id)
+                for id in ids {
+                    let problems = try snapshots.verify(id)
+                    if problems.isEmpty {
+                        Console.print("ok      \(id)")
+                    } else {
+                        bad += 1
+                        Console.print("FAILED  \(id): \(problems.joined(separator: "; "))")
+                    }
+                }
+            }
+            if bad > 0 { throw Exit.verificationFailed }
+        }
+    }
+
+    struct Restore: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Make a snapshot's desired state the current one.",
+            discussion: """
+                By default the snapshot's desired state is stored as a new revision of the current \
+                database (history is kept; the controller rolls it out). For a lost or damaged database, \
+                --replace-database moves the current file aside (as <name>.broken-<time>) and puts the \
+                snapshot in its place. A snapshot that fails verification is refused either way.
+                """)
+
+        @Argument(help: "The snapshot ID (see `berth snapshot list`).")
+        var id: String
+
+        @Flag(help: "Disaster recovery: replace the database file itself with the snapshot.")
+        var replaceDatabase = false
+
+        @Option(help: ArgumentHelp("Who restores; default $USER.", valueName: "name"))
+        var author: String?
+
+        @OptionGroup var state: StateOptions
+
+        func run() throws {
+            try reportingErrors {
+                let snapshots = SnapshotStore(statePath: state.path)
+                let snapshot = try snapshots.open(id)
+                if replaceDatabase {
+                    try replace(with: snapshots.databasePath(id), record: snapshot.record)
+                    return
+                }
+                let store = try StateStore.open(path: state.path, create: false)
+                let target = try snapshot.store.state(at: snapshot.record.revision)
+                let options = ApplyOptions(author: author ?? Identity.currentUser, message: "restore snapshot \(id) (revision \(snapshot.record.revision))",
+                                           prune: true, origin: .restore)
+                let result = try store.apply(target.map { LoadedResource(resource: $0) }, options: options)
+                for change in result.changes where change.action != .unchanged { Console.print("\(change.key) \(change.action.rawValue)") }
+                Console.print(result.revision.map { "revision \($0) stored: restore of snapshot \(id)" } ?? "no changes: the desired state already equals snapshot \(id)")
+            }
+        }
+
+        func replace(with snapshotPath: String, record: SnapshotRecord) throws {
+            let fm = FileManager.default
+            let aside = state.path + ".broken-" + HistoryRendering.time(Date()).replacingOccurrences(of: " ", with: "T").replacingOccurrences(of: ":", with: "")
+            Console.print("disaster recovery: the database file is replaced by snapshot \(record.id) (revision \(record.revision)).")
+            if fm.fileExists(atPath: state.path) {
+                Console.print("  keeping the current file aside: \(state.path) -> \(aside)")
+                for suffix in ["", "-wal", "-shm"] where fm.fileExists(atPath: state.path + suffix) {
+                    try fm.moveItem(atPath: state.path + suffix, toPath: aside + suffix)
+                }
+            } else {
+                Console.print("  there is no current file at \(state.path)")
+            }
+            try fm.createDirectory(atPath: (state.path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+            try fm.copyItem(atPath: snapshotPath, toPath: state.path)
+            // Prove the copy opens as a Berth state before saying so.
+            let restored = try StateStore.open(path: state.path, create: false)
+            Console.print("  restored: \(state.path) now holds revisions up to \(try restored.latestRevision() ?? 0)")
+        }
+    }
+}

@@ -1,0 +1,91 @@
+import BerthModel
+import Crypto
+import Foundation
+
+/// Checks model artifacts against the sha256 their manifest gives, reading each file in chunks
+/// (a 600 GB model is never held in memory).
+public enum ArtifactVerifier {
+    public static let chunkBytes = 4 << 20
+
+    /// The outcome for one file.
+    public struct Result: Sendable, Hashable {
+        public var path: String
+        public var expected: String
+        /// nil when the file could not be read.
+        public var actual: String?
+        /// `missing`, `unreadable: …`, `sha256 mismatch`, or empty when it matches.
+        public var problem: String
+
+        public var ok: Bool { problem.isEmpty }
+    }
+
+    /// The sha256 of a file, read `chunkBytes` at a time.
+    public static func sha256(ofFile path: String) throws -> String {
+        guard let handle = FileHandle(forReadingAtPath: path) else {
+            throw CocoaError(.fileReadNoSuchFile, userInfo: [NSFilePathErrorKey: path])
+        }
+        defer { try? handle.close() }
+        var hasher = SHA256()
+        while let chunk = try handle.read(upToCount: chunkBytes), !chunk.isEmpty {
+            hasher.update(data: chunk)
+        }
+        return hasher.finalize().map { String(format: "%02x", $0) }.joined()
+    }
+
+    /// Verifies every artifact of `version` on this machine's filesystem.
+    public static func verifyLocally(_ version: ModelVersion) -> [Result] {
+        version.artifacts.map { artifact in
+            guard FileManager.default.fileExists(atPath: artifact.path) else {
+                return Result(path: artifact.path, expected: artifact.sha256, actual: nil, problem: "missing")
+            }
+            do {
+                let actual = try sha256(ofFile: artifact.path)
+                return Result(path: artifact.path, expected: artifact.sha256, actual: actual, problem: actual == artifact.sha256 ? "" : "sha256 mismatch")
+            } catch {
+                return Result(path: artifact.path, expected: artifact.sha256, actual: nil, problem: "unreadable: \(error.localizedDescription)")
+            }
+        }
+    }
+}
+
+extension ArtifactVerifier {
+    /// Verifies every artifact of `version` on a node without an agent: a short-lived container of
+    /// `image` (one with `sha256sum`, such as the version's own image) runs with each artifact's
+    /// folder mounted read-only and no network, and its output is compared with the manifest.
+    public static func verifyOnNode(_ client: DockerClient, _ version: ModelVersion, image: String? = nil) async throws -> [Result] {
+        let paths = version.artifacts.map(\.path)
+        guard !paths.isEmpty else { return [] }
+        let folders = Array(Set(paths.map { ($0 as NSString).deletingLastPathComponent })).sorted()
+        // `sha256sum` prints nothing for a missing file but complains on stderr; run each file on its own line.
+        let script = paths.map { "[ -e '\($0)' ] && sha256sum '\($0)' || echo \"missing  \($0)\"" }.joined(separator: "; ")
+        let spec = ContainerCreateSpec(
+            image: image ?? version.image, cmd: ["sh", "-c", script], env: [],
+            labels: ["io.berth.task": "verify"], exposedPorts: nil,
+            hostConfig: HostConfig(networkMode: "none", portBindings: nil, binds: folders.map { "\($0):\($0):ro" },
+                                   restartPolicy: RestartPolicy(name: "no"), shmSize: 64 << 20, memory: nil, deviceRequests: nil))
+        let name = "berth-verify-\(UUID().uuidString.prefix(8).lowercased())"
+        let id = try await client.createContainer(name: name, spec: spec)
+        do {
+            try await client.startContainer(id)
+            _ = try await client.waitContainer(id)
+            let output = try await client.logs(id, tail: paths.count * 4 + 10)
+            try? await client.removeContainer(id)
+            var seen: [String: String] = [:]
+            for line in output.split(separator: "\n") {
+                let parts = line.split(separator: " ", maxSplits: 1, omittingEmptySubsequences: true)
+                guard parts.count == 2 else { continue }
+                seen[parts[1].trimmingCharacters(in: .whitespaces)] = String(parts[0])
+            }
+            return version.artifacts.map { a in
+                switch seen[a.path] {
+                case nil: Result(path: a.path, expected: a.sha256, actual: nil, problem: "unreadable: no hash in the verifier's output")
+                case "missing": Result(path: a.path, expected: a.sha256, actual: nil, problem: "missing")
+                case let actual?: Result(path: a.path, expected: a.sha256, actual: actual, problem: actual == a.sha256 ? "" : "sha256 mismatch")
+                }
+            }
+        } catch {
+            try? await client.removeContainer(id)
+            throw error
+        }
+    }
+}

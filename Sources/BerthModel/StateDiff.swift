@@ -1,0 +1,18 @@
+/// Differences between two whole desired states, object by object.
+public enum StateDiff {
+    /// A unified diff per changed object (added, removed or changed), in kind-then-name order;
+    /// empty when the states are equal.
+    public static func unified(old: [Resource], new: [Resource], oldLabel: String, newLabel: String) -> String {
+        let before = Dictionary(uniqueKeysWithValues: old.map { ($0.key, $0) })
+        let after = Dictionary(uniqueKeysWithValues: new.map { ($0.key, $0) })
+        var out = ""
+        for key in Set(before.keys).union(after.keys).sorted() {
+            let a = before[key], b = after[key]
+            if a == b { continue }
+            out += LineDiff.unified(
+                old: a.map(ResourceCoding.yaml) ?? "", new: b.map(ResourceCoding.yaml) ?? "",
+                oldLabel: a == nil ? "/dev/null" : "\(key) (\(oldLabel))", newLabel: b == nil ? "/dev/null" : "\(key) (\(newLabel))")
+        }
+        return out
+    }
+}

@@ -1,0 +1,68 @@
+import Foundation
+import Testing
+
+/// CLI verbs that talk to the local cluster's engines and registry.
+@Suite("berth CLI on the local cluster", .enabled(if: ProcessInfo.processInfo.environment["BERTH_INTEGRATION"] == "1", "set BERTH_INTEGRATION=1 and run scripts/local-cluster up"))
+struct ClusterCLITests {
+    let nodes = BerthProcess.root.appendingPathComponent("state/local-cluster/nodes.yaml").path
+
+    func fleet(dir: String, artifact: (path: String, sha: String)? = nil, extraVersion: String? = nil) throws -> String {
+        var text = try String(contentsOfFile: BerthProcess.root.appendingPathComponent("examples/local/fleet.yaml").path, encoding: .utf8)
+        if let artifact {
+            text = text.replacingOccurrences(of: "      image: 127.0.0.1:5000/berth/standin:v1\n      parameters: 1.5B\n      precision: bf16\n",
+                                             with: "      image: 127.0.0.1:5000/berth/standin:v1\n      parameters: 1.5B\n      precision: bf16\n      artifacts:\n        - { path: \(artifact.path), sha256: \(artifact.sha) }\n")
+        }
+        if let extraVersion {
+            text = text.replacingOccurrences(of: "    - version: v2\n", with: "    - version: \(extraVersion)\n      image: 127.0.0.1:5000/berth/standin:\(extraVersion)\n      parameters: 1.5B\n      precision: bf16\n    - version: v2\n")
+        }
+        let path = dir + "/fleet-\(UUID().uuidString.prefix(6)).yaml"
+        write(text, to: path)
+        return path
+    }
+
+    @Test func modelVerifyOnANode_hashesInAShortLivedContainer() throws {
+        let dir = BerthProcess.temporaryFolder()
+        let state = dir + "/berth.db"
+        let weights = dir + "/models/weights.bin"
+        try FileManager.default.createDirectory(atPath: dir + "/models", withIntermediateDirectories: true)
+        try Data((0..<2_000_000).map { UInt8(truncatingIfNeeded: $0 &* 7) }).write(to: URL(fileURLWithPath: weights))
+        let sha = try sha256(weights)
+        let applied = try BerthProcess.run(["apply", "-f", nodes, "-f", try fleet(dir: dir, artifact: (weights, sha))], state: state)
+        #expect(applied.code == 0, "\(applied.stderr)")
+        let ok = try BerthProcess.run(["model", "verify", "standin@v1", "--node", "node-1"], state: state)
+        #expect(ok.code == 0, "\(ok.stdout)\(ok.stderr)")
+        #expect(ok.stdout.contains("ok        standin@v1 on node-1  \(weights)"))
+        var data = try Data(contentsOf: URL(fileURLWithPath: weights))
+        data[0] ^= 0xFF
+        try data.write(to: URL(fileURLWithPath: weights))
+        let bad = try BerthProcess.run(["model", "verify", "standin@v1", "--node", "node-1"], state: state)
+        #expect(bad.code == 6)
+        #expect(bad.stdout.contains("on node-1  \(weights): sha256 mismatch: manifest \(sha), file \(try sha256(weights))"))
+        // The verifier containers are gone.
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/usr/bin/docker")
+        p.arguments = ["-H", "unix:///run/berth-local/node-1/docker.sock", "ps", "-aq", "--filter", "label=io.berth.task=verify"]
+        let out = Pipe()
+        p.standardOutput = out
+        try p.run()
+        let ids = out.fileHandleForReading.readDataToEndOfFile()
+        p.waitUntilExit()
+        #expect(ids.isEmpty)
+    }
+
+    @Test func rollback_checksImagesOnNodesAndInTheRegistry() throws {
+        let dir = BerthProcess.temporaryFolder()
+        let state = dir + "/berth.db"
+        let withMissing = try fleet(dir: dir, extraVersion: "v9")
+        _ = try BerthProcess.run(["apply", "-f", nodes, "-f", withMissing], state: state)
+        write(try String(contentsOfFile: withMissing, encoding: .utf8).replacingOccurrences(of: "  version: v1\n  replicas: 2", with: "  version: v9\n  replicas: 2"), to: dir + "/v9.yaml")
+        _ = try BerthProcess.run(["apply", "-f", dir + "/v9.yaml"], state: state)
+        _ = try BerthProcess.run(["apply", "-f", withMissing], state: state)
+        // Back to revision 2 would serve standin:v9, which no node has and the registry lacks.
+        let refused = try BerthProcess.run(["rollback", "--all", "--to-revision", "2", "--dry-run"], state: state)
+        #expect(refused.code == 5)
+        #expect(refused.stderr.contains("image 127.0.0.1:5000/berth/standin:v9 is on no node and is not pullable: registry 127.0.0.1:5000 has no berth/standin:v9"), "\(refused.stderr)")
+        // Revision 1 serves v1 and v2, which the registry has.
+        #expect(try BerthProcess.run(["rollback", "--all", "--to-revision", "1", "--dry-run"], state: state).code == 0)
+    }
+}

@@ -1,0 +1,121 @@
+import BerthModel
+import BerthStore
+import Foundation
+import Testing
+
+@Suite("Snapshots")
+struct SnapshotTests {
+    @Test func create_list_verify_restore_andACorruptSnapshotIsCaughtAndRefused() throws {
+        let (dir, state) = try threeRevisions()
+        let created = try BerthProcess.run(["snapshot", "create"], state: state)
+        #expect(created.code == 0, "\(created.stderr)")
+        #expect(created.stdout.contains("-r3 taken: revision 3"))
+        let id = String(created.stdout.split(separator: " ")[1])
+        #expect(FileManager.default.fileExists(atPath: dir + "/state/snapshots/\(id).db"))
+        #expect(FileManager.default.fileExists(atPath: dir + "/state/snapshots/\(id).json"))
+        #expect(try BerthProcess.run(["snapshot", "list"], state: state).stdout.contains(id))
+        #expect(try BerthProcess.run(["snapshot", "verify", id], state: state).stdout == "ok      \(id)\n")
+
+        // Move on, then restore: a new revision equal to the snapshot's state.
+        _ = try BerthProcess.run(["rollback", "--all", "--to-revision", "1", "--skip-image-check"], state: state)
+        let restored = try BerthProcess.run(["snapshot", "restore", id], state: state)
+        #expect(restored.stdout.contains("revision 5 stored: restore of snapshot \(id)"), "\(restored.stdout)\(restored.stderr)")
+        #expect(try BerthProcess.run(["history", "diff", "3", "5"], state: state).code == 0)
+        #expect(try BerthProcess.run(["history", "--limit", "1"], state: state).stdout.contains("restore"))
+
+        // One flipped byte: verify names it, restore refuses it, the state is untouched.
+        let path = dir + "/state/snapshots/\(id).db"
+        var data = try Data(contentsOf: URL(fileURLWithPath: path))
+        data[data.count / 2] ^= 0x01
+        try data.write(to: URL(fileURLWithPath: path))
+        let verify = try BerthProcess.run(["snapshot", "verify"], state: state)
+        #expect(verify.code == 6)
+        #expect(verify.stdout.contains("FAILED  \(id): sha256 is "))
+        let before = FileManager.default.contents(atPath: state)
+        let refused = try BerthProcess.run(["snapshot", "restore", id], state: state)
+        #expect(refused.code == 3)
+        #expect(refused.stderr.contains("snapshot \(id) failed verification"))
+        #expect(FileManager.default.contents(atPath: state) == before)
+        #expect(try BerthProcess.run(["rollback", "--all", "--to-snapshot", id, "--skip-image-check"], state: state).code == 3)
+    }
+
+    @Test func replaceDatabase_recoversALostOrDamagedState_keepingTheBrokenFileAside() throws {
+        let (dir, state) = try threeRevisions()
+        let id = String(try BerthProcess.run(["snapshot", "create"], state: state).stdout.split(separator: " ")[1])
+        try Data("this is not a database any more".utf8).write(to: URL(fileURLWithPath: state))
+        #expect(try BerthProcess.run(["get", "all"], state: state).code == 3)
+        let r = try BerthProcess.run(["snapshot", "restore", id, "--replace-database"], state: state)
+        #expect(r.code == 0, "\(r.stderr)")
+        #expect(r.stdout.contains("disaster recovery: the database file is replaced by snapshot \(id) (revision 3)"))
+        #expect(r.stdout.contains("keeping the current file aside"))
+        let aside = try FileManager.default.contentsOfDirectory(atPath: dir + "/state").filter { $0.hasPrefix("berth.db.broken-") }
+        #expect(aside.count == 1)
+        #expect(FileManager.default.contents(atPath: dir + "/state/" + aside[0]) == Data("this is not a database any more".utf8))
+        #expect(try BerthProcess.run(["history"], state: state).stdout.contains("extra"))
+    }
+
+    @Test func retention_keepsTheNewestPerHourAndPerDay() throws {
+        let state = BerthProcess.temporaryFolder() + "/state/berth.db"
+        _ = try StateStore.open(path: state, create: true)
+        let snapshots = SnapshotStore(statePath: state)
+        let store = try StateStore.open(path: state, create: false)
+        // Every 20 minutes over 3 days: 216 snapshots.
+        let start = Date(timeIntervalSince1970: 1_800_000_000)
+        for i in 0..<216 {
+            _ = try snapshots.create(from: store, now: start.addingTimeInterval(Double(i) * 1200))
+        }
+        let removed = try snapshots.prune(hourly: 24, daily: 7)
+        let kept = try snapshots.list()
+        #expect(kept.count + removed.count == 216)
+        // 24 hourly ones (the newest 24 hours, one each) plus the newest of the 3 days (two fall outside the hourly window).
+        #expect(kept.count == 26, "\(kept.map(\.id))")
+        #expect(kept.first?.createdAt == start.addingTimeInterval(215 * 1200))
+        for r in kept { #expect(FileManager.default.fileExists(atPath: snapshots.databasePath(r.id))) }
+        for id in removed { #expect(!FileManager.default.fileExists(atPath: snapshots.databasePath(id))) }
+    }
+
+    @Test func snapshotTakenWhileAppliesRun_isConsistent() async throws {
+        let state = BerthProcess.temporaryFolder() + "/state/berth.db"
+        let store = try StateStore.open(path: state, create: true)
+        _ = try store.apply(ManifestLoader.load(text: """
+            apiVersion: berth/v1
+            kind: Node
+            metadata: { name: n }
+            spec: { address: 10.0.0.1, engine: { endpoint: "unix:///run/d.sock" }, gpus: { count: 8, memoryGiB: 80 } }
+            ---
+            apiVersion: berth/v1
+            kind: Model
+            metadata: { name: m }
+            spec: { versions: [{ version: v1, image: "r:5000/m:1", parameters: 7B, precision: bf16 }] }
+            """, file: "base"), options: ApplyOptions(author: "t"))
+        // A second process writes revisions as fast as it can while snapshots are taken here.
+        let writer = Task.detached {
+            let other = try StateStore.open(path: state, create: false)
+            for i in 0..<300 {
+                _ = try other.apply(ManifestLoader.load(text: """
+                    apiVersion: berth/v1
+                    kind: Deployment
+                    metadata: { name: d\(i % 10) }
+                    spec: { model: m, version: v1, replicas: \(i % 7) }
+                    """, file: "d"), options: ApplyOptions(author: "w", message: "\(i)"))
+            }
+        }
+        let snapshots = SnapshotStore(statePath: state)
+        var taken: [SnapshotRecord] = []
+        for i in 0..<40 {
+            taken.append(try snapshots.create(from: store, now: Date(timeIntervalSince1970: 1_800_000_000 + Double(i) * 3600)))
+            if (try store.latestRevision() ?? 0) >= 301 { break }
+            try await Task.sleep(for: .milliseconds(25))
+        }
+        try await writer.value
+        #expect(Set(taken.map(\.revision)).count > 1, "snapshots should land between applies")
+        for r in taken {
+            #expect(try snapshots.verify(r.id).isEmpty)
+            let copy = try snapshots.open(r.id).store
+            // The copy holds exactly the revisions up to its own, each reconstructing as in the live state.
+            #expect(try copy.latestRevision() == r.revision)
+            #expect(try copy.state(at: r.revision) == store.state(at: r.revision))
+            #expect(try copy.integrityProblems().isEmpty)
+        }
+    }
+}
