@@ -9,11 +9,13 @@ struct BenchOptions {
     var containers = 50
     /// Keep the generated fleet and state files, for profiling.
     var keep = false
+    var revisions = 100_000
 
     static let usage = """
         usage: berth-bench store  [--berth PATH] [--runs N] [--keep]
                berth-bench docker [--runs N] [--nodes N] [--containers N]
                berth-bench plan   [--runs N]
+               berth-bench history [--berth PATH] [--revisions N]
         """
 
     init(_ args: [String]) {
@@ -25,12 +27,13 @@ struct BenchOptions {
         }
         while i < args.count {
             switch args[i] {
-            case "store", "docker", "plan": suite = args[i]
+            case "store", "docker", "plan", "history": suite = args[i]
             case "--berth": berth = value()
             case "--runs": runs = Int(value()) ?? runs
             case "--nodes": nodes = Int(value()) ?? nodes
             case "--containers": containers = Int(value()) ?? containers
             case "--keep": keep = true
+            case "--revisions": revisions = Int(value()) ?? revisions
             case "-h", "--help":
                 print(Self.usage)
                 exit(0)

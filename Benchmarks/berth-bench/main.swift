@@ -8,6 +8,8 @@ case "store":
         fail("no berth binary at \(options.berth); build it with `swift build -c release --product berth`")
     }
     try storeBenchmark(options)
+case "history":
+    try historyBenchmark(options)
 case "plan":
     planBenchmark(options)
 case "docker":

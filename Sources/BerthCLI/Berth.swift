@@ -19,6 +19,7 @@ public struct Berth: AsyncParsableCommand {
               5  a rollback target is not feasible (what is missing is listed)
               6  `berth model verify` found a missing or changed file
              64  wrong command-line usage
+             70  any other failure (the message says what)
             """,
         version: BerthVersion.current,
         subcommands: [Apply.self, Diff.self, Get.self, History.self, Plan.self, Rollback.self, SnapshotCommand.self, ModelCommand.self]

@@ -45,8 +45,11 @@ public enum ContainerSpecBuilder {
         env["BERTH_PORT"] = String(listenPort)
         if !p.gpus.isEmpty {
             let list = p.gpus.map(String.init).joined(separator: ",")
+            // The NVIDIA runtime picks the host's GPUs by NVIDIA_VISIBLE_DEVICES and shows them to
+            // the container numbered from 0; CUDA then must count from 0 too. Without that runtime
+            // the container sees the host's numbering.
             env["NVIDIA_VISIBLE_DEVICES"] = list
-            env["CUDA_VISIBLE_DEVICES"] = list
+            env["CUDA_VISIBLE_DEVICES"] = p.nodeSpec.runtime == .nvidia ? (0..<p.gpus.count).map(String.init).joined(separator: ",") : list
         }
         let portKey = "\(listenPort)/tcp"
         var host = HostConfig(

@@ -31,6 +31,15 @@ public final class DockerClient: Sendable {
         self.http = HTTPClient.shared
     }
 
+    /// For streams (events, pulls, long stops): the shared client drops a connection after 90
+    /// quiet seconds, which an events stream or a slow pull has every right to be. Deadlines are
+    /// the callers'. Lives as long as the process.
+    static let streaming: HTTPClient = {
+        var configuration = HTTPClient.Configuration()
+        configuration.timeout = .init(connect: .seconds(10), read: nil)
+        return HTTPClient(eventLoopGroup: HTTPClient.defaultEventLoopGroup, configuration: configuration)
+    }()
+
     /// Connects to the engine and negotiates the API version.
     public static func connect(_ endpoint: DockerEndpoint, timeout: Duration = .seconds(5)) async throws -> DockerClient {
         let tls = try endpoint.tlsConfiguration()
@@ -81,7 +90,9 @@ public final class DockerClient: Sendable {
             request.body = .bytes(ByteBuffer(data: json))
         }
         do {
-            let response = try await http.execute(request, timeout: .nanoseconds(Int64(timeout.components.seconds) * 1_000_000_000 + timeout.components.attoseconds / 1_000_000_000))
+            // Calls that may take longer than the shared client's 90 s read timeout use the streaming client.
+            let client = timeout > .seconds(60) ? Self.streaming : http
+            let response = try await client.execute(request, timeout: .nanoseconds(Int64(timeout.components.seconds) * 1_000_000_000 + timeout.components.attoseconds / 1_000_000_000))
             let body = try await response.body.collect(upTo: maxBytes)
             let status = Int(response.status.code)
             if status >= 400 { throw httpError(status: status, body: body, operation: operation, notFound: notFound) }
@@ -99,7 +110,7 @@ public final class DockerClient: Sendable {
         var request = request(method, path, query: query, versioned: true)
         for (name, value) in headers { request.headers.add(name: name, value: value) }
         do {
-            let response = try await http.execute(request, timeout: .seconds(timeout.components.seconds))
+            let response = try await Self.streaming.execute(request, timeout: .seconds(timeout.components.seconds))
             let status = Int(response.status.code)
             if status >= 400 {
                 let body = try await response.body.collect(upTo: 1 << 20)
@@ -128,7 +139,7 @@ public final class DockerClient: Sendable {
             ?? String(buffer: body).trimmingCharacters(in: .whitespacesAndNewlines)
         let lowered = text.lowercased()
         let code: DockerError.Code = switch status {
-        case _ where lowered.contains("no basic auth credentials") || lowered.contains("unauthorized") || lowered.contains("authentication required"): .unauthorized
+        case 401, 403, 500 where lowered.contains("no basic auth credentials") || lowered.contains("unauthorized") || lowered.contains("authentication required"): .unauthorized
         case 404: notFound
         case 409: .nameConflict
         case 400: .badRequest

@@ -18,6 +18,18 @@ public enum ReplicaHTTP {
         }
     }
 
+    /// GETs `url` and returns the answer's text; throws on transport errors and non-2xx answers.
+    public static func get(_ url: String, timeout: Duration = .seconds(5)) async throws -> String {
+        var request = HTTPClientRequest(url: url)
+        request.method = .GET
+        let response = try await HTTPClient.shared.execute(request, timeout: .seconds(timeout.components.seconds))
+        let text = String(buffer: try await response.body.collect(upTo: 4 << 20))
+        guard (200..<300).contains(Int(response.status.code)) else {
+            throw DockerError(.engine, endpoint: url, operation: "GET", status: Int(response.status.code), message: text)
+        }
+        return text
+    }
+
     /// POSTs `body` and returns the answer's text; throws on transport errors and non-2xx answers.
     public static func post(_ url: String, body: String, timeout: Duration = .seconds(5)) async throws -> String {
         var request = HTTPClientRequest(url: url)

@@ -1,3 +1,5 @@
+import Foundation
+
 /// Checks that hold across objects: references resolve, names and ports do not collide, and no
 /// replica asks for more than the fleet could ever give it.
 public enum FleetValidator {
@@ -89,7 +91,7 @@ public enum FleetValidator {
                 if explicit > 0, Double(explicit) * largest < needed {
                     report(r.key, "spec.gpusPerReplica",
                            "\(explicit) GPU(s) of at most \(fmt(largest)) GiB hold \(fmt(Double(explicit) * largest)) GiB, but \(d.model)@\(d.version) needs \(fmt(needed)) GiB",
-                           "at least \(Int((needed / largest).rounded(.up))) GPUs, or no gpusPerReplica to size it automatically")
+                           "at least \(fmt((needed / largest).rounded(.up))) GPUs, or no gpusPerReplica to size it automatically")
                     continue
                 }
             } else {
@@ -127,6 +129,7 @@ public enum FleetValidator {
 
     /// A number without a trailing `.0`, one decimal at most.
     public static func fmt(_ x: Double) -> String {
-        x == x.rounded() ? String(Int(x)) : String((x * 10).rounded() / 10)
+        guard x.isFinite, abs(x) < 1e15 else { return String(format: "%.3g", x) }
+        return x == x.rounded() ? String(Int(x)) : String((x * 10).rounded() / 10)
     }
 }

@@ -89,6 +89,11 @@ enum DocumentReader {
         }
         let insecure = m.optional("insecure")?.bool() ?? false
         m.finish()
+        if let endpoint, endpoint.hasPrefix("tcp://"), tls == nil, !insecure, !EndpointSyntax.isLoopback(endpoint) {
+            m.optional("endpoint")?.fail("plain tcp:// to \(endpoint.dropFirst(6)) would send the engine's full control unencrypted and unauthenticated",
+                                         expected: "tls with ca, cert and key, or `insecure: true` to accept the risk")
+            return nil
+        }
         if let endpoint, tls != nil, endpoint.hasPrefix("unix://") {
             m.field.fail("tls is only used with tcp:// endpoints", expected: "a tcp://host:port endpoint, or no tls")
             return nil
@@ -304,9 +309,9 @@ enum DocumentReader {
         let policy = RolloutPolicy(
             maxSurge: surge.flatMap { $0 } ?? .count(1), maxUnavailable: unavailable.flatMap { $0 } ?? .count(0),
             readyDeadlineSeconds: deadline ?? 600, autoRollback: auto ?? false)
-        if policy.maxSurge.resolve(total: 100, roundUp: true) == 0, policy.maxUnavailable.resolve(total: 1, roundUp: false) == 0,
-            policy.maxUnavailable != .percent(100)
-        {
+        // As Kubernetes: refused only when both are zero outright (25% of 1 replica rounds to 0 and
+        // is allowed: a rollout then moves one replica at a time).
+        if [.count(0), .percent(0)].contains(policy.maxSurge), [.count(0), .percent(0)].contains(policy.maxUnavailable) {
             m.field.fail("maxSurge and maxUnavailable are both 0, so a rollout could never make progress",
                          expected: "maxSurge ≥ 1 or maxUnavailable ≥ 1")
             return nil
@@ -434,6 +439,16 @@ public enum EndpointSyntax {
             return NameRules.host(host) == nil ? nil : "\"\(host)\" is not a host name or address"
         }
         return "the scheme must be unix:// or tcp://"
+    }
+}
+
+extension EndpointSyntax {
+    /// Whether a tcp:// endpoint names this machine.
+    public static func isLoopback(_ endpoint: String) -> Bool {
+        let rest = endpoint.dropFirst("tcp://".count)
+        guard let colon = rest.lastIndex(of: ":") else { return false }
+        let host = rest[..<colon]
+        return host == "localhost" || host.hasPrefix("127.") || host == "[::1]"
     }
 }
 

@@ -1,3 +1,4 @@
+import Foundation
 import Yams
 
 /// Collects the issues found while reading one file, and where each field was found.
@@ -88,7 +89,7 @@ struct Field {
         return value
     }
 
-    func number(minimum: Double, expected: String) -> Double? {
+    func number(minimum: Double, maximum: Double = 1_000_000, expected: String) -> Double? {
         let value: Double
         switch scalar {
         case .int(let i): value = Double(i)
@@ -99,6 +100,10 @@ struct Field {
         }
         guard value >= minimum else {
             fail("\(value) is too small", expected: expected)
+            return nil
+        }
+        guard value <= maximum else {
+            fail("\(value) is too large", expected: expected)
             return nil
         }
         return value
@@ -270,17 +275,38 @@ enum ScalarValue: Equatable {
                 self = .string(text)
                 return
             }
-            let plain = text.contains("_") ? text.replacingOccurrences(of: "_", with: "") : text
-            if let i = Int(plain) {
+            // A number only where Yams' own resolver also sees one: then Yams quotes such strings when
+            // it writes them, and what `get -o yaml` prints reads back the same.
+            let plain = text.replacingOccurrences(of: "_", with: "")
+            if Self.matches(Self.yamsInt, text), let i = Self.integer(plain) {
                 self = .int(i)
-            } else if plain.hasPrefix("0x"), let i = Int(plain.dropFirst(2), radix: 16) {
-                self = .int(i)
-            } else if plain.contains(where: { $0 == "." || $0 == "e" || $0 == "E" }),
-                      plain.allSatisfy({ "0123456789+-.eE".contains($0) }), let d = Double(plain) {
+            } else if Self.matches(Self.yamsFloat, text), let d = Double(plain), !plain.contains(":") {
                 self = .float(d)
             } else {
                 self = .string(text)
             }
         }
     }
+
+    static func integer(_ t: String) -> Int? {
+        var sign = 1, body = Substring(t)
+        if body.hasPrefix("-") { sign = -1; body = body.dropFirst() } else if body.hasPrefix("+") { body = body.dropFirst() }
+        let value: Int?
+        if body.hasPrefix("0x") { value = Int(body.dropFirst(2), radix: 16) }
+        else if body.hasPrefix("0b") { value = Int(body.dropFirst(2), radix: 2) }
+        else if body.hasPrefix("0o") { value = Int(body.dropFirst(2), radix: 8) }
+        else if body.count > 1, body.hasPrefix("0") { value = Int(body.dropFirst(), radix: 8) }
+        else { value = Int(body) }
+        return value.map { $0 * sign }
+    }
+
+    static func matches(_ regex: NSRegularExpression, _ text: String) -> Bool {
+        regex.firstMatch(in: text, range: NSRange(text.startIndex..., in: text)) != nil
+    }
+
+    // The patterns of Yams' `Resolver.Rule.int` and `.float`.
+    nonisolated(unsafe) static let yamsInt = try! NSRegularExpression(pattern:
+        "^(?:[-+]?0b[0-1_]+|[-+]?0o?[0-7_]+|[-+]?(?:0|[1-9][0-9_]*)|[-+]?0x[0-9a-fA-F_]+|[-+]?[1-9][0-9_]*(?::[0-5]?[0-9])+)$")
+    nonisolated(unsafe) static let yamsFloat = try! NSRegularExpression(pattern:
+        "^(?:[-+]?(?:[0-9][0-9_]*)(?:\\.[0-9_]*)?(?:[eE][-+]?[0-9]+)?|\\.[0-9_]+(?:[eE][-+][0-9]+)?|[-+]?[0-9][0-9_]*(?::[0-5]?[0-9])+\\.[0-9_]*|[-+]?\\.(?:inf|Inf|INF)|\\.(?:nan|NaN|NAN))$")
 }

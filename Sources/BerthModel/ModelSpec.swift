@@ -77,10 +77,11 @@ public struct ParameterCount: Hashable, Sendable, Codable, CustomStringConvertib
         guard let last = t.last else { return nil }
         let multipliers: [Character: Double] = ["K": 1e3, "M": 1e6, "B": 1e9, "G": 1e9, "T": 1e12]
         if let m = multipliers[Character(last.uppercased())] {
-            guard let number = Double(t.dropLast()), number > 0, number.isFinite else { return nil }
+            // Up to 100 trillion parameters: anything larger is a typo, and would not fit in Int64.
+            guard let number = Double(t.dropLast()), number > 0, number.isFinite, number * m <= 1e14 else { return nil }
             self.value = Int64((number * m).rounded())
         } else {
-            guard let number = Int64(t), number > 0 else { return nil }
+            guard let number = Int64(t), number > 0, number <= 100_000_000_000_000 else { return nil }
             self.value = number
         }
     }

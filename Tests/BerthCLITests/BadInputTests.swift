@@ -159,6 +159,9 @@ enum Immutable {
                 process.arguments = [on ? "+i" : "-i", p]
                 try process.run()
                 process.waitUntilExit()
+                guard process.terminationStatus == 0 else {
+                    throw CocoaError(.fileWriteNoPermission, userInfo: [NSFilePathErrorKey: p, NSLocalizedDescriptionKey: "chattr \(on ? "+i" : "-i") \(p) failed (a filesystem without immutable files?)"])
+                }
             } else {
                 chmod(p, on ? 0o555 : 0o755)
             }

@@ -110,7 +110,8 @@ struct CLITests {
         let dry = try BerthProcess.run(["apply", "-f", r1, "--dry-run"], state: state)
         #expect(dry.stdout.contains("node/l40s-1 created (dry run)"))
         #expect(dry.stdout.contains("dry run: nothing stored"))
-        #expect(try BerthProcess.run(["history"], state: state).stderr.contains("no revisions yet"))
+        #expect(try BerthProcess.run(["history"], state: state).stderr.contains("no state at"))
+        #expect(!FileManager.default.fileExists(atPath: state), "a dry run creates nothing")
         write("""
             apiVersion: berth/v1
             kind: Node

@@ -39,6 +39,8 @@ struct ContainerSpecBuilderTests {
 
     @Test func nvidiaRuntime_addsDeviceRequestsLikeDockerRunGPUs() {
         let planned = ContainerSpecBuilder.build(placement(runtime: .nvidia), epoch: 1)
+        #expect(planned.spec.env.contains("NVIDIA_VISIBLE_DEVICES=2,3"))
+        #expect(planned.spec.env.contains("CUDA_VISIBLE_DEVICES=0,1"), "the runtime renumbers the container's GPUs from 0")
         #expect(planned.spec.hostConfig.deviceRequests == [DeviceRequest(driver: "", count: 0, deviceIDs: ["2", "3"], capabilities: [["gpu"]])])
     }
 

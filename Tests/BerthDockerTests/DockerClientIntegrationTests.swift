@@ -101,14 +101,22 @@ struct DockerClientIntegrationTests {
         try await Task.sleep(for: .milliseconds(300))
         let started = ContinuousClock.now
         try await client.killContainer(id)
-        var actions: [String] = []
-        let deadline = Task { try await Task.sleep(for: .seconds(10)) }
-        for try await event in events {
-            #expect(event.actor.id == id)
-            actions.append(event.action)
-            if event.action == "die" || deadline.isCancelled { break }
+        // Read events for at most 10 s: the reading task is cancelled then, which ends the stream.
+        let reader = Task {
+            var actions: [String] = []
+            for try await event in events {
+                #expect(event.actor.id == id)
+                actions.append(event.action)
+                if event.action == "die" { break }
+            }
+            return actions
         }
-        deadline.cancel()
+        let watchdog = Task {
+            try await Task.sleep(for: .seconds(10))
+            reader.cancel()
+        }
+        let actions = (try? await reader.value) ?? []
+        watchdog.cancel()
         #expect(actions.contains("die"), "\(actions)")
         #expect(ContinuousClock.now - started < .seconds(5))
         try await client.removeContainer(id)
@@ -155,7 +163,8 @@ struct DockerClientIntegrationTests {
         let (id, _) = try await client.ensureContainer(planned)
         let details = try await client.inspectContainer(id)
         #expect(details.hostConfig.deviceRequests == [DeviceRequest(driver: "", count: 0, deviceIDs: ["0", "3"], capabilities: [["gpu"]])])
-        #expect(details.environment["CUDA_VISIBLE_DEVICES"] == "0,3")
+        #expect(details.environment["NVIDIA_VISIBLE_DEVICES"] == "0,3")
+        #expect(details.environment["CUDA_VISIBLE_DEVICES"] == "0,1", "inside, the NVIDIA runtime numbers the two GPUs 0 and 1")
         #expect((details.hostConfig.shmSize ?? 0) == 4 << 30)
         try await client.removeContainer(id)
     }
@@ -163,7 +172,10 @@ struct DockerClientIntegrationTests {
     @Test func tlsEngine_acceptsOurClientCertificate_andRefusesAnother() async throws {
         let good = try await DockerClient.connect(DockerEndpoint("tcp://127.0.0.1:\(LocalCluster.tlsPort(1))", tls: LocalCluster.tls()))
         try await good.ping()
-        #expect(try await good.listContainers().count >= 0)
+        #expect(good.apiVersion >= DockerClient.minimumAPIVersion)
+        let overTLS = try await good.info()
+        let overSocket = try await LocalCluster.client(1).info()
+        #expect(overTLS.name == overSocket.name, "the TLS port reaches the same engine")
         do {
             _ = try await DockerClient.connect(DockerEndpoint("tcp://127.0.0.1:\(LocalCluster.tlsPort(1))", tls: LocalCluster.tls(rogue: true)))
             Issue.record("a certificate from another CA was accepted")
@@ -193,4 +205,55 @@ struct DockerClientIntegrationTests {
 /// A tiny HTTP POST through the same client stack, for talking to replicas.
 func httpPost(_ url: String, body: String) async throws -> String {
     try await ReplicaHTTP.post(url, body: body)
+}
+
+@Suite("Stand-in model server", .enabled(if: LocalCluster.enabled, "set BERTH_INTEGRATION=1 and run scripts/local-cluster up"))
+struct StandinTests {
+    func run(_ env: [String: String], node: Int = 2) async throws -> (DockerClient, String, Int) {
+        let client = try await LocalCluster.client(node)
+        try await client.pullImage(LocalCluster.imageV2)
+        let port = freePort(node: node)
+        let planned = ContainerSpecBuilder.build(standinPlacement(LocalCluster.uniqueName("standin"), node: node, port: port, image: LocalCluster.imageV2,
+                                                                  gpus: [0, 1], env: env), epoch: 1)
+        let (id, _) = try await client.ensureContainer(planned)
+        try await client.startContainer(id)
+        return (client, id, port)
+    }
+
+    func waitFor(_ url: String, status: Int?, within seconds: Int = 5) async throws -> Int? {
+        var last: Int?
+        for _ in 0..<(seconds * 10) {
+            last = await ReplicaHTTP.status(url)
+            if last == status { return last }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        return last
+    }
+
+    @Test func speaksKServeV2_withMetricsPerAssignedGPU() async throws {
+        let (client, id, port) = try await run(["STANDIN_LOAD_DELAY": "1"])
+        let base = "http://127.0.0.1:\(port)"
+        #expect(try await waitFor(base + "/v2/health/live", status: 200) == 200)
+        #expect(await ReplicaHTTP.status(base + "/v2/health/ready") == 503, "not ready during the load delay")
+        #expect(try await waitFor(base + "/v2/health/ready", status: 200) == 200)
+        #expect(await ReplicaHTTP.status(base + "/v2/models/standin/ready") == 200)
+        #expect(await ReplicaHTTP.status(base + "/v2/models/standin") == 200)
+        let answer = try await ReplicaHTTP.post(base + "/v2/models/standin/infer", body: "{\"inputs\":[]}")
+        #expect(answer.contains("\"model_version\":\"v2\""))
+        let metrics = try await ReplicaHTTP.get(base + "/metrics")
+        #expect(metrics.contains("nv_gpu_utilization{gpu_uuid=\"GPU-0\"}"))
+        #expect(metrics.contains("nv_gpu_utilization{gpu_uuid=\"GPU-1\"}"))
+        #expect(metrics.contains("nv_inference_request_success{model=\"standin\",version=\"v2\"} 1"))
+        try await client.removeContainer(id)
+    }
+
+    @Test func failureModes_neverReady_andExitAfter() async throws {
+        let (client, never, port) = try await run(["STANDIN_FAIL": "never-ready"])
+        #expect(try await waitFor("http://127.0.0.1:\(port)/v2/health/live", status: 200) == 200)
+        #expect(await ReplicaHTTP.status("http://127.0.0.1:\(port)/v2/health/ready") == 503)
+        try await client.removeContainer(never)
+        let (_, exiting, _) = try await run(["STANDIN_EXIT_AFTER": "1"])
+        #expect(try await client.waitContainer(exiting, timeout: .seconds(20)) == 1, "exits with status 1, as a crash would")
+        try await client.removeContainer(exiting)
+    }
 }

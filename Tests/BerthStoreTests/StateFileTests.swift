@@ -132,6 +132,9 @@ enum ReadOnly {
         process.arguments = arguments
         try process.run()
         process.waitUntilExit()
+        guard process.terminationStatus == 0 else {
+            throw CocoaError(.fileWriteNoPermission, userInfo: [NSLocalizedDescriptionKey: "\(tool) \(arguments.joined(separator: " ")) failed"])
+        }
     }
 }
 

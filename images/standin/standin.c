@@ -52,7 +52,8 @@ static int ready(void) {
 }
 
 static void respond(int fd, int status, const char *type, const char *body, int keep_alive) {
-    const char *reason = status == 200 ? "OK" : status == 404 ? "Not Found" : status == 400 ? "Bad Request" : "Service Unavailable";
+    const char *reason = status == 200 ? "OK" : status == 404 ? "Not Found" : status == 400 ? "Bad Request"
+                       : status == 501 ? "Not Implemented" : "Service Unavailable";
     char head[512];
     size_t len = strlen(body);
     int n = snprintf(head, sizeof head,
@@ -62,9 +63,18 @@ static void respond(int fd, int status, const char *type, const char *body, int 
 }
 
 /* Prometheus text: the metric names Triton exposes, one GPU series per visible device. */
+/* Appends to out, never past cap (output that does not fit is cut). */
+#define APPEND(...)                                                         \
+    do {                                                                    \
+        if (n < cap) {                                                      \
+            int w = snprintf(out + n, cap - n, __VA_ARGS__);                \
+            n = w < 0 ? cap : (size_t)w >= cap - n ? cap - 1 : n + (size_t)w; \
+        }                                                                   \
+    } while (0)
+
 static void metrics(char *out, size_t cap) {
     size_t n = 0;
-    n += snprintf(out + n, cap - n,
+    APPEND(
                   "# HELP nv_inference_request_success Number of successful inference requests\n"
                   "# TYPE nv_inference_request_success counter\n"
                   "nv_inference_request_success{model=\"%s\",version=\"%s\"} %lu\n"
@@ -85,15 +95,15 @@ static void metrics(char *out, size_t cap) {
     char list[256];
     snprintf(list, sizeof list, "%s", gpus);
     for (int pass = 0; pass < 3; pass++) {
-        if (pass == 1) n += snprintf(out + n, cap - n, "# HELP nv_gpu_memory_used_bytes GPU used memory (bytes)\n# TYPE nv_gpu_memory_used_bytes gauge\n");
-        if (pass == 2) n += snprintf(out + n, cap - n, "# HELP nv_gpu_memory_total_bytes GPU total memory (bytes)\n# TYPE nv_gpu_memory_total_bytes gauge\n");
+        if (pass == 1) APPEND("# HELP nv_gpu_memory_used_bytes GPU used memory (bytes)\n# TYPE nv_gpu_memory_used_bytes gauge\n");
+        if (pass == 2) APPEND("# HELP nv_gpu_memory_total_bytes GPU total memory (bytes)\n# TYPE nv_gpu_memory_total_bytes gauge\n");
         char copy[256], *save = NULL;
         snprintf(copy, sizeof copy, "%s", list);
         for (char *g = strtok_r(copy, ",", &save); g; g = strtok_r(NULL, ",", &save)) {
             if (strcmp(g, "void") == 0 || strcmp(g, "none") == 0) continue;
-            if (pass == 0) n += snprintf(out + n, cap - n, "nv_gpu_utilization{gpu_uuid=\"GPU-%s\"} %.3f\n", g, gpu_util);
-            if (pass == 1) n += snprintf(out + n, cap - n, "nv_gpu_memory_used_bytes{gpu_uuid=\"GPU-%s\"} %.0f\n", g, 80e9 * gpu_util);
-            if (pass == 2) n += snprintf(out + n, cap - n, "nv_gpu_memory_total_bytes{gpu_uuid=\"GPU-%s\"} %.0f\n", g, 80e9);
+            if (pass == 0) APPEND("nv_gpu_utilization{gpu_uuid=\"GPU-%s\"} %.3f\n", g, gpu_util);
+            if (pass == 1) APPEND("nv_gpu_memory_used_bytes{gpu_uuid=\"GPU-%s\"} %.0f\n", g, 80e9 * gpu_util);
+            if (pass == 2) APPEND("nv_gpu_memory_total_bytes{gpu_uuid=\"GPU-%s\"} %.0f\n", g, 80e9);
         }
     }
 }
@@ -171,9 +181,21 @@ static void *serve(void *arg) {
         char *q = strchr(path, '?');
         if (q) *q = 0;
         size_t content_length = 0;
-        int keep_alive = strcmp(proto, "HTTP/1.1") == 0;
+        int keep_alive = strcmp(proto, "HTTP/1.1") == 0, bad = 0;
         for (char *line = strstr(req, "\r\n") + 2; line < end; line = strstr(line, "\r\n") + 2) {
-            if (strncasecmp(line, "Content-Length:", 15) == 0) content_length = strtoul(line + 15, NULL, 10);
+            if (strncasecmp(line, "Content-Length:", 15) == 0) {
+                const char *v = line + 15;
+                while (*v == ' ') v++;
+                char *stop;
+                errno = 0;
+                unsigned long n = strtoul(v, &stop, 10);
+                if (*v < '0' || *v > '9' || errno == ERANGE || stop == v) bad = 1;
+                content_length = n;
+            }
+            if (strncasecmp(line, "Transfer-Encoding:", 18) == 0) {
+                respond(fd, 501, "application/json", "{\"error\":\"chunked requests are not supported; send Content-Length\"}", 0);
+                goto done;
+            }
             if (strncasecmp(line, "Connection:", 11) == 0) {
                 const char *v = line + 11;
                 while (*v == ' ') v++;
@@ -181,7 +203,7 @@ static void *serve(void *arg) {
                 if (strncasecmp(v, "keep-alive", 10) == 0) keep_alive = 1;
             }
         }
-        if (head_len + content_length > sizeof req - 1) {
+        if (bad || content_length > sizeof req - 1 - head_len) {
             respond(fd, 400, "application/json", "{\"error\":\"request too large\"}", 0);
             goto done;
         }
@@ -208,6 +230,15 @@ static void on_term(int sig) {
     _exit(0);
 }
 
+/* STANDIN_EXIT_AFTER: exit as a crashing server would. A handler is needed: as PID 1 of a
+   container, default-action signals are ignored. */
+static void on_alarm(int sig) {
+    (void)sig;
+    static const char msg[] = "standin: exiting as STANDIN_EXIT_AFTER asks\n";
+    if (write(2, msg, sizeof msg - 1) < 0) _exit(1);
+    _exit(1);
+}
+
 int main(void) {
     model = env("STANDIN_MODEL", env("BERTH_MODEL", "standin"));
     version = env("STANDIN_VERSION", env("BERTH_MODEL_VERSION", "1"));
@@ -222,8 +253,8 @@ int main(void) {
     signal(SIGTERM, on_term);
     signal(SIGINT, on_term);
     signal(SIGPIPE, SIG_IGN);
+    signal(SIGALRM, on_alarm);
     if (exit_after >= 0) alarm((unsigned)(exit_after < 1 ? 1 : exit_after));
-    signal(SIGALRM, SIG_DFL); /* the alarm ends the process, as a crash would */
 
     int s = socket(AF_INET, SOCK_STREAM, 0), one = 1;
     setsockopt(s, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);

@@ -37,7 +37,8 @@ struct Apply: ParsableCommand {
     func run() throws {
         try reportingErrors {
             let input = try ManifestLoader.load(paths: filename)
-            let store = try state.openForWriting()
+            // A dry run never creates or changes the state: with none yet, it compares against empty.
+            let store = dryRun ? (try state.openForReading(quiet: true) ?? StateStore.inMemory()) : try state.openForWriting()
             let options = ApplyOptions(author: author ?? Identity.currentUser, message: message, dryRun: dryRun, prune: prune)
             let result = try store.apply(input, options: options)
             let suffix = dryRun ? " (dry run)" : ""

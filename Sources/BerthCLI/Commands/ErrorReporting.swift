@@ -10,6 +10,7 @@ enum Exit {
     static let stateUnusable = ExitCode(3)
     static let notFound = ExitCode(4)
     static let verificationFailed = ExitCode(6)
+    static let internalError = ExitCode(70)
     static let infeasible = ExitCode(5)
 }
 
@@ -26,6 +27,15 @@ func reportingErrors(_ body: () throws -> Void) throws {
     } catch let error as NotFound {
         Console.error(error.message)
         throw Exit.notFound
+    } catch let error as DecodingError {
+        // A stored document this build cannot read: damaged, or written by a newer Berth.
+        Console.error("a stored object cannot be read (\(error)); the database is damaged or from a newer Berth")
+        throw Exit.stateUnusable
+    } catch let error as ExitCode {
+        throw error
+    } catch {
+        Console.error("\(error)")
+        throw Exit.internalError
     }
 }
 

@@ -19,9 +19,9 @@ struct StateOptions: ParsableArguments {
     }
 
     /// Opens the state for reading; nil (with a note on stderr) when it does not exist yet.
-    func openForReading() throws -> StateStore? {
+    func openForReading(quiet: Bool = false) throws -> StateStore? {
         guard FileManager.default.fileExists(atPath: path) else {
-            Console.note("no state at \(path) yet; `berth apply -f MANIFESTS` creates it")
+            if !quiet { Console.note("no state at \(path) yet; `berth apply -f MANIFESTS` creates it") }
             return nil
         }
         return try StateStore.open(path: path, create: false)
