@@ -209,7 +209,8 @@ func httpPost(_ url: String, body: String) async throws -> String {
 
 @Suite("Stand-in model server", .enabled(if: LocalCluster.enabled, "set BERTH_INTEGRATION=1 and run scripts/local-cluster up"))
 struct StandinTests {
-    func run(_ env: [String: String], node: Int = 2) async throws -> (DockerClient, String, Int) {
+    // node-1: the pull test removes images on node-2, and node-3 is for fault injection.
+    func run(_ env: [String: String], node: Int = 1) async throws -> (DockerClient, String, Int) {
         let client = try await LocalCluster.client(node)
         try await client.pullImage(LocalCluster.imageV2)
         let port = freePort(node: node)
