@@ -32,6 +32,8 @@ let package = Package(
         ),
         // Pure placement of replicas on GPUs.
         .target(name: "BerthScheduler", dependencies: ["BerthModel"]),
+        // Observe, plan (pure), execute.
+        .target(name: "BerthReconciler", dependencies: ["BerthModel", "BerthScheduler", "BerthDocker"]),
         // Docker Engine API client over AsyncHTTPClient.
         .target(
             name: "BerthDocker",
@@ -50,7 +52,7 @@ let package = Package(
         .target(
             name: "BerthCLI",
             dependencies: [
-                "BerthModel", "BerthStore", "BerthScheduler", "BerthDocker",
+                "BerthModel", "BerthStore", "BerthScheduler", "BerthReconciler", "BerthDocker",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -64,6 +66,7 @@ let package = Package(
         .testTarget(name: "BerthModelTests", dependencies: ["BerthModel"]),
         .testTarget(name: "BerthStoreTests", dependencies: ["BerthStore", .product(name: "GRDB", package: "GRDB.swift")]),
         .testTarget(name: "BerthSchedulerTests", dependencies: ["BerthScheduler", "BerthModel"]),
+        .testTarget(name: "BerthReconcilerTests", dependencies: ["BerthReconciler", "BerthDocker", "BerthModel"]),
         .testTarget(name: "BerthDockerTests", dependencies: ["BerthDocker", "BerthModel"]),
         .testTarget(name: "BerthCLITests", dependencies: ["berth", "BerthModel", "BerthStore", .product(name: "GRDB", package: "GRDB.swift")]),
     ],

@@ -1,0 +1,48 @@
+import ArgumentParser
+import BerthModel
+import BerthReconciler
+import BerthStore
+import Foundation
+
+struct Reconcile: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Run one reconcile pass: bring the nodes' containers to the stored desired state.",
+        discussion: """
+            Observes every node (one labelled list call each), schedules replicas on GPUs, and creates, \
+            starts, replaces and removes Berth's containers to match; containers without Berth's labels \
+            are never touched. Changed replicas are replaced at most max(1, maxUnavailable) at a time \
+            per deployment, each only while the rest of the deployment runs. One pass; the controller \
+            daemon that runs passes continuously is still to come. Exit status: 0 when every action went \
+            through, 1 when some failed (they are listed).
+            """)
+
+    @Flag(help: "Print the plan; change nothing.")
+    var dryRun = false
+
+    @OptionGroup var state: StateOptions
+
+    func run() async throws {
+        guard let store = try reportingErrorsReturning({ try state.openForReading() }) ?? nil else { return }
+        let desired = try reportingErrorsReturning { try store.objects().map(\.resource) }!
+        let revision = try reportingErrorsReturning { try store.latestRevision() }! ?? 0
+        let nodes = desired.compactMap { r in r.node.map { (name: r.name, spec: $0) } }
+        let reconciler = Reconciler()
+        let observed = await reconciler.observe(nodes)
+        for (name, o) in observed.sorted(by: { $0.key < $1.key }) {
+            if case .unreachable(let why) = o { Console.note("node \(name) not ready: \(why)") }
+        }
+        let plan = Planner.plan(desired: desired, observed: observed, revision: revision, epoch: 0)
+        for u in plan.schedule.unplaced { Console.note("deployment/\(u.deployment) replica \(u.replica) unschedulable: \(u.reason)") }
+        if plan.isNoOp {
+            Console.print("nothing to do: \(plan.kept.count) container(s) match revision \(revision)")
+            return
+        }
+        for action in plan.actions { Console.print((dryRun ? "would " : "") + action.description) }
+        if dryRun { return }
+        let results = await reconciler.execute(plan, nodes: Dictionary(uniqueKeysWithValues: nodes.map { ($0.name, $0.spec) }))
+        let failed = results.filter { $0.error != nil }
+        for f in failed { Console.error("\(f.action): \(f.error!)") }
+        Console.print("\(results.count - failed.count) of \(results.count) action(s) done; \(plan.kept.count) container(s) already matched")
+        if !failed.isEmpty { throw Exit.differences }
+    }
+}
