@@ -20,6 +20,7 @@ public enum ResourceCoding {
 
     /// One YAML document, keys sorted, that `berth apply` reads back as the same object.
     public static func yaml(_ resource: Resource) -> String {
+        if let text = YAMLWriter.yaml(json: canonicalJSON(resource)) { return text }
         let encoder = YAMLEncoder()
         encoder.options.sortKeys = true
         encoder.options.indent = 2
