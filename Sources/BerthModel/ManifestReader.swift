@@ -254,11 +254,15 @@ enum ScalarValue: Equatable {
     case string(String)
 
     init(_ scalar: Node.Scalar) {
-        let text = scalar.string
         guard scalar.style == .plain || scalar.style == .any else {
-            self = .string(text)
+            self = .string(scalar.string)
             return
         }
+        self.init(plain: scalar.string)
+    }
+
+    /// How a plain (unquoted) scalar with this text reads.
+    init(plain text: String) {
         switch text {
         case "", "~", "null", "Null", "NULL": self = .null
         case "true", "True", "TRUE", "yes", "Yes", "YES", "on", "On", "ON": self = .bool(true)

@@ -27,6 +27,12 @@ public enum ResourceCoding {
         return (try? encoder.encode(resource)) ?? "# cannot render \(resource.key)\n"
     }
 
+    /// One YAML document from a stored canonical JSON document.
+    public static func yaml(json: String) -> String {
+        if let text = YAMLWriter.yaml(json: json) { return text }
+        return (try? decode(json: json)).map(yaml) ?? "# cannot render a stored document\n"
+    }
+
     /// Several objects as a multi-document YAML stream.
     public static func yaml(_ resources: [Resource]) -> String {
         resources.map { "---\n" + yaml($0) }.joined()

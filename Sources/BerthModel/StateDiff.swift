@@ -15,4 +15,18 @@ public enum StateDiff {
         }
         return out
     }
+
+    /// The same from stored canonical JSON documents: equal documents are equal objects, so only
+    /// the changed ones are rendered.
+    public static func unified(oldDocuments: [ObjectKey: String], newDocuments: [ObjectKey: String], oldLabel: String, newLabel: String) -> String {
+        var out = ""
+        for key in Set(oldDocuments.keys).union(newDocuments.keys).sorted() {
+            let a = oldDocuments[key], b = newDocuments[key]
+            if a == b { continue }
+            out += LineDiff.unified(
+                old: a.map(ResourceCoding.yaml(json:)) ?? "", new: b.map(ResourceCoding.yaml(json:)) ?? "",
+                oldLabel: a == nil ? "/dev/null" : "\(key) (\(oldLabel))", newLabel: b == nil ? "/dev/null" : "\(key) (\(newLabel))")
+        }
+        return out
+    }
 }

@@ -91,13 +91,18 @@ enum YAMLWriter {
         }
     }
 
+    /// Words YAML 1.1 reads as booleans or null.
+    static let reserved: Set<String> = ["true", "True", "TRUE", "false", "False", "FALSE", "yes", "Yes", "YES", "no", "No", "NO",
+                                        "on", "On", "ON", "off", "Off", "OFF", "null", "Null", "NULL", "y", "Y", "n", "N"]
+
     static let plainSafe = Set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_./@+-=,")
 
     /// A string as a YAML scalar: plain when that reads back as the same string, else double-quoted.
     static func scalar(_ s: String) -> String {
-        if !s.isEmpty, s.allSatisfy({ plainSafe.contains($0) }), !"-.+,=@".contains(s.first!),
-           ScalarValue(Yams.Node.Scalar(s, .implicit, .plain)) == .string(s) {
-            return s
+        if let first = s.first, !"-.+,=@".contains(first), s.allSatisfy({ plainSafe.contains($0) }) {
+            // Text starting with a letter is a string unless it is one of YAML's words.
+            if first.isLetter, !reserved.contains(s) { return s }
+            if ScalarValue(plain: s) == .string(s) { return s }
         }
         var q = "\""
         for u in s.unicodeScalars {
@@ -115,4 +120,3 @@ enum YAMLWriter {
     }
 }
 
-import Yams

@@ -91,6 +91,25 @@ extension StateStore {
         }
     }
 
+    /// The whole desired state right after `revision` as stored documents (canonical JSON), by
+    /// object: for comparing states without decoding every object.
+    public func documents(at revision: Int64) throws -> [ObjectKey: String] {
+        try read("reading the documents of revision \(revision)") { db in
+            let rows = try Row.fetchAll(db, sql: """
+                SELECT v.kind, v.name, v.document FROM objectVersion v
+                JOIN (SELECT kind, name, MAX(revision) AS last FROM objectVersion WHERE revision <= ? GROUP BY kind, name) latest
+                  ON v.kind = latest.kind AND v.name = latest.name AND v.revision = latest.last
+                WHERE v.document IS NOT NULL
+                """, arguments: [revision])
+            var result: [ObjectKey: String] = [:]
+            for row in rows {
+                guard let kind = ResourceKind(rawValue: row["kind"]) else { continue }
+                result[ObjectKey(kind, row["name"])] = row["document"]
+            }
+            return result
+        }
+    }
+
     /// Decodes stored documents with one decoder.
     static func decodeDocuments(_ documents: [String]) throws -> [Resource] {
         let decoder = JSONDecoder()

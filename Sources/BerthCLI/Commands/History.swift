@@ -109,7 +109,7 @@ struct History: ParsableCommand {
                 for r in [from, to] where try store.revision(r) == nil {
                     throw NotFound(message: "revision \(r) does not exist in \(state.path)")
                 }
-                let text = StateDiff.unified(old: try store.state(at: from), new: try store.state(at: to),
+                let text = StateDiff.unified(oldDocuments: try store.documents(at: from), newDocuments: try store.documents(at: to),
                                              oldLabel: "revision \(from)", newLabel: "revision \(to)")
                 different = !text.isEmpty
                 if different { Console.print(text) }
