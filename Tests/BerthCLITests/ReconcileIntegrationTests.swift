@@ -35,6 +35,11 @@ struct ReconcileIntegrationTests {
     }
 
     @Test func converges_replacesKilled_rollsVersions_leavesForeignContainersAlone() throws {
+        // Start from nodes without Berth containers (`scripts/demo` may have left its fleet running).
+        for n in 1...3 {
+            let ids = try docker(n, ["ps", "-aq", "--filter", "label=io.berth.managed-by=berth"]).split(separator: "\n").map(String.init)
+            if !ids.isEmpty { _ = try docker(n, ["rm", "-f"] + ids) }
+        }
         let dir = BerthProcess.temporaryFolder()
         let state = dir + "/berth.db"
         #expect(try BerthProcess.run(["apply", "-f", nodes, "-f", fleet], state: state).code == 0)
