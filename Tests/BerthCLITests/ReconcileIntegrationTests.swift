@@ -89,4 +89,60 @@ struct ReconcileIntegrationTests {
         #expect(try running().isEmpty)
         #expect(try docker(1, ["inspect", "-f", "{{.Name}}", foreign]) == "/berth-chat-0-foreign")
     }
+
+    @Test func controller_replacesAKilledReplicaWithinASecond_rollsAChange_andStopsCleanly() throws {
+        for n in 1...3 {
+            let ids = try docker(n, ["ps", "-aq", "--filter", "label=io.berth.managed-by=berth"]).split(separator: "\n").map(String.init)
+            if !ids.isEmpty { _ = try docker(n, ["rm", "-f"] + ids) }
+        }
+        let dir = BerthProcess.temporaryFolder()
+        let state = dir + "/berth.db"
+        #expect(try BerthProcess.run(["apply", "-f", nodes, "-f", fleet], state: state).code == 0)
+        let controller = Process()
+        controller.executableURL = BerthProcess.binary
+        controller.arguments = ["controller", "--interval", "30", "--state", state]
+        let log = dir + "/controller.log"
+        FileManager.default.createFile(atPath: log, contents: nil)
+        controller.standardOutput = try FileHandle(forWritingTo: URL(fileURLWithPath: log))
+        controller.standardError = FileHandle.nullDevice
+        try controller.run()
+        defer { if controller.isRunning { controller.terminate() } }
+
+        func waitUntil(_ seconds: Double, _ condition: () throws -> Bool) rethrows -> Double? {
+            let start = Date()
+            while Date().timeIntervalSince(start) < seconds {
+                if try condition() { return Date().timeIntervalSince(start) }
+                Thread.sleep(forTimeInterval: 0.05)
+            }
+            return nil
+        }
+        #expect(try waitUntil(20) { try running().count == 3 } != nil, "the first pass starts the fleet")
+
+        // Kill one replica: with a 30 s interval, only the engine's event can bring the next pass.
+        let victim = String(try running()[0].split(separator: " ")[0])
+        for n in 1...2 { _ = try docker(n, ["rm", "-f", victim]) }
+        let replaced = try waitUntil(5) { try running().count == 3 }
+        #expect(replaced != nil && replaced! < 2, "replaced in \(replaced ?? -1) s")
+
+        // A new version is rolled out by the next passes (events of its own removals wake them).
+        let text = try String(contentsOfFile: fleet, encoding: .utf8).replacingOccurrences(of: "  version: v1\n  replicas: 2", with: "  version: v2\n  replicas: 2")
+        write(text, to: dir + "/v2.yaml")
+        _ = try BerthProcess.run(["apply", "-f", dir + "/v2.yaml"], state: state)
+        // The controller notices the new revision without waiting for its 30 s interval.
+        let rolled = try waitUntil(15) { try running().filter { $0.hasSuffix(" v2") }.count == 3 }
+        let now = try running()
+        #expect(rolled != nil, "\(now)")
+
+        controller.terminate()
+        controller.waitUntilExit()
+        #expect(controller.terminationStatus == 0)
+        #expect(try running().count == 3, "containers keep running after the controller stops")
+        let text2 = (try? String(contentsOfFile: log, encoding: .utf8)) ?? ""
+        #expect(text2.contains("woken: die"), "\(text2)")
+        #expect(text2.contains("stopped after"), "\(text2)")
+        for n in 1...2 {
+            let ids = try docker(n, ["ps", "-aq", "--filter", "label=io.berth.managed-by=berth"]).split(separator: "\n").map(String.init)
+            if !ids.isEmpty { _ = try docker(n, ["rm", "-f"] + ids) }
+        }
+    }
 }

@@ -60,7 +60,14 @@ struct FaultInjectionTests {
         let (id, port) = try await startReplica(client)
         let pid = try await client.inspectContainer(id).state.pid
         try cluster("crash", "node-\(Self.node)")
-        #expect(kill(pid_t(pid), 0) != 0, "the replica's process must be gone after a crash")
+        // SIGKILLed, it may linger a moment as a zombie until init reaps it.
+        var gone = false
+        for _ in 0..<60 where !gone {
+            let stat = (try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8)) ?? ""
+            gone = stat.isEmpty || stat.contains(") Z ")
+            if !gone { try await Task.sleep(for: .milliseconds(50)) }
+        }
+        #expect(gone, "the replica's process must be gone after a crash")
         #expect(await ReplicaHTTP.status("http://127.0.0.1:\(port)/v2/health/ready", timeout: .seconds(1)) == nil)
         await #expect(throws: DockerError.self) { try await client.ping(timeout: .seconds(1)) }
         try cluster("heal", "node-\(Self.node)")
