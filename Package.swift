@@ -28,7 +28,11 @@ let package = Package(
         // SQLite state: objects, revisions, events. GRDB on the system libsqlite3.
         .target(
             name: "BerthStore",
-            dependencies: ["BerthModel", .product(name: "GRDB", package: "GRDB.swift")]
+            dependencies: [
+                "BerthModel",
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "Crypto", package: "swift-crypto"),
+            ]
         ),
         // Pure placement of replicas on GPUs.
         .target(name: "BerthScheduler", dependencies: ["BerthModel"]),
@@ -63,7 +67,7 @@ let package = Package(
             dependencies: ["BerthModel", "BerthStore", "BerthScheduler", "BerthDocker"],
             path: "Benchmarks/berth-bench"
         ),
-        .testTarget(name: "BerthModelTests", dependencies: ["BerthModel"]),
+        .testTarget(name: "BerthModelTests", dependencies: ["BerthModel", .product(name: "Yams", package: "Yams")]),
         .testTarget(name: "BerthStoreTests", dependencies: ["BerthStore", .product(name: "GRDB", package: "GRDB.swift")]),
         .testTarget(name: "BerthSchedulerTests", dependencies: ["BerthScheduler", "BerthModel"]),
         .testTarget(name: "BerthReconcilerTests", dependencies: ["BerthReconciler", "BerthDocker", "BerthModel"]),

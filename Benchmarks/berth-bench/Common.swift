@@ -107,3 +107,16 @@ extension String {
     /// Left-aligned in a column of `width` characters.
     func padding(_ width: Int) -> String { self + String(repeating: " ", count: max(0, width - count)) }
 }
+
+/// A node and a model, the base the history fixtures change deployments on.
+let benchBaseFleet = """
+    apiVersion: berth/v1
+    kind: Node
+    metadata: { name: n }
+    spec: { address: 10.0.0.1, engine: { endpoint: "unix:///run/docker.sock" }, gpus: { count: 8, memoryGiB: 80 } }
+    ---
+    apiVersion: berth/v1
+    kind: Model
+    metadata: { name: m }
+    spec: { versions: [{ version: v1, image: "r:5000/m:1", parameters: 7B, precision: bf16 }] }
+    """

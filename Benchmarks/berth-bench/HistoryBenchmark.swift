@@ -16,17 +16,7 @@ func historyBenchmark(_ options: BenchOptions) throws {
     if existing < target {
         let store = try StateStore.open(path: state, create: true)
         if existing == 0 {
-            _ = try store.apply(try ManifestLoader.load(text: """
-                apiVersion: berth/v1
-                kind: Node
-                metadata: { name: n }
-                spec: { address: 10.0.0.1, engine: { endpoint: "unix:///run/docker.sock" }, gpus: { count: 8, memoryGiB: 80 } }
-                ---
-                apiVersion: berth/v1
-                kind: Model
-                metadata: { name: m }
-                spec: { versions: [{ version: v1, image: "r:5000/m:1", parameters: 7B, precision: bf16 }] }
-                """, file: "base"), options: ApplyOptions(author: "bench"))
+            _ = try store.apply(try ManifestLoader.load(text: benchBaseFleet, file: "base"), options: ApplyOptions(author: "bench"))
         }
         let start = Date()
         let first = Int(try store.latestRevision() ?? 1)

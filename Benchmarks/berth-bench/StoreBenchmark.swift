@@ -99,17 +99,7 @@ func storeBenchmark(_ options: BenchOptions) throws {
     let historyState = "\(work)/history.db"
     do {
         let store = try StateStore.open(path: historyState, create: true)
-        let base = """
-            apiVersion: berth/v1
-            kind: Node
-            metadata: { name: n }
-            spec: { address: 10.0.0.1, engine: { endpoint: "unix:///run/docker.sock" }, gpus: { count: 8, memoryGiB: 80 } }
-            ---
-            apiVersion: berth/v1
-            kind: Model
-            metadata: { name: m }
-            spec: { versions: [{ version: v1, image: "r:5000/m:1", parameters: 7B, precision: bf16 }] }
-            """
+        let base = benchBaseFleet
         _ = try store.apply(try ManifestLoader.load(text: base, file: "base"), options: ApplyOptions(author: "bench"))
         let started = Date()
         for i in 1..<10_000 {

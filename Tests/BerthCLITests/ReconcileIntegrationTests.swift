@@ -22,6 +22,14 @@ struct ReconcileIntegrationTests {
         return String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
     }
 
+    /// Leaves the cluster's nodes without Berth containers (`scripts/demo` may have left its fleet running).
+    func removeBerthContainers() throws {
+        for n in 1...3 {
+            let ids = try docker(n, ["ps", "-aq", "--filter", "label=io.berth.managed-by=berth"]).split(separator: "\n").map(String.init)
+            if !ids.isEmpty { _ = try docker(n, ["rm", "-f"] + ids) }
+        }
+    }
+
     /// `name port version` of every running Berth container on the active nodes.
     func running() throws -> [String] {
         try (1...2).flatMap { n in
@@ -35,11 +43,7 @@ struct ReconcileIntegrationTests {
     }
 
     @Test func converges_replacesKilled_rollsVersions_leavesForeignContainersAlone() throws {
-        // Start from nodes without Berth containers (`scripts/demo` may have left its fleet running).
-        for n in 1...3 {
-            let ids = try docker(n, ["ps", "-aq", "--filter", "label=io.berth.managed-by=berth"]).split(separator: "\n").map(String.init)
-            if !ids.isEmpty { _ = try docker(n, ["rm", "-f"] + ids) }
-        }
+        try removeBerthContainers()
         let dir = BerthProcess.temporaryFolder()
         let state = dir + "/berth.db"
         #expect(try BerthProcess.run(["apply", "-f", nodes, "-f", fleet], state: state).code == 0)
@@ -91,10 +95,7 @@ struct ReconcileIntegrationTests {
     }
 
     @Test func controller_replacesAKilledReplicaWithinASecond_rollsAChange_andStopsCleanly() throws {
-        for n in 1...3 {
-            let ids = try docker(n, ["ps", "-aq", "--filter", "label=io.berth.managed-by=berth"]).split(separator: "\n").map(String.init)
-            if !ids.isEmpty { _ = try docker(n, ["rm", "-f"] + ids) }
-        }
+        try removeBerthContainers()
         let dir = BerthProcess.temporaryFolder()
         let state = dir + "/berth.db"
         #expect(try BerthProcess.run(["apply", "-f", nodes, "-f", fleet], state: state).code == 0)
@@ -140,9 +141,6 @@ struct ReconcileIntegrationTests {
         let text2 = (try? String(contentsOfFile: log, encoding: .utf8)) ?? ""
         #expect(text2.contains("woken: die"), "\(text2)")
         #expect(text2.contains("stopped after"), "\(text2)")
-        for n in 1...2 {
-            let ids = try docker(n, ["ps", "-aq", "--filter", "label=io.berth.managed-by=berth"]).split(separator: "\n").map(String.init)
-            if !ids.isEmpty { _ = try docker(n, ["rm", "-f"] + ids) }
-        }
+        try removeBerthContainers()
     }
 }
