@@ -47,7 +47,8 @@ public struct Plan: Sendable {
 /// without Berth's labels never appear here at all.
 public enum Planner {
     public static func plan(desired: [Resource], observed: [String: NodeObservation], revision: Int64, epoch: Int64) -> Plan {
-        let input = ScheduleInput(desired, observed: observed)
+        let input = FleetInput(desired) { name in if case .reachable = observed[name] { true } else { false } }
+        let nodeStates = Dictionary(uniqueKeysWithValues: input.nodes.map { ($0.name, $0) })
         // Running containers, one per replica, are what the scheduler should keep in place.
         var previous: [Assignment] = []
         var seen = Set<String>()
@@ -56,7 +57,7 @@ public enum Planner {
             guard seen.insert(key).inserted else { continue }
             previous.append(Assignment(deployment: c.deployment, replica: c.replica, slices: [Slice(node: c.node, gpus: c.gpus, hostPort: c.hostPort)]))
         }
-        let schedule = Scheduler.schedule(nodes: input.nodes, deployments: input.deployments, previous: previous)
+        let schedule = input.schedule(previous: previous)
 
         var actions: [Action] = []
         var kept: [ObservedContainer] = []
@@ -71,7 +72,7 @@ public enum Planner {
             var work: [(Assignment, [PlannedContainer], [ObservedContainer])] = []
             for a in assignments where a.slices.count == 1 {
                 let slice = a.slices[0]
-                let node = input.nodeStates[slice.node]!
+                let node = nodeStates[slice.node]!
                 let placement = ReplicaPlacement(deployment: request.name, spec: request.spec, model: request.model, replica: a.replica,
                                                  node: slice.node, nodeSpec: node.spec, gpus: slice.gpus, hostPort: slice.hostPort, revision: revision)
                 let planned = ContainerSpecBuilder.build(placement, epoch: epoch)
@@ -111,27 +112,5 @@ public enum Planner {
             }
         }
         return Plan(actions: actions, kept: kept, schedule: schedule)
-    }
-}
-
-/// The scheduler's inputs from the desired state and the observation.
-struct ScheduleInput {
-    var nodes: [NodeState]
-    var nodeStates: [String: NodeState]
-    var deployments: [DeploymentRequest]
-
-    init(_ objects: [Resource], observed: [String: NodeObservation]) {
-        nodes = objects.compactMap { r in
-            r.node.map { spec in
-                let ready: Bool = if case .reachable = observed[r.name] { true } else { false }
-                return NodeState(name: r.name, spec: spec, labels: r.metadata.labels, ready: ready)
-            }
-        }
-        nodeStates = Dictionary(uniqueKeysWithValues: nodes.map { ($0.name, $0) })
-        let models = Dictionary(uniqueKeysWithValues: objects.compactMap { r in r.model.map { (r.name, $0) } })
-        deployments = objects.compactMap { r in
-            guard let d = r.deployment, let version = models[d.model]?.version(d.version) else { return nil }
-            return DeploymentRequest(name: r.name, spec: d, model: version)
-        }
     }
 }

@@ -22,7 +22,7 @@ struct Plan: ParsableCommand {
         try reportingErrors {
             guard let store = try state.openForReading() else { return }
             let objects = try store.objects().map(\.resource)
-            let schedule = PlanInput(objects).schedule()
+            let schedule = FleetInput(objects).schedule()
             switch output {
             case .json, .yaml: Console.print(PlanRendering.json(schedule))
             case .table: Console.print(PlanRendering.table(schedule))
@@ -32,23 +32,6 @@ struct Plan: ParsableCommand {
             }
         }
     }
-}
-
-/// The scheduler's inputs from stored objects.
-struct PlanInput {
-    var nodes: [NodeState]
-    var deployments: [DeploymentRequest]
-
-    init(_ objects: [Resource]) {
-        nodes = objects.compactMap { r in r.node.map { NodeState(name: r.name, spec: $0, labels: r.metadata.labels) } }
-        let models = Dictionary(uniqueKeysWithValues: objects.compactMap { r in r.model.map { (r.name, $0) } })
-        deployments = objects.compactMap { r in
-            guard let d = r.deployment, let version = models[d.model]?.version(d.version) else { return nil }
-            return DeploymentRequest(name: r.name, spec: d, model: version)
-        }
-    }
-
-    func schedule() -> Schedule { Scheduler.schedule(nodes: nodes, deployments: deployments) }
 }
 
 enum PlanRendering {

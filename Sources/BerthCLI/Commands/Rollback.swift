@@ -142,7 +142,7 @@ enum RollbackChecks {
     /// rollback is not blamed for what was already wrong elsewhere.
     static func problems(target: [Resource], focus: Set<String>?, store: StateStore, checkImages: Bool) async -> [String] {
         var problems: [String] = []
-        let plan = PlanInput(target).schedule()
+        let plan = FleetInput(target).schedule()
         for u in plan.unplaced where focus?.contains(u.deployment) ?? true {
             problems.append("deployment/\(u.deployment) replica \(u.replica) \(u.reason)")
         }
