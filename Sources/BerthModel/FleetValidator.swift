@@ -28,7 +28,6 @@ public enum FleetValidator {
         let models = Dictionary(uniqueKeysWithValues: all.compactMap { r in r.model.map { (r.name, $0) } })
         let deployments = Dictionary(uniqueKeysWithValues: all.compactMap { r in r.deployment.map { (r.name, $0) } })
         let nodes = all.compactMap { r in r.node.map { (r.name, $0) } }
-        let devices = nodes.flatMap { $0.1.gpus.resolvedDevices }
 
         // Nodes: one object per engine, and no overlapping port ranges on one address.
         var engines: [String: String] = [:]
@@ -49,16 +48,7 @@ public enum FleetValidator {
             }
         }
 
-        // GPU capacity by GPU model (nil: any model): count and largest memory, computed once.
-        var capacity: [String?: (count: Int, largest: Double)] = [:]
-        func count(_ device: GPUDevice, as key: String?) {
-            let c = capacity[key] ?? (0, 0)
-            capacity[key] = (c.count + 1, max(c.largest, device.memoryGiB ?? 0))
-        }
-        for device in devices {
-            count(device, as: nil)
-            if let model = device.model { count(device, as: model) }
-        }
+        let capacity = GPUCapacity(nodes.map(\.1))
 
         // Deployments: the model version exists, and one replica fits in the fleet.
         for r in all {
@@ -75,14 +65,14 @@ public enum FleetValidator {
                 continue
             }
             guard !nodes.isEmpty, d.replicas > 0 else { continue }
-            let usable = capacity[d.gpuModel] ?? (0, 0)
+            let usable = capacity.tally(model: d.gpuModel)
             if usable.count == 0, d.gpusPerReplica != 0 {
-                let models = Set(devices.compactMap(\.model)).sorted()
+                let models = capacity.models
                 report(r.key, "spec.gpuModel", "no node has GPUs of model \(d.gpuModel ?? "")",
                        models.isEmpty ? "no gpuModel (the fleet's GPUs declare no model)" : "one of: \(models.joined(separator: ", "))")
                 continue
             }
-            let largest = usable.largest
+            let largest = usable.largestGiB
             let need = GPUMath.requiredMemoryGiB(version)
             let gpus: Int
             if let explicit = d.gpusPerReplica {

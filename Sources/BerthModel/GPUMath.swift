@@ -28,3 +28,37 @@ public enum GPUMath {
         tensorParallelSizes.first { Double($0) * memoryPerGPU >= requiredGiB }
     }
 }
+
+/// How many GPUs a fleet has and the largest memory among them, per GPU model, tallied once.
+public struct GPUCapacity: Sendable {
+    public struct Tally: Sendable, Equatable {
+        public var count: Int
+        /// GiB of the largest GPU; 0 when there are none.
+        public var largestGiB: Double
+    }
+
+    private let byModel: [String?: Tally]
+    /// The GPU models present, sorted.
+    public let models: [String]
+
+    public init(_ nodes: [NodeSpec]) {
+        var models = Set<String>()
+        var byModel: [String?: Tally] = [:]
+        func add(_ device: GPUDevice, as key: String?) {
+            let t = byModel[key] ?? Tally(count: 0, largestGiB: 0)
+            byModel[key] = Tally(count: t.count + 1, largestGiB: max(t.largestGiB, device.memoryGiB ?? 0))
+        }
+        for device in nodes.flatMap(\.gpus.resolvedDevices) {
+            add(device, as: nil)
+            if let model = device.model {
+                add(device, as: model)
+                models.insert(model)
+            }
+        }
+        self.byModel = byModel
+        self.models = models.sorted()
+    }
+
+    /// GPUs of `model` (all GPUs when nil).
+    public func tally(model: String?) -> Tally { byModel[model] ?? Tally(count: 0, largestGiB: 0) }
+}

@@ -13,10 +13,11 @@ public enum Scheduler {
     public static func schedule(nodes: [NodeState], deployments: [DeploymentRequest], previous: [Assignment] = []) -> Schedule {
         var ledger = Ledger(nodes: nodes)
         let byName = Dictionary(uniqueKeysWithValues: deployments.map { ($0.name, $0) })
+        let capacity = GPUCapacity(nodes.map(\.spec))
         var gpusPerReplica: [String: Int] = [:]
         var unsizable: [String: String] = [:]
         for d in deployments {
-            switch size(d, nodes: nodes) {
+            switch size(d, capacity: capacity) {
             case .success(let n): gpusPerReplica[d.name] = n
             case .failure(let reason): unsizable[d.name] = reason.message
             }
@@ -80,11 +81,11 @@ public enum Scheduler {
     struct SizeError: Error { var message: String }
 
     /// GPUs one replica spans: explicit, or derived from the model's size over the largest GPUs it may use.
-    static func size(_ d: DeploymentRequest, nodes: [NodeState]) -> Result<Int, SizeError> {
+    static func size(_ d: DeploymentRequest, capacity: GPUCapacity) -> Result<Int, SizeError> {
         if let explicit = d.spec.gpusPerReplica { return .success(explicit) }
-        let memories = nodes.flatMap { $0.spec.gpus.resolvedDevices }
-            .filter { d.spec.gpuModel == nil || $0.model == d.spec.gpuModel }.compactMap(\.memoryGiB)
-        guard let largest = memories.max() else {
+        let usable = capacity.tally(model: d.spec.gpuModel)
+        let largest = usable.largestGiB
+        guard usable.count > 0 else {
             return .failure(SizeError(message: "GPUs\(d.spec.gpuModel.map { " of model \($0)" } ?? ""), and the fleet has none"))
         }
         let need = GPUMath.requiredMemoryGiB(d.model)
