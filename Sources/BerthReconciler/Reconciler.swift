@@ -31,6 +31,32 @@ public struct Reconciler: Sendable {
 
     public init(pool: ClientPool = ClientPool()) { self.pool = pool }
 
+    /// What one pass saw, planned and did.
+    public struct Pass: Sendable {
+        public var observed: [String: NodeObservation]
+        public var plan: Plan
+        /// Empty when the plan was not executed (a dry run, or nothing to do).
+        public var results: [ActionResult]
+
+        /// Nodes whose engines did not answer, with why, by name.
+        public var unreachable: [(node: String, reason: String)] {
+            observed.sorted { $0.key < $1.key }.compactMap { name, o in
+                if case .unreachable(let why) = o { (name, why) } else { nil }
+            }
+        }
+    }
+
+    /// One level-triggered pass over `desired` (the state at `revision`): observe every node, plan,
+    /// and unless `execute` is false, run the plan.
+    public func pass(desired: [Resource], revision: Int64, execute: Bool = true) async -> Pass {
+        let nodes = desired.compactMap { r in r.node.map { (name: r.name, spec: $0) } }
+        let observed = await observe(nodes)
+        let plan = Planner.plan(desired: desired, observed: observed, revision: revision, epoch: 0)
+        guard execute, !plan.isNoOp else { return Pass(observed: observed, plan: plan, results: []) }
+        let results = await self.execute(plan, nodes: Dictionary(uniqueKeysWithValues: nodes.map { ($0.name, $0.spec) }))
+        return Pass(observed: observed, plan: plan, results: results)
+    }
+
     /// One labelled list call per node, all nodes at once.
     public func observe(_ nodes: [(name: String, spec: NodeSpec)]) async -> [String: NodeObservation] {
         await withTaskGroup(of: (String, NodeObservation).self) { group in

@@ -29,13 +29,15 @@ struct Controller: AsyncParsableCommand {
         Console.note("berth controller: state \(state.path), pass every \(interval) s and on container events")
         var pass = 0
         var seenRevision: Int64 = -1
+        // Opened once and kept: the wait between passes asks it for the newest revision 4 times a second.
+        var store: StateStore?
         while !signals.stopped {
             pass += 1
             let started = ContinuousClock.now
             do {
-                let store = try StateStore.open(path: state.path, create: false)
-                let desired = try store.objects().map(\.resource)
-                let revision = try store.latestRevision() ?? 0
+                if store == nil { store = try StateStore.open(path: state.path, create: false) }
+                let desired = try store!.objects().map(\.resource)
+                let revision = try store!.latestRevision() ?? 0
                 seenRevision = revision
                 let nodes = desired.compactMap { r in r.node.map { (name: r.name, spec: $0) } }
                 // Follow each node's events; a watcher that ends is started again next pass.
@@ -53,15 +55,12 @@ struct Controller: AsyncParsableCommand {
                     task.cancel()
                     watched[name] = nil
                 }
-                let observed = await reconciler.observe(nodes)
-                let plan = Planner.plan(desired: desired, observed: observed, revision: revision, epoch: 0)
-                if !plan.isNoOp {
-                    let results = await reconciler.execute(plan, nodes: Dictionary(uniqueKeysWithValues: nodes.map { ($0.name, $0.spec) }))
-                    for r in results {
-                        log(r.error.map { "\(r.action) FAILED: \($0)" } ?? "\(r.action)")
-                    }
+                let result = await reconciler.pass(desired: desired, revision: revision)
+                let plan = result.plan
+                for r in result.results {
+                    log(r.error.map { "\(r.action) FAILED: \($0)" } ?? "\(r.action)")
                 }
-                let unreachable = observed.filter { if case .unreachable = $0.value { true } else { false } }.keys.sorted()
+                let unreachable = result.unreachable.map(\.node)
                 if !plan.isNoOp || !unreachable.isEmpty || pass == 1 {
                     let elapsed = ContinuousClock.now - started
                     log("pass \(pass) at revision \(revision): \(plan.actions.count) action(s), \(plan.kept.count) kept"
@@ -72,6 +71,7 @@ struct Controller: AsyncParsableCommand {
                 // Containers just created or removed send events of their own; let them pass.
                 if !plan.isNoOp { try? await Task.sleep(for: .milliseconds(200)) }
             } catch {
+                store = nil  // opened afresh next pass
                 log("pass \(pass) failed: \(error)")
             }
             // Sleep until the interval ends, an event arrives, or a signal says stop.
@@ -83,7 +83,7 @@ struct Controller: AsyncParsableCommand {
                 if reason != nil { break }
                 // A new revision is worth a pass at once; looking costs one small read.
                 ticks += 1
-                if ticks % 5 == 0, let latest = try? StateStore.open(path: state.path, create: false).latestRevision(), latest != seenRevision {
+                if ticks % 5 == 0, let latest = try? store?.latestRevision(), latest != seenRevision {
                     reason = "revision \(latest) stored"
                     break
                 }

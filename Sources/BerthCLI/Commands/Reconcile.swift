@@ -25,13 +25,9 @@ struct Reconcile: AsyncParsableCommand {
         guard let store = try reportingErrorsReturning({ try state.openForReading() }) ?? nil else { return }
         let desired = try reportingErrorsReturning { try store.objects().map(\.resource) }!
         let revision = try reportingErrorsReturning { try store.latestRevision() }! ?? 0
-        let nodes = desired.compactMap { r in r.node.map { (name: r.name, spec: $0) } }
-        let reconciler = Reconciler()
-        let observed = await reconciler.observe(nodes)
-        for (name, o) in observed.sorted(by: { $0.key < $1.key }) {
-            if case .unreachable(let why) = o { Console.note("node \(name) not ready: \(why)") }
-        }
-        let plan = Planner.plan(desired: desired, observed: observed, revision: revision, epoch: 0)
+        let pass = await Reconciler().pass(desired: desired, revision: revision, execute: !dryRun)
+        for (name, why) in pass.unreachable { Console.note("node \(name) not ready: \(why)") }
+        let plan = pass.plan
         for u in plan.schedule.unplaced { Console.note("deployment/\(u.deployment) replica \(u.replica) unschedulable: \(u.reason)") }
         if plan.isNoOp {
             Console.print("nothing to do: \(plan.kept.count) container(s) match revision \(revision)")
@@ -39,10 +35,9 @@ struct Reconcile: AsyncParsableCommand {
         }
         for action in plan.actions { Console.print((dryRun ? "would " : "") + action.description) }
         if dryRun { return }
-        let results = await reconciler.execute(plan, nodes: Dictionary(uniqueKeysWithValues: nodes.map { ($0.name, $0.spec) }))
-        let failed = results.filter { $0.error != nil }
+        let failed = pass.results.filter { $0.error != nil }
         for f in failed { Console.error("\(f.action): \(f.error!)") }
-        Console.print("\(results.count - failed.count) of \(results.count) action(s) done; \(plan.kept.count) container(s) already matched")
+        Console.print("\(pass.results.count - failed.count) of \(pass.results.count) action(s) done; \(plan.kept.count) container(s) already matched")
         if !failed.isEmpty { throw Exit.differences }
     }
 }
