@@ -70,11 +70,6 @@ func runTimed(_ tool: String, _ arguments: [String]) -> Double {
     return seconds
 }
 
-@discardableResult
-func runBerth(_ berth: String, _ arguments: [String]) -> (seconds: Double, status: Int32) {
-    (runTimed(berth, arguments), 0)
-}
-
 func median(_ xs: [Double]) -> Double {
     let s = xs.sorted()
     return s.count % 2 == 1 ? s[s.count / 2] : (s[s.count / 2 - 1] + s[s.count / 2]) / 2

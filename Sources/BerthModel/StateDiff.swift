@@ -3,21 +3,15 @@ public enum StateDiff {
     /// A unified diff per changed object (added, removed or changed), in kind-then-name order;
     /// empty when the states are equal.
     public static func unified(old: [Resource], new: [Resource], oldLabel: String, newLabel: String) -> String {
-        let before = Dictionary(uniqueKeysWithValues: old.map { ($0.key, $0) })
-        let after = Dictionary(uniqueKeysWithValues: new.map { ($0.key, $0) })
-        var out = ""
-        for key in Set(before.keys).union(after.keys).sorted() {
-            let a = before[key], b = after[key]
-            if a == b { continue }
-            out += LineDiff.unified(
-                old: a.map(ResourceCoding.yaml) ?? "", new: b.map(ResourceCoding.yaml) ?? "",
-                oldLabel: a == nil ? "/dev/null" : "\(key) (\(oldLabel))", newLabel: b == nil ? "/dev/null" : "\(key) (\(newLabel))")
-        }
-        return out
+        unified(oldDocuments: documents(old), newDocuments: documents(new), oldLabel: oldLabel, newLabel: newLabel)
+    }
+
+    static func documents(_ resources: [Resource]) -> [ObjectKey: String] {
+        Dictionary(uniqueKeysWithValues: resources.map { ($0.key, ResourceCoding.canonicalJSON($0)) })
     }
 
     /// The same from stored canonical JSON documents: equal documents are equal objects, so only
-    /// the changed ones are rendered.
+    /// the changed ones are rendered, straight from their JSON.
     public static func unified(oldDocuments: [ObjectKey: String], newDocuments: [ObjectKey: String], oldLabel: String, newLabel: String) -> String {
         var out = ""
         for key in Set(oldDocuments.keys).union(newDocuments.keys).sorted() {
