@@ -18,6 +18,9 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
         .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.37.6"),
         .package(url: "https://github.com/apple/swift-crypto", "3.12.3"..<"5.0.0"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
     ],
     targets: [
         // Resource types, manifest decoding with source positions, validation. Pure.
@@ -52,11 +55,26 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
+        // The controller daemon: leader lease, the reconcile loop with health probes and status,
+        // and its HTTP API (health, Prometheus metrics, read-only status).
+        .target(
+            name: "BerthControl",
+            dependencies: [
+                "BerthModel", "BerthStore", "BerthScheduler", "BerthReconciler", "BerthDocker",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "NIOCore", package: "swift-nio"),
+            ]
+        ),
         // The command implementations; `berth` itself only calls into this.
         .target(
             name: "BerthCLI",
             dependencies: [
-                "BerthModel", "BerthStore", "BerthScheduler", "BerthReconciler", "BerthDocker",
+                "BerthModel", "BerthStore", "BerthScheduler", "BerthReconciler", "BerthDocker", "BerthControl",
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]

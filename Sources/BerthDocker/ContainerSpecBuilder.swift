@@ -15,6 +15,7 @@ public enum BerthLabel {
     public static let modelVersion = "io.berth.model-version"
     public static let gpus = "io.berth.gpus"
     public static let hostPort = "io.berth.host-port"
+    public static let templateHash = "io.berth.template-hash"
 }
 
 /// A container Berth wants on a node: its deterministic name, what to create, and the hash of what matters.
@@ -82,8 +83,29 @@ public enum ContainerSpecBuilder {
             BerthLabel.modelVersion: p.model.version,
             BerthLabel.gpus: p.gpus.map(String.init).joined(separator: ","),
             BerthLabel.hostPort: String(p.hostPort),
+            BerthLabel.templateHash: templateHash(spec: p.spec, model: p.model),
         ]
         return PlannedContainer(name: containerName(deployment: p.deployment, replica: p.replica, specHash: hash), spec: spec, specHash: hash)
+    }
+
+    /// Hash of what a deployment and its model version say about every container of it — not the
+    /// replica count, weight, rollout policy, health check or placement. A container whose label
+    /// differs from this runs an old spec: a rollout replaces it.
+    public static func templateHash(spec: DeploymentSpec, model: ModelVersion) -> String {
+        struct Template: Encodable {
+            var model: ModelVersion
+            var gpusPerReplica: Int?
+            var port: Int
+            var env: [String: String]
+            var command: [String]?
+            var volumes: [Volume]
+            var memoryLimitBytes: Int64?
+        }
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        let t = Template(model: model, gpusPerReplica: spec.gpusPerReplica, port: spec.port, env: spec.env, command: spec.command,
+                         volumes: spec.volumes, memoryLimitBytes: spec.memoryLimitBytes)
+        return SHA256.hash(data: try! encoder.encode(t)).map { String(format: "%02x", $0) }.joined().prefix(16).description
     }
 
     /// `berth-<deployment>-<replica>-<first 8 of the spec hash>`.

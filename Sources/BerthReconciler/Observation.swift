@@ -1,5 +1,6 @@
 import BerthDocker
 import BerthModel
+import Foundation
 
 /// One Berth container as a node's engine reports it.
 public struct ObservedContainer: Sendable, Hashable {
@@ -9,9 +10,18 @@ public struct ObservedContainer: Sendable, Hashable {
     public var deployment: String
     public var replica: Int
     public var specHash: String
+    /// Hash of what the deployment and model say about the container, placement aside: differs
+    /// from the desired one exactly when a rollout must replace this container.
+    public var templateHash: String
     public var running: Bool
+    /// Docker's state word: `running`, `restarting`, `exited`, …
+    public var state: String
     public var gpus: [Int]
     public var hostPort: Int
+    public var modelVersion: String
+    /// The lease epoch of the controller that created it.
+    public var epoch: Int64
+    public var created: Date
 
     /// Reads Berth's labels; nil for a container that lacks them (never Berth's to touch).
     public init?(_ c: ContainerSummary, node: String) {
@@ -26,21 +36,32 @@ public struct ObservedContainer: Sendable, Hashable {
         self.deployment = deployment
         self.replica = replica
         self.specHash = hash
+        self.templateHash = l[BerthLabel.templateHash] ?? ""
         self.running = c.isRunning
+        self.state = c.state
         self.gpus = (l[BerthLabel.gpus] ?? "").split(separator: ",").compactMap { Int($0) }
         self.hostPort = port
+        self.modelVersion = l[BerthLabel.modelVersion] ?? ""
+        self.epoch = l[BerthLabel.epoch].flatMap { Int64($0) } ?? 0
+        self.created = Date(timeIntervalSince1970: TimeInterval(c.created))
     }
 
-    public init(node: String, id: String, name: String, deployment: String, replica: Int, specHash: String, running: Bool, gpus: [Int], hostPort: Int) {
+    public init(node: String, id: String, name: String, deployment: String, replica: Int, specHash: String, templateHash: String,
+                running: Bool, state: String? = nil, gpus: [Int], hostPort: Int, modelVersion: String = "", epoch: Int64 = 0, created: Date = Date()) {
         self.node = node
         self.id = id
         self.name = name
         self.deployment = deployment
         self.replica = replica
         self.specHash = specHash
+        self.templateHash = templateHash
         self.running = running
+        self.state = state ?? (running ? "running" : "exited")
         self.gpus = gpus
         self.hostPort = hostPort
+        self.modelVersion = modelVersion
+        self.epoch = epoch
+        self.created = created
     }
 }
 

@@ -1,6 +1,7 @@
 import BerthDocker
 import BerthModel
 import BerthScheduler
+import Foundation
 
 /// One step the executor takes on a node.
 public enum Action: Sendable, Hashable, CustomStringConvertible {
@@ -17,6 +18,23 @@ public enum Action: Sendable, Hashable, CustomStringConvertible {
         }
     }
 
+    /// The container the action is about.
+    public var containerName: String {
+        switch self {
+        case .create(_, let c): c.name
+        case .start(_, _, let name), .remove(_, _, let name, _): name
+        }
+    }
+
+    /// `create`, `start` or `remove`: the metric label.
+    public var kind: String {
+        switch self {
+        case .create: "create"
+        case .start: "start"
+        case .remove: "remove"
+        }
+    }
+
     public var description: String {
         switch self {
         case .create(let n, let c): "create \(c.name) on \(n)"
@@ -26,91 +44,236 @@ public enum Action: Sendable, Hashable, CustomStringConvertible {
     }
 }
 
+/// Where one deployment stands after planning: the replicas with their phases, and the rollout.
+public struct DeploymentProgress: Sendable, Hashable {
+    public var name: String
+    public var desired: Int
+    public var modelVersion: String
+    public var replicas: [ReplicaStatus]
+    /// Replicas ready, in any version.
+    public var ready: Int
+    /// Replicas on the desired spec (the replica count's slots only).
+    public var updated: Int
+    public var updatedReady: Int
+    /// Containers of an older spec are still there.
+    public var rollingOut: Bool
+    /// Why the rollout stopped replacing old replicas: a new one missed its ready deadline.
+    public var halted: String?
+    /// Why the rollout cannot make progress now although nothing failed (e.g. no room to surge).
+    public var blocked: String?
+
+    public var rollout: DeploymentStatus.Rollout {
+        if halted != nil { return .halted }
+        let settled = !rollingOut && updatedReady == desired && replicas.count == desired
+        return settled ? .complete : .progressing
+    }
+}
+
 /// A pass's plan: what to do, what is fine as it is, and what cannot be placed.
 public struct Plan: Sendable {
     public var actions: [Action]
     /// Containers that match the desired state and run.
     public var kept: [ObservedContainer]
     public var schedule: Schedule
+    public var deployments: [DeploymentProgress]
 
     /// Nothing to do this pass.
     public var isNoOp: Bool { actions.isEmpty }
 }
 
-/// Computes a pass's plan from the desired state and what the nodes report. Pure.
+/// Computes a pass's plan from the desired state, what the nodes report and which containers
+/// answer their health checks. Pure.
 ///
 /// Level-triggered: nothing is remembered between passes. Running containers are the previous
-/// assignments the scheduler keeps stable; a replica whose container carries another spec hash is
-/// replaced — at most `max(1, maxUnavailable)` of a deployment per pass, and only while the rest of
-/// it runs — by removing the old container before creating the new one (with host networking the
-/// two would want the same port and GPUs). Berth containers nobody wants are removed; containers
-/// without Berth's labels never appear here at all.
+/// assignments the scheduler keeps stable. A deployment whose containers carry an older template
+/// rolls: up to `maxSurge` extra replicas (slots from `replicas` on) are scheduled while it does,
+/// and an old replica that is ready is replaced (removed, then its slot created anew — with host
+/// networking both would want the same port and GPUs) only while the ready replicas, counting it
+/// out, stay at or above `replicas - maxUnavailable`. Readiness, not "running", is what counts.
+/// A new replica that misses its ready deadline halts the rollout: no further ready old replica
+/// is replaced. Berth containers nobody wants are removed; containers without Berth's labels
+/// never appear here at all.
 public enum Planner {
-    public static func plan(desired: [Resource], observed: [String: NodeObservation], revision: Int64, epoch: Int64) -> Plan {
-        let input = FleetInput(desired) { name in if case .reachable = observed[name] { true } else { false } }
+    public static func plan(desired: [Resource], observed: [String: NodeObservation], ready: Set<String> = [],
+                            revision: Int64, epoch: Int64, now: Date = Date()) -> Plan {
+        var input = FleetInput(desired) { name in if case .reachable = observed[name] { true } else { false } }
         let nodeStates = Dictionary(uniqueKeysWithValues: input.nodes.map { ($0.name, $0) })
+        let all = observed.values.flatMap(\.containers)
+        let byDeployment = Dictionary(grouping: all, by: \.deployment)
+        func isReady(_ c: ObservedContainer?) -> Bool { c.map { $0.running && ready.contains($0.id) } ?? false }
+
+        // Surge slots exist only while a deployment rolls.
+        var templates: [String: String] = [:]
+        var replicaCounts: [String: Int] = [:]
+        for i in input.deployments.indices {
+            let request = input.deployments[i]
+            let template = ContainerSpecBuilder.templateHash(spec: request.spec, model: request.model)
+            templates[request.name] = template
+            let replicas = request.spec.replicas
+            replicaCounts[request.name] = replicas
+            let mine = byDeployment[request.name] ?? []
+            let outdated = mine.contains { $0.replica < replicas && $0.templateHash != template }
+            let surging = mine.contains { $0.replica >= replicas }
+            let settled = (0..<replicas).allSatisfy { slot in mine.contains { $0.replica == slot && $0.templateHash == template && isReady($0) } }
+            if outdated || (surging && !settled) {
+                input.deployments[i].spec.replicas += request.spec.rollout.maxSurge.resolve(total: replicas, roundUp: true)
+            }
+        }
+
         // Running containers, one per replica, are what the scheduler should keep in place.
         var previous: [Assignment] = []
         var seen = Set<String>()
-        for c in observed.values.flatMap(\.containers).sorted(by: { ($0.running ? 0 : 1, $0.node, $0.name) < ($1.running ? 0 : 1, $1.node, $1.name) }) {
-            let key = "\(c.deployment)/\(c.replica)"
-            guard seen.insert(key).inserted else { continue }
+        for c in all.sorted(by: { ($0.running ? 0 : 1, $0.node, $0.name) < ($1.running ? 0 : 1, $1.node, $1.name) }) {
+            guard seen.insert("\(c.deployment)/\(c.replica)").inserted else { continue }
             previous.append(Assignment(deployment: c.deployment, replica: c.replica, slices: [Slice(node: c.node, gpus: c.gpus, hostPort: c.hostPort)]))
         }
         let schedule = input.schedule(previous: previous)
 
         var actions: [Action] = []
         var kept: [ObservedContainer] = []
-        var wanted = Set<String>()  // container names (per node) the plan keeps or creates
-        let byDeployment = Dictionary(grouping: schedule.assignments, by: \.deployment)
+        var wanted = Set<String>()  // "node/container" the plan keeps or creates
+        var progress: [DeploymentProgress] = []
+        let assignmentsByDeployment = Dictionary(grouping: schedule.assignments, by: \.deployment)
+        let unplacedByDeployment = Dictionary(grouping: schedule.unplaced, by: \.deployment)
         for request in input.deployments {
-            let assignments = byDeployment[request.name] ?? []
-            let budget = max(1, request.spec.rollout.maxUnavailable.resolve(total: request.spec.replicas, roundUp: false))
-            var replacing = 0
-            // Replicas of this deployment serving now, in any version.
-            var available = 0
-            var work: [(Assignment, [PlannedContainer], [ObservedContainer])] = []
-            for a in assignments where a.slices.count == 1 {
-                let slice = a.slices[0]
-                let node = nodeStates[slice.node]!
-                let placement = ReplicaPlacement(deployment: request.name, spec: request.spec, model: request.model, replica: a.replica,
-                                                 node: slice.node, nodeSpec: node.spec, gpus: slice.gpus, hostPort: slice.hostPort, revision: revision)
-                let planned = ContainerSpecBuilder.build(placement, epoch: epoch)
-                let mine = observed[slice.node]?.containers.filter { $0.deployment == request.name && $0.replica == a.replica } ?? []
-                if mine.contains(where: { $0.running }) { available += 1 }
-                work.append((a, [planned], mine))
+            let spec = request.spec
+            let replicas = replicaCounts[request.name]!
+            let template = templates[request.name]!
+            let mine = byDeployment[request.name] ?? []
+            let surge = spec.rollout.maxSurge.resolve(total: replicas, roundUp: true)
+            let unavailable = spec.rollout.maxUnavailable.resolve(total: replicas, roundUp: false)
+            // Neither surge nor unavailability allowed would freeze every rollout: allow one down.
+            let minReady = replicas - max(unavailable, surge == 0 ? 1 : 0)
+            let deadline = TimeInterval(spec.rollout.readyDeadlineSeconds)
+            let rollingOut = mine.contains { $0.templateHash != template }
+            let late = mine.filter { $0.templateHash == template && !isReady($0) && now.timeIntervalSince($0.created) > deadline }
+                .sorted { $0.replica < $1.replica }
+            let halted = late.first.map { c in
+                "replica \(c.replica) (\(c.name) on \(c.node)) not ready \(Int(now.timeIntervalSince(c.created))) s after it was created; the ready deadline is \(Int(deadline)) s"
             }
-            for (a, planned, mine) in work {
-                let target = planned[0]
-                let node = a.slices[0].node
-                if let current = mine.first(where: { $0.name == target.name }) {
-                    wanted.insert("\(node)/\(current.name)")
-                    if current.running { kept.append(current) } else { actions.append(.start(node: node, id: current.id, name: current.name)) }
+            var p = DeploymentProgress(name: request.name, desired: replicas, modelVersion: request.model.version, replicas: [],
+                                       ready: 0, updated: 0, updatedReady: 0, rollingOut: rollingOut, halted: rollingOut ? halted : nil, blocked: nil)
+            if !rollingOut, let halted { p.blocked = halted }
+
+            struct Slot {
+                var assignment: Assignment
+                var target: PlannedContainer
+                var current: ObservedContainer?
+                var others: [ObservedContainer]
+            }
+            var slots: [Slot] = []
+            for a in (assignmentsByDeployment[request.name] ?? []).sorted(by: { $0.replica < $1.replica }) {
+                guard a.slices.count == 1 else {
+                    p.replicas.append(ReplicaStatus(slot: a.replica, node: a.slices.map(\.node).joined(separator: "+"), gpus: [], hostPort: nil, container: nil,
+                                                    modelVersion: nil, phase: .unschedulable,
+                                                    message: "placed as a gang over \(a.slices.count) nodes; starting multi-node replicas is not supported yet"))
                     continue
                 }
-                let outdated = mine.filter { $0.name != target.name }
-                if !outdated.isEmpty {
-                    // A replacement: within the rollout budget, and only while enough of the rest serve.
-                    guard replacing < budget, available - (replacing + 1) >= request.spec.replicas - budget else {
-                        for o in outdated { wanted.insert("\(node)/\(o.name)") }
-                        continue
+                let slice = a.slices[0]
+                let node = nodeStates[slice.node]!
+                let placement = ReplicaPlacement(deployment: request.name, spec: spec, model: request.model, replica: a.replica,
+                                                 node: slice.node, nodeSpec: node.spec, gpus: slice.gpus, hostPort: slice.hostPort, revision: revision)
+                let target = ContainerSpecBuilder.build(placement, epoch: epoch)
+                let onSlot = mine.filter { $0.replica == a.replica }
+                let current = onSlot.first { $0.name == target.name && $0.node == slice.node }
+                slots.append(Slot(assignment: a, target: target, current: current, others: onSlot.filter { $0 != current }))
+            }
+            var readyCount = slots.filter { s in isReady(s.current) || s.others.contains(where: isReady) }.count
+            p.ready = readyCount
+            // Free replacements (nothing ready to lose) go first, so they never wait on the budget.
+            slots.sort { s1, s2 in
+                let r1 = s1.others.contains(where: isReady), r2 = s2.others.contains(where: isReady)
+                return r1 != r2 ? !r1 : s1.assignment.replica < s2.assignment.replica
+            }
+            for s in slots {
+                let slice = s.assignment.slices[0]
+                let node = slice.node
+                var phase: ReplicaStatus.Phase
+                var message = ""
+                var container = s.target.name
+                var version = request.model.version
+                if let current = s.current {
+                    wanted.insert("\(node)/\(current.name)")
+                    p.updated += s.assignment.replica < replicas ? 1 : 0
+                    if isReady(current) {
+                        phase = .ready
+                        kept.append(current)
+                        p.updatedReady += s.assignment.replica < replicas ? 1 : 0
+                    } else if current.running {
+                        let age = Int(now.timeIntervalSince(current.created))
+                        phase = now.timeIntervalSince(current.created) > deadline ? .failing : .starting
+                        message = "health check \(spec.health.path) not answering 200 yet (\(age) s since created)"
+                        kept.append(current)
+                    } else if current.state == "restarting" {
+                        phase = .starting
+                        message = "the engine is restarting it after it exited"
+                    } else {
+                        phase = .pending
+                        message = "container \(current.state); starting it"
+                        actions.append(.start(node: node, id: current.id, name: current.name))
                     }
-                    replacing += 1
-                    for o in outdated {
-                        actions.append(.remove(node: node, id: o.id, name: o.name, reason: "replaced by \(target.name)"))
-                        wanted.insert("\(node)/\(o.name)")  // handled above; not an orphan
+                    for o in s.others {
+                        if isReady(current) || !isReady(o) {
+                            actions.append(.remove(node: o.node, id: o.id, name: o.name, reason: "replaced by \(current.name)"))
+                        }
+                        wanted.insert("\(o.node)/\(o.name)")
+                    }
+                } else if s.others.isEmpty {
+                    phase = .pending
+                    message = "creating"
+                    actions.append(.create(node: node, container: s.target))
+                    wanted.insert("\(node)/\(s.target.name)")
+                } else {
+                    let losesReady = s.others.contains(where: isReady)
+                    let old = s.others.first(where: isReady) ?? s.others[0]
+                    if losesReady && (p.halted != nil || readyCount - 1 < minReady) {
+                        // Keep the old one serving for now.
+                        for o in s.others { wanted.insert("\(o.node)/\(o.name)") }
+                        phase = old.templateHash == template ? .ready : .outdated
+                        container = old.name
+                        version = old.modelVersion
+                        message = p.halted != nil ? "kept: the rollout is halted" : "waiting: replacing it now would leave fewer than \(minReady) ready"
+                        if isReady(old) { kept.append(old) }
+                    } else {
+                        if losesReady { readyCount -= 1 }
+                        for o in s.others {
+                            actions.append(.remove(node: o.node, id: o.id, name: o.name, reason: "replaced by \(s.target.name)"))
+                            wanted.insert("\(o.node)/\(o.name)")
+                        }
+                        actions.append(.create(node: node, container: s.target))
+                        wanted.insert("\(node)/\(s.target.name)")
+                        phase = .pending
+                        message = "replacing \(old.name)"
                     }
                 }
-                actions.append(.create(node: node, container: target))
-                wanted.insert("\(node)/\(target.name)")
+                p.replicas.append(ReplicaStatus(slot: s.assignment.replica, node: node, gpus: slice.gpus, hostPort: slice.hostPort,
+                                                container: container, modelVersion: version, phase: phase, message: message))
             }
+            for u in unplacedByDeployment[request.name] ?? [] {
+                if u.replica >= replicas {
+                    if minReady >= replicas {
+                        p.blocked = "no room for a surge replica (\(u.reason)) and maxUnavailable allows no replica down"
+                    }
+                    continue
+                }
+                p.replicas.append(ReplicaStatus(slot: u.replica, node: nil, gpus: [], hostPort: nil, container: nil, modelVersion: nil,
+                                                phase: .unschedulable, message: u.reason))
+            }
+            p.replicas.sort { $0.slot < $1.slot }
+            progress.append(p)
         }
+        // Orphans: Berth's containers nobody wants, removed before anything is created.
+        var orphans: [Action] = []
         for (node, observation) in observed.sorted(by: { $0.key < $1.key }) {
-            for c in observation.containers where !wanted.contains("\(node)/\(c.name)") {
-                let reason = input.deployments.contains { $0.name == c.deployment } ? "not desired on this node" : "deployment \(c.deployment) is gone"
-                actions.insert(.remove(node: node, id: c.id, name: c.name, reason: reason), at: 0)
+            for c in observation.containers.sorted(by: { $0.name < $1.name }) where !wanted.contains("\(node)/\(c.name)") {
+                let reason = switch replicaCounts[c.deployment] {
+                case nil: "deployment \(c.deployment) is gone"
+                case let count? where c.replica >= count: "replica \(c.replica) is beyond the \(count) desired (scale-down or a finished rollout's surge)"
+                default: "not desired on this node"
+                }
+                orphans.append(.remove(node: node, id: c.id, name: c.name, reason: reason))
             }
         }
-        return Plan(actions: actions, kept: kept, schedule: schedule)
+        return Plan(actions: orphans + actions, kept: kept, schedule: schedule, deployments: progress)
     }
 }

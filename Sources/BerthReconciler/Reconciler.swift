@@ -25,18 +25,65 @@ public struct ActionResult: Sendable {
     public var error: String?
 }
 
-/// Observe → plan → execute, one pass at a time.
+/// Per-container retry spacing: a container that keeps failing to start, or keeps exiting, is
+/// tried again after 1, 2, 4 … 60 s rather than on every pass. Only timing lives here: what to do
+/// is always planned afresh.
+public actor Backoff {
+    struct Entry {
+        var attempts: Int
+        var next: ContinuousClock.Instant
+    }
+    var entries: [String: Entry] = [:]
+    let base: Duration
+    let cap: Duration
+
+    public init(base: Duration = .seconds(1), cap: Duration = .seconds(60)) {
+        self.base = base
+        self.cap = cap
+    }
+
+    /// Whether `key` may be tried now.
+    public func allows(_ key: String, now: ContinuousClock.Instant = .now) -> Bool {
+        entries[key].map { now >= $0.next } ?? true
+    }
+
+    /// Notes an attempt; the next one waits twice as long as the last, up to the cap.
+    public func attempted(_ key: String, now: ContinuousClock.Instant = .now) {
+        var e = entries[key] ?? Entry(attempts: 0, next: now)
+        e.attempts += 1
+        let wait = min(cap, base * (1 << min(e.attempts - 1, 20)))
+        e.next = now + wait
+        entries[key] = e
+    }
+
+    /// Forgets keys that are fine now (their container is ready or gone).
+    public func reset(keeping: (String) -> Bool) {
+        entries = entries.filter { keeping($0.key) }
+    }
+
+    public func attempts(_ key: String) -> Int { entries[key]?.attempts ?? 0 }
+}
+
+/// Observe → probe → plan → execute, one pass at a time.
 public struct Reconciler: Sendable {
     public let pool: ClientPool
+    public let backoff: Backoff
 
-    public init(pool: ClientPool = ClientPool()) { self.pool = pool }
+    public init(pool: ClientPool = ClientPool(), backoff: Backoff = Backoff()) {
+        self.pool = pool
+        self.backoff = backoff
+    }
 
     /// What one pass saw, planned and did.
     public struct Pass: Sendable {
         public var observed: [String: NodeObservation]
+        /// Ids of the containers whose health check answered 200.
+        public var ready: Set<String>
         public var plan: Plan
         /// Empty when the plan was not executed (a dry run, or nothing to do).
         public var results: [ActionResult]
+        /// Actions of the plan held back by the per-container backoff.
+        public var deferred: [Action]
 
         /// Nodes whose engines did not answer, with why, by name.
         public var unreachable: [(node: String, reason: String)] {
@@ -46,15 +93,50 @@ public struct Reconciler: Sendable {
         }
     }
 
-    /// One level-triggered pass over `desired` (the state at `revision`): observe every node, plan,
-    /// and unless `execute` is false, run the plan.
-    public func pass(desired: [Resource], revision: Int64, execute: Bool = true) async -> Pass {
+    /// One level-triggered pass over `desired` (the state at `revision`): observe every node,
+    /// probe the health endpoint of every running replica, plan, and unless `execute` is false,
+    /// run the plan. `epoch` is stamped on the containers it creates.
+    public func pass(desired: [Resource], revision: Int64, epoch: Int64 = 0, execute: Bool = true) async -> Pass {
         let nodes = desired.compactMap { r in r.node.map { (name: r.name, spec: $0) } }
         let observed = await observe(nodes)
-        let plan = Planner.plan(desired: desired, observed: observed, revision: revision, epoch: 0)
-        guard execute, !plan.isNoOp else { return Pass(observed: observed, plan: plan, results: []) }
-        let results = await self.execute(plan, nodes: Dictionary(uniqueKeysWithValues: nodes.map { ($0.name, $0.spec) }))
-        return Pass(observed: observed, plan: plan, results: results)
+        let ready = await probe(observed, desired: desired)
+        let plan = Planner.plan(desired: desired, observed: observed, ready: ready, revision: revision, epoch: epoch)
+        guard execute, !plan.isNoOp else { return Pass(observed: observed, ready: ready, plan: plan, results: [], deferred: []) }
+        // Containers that are ready, or neither there nor planned, start their backoff afresh.
+        let healthy = Set(observed.values.flatMap(\.containers).filter { ready.contains($0.id) }.map(\.name))
+        let present = Set(observed.values.flatMap(\.containers).map(\.name)).union(plan.actions.map(\.containerName))
+        await backoff.reset { !healthy.contains($0) && present.contains($0) }
+        var now: [Action] = []
+        var deferred: [Action] = []
+        for action in plan.actions {
+            if case .remove = action { now.append(action); continue }
+            if await backoff.allows(action.containerName) { now.append(action) } else { deferred.append(action) }
+        }
+        var runnable = plan
+        runnable.actions = now
+        let results = await self.execute(runnable, nodes: Dictionary(uniqueKeysWithValues: nodes.map { ($0.name, $0.spec) }))
+        for r in results where r.action.kind != "remove" { await backoff.attempted(r.action.containerName) }
+        return Pass(observed: observed, ready: ready, plan: plan, results: results, deferred: deferred)
+    }
+
+    /// GETs each running replica's health endpoint (`http://ADDRESS:HOSTPORT/PATH` of its node and
+    /// deployment), all at once, each bounded by its check's timeout. Returns the ids of those
+    /// that answered 200.
+    public func probe(_ observed: [String: NodeObservation], desired: [Resource]) async -> Set<String> {
+        let nodes = Dictionary(uniqueKeysWithValues: desired.compactMap { r in r.node.map { (r.name, $0) } })
+        let deployments = Dictionary(uniqueKeysWithValues: desired.compactMap { r in r.deployment.map { (r.name, $0) } })
+        return await withTaskGroup(of: String?.self) { group in
+            for c in observed.values.flatMap(\.containers) where c.running {
+                guard let node = nodes[c.node], let d = deployments[c.deployment] else { continue }
+                let port = node.network == .host ? (d.health.port ?? c.hostPort) : c.hostPort
+                let url = "http://\(node.address):\(port)\(d.health.path)"
+                let timeout = Duration.seconds(max(1, d.health.timeoutSeconds))
+                group.addTask { await ReplicaHTTP.status(url, timeout: timeout) == 200 ? c.id : nil }
+            }
+            var ready = Set<String>()
+            for await id in group { if let id { ready.insert(id) } }
+            return ready
+        }
     }
 
     /// One labelled list call per node, all nodes at once.

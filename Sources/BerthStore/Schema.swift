@@ -69,6 +69,26 @@ enum Schema {
             }
             try db.create(index: "verification_version", on: "verification", columns: ["model", "version", "path", "id"])
         }
+        migrator.registerMigration("v3-controller-status") { db in
+            // The one controller allowed to act; `epoch` grows each time the lease changes hands.
+            try db.create(table: "lease") { t in
+                t.primaryKey("name", .text)
+                t.column("holder", .text).notNull()
+                t.column("epoch", .integer).notNull().check { $0 >= 1 }
+                t.column("acquiredAt", .datetime).notNull()
+                t.column("renewedAt", .datetime).notNull()
+                t.column("expiresAt", .datetime).notNull()
+            }
+            // The leader's last view of the fleet, rewritten as a whole when it changes: JSON
+            // documents of `FleetStatus` parts, keyed by kind and name.
+            try db.create(table: "status") { t in
+                t.column("kind", .text).notNull().check { ["deployment", "node", "controller"].contains($0) }
+                t.column("name", .text).notNull()
+                t.column("document", .text).notNull()
+                t.column("updatedAt", .datetime).notNull()
+                t.primaryKey(["kind", "name"])
+            }
+        }
         return migrator
     }
 }

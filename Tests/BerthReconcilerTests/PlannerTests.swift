@@ -1,13 +1,15 @@
 import BerthDocker
 import BerthModel
 import BerthReconciler
+import Foundation
 import Testing
 
-func fleet(replicas: Int = 2, version: String = "v1", nodes: [String] = ["a", "b"], maxUnavailable: Int = 0) -> [Resource] {
-    var objects: [Resource] = nodes.map { n in
+func fleet(replicas: Int = 2, version: String = "v1", nodes: [String] = ["a", "b"], gpusPerNode: Int = 2,
+           maxSurge: Int = 0, maxUnavailable: Int = 0, deadline: Int = 600) -> [Resource] {
+    var objects: [Resource] = nodes.enumerated().map { i, n in
         Resource(metadata: ObjectMeta(name: n), spec: .node(NodeSpec(
             address: "127.0.0.1", engine: EngineEndpoint(endpoint: "unix:///run/\(n).sock"), network: .host,
-            gpus: GPUInventory(count: 2, memoryGiB: 80), ports: PortRange(from: n == "a" ? 21000 : 21100, to: n == "a" ? 21099 : 21199))))
+            gpus: GPUInventory(count: gpusPerNode, memoryGiB: 80), ports: PortRange(from: 21000 + 100 * i, to: 21099 + 100 * i))))
     }
     objects.append(Resource(metadata: ObjectMeta(name: "m"), spec: .model(ModelSpec(versions: [
         ModelVersion(version: "v1", image: "r:5000/m:v1", parameters: ParameterCount(1_500_000_000), precision: .bf16),
@@ -15,80 +17,192 @@ func fleet(replicas: Int = 2, version: String = "v1", nodes: [String] = ["a", "b
     ]))))
     objects.append(Resource(metadata: ObjectMeta(name: "chat"), spec: .deployment(DeploymentSpec(
         model: "m", version: version, replicas: replicas, gpusPerReplica: 1,
-        rollout: RolloutPolicy(maxSurge: .count(0), maxUnavailable: .count(maxUnavailable))))))
+        rollout: RolloutPolicy(maxSurge: .count(maxSurge), maxUnavailable: .count(maxUnavailable), readyDeadlineSeconds: deadline)))))
     return objects
 }
 
-/// The containers a plan creates, as observed after it ran (all running).
-func observe(_ plan: Plan, running: Bool = true) -> [String: NodeObservation] {
-    var byNode: [String: [ObservedContainer]] = [:]
-    for case .create(let node, let c) in plan.actions {
-        let l = c.spec.labels
-        byNode[node, default: []].append(ObservedContainer(
-            node: node, id: "id-\(c.name)", name: c.name, deployment: l[BerthLabel.deployment]!, replica: Int(l[BerthLabel.replica]!)!,
-            specHash: c.specHash, running: running, gpus: l[BerthLabel.gpus]!.split(separator: ",").compactMap { Int($0) }, hostPort: Int(l[BerthLabel.hostPort]!)!))
+/// The nodes as a plan's executor would leave them: created containers run (not ready until
+/// `markAllReady`), removed ones are gone, started ones run.
+struct Cluster {
+    var containers: [String: [ObservedContainer]]
+    var ready: Set<String> = []
+    var now = Date(timeIntervalSince1970: 1_000_000)
+
+    init(nodes: [String] = ["a", "b"]) {
+        containers = Dictionary(uniqueKeysWithValues: nodes.map { ($0, []) })
     }
-    return byNode.mapValues { .reachable($0) }
+
+    var observed: [String: NodeObservation] { containers.mapValues { .reachable($0) } }
+    var all: [ObservedContainer] { containers.values.flatMap { $0 } }
+    var readyCount: Int { all.filter { ready.contains($0.id) && $0.running }.count }
+
+    func plan(_ desired: [Resource], revision: Int64 = 1) -> Plan {
+        Planner.plan(desired: desired, observed: observed, ready: ready, revision: revision, epoch: 1, now: now)
+    }
+
+    mutating func run(_ plan: Plan, running: Bool = true) {
+        for action in plan.actions {
+            switch action {
+            case .create(let node, let c):
+                let l = c.spec.labels
+                containers[node, default: []].append(ObservedContainer(
+                    node: node, id: "id-\(c.name)", name: c.name, deployment: l[BerthLabel.deployment]!, replica: Int(l[BerthLabel.replica]!)!,
+                    specHash: c.specHash, templateHash: l[BerthLabel.templateHash]!, running: running,
+                    gpus: l[BerthLabel.gpus]!.split(separator: ",").compactMap { Int($0) }, hostPort: Int(l[BerthLabel.hostPort]!)!,
+                    modelVersion: l[BerthLabel.modelVersion]!, created: now))
+            case .start(let node, let id, _):
+                containers[node] = containers[node]!.map { c in
+                    var c = c
+                    if c.id == id { c.running = true; c.state = "running" }
+                    return c
+                }
+            case .remove(let node, let id, _, _):
+                containers[node]!.removeAll { $0.id == id }
+                ready.remove(id)
+            }
+        }
+    }
+
+    mutating func markAllReady() { for c in all where c.running { ready.insert(c.id) } }
+}
+
+extension Action {
+    var isCreate: Bool { if case .create = self { true } else { false } }
+    var isRemove: Bool { if case .remove = self { true } else { false } }
+    var isStart: Bool { if case .start = self { true } else { false } }
 }
 
 @Suite("Planner")
 struct PlannerTests {
-    let empty: [String: NodeObservation] = ["a": .reachable([]), "b": .reachable([])]
-
-    @Test func fromEmpty_createsEveryReplica_thenIsANoOp() {
-        let first = Planner.plan(desired: fleet(), observed: empty, revision: 1, epoch: 1)
-        #expect(first.actions.count == 2)
+    @Test func fromEmpty_createsEveryReplica_waitsForHealth_thenIsComplete() {
+        var cluster = Cluster()
+        let first = cluster.plan(fleet())
+        #expect(first.actions.count == 2 && first.actions.allSatisfy(\.isCreate))
         #expect(Set(first.actions.map(\.node)) == ["a", "b"], "spread over both nodes")
-        let again = Planner.plan(desired: fleet(), observed: observe(first), revision: 1, epoch: 1)
-        #expect(again.isNoOp)
-        #expect(again.kept.count == 2)
+        cluster.run(first)
+        let starting = cluster.plan(fleet())
+        #expect(starting.isNoOp)
+        #expect(starting.deployments[0].replicas.map(\.phase) == [.starting, .starting])
+        #expect(starting.deployments[0].rollout == .progressing, "running is not ready")
+        cluster.markAllReady()
+        let done = cluster.plan(fleet())
+        #expect(done.isNoOp && done.kept.count == 2)
+        #expect(done.deployments[0].rollout == .complete)
+        #expect(done.deployments[0].replicas.map(\.phase) == [.ready, .ready])
     }
 
     @Test func stoppedContainer_isStartedAgain() {
-        let first = Planner.plan(desired: fleet(), observed: empty, revision: 1, epoch: 1)
-        let plan = Planner.plan(desired: fleet(), observed: observe(first, running: false), revision: 1, epoch: 1)
-        #expect(plan.actions.allSatisfy { if case .start = $0 { true } else { false } })
-        #expect(plan.actions.count == 2)
+        var cluster = Cluster()
+        cluster.run(cluster.plan(fleet()), running: false)
+        let plan = cluster.plan(fleet())
+        #expect(plan.actions.count == 2 && plan.actions.allSatisfy(\.isStart))
     }
 
-    @Test func newVersion_replacesOneReplicaAtATime_whileTheRestRuns() {
-        let v1 = observe(Planner.plan(desired: fleet(replicas: 3, nodes: ["a", "b"]), observed: empty, revision: 1, epoch: 1))
-        let step1 = Planner.plan(desired: fleet(replicas: 3, version: "v2"), observed: v1, revision: 2, epoch: 1)
-        let removes = step1.actions.filter { if case .remove = $0 { true } else { false } }
-        let creates = step1.actions.filter { if case .create = $0 { true } else { false } }
-        #expect(removes.count == 1 && creates.count == 1, "\(step1.actions)")
-        #expect(step1.actions.first.map { if case .remove = $0 { true } else { false } } == true, "the old one goes first: same port and GPUs")
-        // While the new replica is not running, nothing more moves.
-        var mid = v1
-        let removedName: String = { if case .remove(_, _, let n, _) = removes[0] { n } else { "" } }()
-        for (node, o) in mid { mid[node] = .reachable(o.containers.filter { $0.name != removedName }) }
-        for (node, o) in observe(step1, running: false) { mid[node] = .reachable(mid[node]!.containers + o.containers) }
-        let waiting = Planner.plan(desired: fleet(replicas: 3, version: "v2"), observed: mid, revision: 2, epoch: 1)
-        #expect(waiting.actions.allSatisfy { if case .start = $0 { true } else { false } }, "\(waiting.actions)")
+    /// Rolls v1 → v2 pass by pass, new containers becoming ready one pass after they start, and
+    /// checks after every pass that no more replicas are down than the policy allows.
+    @Test(arguments: [(3, 1, 0), (3, 0, 1), (4, 2, 0), (4, 0, 2), (5, 1, 1), (2, 0, 0), (6, 3, 3)])
+    func rollingUpdate_neverDropsBelowTheAllowedReady(replicas: Int, surge: Int, unavailable: Int) {
+        var cluster = Cluster(nodes: ["a", "b", "c", "d"])
+        let v1 = fleet(replicas: replicas, nodes: ["a", "b", "c", "d"], gpusPerNode: 4, maxSurge: surge, maxUnavailable: unavailable)
+        cluster.run(cluster.plan(v1))
+        cluster.markAllReady()
+        #expect(cluster.plan(v1).isNoOp)
+        let v2 = fleet(replicas: replicas, version: "v2", nodes: ["a", "b", "c", "d"], gpusPerNode: 4, maxSurge: surge, maxUnavailable: unavailable)
+        let floor = replicas - max(unavailable, surge == 0 ? 1 : 0)
+        var passes = 0
+        while passes < 50 {
+            passes += 1
+            let plan = cluster.plan(v2, revision: 2)
+            if plan.isNoOp && plan.deployments[0].rollout == .complete { break }
+            cluster.run(plan)
+            #expect(cluster.readyCount >= floor, "pass \(passes): \(cluster.readyCount) ready, floor \(floor)")
+            #expect(cluster.all.count <= replicas + max(surge, 0) + (surge == 0 ? 0 : 0), "pass \(passes): \(cluster.all.count) containers")
+            cluster.markAllReady()
+        }
+        #expect(passes < 50, "the rollout finished")
+        #expect(cluster.all.count == replicas)
+        #expect(cluster.all.allSatisfy { $0.modelVersion == "v2" && $0.replica < replicas })
     }
 
-    @Test func largerBudget_replacesMoreAtOnce() {
-        let v1 = observe(Planner.plan(desired: fleet(replicas: 4), observed: empty, revision: 1, epoch: 1))
-        let plan = Planner.plan(desired: fleet(replicas: 4, version: "v2", maxUnavailable: 2), observed: v1, revision: 2, epoch: 1)
-        #expect(plan.actions.filter { if case .create = $0 { true } else { false } }.count == 2)
+    @Test func newVersionNeverReady_haltsAtTheDeadline_oldOnesKeepServing() {
+        var cluster = Cluster(nodes: ["a", "b", "c"])
+        let v1 = fleet(replicas: 4, nodes: ["a", "b", "c"], gpusPerNode: 2, maxSurge: 0, maxUnavailable: 1, deadline: 60)
+        cluster.run(cluster.plan(v1))
+        cluster.markAllReady()
+        let v2 = fleet(replicas: 4, version: "v2", nodes: ["a", "b", "c"], gpusPerNode: 2, maxSurge: 0, maxUnavailable: 1, deadline: 60)
+        cluster.run(cluster.plan(v2, revision: 2))  // one replaced; the new one never answers
+        #expect(cluster.readyCount == 3)
+        cluster.now += 30
+        let waiting = cluster.plan(v2, revision: 2)
+        #expect(waiting.actions.filter(\.isRemove).isEmpty, "the budget is spent until the new one is ready")
+        #expect(waiting.deployments[0].rollout == .progressing)
+        cluster.now += 60
+        let halted = cluster.plan(v2, revision: 2)
+        #expect(halted.deployments[0].rollout == .halted)
+        #expect(halted.deployments[0].halted?.contains("ready deadline is 60 s") == true)
+        #expect(halted.actions.filter(\.isRemove).isEmpty)
+        #expect(halted.deployments[0].replicas.filter { $0.phase == .failing }.count == 1)
+        #expect(cluster.readyCount == 3, "three v1 replicas keep serving")
+    }
+
+    @Test func noRoomToSurge_withNoUnavailability_isBlockedWithAReason() {
+        var cluster = Cluster()
+        let v1 = fleet(replicas: 4, maxSurge: 1, maxUnavailable: 0)  // 2 nodes × 2 GPUs: full
+        cluster.run(cluster.plan(v1))
+        cluster.markAllReady()
+        let plan = cluster.plan(fleet(replicas: 4, version: "v2", maxSurge: 1, maxUnavailable: 0), revision: 2)
+        #expect(plan.isNoOp)
+        #expect(plan.deployments[0].blocked?.contains("no room for a surge replica") == true, "\(plan.deployments[0])")
+        #expect(plan.deployments[0].replicas.filter { $0.phase == .outdated }.count == 4)
+    }
+
+    @Test func surgeReplicas_areRemovedOnceTheRolloutCompletes() {
+        var cluster = Cluster(nodes: ["a", "b", "c"])
+        let v1 = fleet(replicas: 2, nodes: ["a", "b", "c"], maxSurge: 1)
+        cluster.run(cluster.plan(v1))
+        cluster.markAllReady()
+        let v2 = fleet(replicas: 2, version: "v2", nodes: ["a", "b", "c"], maxSurge: 1)
+        let first = cluster.plan(v2, revision: 2)
+        #expect(first.actions.count == 1 && first.actions[0].isCreate && first.actions[0].containerName.contains("-chat-2-"), "\(first.actions)")
+        #expect(first.deployments[0].replicas.count == 3)
+        var seenSurge = false
+        for _ in 0..<10 {
+            let p = cluster.plan(v2, revision: 2)
+            seenSurge = seenSurge || cluster.all.contains { $0.replica == 2 }
+            cluster.run(p)
+            cluster.markAllReady()
+        }
+        #expect(seenSurge)
+        #expect(cluster.all.map(\.replica).sorted() == [0, 1])
     }
 
     @Test func orphansAreRemoved_andScaleDownDropsTheHighestReplicas() {
-        let three = observe(Planner.plan(desired: fleet(replicas: 3), observed: empty, revision: 1, epoch: 1))
-        let plan = Planner.plan(desired: fleet(replicas: 1), observed: three, revision: 2, epoch: 1)
+        var cluster = Cluster()
+        cluster.run(cluster.plan(fleet(replicas: 3)))
+        cluster.markAllReady()
+        let plan = cluster.plan(fleet(replicas: 1), revision: 2)
         #expect(plan.actions.count == 2)
-        #expect(plan.actions.allSatisfy { if case .remove(_, _, let name, _) = $0 { !name.contains("-0-") } else { false } })
-        let gone = Planner.plan(desired: fleet(replicas: 1).filter { $0.kind != .deployment }, observed: three, revision: 3, epoch: 1)
+        #expect(plan.actions.allSatisfy { $0.isRemove && !$0.containerName.contains("-0-") })
+        let gone = cluster.plan(fleet(replicas: 1).filter { $0.kind != .deployment }, revision: 3)
         #expect(gone.actions.count == 3)
         #expect(gone.actions.allSatisfy { $0.description.contains("deployment chat is gone") })
     }
 
     @Test func unreachableNode_itsReplicasArePlacedElsewhere() {
-        let both = observe(Planner.plan(desired: fleet(), observed: empty, revision: 1, epoch: 1))
-        var observed = both
+        var cluster = Cluster()
+        cluster.run(cluster.plan(fleet()))
+        cluster.markAllReady()
+        var observed = cluster.observed
         observed["b"] = .unreachable("engine unreachable")
-        let plan = Planner.plan(desired: fleet(), observed: observed, revision: 1, epoch: 1)
+        let plan = Planner.plan(desired: fleet(), observed: observed, ready: cluster.ready, revision: 1, epoch: 1)
         #expect(plan.actions.count == 1)
         #expect(plan.actions.first?.node == "a")
+    }
+
+    @Test func unschedulableReplicas_carryTheSchedulersReason() {
+        let plan = Cluster().plan(fleet(replicas: 5))
+        let unplaced = plan.deployments[0].replicas.filter { $0.phase == .unschedulable }
+        #expect(unplaced.count == 1)
+        #expect(unplaced[0].message.contains("needs 1 GPU"), "\(unplaced[0].message)")
     }
 }

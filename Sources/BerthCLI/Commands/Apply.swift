@@ -28,10 +28,18 @@ struct Apply: ParsableCommand {
     @Option(help: ArgumentHelp("Who applies; default $USER.", valueName: "name"))
     var author: String?
 
+    @Flag(help: "After storing, wait until the controller has rolled the fleet out: every deployment's replicas ready on the new spec.")
+    var wait = false
+
+    @Option(help: ArgumentHelp("Seconds --wait waits before giving up (exit 1).", valueName: "seconds"))
+    var timeout: Double = 600
+
     @OptionGroup var state: StateOptions
 
     func validate() throws {
         if filename.isEmpty { throw ValidationError("give at least one manifest with -f PATH") }
+        if wait && dryRun { throw ValidationError("--wait waits for a stored revision; it does not go with --dry-run") }
+        if timeout <= 0 { throw ValidationError("--timeout must be positive") }
     }
 
     func run() throws {
@@ -57,7 +65,87 @@ struct Apply: ParsableCommand {
                 out += "dry run: nothing stored (\(summary))\n"
             }
             Console.print(out)
+            if wait, let revision = try result.revision ?? store.latestRevision() {
+                try FleetWait(store: store, revision: revision, timeout: timeout).run()
+            }
         }
+    }
+}
+
+/// Waits, with a live progress line, until the controller reports every deployment of the
+/// desired state converged at `revision` or later.
+struct FleetWait {
+    let store: StateStore
+    let revision: Int64
+    let timeout: Double
+
+    struct Failed: Error, CustomStringConvertible {
+        var description: String
+    }
+
+    func run() throws {
+        let started = Date()
+        let tty = isatty(STDERR_FILENO) != 0
+        var lastLine = ""
+        while true {
+            let (done, line, failure) = try check(now: Date())
+            let elapsed = Int(Date().timeIntervalSince(started))
+            let shown = "[\(elapsed)s] \(line)"
+            if tty {
+                FileHandle.standardError.write(Data(("\r\u{1B}[K" + shown).utf8))
+            } else if line != lastLine {
+                Console.note(shown)
+            }
+            lastLine = line
+            if done {
+                if tty { FileHandle.standardError.write(Data("\n".utf8)) }
+                Console.print("converged at revision \(revision) in \(elapsed) s")
+                return
+            }
+            if let failure {
+                if tty { FileHandle.standardError.write(Data("\n".utf8)) }
+                throw Failed(description: failure)
+            }
+            if Date().timeIntervalSince(started) > timeout {
+                if tty { FileHandle.standardError.write(Data("\n".utf8)) }
+                throw Failed(description: "timed out after \(Int(timeout)) s waiting for revision \(revision): \(line)")
+            }
+            Thread.sleep(forTimeInterval: 0.25)
+        }
+    }
+
+    /// Converged?, the progress line, and a failure that ends the wait.
+    func check(now: Date) throws -> (Bool, String, String?) {
+        let status = try store.fleetStatus()
+        let objects = try store.objects(kind: .deployment)
+        guard let lease = try store.lease(), lease.expiresAt > now else {
+            return (false, "no controller is running on this state (start `berth controller`)", nil)
+        }
+        guard let controller = status.controller, controller.revision >= revision else {
+            return (false, "waiting for the controller to pick up revision \(revision)", nil)
+        }
+        let byName = Dictionary(uniqueKeysWithValues: status.deployments.map { ($0.name, $0) })
+        var parts: [String] = []
+        var converged = true
+        for o in objects {
+            guard let d = byName[o.resource.name], d.objectRevision == o.revision else {
+                parts.append("\(o.resource.name) pending")
+                converged = false
+                continue
+            }
+            if d.rollout == .halted {
+                return (false, "", "deployment \(d.name): rollout halted: \(d.conditions["Progressing"]?.message ?? "ready deadline exceeded")"
+                        + (o.resource.deployment!.rollout.autoRollback ? " (the controller rolls it back)" : "; `berth describe deployment \(d.name)` shows more"))
+            }
+            if d.isConverged {
+                parts.append("\(d.name) \(d.updatedReady)/\(d.desired) ✓")
+            } else {
+                converged = false
+                let blocked = d.conditions["Progressing"].flatMap { $0.status ? nil : $0.reason }
+                parts.append("\(d.name) \(d.updatedReady)/\(d.desired) ready on \(d.modelVersion)" + (blocked.map { " (\($0))" } ?? ""))
+            }
+        }
+        return (converged, parts.joined(separator: ", "), nil)
     }
 }
 

@@ -31,6 +31,9 @@ func reportingErrors(_ body: () throws -> Void) throws {
         // A stored document this build cannot read: damaged, or written by a newer Berth.
         Console.error("a stored object cannot be read (\(error)); the database is damaged or from a newer Berth")
         throw Exit.stateUnusable
+    } catch let error as FleetWait.Failed {
+        Console.error(error.description)
+        throw Exit.differences
     } catch let error as ExitCode {
         throw error
     } catch {

@@ -5,7 +5,11 @@ import BerthStore
 struct Get: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "List stored objects of a kind, or show one.",
-        discussion: "KIND: \(ResourceKind.acceptedSpellings), or all. `-o yaml` prints manifests that `berth apply` accepts.")
+        discussion: """
+            KIND: \(ResourceKind.acceptedSpellings), or all. `-o yaml` prints manifests that `berth apply` accepts. \
+            `berth get replicas [DEPLOYMENT]` lists where the controller placed each replica (node, GPU \
+            indices, host port) and how it does.
+            """)
 
     @Argument(help: ArgumentHelp("Kind of object: node, model, deployment, gateway (plural and short forms work), or all.", valueName: "kind"))
     var kind: String
@@ -18,7 +22,10 @@ struct Get: ParsableCommand {
 
     @OptionGroup var state: StateOptions
 
+    var isReplicas: Bool { ["replica", "replicas"].contains(kind.lowercased()) }
+
     func validate() throws {
+        if isReplicas { return }
         if kind.lowercased() != "all", ResourceKind(userInput: kind) == nil {
             throw ValidationError("unknown kind \"\(kind)\"; expected one of: \(ResourceKind.acceptedSpellings), all")
         }
@@ -26,6 +33,7 @@ struct Get: ParsableCommand {
     }
 
     func run() throws {
+        if isReplicas { return try replicas() }
         try reportingErrors {
             let kinds = ResourceKind(userInput: kind).map { [$0] } ?? ResourceKind.allCases
             let store = try state.openForReading()
@@ -55,4 +63,30 @@ struct Get: ParsableCommand {
             }
         }
     }
+
+    func replicas() throws {
+        try reportingErrors {
+            guard let store = try state.openForReading() else { return }
+            var deployments = try store.fleetStatus().deployments
+            if let name {
+                deployments = deployments.filter { $0.name == name }
+                if deployments.isEmpty {
+                    throw NotFound(message: "no status for deployment \"\(name)\" in \(state.path)"
+                                   + (try store.object(ObjectKey(.deployment, name)) == nil ? ": no such deployment" : ": no controller has reported on it yet"))
+                }
+            }
+            switch output {
+            case .json, .yaml: Console.print(StatusRendering.json(deployments.map { ["deployment": AnyEncodable($0.name), "replicas": AnyEncodable($0.replicas)] }))
+            case .table:
+                if deployments.isEmpty { Console.note("no replicas reported yet; is `berth controller` running?"); return }
+                Console.print(StatusRendering.replicas(deployments))
+            }
+        }
+    }
+}
+
+struct AnyEncodable: Encodable {
+    let encodeValue: (Encoder) throws -> Void
+    init(_ value: some Encodable) { encodeValue = value.encode }
+    func encode(to encoder: Encoder) throws { try encodeValue(encoder) }
 }

@@ -1,0 +1,277 @@
+import BerthDocker
+import BerthModel
+import BerthReconciler
+import BerthStore
+import Foundation
+import Logging
+import ServiceLifecycle
+
+/// How a controller runs.
+public struct ControllerOptions: Sendable {
+    public var statePath: String
+    /// Between passes when the fleet is converged and nothing happens.
+    public var idleInterval: Duration = .seconds(5)
+    /// Between passes while replicas start, roll or fail.
+    public var busyInterval: Duration = .milliseconds(500)
+    /// How long the lease lasts without renewal; a successor takes over this long after a crash.
+    public var leaseTTL: TimeInterval = 6
+    /// `HOST:PORT` of the HTTP API; nil for none.
+    public var listen: String?
+    /// This controller's name in the lease: host, pid and a random suffix.
+    public var identity: String
+
+    public init(statePath: String, listen: String? = nil) {
+        self.statePath = statePath
+        self.listen = listen
+        let host = ProcessInfo.processInfo.hostName
+        identity = "\(host):\(getpid()):\(String(UInt32.random(in: 0...UInt32.max), radix: 36))"
+    }
+}
+
+/// What the HTTP API shows: the last status, whether this controller leads, and how its loop does.
+public actor StatusBoard {
+    public var status = FleetStatus(controller: nil, deployments: [], nodes: [])
+    public var leader = false
+    public var leaseHolder: String?
+    public var lastPass: Date?
+    public var lastError: String?
+    public var listen: String?
+
+    public init() {}
+
+    func update(status: FleetStatus, at time: Date) {
+        self.status = status
+        lastPass = time
+        lastError = nil
+    }
+
+    func update(leader: Bool, holder: String?) {
+        self.leader = leader
+        leaseHolder = holder
+    }
+
+    func failed(_ error: String) { lastError = error }
+
+    func listening(on address: String) { listen = address }
+}
+
+/// The reconcile loop as a service: takes the lease, runs passes while it holds it, stores status
+/// and events, and stops cleanly on a graceful shutdown (containers keep running).
+public final class ControlLoop: Service, Sendable {
+    let options: ControllerOptions
+    let board: StatusBoard
+    let metrics: ControllerMetrics
+    let logger: Logger
+    let reconciler = Reconciler()
+    let wake = WakeUps()
+
+    public init(options: ControllerOptions, board: StatusBoard, metrics: ControllerMetrics, logger: Logger) {
+        self.options = options
+        self.board = board
+        self.metrics = metrics
+        self.logger = logger
+    }
+
+    public func run() async throws {
+        var logger = self.logger
+        logger[metadataKey: "controller"] = "\(options.identity)"
+        let store = try StateStore.open(path: options.statePath, create: false)
+        let started = Date()
+        var watchers: [String: Task<Void, Never>] = [:]
+        var previous = (try? store.fleetStatus()) ?? FleetStatus(controller: nil, deployments: [], nodes: [])
+        var epoch: Int64 = 0
+        var passes = 0
+        var seenRevision: Int64 = -1
+        var wasLeader = false
+        defer { for w in watchers.values { w.cancel() } }
+
+        while !Task.isShuttingDownGracefully {
+            // 1. The lease: only its holder acts.
+            let lease: Lease
+            do {
+                lease = try store.acquireLease(holder: options.identity, ttl: options.leaseTTL)
+            } catch {
+                logger.error("cannot take or renew the lease: \(error)")
+                await board.failed("\(error)")
+                await pause(.seconds(1), store: store, seen: seenRevision)
+                continue
+            }
+            let leading = lease.holder == options.identity
+            await board.update(leader: leading, holder: lease.holder)
+            metrics.setLeader(leading)
+            if leading != wasLeader {
+                if leading {
+                    epoch = lease.epoch
+                    logger.notice("leading with epoch \(epoch)", metadata: ["epoch": "\(epoch)"])
+                    try? store.record(events: [Event(time: Date(), revision: nil, kind: nil, name: nil, reason: "LeaderElected",
+                                                     message: "\(options.identity) leads with epoch \(epoch)")])
+                } else {
+                    logger.warning("lost the lease to \(lease.holder); waiting")
+                }
+                wasLeader = leading
+            }
+            guard leading else {
+                if passes == 0 || seenRevision != -2 {
+                    logger.info("another controller leads (\(lease.holder), lease until \(lease.expiresAt)); standing by")
+                    seenRevision = -2
+                }
+                await pause(.seconds(1), store: store, seen: seenRevision)
+                continue
+            }
+
+            // 2. One pass over the state as stored now.
+            passes += 1
+            let clock = ContinuousClock()
+            let t0 = clock.now
+            var busy = false
+            do {
+                let objects = try store.objects()
+                let desired = objects.map(\.resource)
+                let revision = try store.latestRevision() ?? 0
+                seenRevision = revision
+                watchEvents(desired, &watchers, logger: logger)
+                let pass = await reconciler.pass(desired: desired, revision: revision, epoch: epoch)
+                let now = Date()
+                let output = StatusBuilder.build(pass: pass, objects: objects, revision: revision, previous: previous, now: now)
+                let duration = t0.duration(to: clock.now)
+                for r in pass.results {
+                    var meta: Logger.Metadata = ["node": "\(r.action.node)", "revision": "\(revision)"]
+                    if let d = StatusBuilder.containerDeployment(r.action) { meta["deployment"] = "\(d)" }
+                    if let error = r.error { logger.error("\(r.action) failed: \(error)", metadata: meta) } else { logger.info("\(r.action)", metadata: meta) }
+                }
+                for (node, why) in pass.unreachable where previous.nodes.first(where: { $0.name == node })?.ready != false {
+                    logger.warning("engine unreachable: \(why)", metadata: ["node": "\(node)", "revision": "\(revision)"])
+                }
+                for d in output.deployments {
+                    let before = previous.deployments.first { $0.name == d.name }
+                    if before?.rollout != d.rollout || before?.updatedReady != d.updatedReady || before?.ready != d.ready {
+                        logger.info("\(d.rollout.rawValue): \(d.updatedReady)/\(d.desired) ready on \(d.modelVersion), \(d.ready) ready in all",
+                                    metadata: ["deployment": "\(d.name)", "revision": "\(revision)"])
+                    }
+                }
+                let controller = ControllerStatus(
+                    holder: options.identity, epoch: epoch, startedAt: started, lastPassAt: now,
+                    lastPassMilliseconds: Int(duration.components.seconds * 1000 + duration.components.attoseconds / 1_000_000_000_000_000),
+                    passes: passes, revision: revision, listen: await board.listen)
+                let status = FleetStatus(controller: controller, deployments: output.deployments, nodes: output.nodes)
+                try store.writeStatus(status, events: output.events, holder: options.identity)
+                previous = status
+                await board.update(status: status, at: now)
+                metrics.record(pass: pass, status: output, duration: duration)
+                try autoRollback(status.deployments, objects: objects, pass: pass, store: store, logger: logger)
+                busy = !pass.plan.isNoOp || !pass.deferred.isEmpty || status.deployments.contains { $0.rollout != .complete }
+                if passes == 1 || !pass.plan.isNoOp {
+                    logger.debug("pass \(passes) at revision \(revision): \(pass.plan.actions.count) action(s), \(pass.plan.kept.count) kept")
+                }
+            } catch let lost as LeaseLost {
+                logger.warning("\(lost)")
+                wasLeader = false
+                await board.update(leader: false, holder: lost.holder)
+                continue
+            } catch {
+                logger.error("pass \(passes) failed: \(error)")
+                await board.failed("\(error)")
+                busy = true
+            }
+            await pause(busy ? options.busyInterval : options.idleInterval, store: store, seen: seenRevision)
+        }
+        if wasLeader {
+            try? store.releaseLease(holder: options.identity)
+            logger.notice("stopped after \(passes) pass(es); lease released; containers keep running")
+        }
+    }
+
+    /// Returns the deployments whose rollout halted with `autoRollback` to their last good
+    /// revision, as a new revision of origin `rollback`.
+    func autoRollback(_ deployments: [DeploymentStatus], objects: [StoredObject], pass: Reconciler.Pass, store: StateStore, logger: Logger) throws {
+        for d in deployments where d.rollout == .halted {
+            guard let spec = objects.first(where: { $0.resource.kind == .deployment && $0.resource.name == d.name })?.resource.deployment,
+                  spec.rollout.autoRollback, let good = d.lastGoodRevision, good != d.objectRevision else { continue }
+            let key = ObjectKey(.deployment, d.name)
+            guard let old = try store.object(key, at: good) else { continue }
+            let reason = d.conditions["Progressing"]?.message ?? "ready deadline exceeded"
+            var options = ApplyOptions(author: "berth-controller", message: "automatic rollback of \(key) to revision \(good): \(reason)", origin: .rollback)
+            options.time = Date()
+            let result = try store.apply([LoadedResource(resource: old)], options: options)
+            logger.warning("rolled back to revision \(good): \(reason)", metadata: ["deployment": "\(d.name)", "revision": "\(result.revision ?? 0)"])
+            try store.record(events: [Event(time: Date(), revision: result.revision, kind: "deployment", name: d.name, type: "Warning",
+                                            reason: "AutoRollback", message: "returned to revision \(good): \(reason)")])
+        }
+    }
+
+    /// Follows each node's engine events; a replica that dies wakes the loop at once.
+    func watchEvents(_ desired: [Resource], _ watchers: inout [String: Task<Void, Never>], logger: Logger) {
+        let nodes = desired.compactMap { r in r.node.map { (name: r.name, spec: $0) } }
+        // A watcher that ended (engine down or restarted, stream broken) is started again.
+        for name in wake.takeEnded() { watchers[name] = nil }
+        for (name, task) in watchers where !nodes.contains(where: { $0.name == name }) {
+            task.cancel()
+            watchers[name] = nil
+        }
+        for (name, spec) in nodes where watchers[name] == nil {
+            let pool = reconciler.pool
+            let wake = self.wake
+            watchers[name] = Task {
+                defer { wake.ended(name) }
+                guard let client = try? await pool.client(for: spec.engine) else { return }
+                do {
+                    for try await event in client.events() where ["die", "destroy", "oom", "stop"].contains(event.action) {
+                        wake.post("\(event.action) \(event.actor.attributes["name"] ?? event.actor.id) on \(name)")
+                    }
+                } catch {}
+            }
+        }
+    }
+
+    /// Waits up to `interval`, returning early on an engine event, a new revision, or shutdown.
+    func pause(_ interval: Duration, store: StateStore, seen: Int64) async {
+        let deadline = ContinuousClock.now + interval
+        var ticks = 0
+        while ContinuousClock.now < deadline, !Task.isShuttingDownGracefully {
+            if let reason = wake.take() {
+                logger.debug("woken: \(reason)")
+                return
+            }
+            ticks += 1
+            // A new revision is worth a pass at once; looking costs one small read.
+            if ticks % 4 == 0, seen >= 0, let latest = try? store.latestRevision(), latest != seen { return }
+            try? await Task.sleep(for: .milliseconds(25))
+        }
+    }
+}
+
+/// Why the loop should run a pass early: the first event since the last look, others folded in.
+final class WakeUps: @unchecked Sendable {
+    private let lock = NSLock()
+    private var pending: [String] = []
+    private var endedWatchers: [String] = []
+
+    func ended(_ node: String) {
+        lock.lock()
+        endedWatchers.append(node)
+        lock.unlock()
+    }
+
+    func takeEnded() -> [String] {
+        lock.lock()
+        defer { lock.unlock() }
+        let ended = endedWatchers
+        endedWatchers.removeAll()
+        return ended
+    }
+
+    func post(_ reason: String) {
+        lock.lock()
+        pending.append(reason)
+        lock.unlock()
+    }
+
+    func take() -> String? {
+        lock.lock()
+        defer { lock.unlock() }
+        guard let first = pending.first else { return nil }
+        let more = pending.count - 1
+        pending.removeAll()
+        return first + (more > 0 ? " (+\(more) more)" : "")
+    }
+}

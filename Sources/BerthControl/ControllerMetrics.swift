@@ -1,0 +1,54 @@
+import BerthModel
+import BerthReconciler
+import Foundation
+import Prometheus
+
+/// The controller's Prometheus metrics, served on `/metrics`.
+public final class ControllerMetrics: Sendable {
+    public let registry = PrometheusCollectorRegistry()
+    let passDuration: DurationHistogram
+    let leader: Gauge
+
+    public init() {
+        passDuration = registry.makeDurationHistogram(
+            descriptor: MetricNameDescriptor(namespace: "berth", metricName: "reconcile_pass_duration", unitName: "seconds",
+                                             helpText: "Time of one reconcile pass: observe, probe, plan, execute."),
+            labels: [],
+            buckets: [.milliseconds(5), .milliseconds(10), .milliseconds(25), .milliseconds(50), .milliseconds(100), .milliseconds(250),
+                      .milliseconds(500), .seconds(1), .seconds(2.5), .seconds(5), .seconds(10), .seconds(30)])
+        leader = registry.makeGauge(descriptor: MetricNameDescriptor(namespace: "berth", metricName: "controller_leader",
+                                                                    helpText: "1 while this controller holds the lease."))
+    }
+
+    func setLeader(_ isLeader: Bool) { leader.set(to: isLeader ? 1.0 : 0.0) }
+
+    /// Records one pass: its time, its actions by kind, and the fleet as it stood afterwards.
+    func record(pass: Reconciler.Pass, status: StatusBuilder.Output, duration: Duration) {
+        passDuration.record(duration)
+        for r in pass.results {
+            registry.makeCounter(descriptor: MetricNameDescriptor(namespace: "berth", metricName: "plan_actions", unitName: "total",
+                                                                  helpText: "Actions executed, by kind and outcome."),
+                                 labels: [("kind", r.action.kind), ("outcome", r.error == nil ? "ok" : "failed")]).increment()
+        }
+        for d in status.deployments {
+            gauge("deployment_replicas_desired", "Replicas a deployment asks for.", [("deployment", d.name)]).set(to: Double(d.desired))
+            gauge("deployment_replicas_ready", "Replicas answering their health check, any version.", [("deployment", d.name)]).set(to: Double(d.ready))
+            gauge("deployment_replicas_updated", "Replicas on the desired spec.", [("deployment", d.name)]).set(to: Double(d.updated))
+            for state in ["complete", "progressing", "halted"] {
+                gauge("deployment_rollout_state", "1 for the state a deployment's rollout is in.", [("deployment", d.name), ("state", state)])
+                    .set(to: d.rollout.rawValue == state ? 1.0 : 0.0)
+            }
+        }
+        for n in status.nodes {
+            gauge("node_up", "1 while the node's engine answers.", [("node", n.name)]).set(to: n.ready ? 1.0 : 0.0)
+            gauge("node_gpus", "GPUs of a node by state.", [("node", n.name), ("state", "allocated")]).set(to: Double(n.gpusAllocated))
+            gauge("node_gpus", "GPUs of a node by state.", [("node", n.name), ("state", "free")]).set(to: Double(max(0, n.gpusTotal - n.gpusAllocated)))
+        }
+    }
+
+    private func gauge(_ name: String, _ help: String, _ labels: [(String, String)]) -> Gauge {
+        registry.makeGauge(descriptor: MetricNameDescriptor(namespace: "berth", metricName: name, helpText: help), labels: labels)
+    }
+
+    public func exposition() -> String { registry.emitToString() }
+}

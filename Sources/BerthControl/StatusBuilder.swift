@@ -1,0 +1,110 @@
+import BerthDocker
+import BerthModel
+import BerthReconciler
+import BerthStore
+import Foundation
+
+/// Turns what a pass saw and planned into the status the controller stores, and the events of
+/// what changed since the previous status. Pure.
+public enum StatusBuilder {
+    public struct Output: Sendable {
+        public var deployments: [DeploymentStatus]
+        public var nodes: [NodeStatus]
+        public var events: [Event]
+    }
+
+    public static func build(pass: Reconciler.Pass, objects: [StoredObject], revision: Int64, previous: FleetStatus, now: Date) -> Output {
+        var events: [Event] = []
+        let oldDeployments = Dictionary(uniqueKeysWithValues: previous.deployments.map { ($0.name, $0) })
+        let specs = Dictionary(uniqueKeysWithValues: objects.compactMap { o in o.resource.deployment.map { (o.resource.name, (o.revision, $0)) } })
+
+        var deployments: [DeploymentStatus] = []
+        for p in pass.plan.deployments {
+            guard let (objectRevision, spec) = specs[p.name] else { continue }
+            let old = oldDeployments[p.name]
+            let minAvailable = p.desired - spec.rollout.maxUnavailable.resolve(total: p.desired, roundUp: false)
+            let rollout = p.rollout
+            let failing = p.replicas.filter { $0.phase == .failing || $0.phase == .unschedulable }
+            var conditions: [Condition] = []
+            conditions.append(Condition(
+                type: "Available", status: p.ready >= minAvailable,
+                reason: p.ready >= minAvailable ? "MinimumReplicasAvailable" : "MinimumReplicasUnavailable",
+                message: "\(p.ready) of \(p.desired) replicas ready (at least \(minAvailable) required)", lastTransition: now))
+            switch (rollout, p.blocked) {
+            case (.halted, _):
+                conditions.append(Condition(type: "Progressing", status: false, reason: "ReadyDeadlineExceeded", message: p.halted ?? "", lastTransition: now))
+            case (.complete, _):
+                conditions.append(Condition(type: "Progressing", status: true, reason: "RolloutComplete",
+                                            message: "\(p.desired) replicas of \(p.modelVersion) ready", lastTransition: now))
+            case (.progressing, let blocked?):
+                conditions.append(Condition(type: "Progressing", status: false, reason: "RolloutBlocked", message: blocked, lastTransition: now))
+            case (.progressing, nil):
+                conditions.append(Condition(type: "Progressing", status: true, reason: p.rollingOut ? "RollingOut" : "ReplicasStarting",
+                                            message: "\(p.updatedReady) of \(p.desired) replicas of \(p.modelVersion) ready", lastTransition: now))
+            }
+            let degradedReason: (String, String)? =
+                if let halted = p.halted { ("ReadyDeadlineExceeded", halted) }
+                else if let blocked = p.blocked { ("RolloutBlocked", blocked) }
+                else if let f = failing.first { (f.phase == .unschedulable ? "Unschedulable" : "ReplicaFailing", "replica \(f.slot): \(f.message)") }
+                else { nil }
+            conditions.append(Condition(type: "Degraded", status: degradedReason != nil, reason: degradedReason?.0 ?? "AsExpected",
+                                        message: degradedReason?.1 ?? "", lastTransition: now))
+            conditions = .carrying(conditions, from: old?.conditions)
+            for c in conditions where old?.conditions[c.type]?.status != c.status || old?.conditions[c.type]?.reason != c.reason {
+                if old?.conditions[c.type] == nil && c.type == "Degraded" && !c.status { continue }  // nothing to tell
+                let warning = (c.type == "Degraded" && c.status) || (c.type != "Degraded" && !c.status)
+                events.append(Event(time: now, revision: revision, kind: "deployment", name: p.name, type: warning ? "Warning" : "Normal",
+                                    reason: c.reason, message: "\(c.type)=\(c.status ? "True" : "False")" + (c.message.isEmpty ? "" : ": \(c.message)")))
+            }
+            deployments.append(DeploymentStatus(
+                name: p.name, objectRevision: objectRevision, observedRevision: revision, modelVersion: p.modelVersion,
+                desired: p.desired, ready: p.ready, updated: p.updated, updatedReady: p.updatedReady, rollout: rollout,
+                conditions: conditions, replicas: p.replicas,
+                lastGoodRevision: rollout == .complete ? objectRevision : old?.lastGoodRevision))
+        }
+
+        let oldNodes = Dictionary(uniqueKeysWithValues: previous.nodes.map { ($0.name, $0) })
+        var allocated: [String: Int] = [:]
+        for a in pass.plan.schedule.assignments { for s in a.slices { allocated[s.node, default: 0] += s.gpus.count } }
+        var nodes: [NodeStatus] = []
+        for o in objects {
+            guard let spec = o.resource.node else { continue }
+            let name = o.resource.name
+            let old = oldNodes[name]
+            var status: NodeStatus
+            switch pass.observed[name] {
+            case .reachable(let containers)?:
+                status = NodeStatus(name: name, role: spec.role.rawValue, ready: true, reason: "EngineReachable", message: "",
+                                    lastHeartbeat: now, gpusTotal: spec.gpus.count, gpusAllocated: allocated[name] ?? 0, containers: containers.count)
+            case .unreachable(let why)?:
+                status = NodeStatus(name: name, role: spec.role.rawValue, ready: false, reason: "EngineUnreachable", message: why,
+                                    lastHeartbeat: old?.lastHeartbeat, gpusTotal: spec.gpus.count, gpusAllocated: allocated[name] ?? 0, containers: 0)
+            case nil:
+                continue
+            }
+            if old?.ready != status.ready {
+                events.append(Event(time: now, revision: revision, kind: "node", name: name, type: status.ready ? "Normal" : "Warning",
+                                    reason: status.reason, message: status.ready ? "engine answers" : status.message))
+            }
+            nodes.append(status)
+        }
+
+        for r in pass.results {
+            let deployment = containerDeployment(r.action)
+            events.append(Event(time: now, revision: revision, kind: deployment == nil ? "node" : "deployment", name: deployment ?? r.action.node,
+                                type: r.error == nil ? "Normal" : "Warning",
+                                reason: r.error == nil ? ["create": "ContainerCreated", "start": "ContainerStarted", "remove": "ContainerRemoved"][r.action.kind]! : "ActionFailed",
+                                message: r.error.map { "\(r.action) failed: \($0)" } ?? r.action.description))
+        }
+        return Output(deployments: deployments, nodes: nodes, events: events)
+    }
+
+    static func containerDeployment(_ action: Action) -> String? {
+        switch action {
+        case .create(_, let c): c.spec.labels[BerthLabel.deployment]
+        case .start, .remove:
+            // berth-<deployment>-<replica>-<hash>
+            action.containerName.split(separator: "-").dropFirst().dropLast(2).joined(separator: "-")
+        }
+    }
+}

@@ -1,0 +1,184 @@
+import Foundation
+
+/// One aspect of an object's state, as Kubernetes conditions: whether it holds, why, and since when.
+public struct Condition: Codable, Sendable, Hashable {
+    /// `Progressing`, `Available` or `Degraded` for deployments; `Ready` for nodes.
+    public var type: String
+    public var status: Bool
+    /// CamelCase, e.g. `ReadyDeadlineExceeded`.
+    public var reason: String
+    public var message: String
+    public var lastTransition: Date
+
+    public init(type: String, status: Bool, reason: String, message: String, lastTransition: Date) {
+        self.type = type
+        self.status = status
+        self.reason = reason
+        self.message = message
+        self.lastTransition = lastTransition
+    }
+}
+
+extension [Condition] {
+    public subscript(type: String) -> Condition? { first { $0.type == type } }
+
+    /// `new`, keeping the transition times of conditions whose status did not change since `old`.
+    public static func carrying(_ new: [Condition], from old: [Condition]?) -> [Condition] {
+        new.map { c in
+            guard let before = old?[c.type], before.status == c.status else { return c }
+            var kept = c
+            kept.lastTransition = before.lastTransition
+            return kept
+        }
+    }
+}
+
+/// Where one replica of a deployment is and how it does.
+public struct ReplicaStatus: Codable, Sendable, Hashable {
+    public enum Phase: String, Codable, Sendable, CaseIterable {
+        /// Not placed: no node has room (see `message`).
+        case unschedulable
+        /// Placed; its container is being created or started.
+        case pending
+        /// Running, health endpoint not answering 200 yet.
+        case starting
+        /// Health endpoint answers 200: takes traffic.
+        case ready
+        /// Was created long enough ago that it should be ready, and is not.
+        case failing
+        /// Runs a previous spec; will be replaced by the rollout.
+        case outdated
+    }
+
+    /// Replica index; indices at or above the deployment's replica count are surge replicas of a rollout.
+    public var slot: Int
+    public var node: String?
+    public var gpus: [Int]
+    public var hostPort: Int?
+    public var container: String?
+    public var modelVersion: String?
+    public var phase: Phase
+    public var message: String
+
+    public init(slot: Int, node: String?, gpus: [Int], hostPort: Int?, container: String?, modelVersion: String?, phase: Phase, message: String) {
+        self.slot = slot
+        self.node = node
+        self.gpus = gpus
+        self.hostPort = hostPort
+        self.container = container
+        self.modelVersion = modelVersion
+        self.phase = phase
+        self.message = message
+    }
+}
+
+/// The controller's view of one deployment after a pass.
+public struct DeploymentStatus: Codable, Sendable, Hashable {
+    public enum Rollout: String, Codable, Sendable {
+        /// Every replica runs the desired spec and is ready.
+        case complete
+        /// Replicas are being created or replaced.
+        case progressing
+        /// A new replica missed its ready deadline: no further old replica is replaced.
+        case halted
+    }
+
+    public var name: String
+    /// The revision that last changed this deployment object.
+    public var objectRevision: Int64
+    /// The fleet revision the pass worked from.
+    public var observedRevision: Int64
+    public var modelVersion: String
+    public var desired: Int
+    /// Replicas ready, in any version.
+    public var ready: Int
+    /// Replicas running the desired spec (ready or not).
+    public var updated: Int
+    public var updatedReady: Int
+    public var rollout: Rollout
+    public var conditions: [Condition]
+    public var replicas: [ReplicaStatus]
+    /// The newest object revision whose rollout completed: where an automatic rollback returns.
+    public var lastGoodRevision: Int64?
+
+    public init(name: String, objectRevision: Int64, observedRevision: Int64, modelVersion: String, desired: Int, ready: Int,
+                updated: Int, updatedReady: Int, rollout: Rollout, conditions: [Condition], replicas: [ReplicaStatus], lastGoodRevision: Int64?) {
+        self.name = name
+        self.objectRevision = objectRevision
+        self.observedRevision = observedRevision
+        self.modelVersion = modelVersion
+        self.desired = desired
+        self.ready = ready
+        self.updated = updated
+        self.updatedReady = updatedReady
+        self.rollout = rollout
+        self.conditions = conditions
+        self.replicas = replicas
+        self.lastGoodRevision = lastGoodRevision
+    }
+
+    /// Converged: the desired number of replicas, all on the desired spec and ready.
+    public var isConverged: Bool { rollout == .complete && updatedReady == desired && replicas.count == desired }
+}
+
+/// The controller's view of one node after a pass.
+public struct NodeStatus: Codable, Sendable, Hashable {
+    public var name: String
+    public var role: String
+    public var ready: Bool
+    /// `EngineReachable`, `EngineUnreachable`, `Cordoned`, …
+    public var reason: String
+    public var message: String
+    public var lastHeartbeat: Date?
+    public var gpusTotal: Int
+    public var gpusAllocated: Int
+    public var containers: Int
+
+    public init(name: String, role: String, ready: Bool, reason: String, message: String, lastHeartbeat: Date?, gpusTotal: Int, gpusAllocated: Int, containers: Int) {
+        self.name = name
+        self.role = role
+        self.ready = ready
+        self.reason = reason
+        self.message = message
+        self.lastHeartbeat = lastHeartbeat
+        self.gpusTotal = gpusTotal
+        self.gpusAllocated = gpusAllocated
+        self.containers = containers
+    }
+}
+
+/// Who leads and how its loop does.
+public struct ControllerStatus: Codable, Sendable, Hashable {
+    public var holder: String
+    public var epoch: Int64
+    public var startedAt: Date
+    public var lastPassAt: Date
+    public var lastPassMilliseconds: Int
+    public var passes: Int
+    public var revision: Int64
+    public var listen: String?
+
+    public init(holder: String, epoch: Int64, startedAt: Date, lastPassAt: Date, lastPassMilliseconds: Int, passes: Int, revision: Int64, listen: String?) {
+        self.holder = holder
+        self.epoch = epoch
+        self.startedAt = startedAt
+        self.lastPassAt = lastPassAt
+        self.lastPassMilliseconds = lastPassMilliseconds
+        self.passes = passes
+        self.revision = revision
+        self.listen = listen
+    }
+}
+
+/// Everything one pass learned, stored together.
+public struct FleetStatus: Codable, Sendable, Hashable {
+    public var controller: ControllerStatus?
+    public var deployments: [DeploymentStatus]
+    public var nodes: [NodeStatus]
+
+    public init(controller: ControllerStatus?, deployments: [DeploymentStatus], nodes: [NodeStatus]) {
+        self.controller = controller
+        self.deployments = deployments
+        self.nodes = nodes
+    }
+}

@@ -1,0 +1,126 @@
+import BerthModel
+import Foundation
+import GRDB
+
+/// The single-leader lease: whoever holds it unexpired may act on the fleet and write status.
+public struct Lease: Codable, Sendable, Hashable, FetchableRecord, PersistableRecord {
+    public static let databaseTableName = "lease"
+    public static let controller = "controller"
+
+    public var name: String
+    public var holder: String
+    /// Grows by one each time the lease changes hands; stamped on the containers the holder creates.
+    public var epoch: Int64
+    public var acquiredAt: Date
+    public var renewedAt: Date
+    public var expiresAt: Date
+}
+
+/// Why a status write was refused.
+public struct LeaseLost: Error, CustomStringConvertible, Sendable {
+    public var holder: String?
+    public var description: String {
+        "the controller lease is held by \(holder ?? "nobody") now; this controller no longer leads"
+    }
+}
+
+extension StateStore {
+    /// Takes or renews the lease for `holder` until `now + ttl`; returns the lease as it stands
+    /// afterwards (held by someone else when theirs has not expired). One transaction.
+    public func acquireLease(holder: String, ttl: TimeInterval, now: Date = Date()) throws -> Lease {
+        try write("taking the controller lease") { db in
+            if var lease = try Lease.fetchOne(db, key: Lease.controller) {
+                if lease.holder == holder {
+                    lease.renewedAt = now
+                    lease.expiresAt = now.addingTimeInterval(ttl)
+                } else if lease.expiresAt <= now {
+                    lease = Lease(name: Lease.controller, holder: holder, epoch: lease.epoch + 1, acquiredAt: now, renewedAt: now, expiresAt: now.addingTimeInterval(ttl))
+                } else {
+                    return lease
+                }
+                try lease.update(db)
+                return lease
+            }
+            let lease = Lease(name: Lease.controller, holder: holder, epoch: 1, acquiredAt: now, renewedAt: now, expiresAt: now.addingTimeInterval(ttl))
+            try lease.insert(db)
+            return lease
+        }
+    }
+
+    /// Gives the lease up at once (a clean stop), so a waiting controller need not wait for expiry.
+    public func releaseLease(holder: String, now: Date = Date()) throws {
+        try write("releasing the controller lease") { db in
+            try db.execute(sql: "UPDATE lease SET expiresAt = ? WHERE name = ? AND holder = ?", arguments: [now, Lease.controller, holder])
+        }
+    }
+
+    public func lease() throws -> Lease? {
+        try read("reading the controller lease") { try Lease.fetchOne($0, key: Lease.controller) }
+    }
+
+    /// Replaces the stored status with `status` and appends `events`, in one transaction, only
+    /// while `holder` holds an unexpired lease (a deposed leader cannot overwrite its successor).
+    /// Rows whose document did not change are not rewritten.
+    public func writeStatus(_ status: FleetStatus, events: [Event] = [], holder: String, now: Date = Date()) throws {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        encoder.dateEncodingStrategy = .iso8601
+        var rows: [String: String] = [:]  // "kind\u{0}name" → document
+        func put(_ kind: String, _ name: String, _ value: some Encodable) throws {
+            rows[kind + "\u{0}" + name] = String(decoding: try encoder.encode(value), as: UTF8.self)
+        }
+        for d in status.deployments { try put("deployment", d.name, d) }
+        for n in status.nodes { try put("node", n.name, n) }
+        if let c = status.controller { try put("controller", "leader", c) }
+        try write("storing the fleet status") { db in
+            let lease = try Lease.fetchOne(db, key: Lease.controller)
+            guard let lease, lease.holder == holder, lease.expiresAt > now else { throw LeaseLost(holder: lease?.holder) }
+            let stored = try Row.fetchAll(db, sql: "SELECT kind, name, document FROM status")
+            var current: [String: String] = [:]
+            for row in stored { current[(row["kind"] as String) + "\u{0}" + (row["name"] as String)] = row["document"] }
+            for (key, old) in current where rows[key] == nil || rows[key] != old {
+                if rows[key] == nil {
+                    let parts = key.split(separator: "\u{0}", maxSplits: 1).map(String.init)
+                    try db.execute(sql: "DELETE FROM status WHERE kind = ? AND name = ?", arguments: [parts[0], parts[1]])
+                }
+            }
+            for (key, document) in rows where current[key] != document {
+                let parts = key.split(separator: "\u{0}", maxSplits: 1).map(String.init)
+                try db.execute(sql: "INSERT OR REPLACE INTO status (kind, name, document, updatedAt) VALUES (?, ?, ?, ?)",
+                               arguments: [parts[0], parts[1], document, now])
+            }
+            for var e in events { try e.insert(db) }
+        }
+    }
+
+    /// The last stored status (empty when no controller has written one).
+    public func fleetStatus() throws -> FleetStatus {
+        let decoder = JSONDecoder()
+        decoder.dateDecodingStrategy = .iso8601
+        return try read("reading the fleet status") { db in
+            var status = FleetStatus(controller: nil, deployments: [], nodes: [])
+            for row in try Row.fetchAll(db, sql: "SELECT kind, document FROM status ORDER BY kind, name") {
+                let data = Data((row["document"] as String).utf8)
+                switch row["kind"] as String {
+                case "deployment": status.deployments.append(try decoder.decode(DeploymentStatus.self, from: data))
+                case "node": status.nodes.append(try decoder.decode(NodeStatus.self, from: data))
+                default: status.controller = try decoder.decode(ControllerStatus.self, from: data)
+                }
+            }
+            return status
+        }
+    }
+
+    /// Appends events outside a status write.
+    public func record(events: [Event]) throws {
+        guard !events.isEmpty else { return }
+        try write("recording events") { db in for var e in events { try e.insert(db) } }
+    }
+
+    /// The newest events about one object, newest first.
+    public func events(kind: String, name: String, limit: Int = 20) throws -> [Event] {
+        try read("reading events") { db in
+            try Event.filter(Column("kind") == kind && Column("name") == name).order(Column("id").desc).limit(limit).fetchAll(db)
+        }
+    }
+}
