@@ -26,6 +26,16 @@ public enum Action: Sendable, Hashable, CustomStringConvertible {
         }
     }
 
+    /// What the per-container backoff counts attempts under: a start is about one container, a
+    /// create about a name on a node.
+    public var backoffKey: String {
+        switch self {
+        case .create(let n, let c): "create/\(n)/\(c.name)"
+        case .start(_, let id, _): "start/\(id)"
+        case .remove(_, let id, _, _): "remove/\(id)"
+        }
+    }
+
     /// `create`, `start` or `remove`: the metric label.
     public var kind: String {
         switch self {

@@ -103,19 +103,20 @@ public struct Reconciler: Sendable {
         let plan = Planner.plan(desired: desired, observed: observed, ready: ready, revision: revision, epoch: epoch)
         guard execute, !plan.isNoOp else { return Pass(observed: observed, ready: ready, plan: plan, results: [], deferred: []) }
         // Containers that are ready, or neither there nor planned, start their backoff afresh.
-        let healthy = Set(observed.values.flatMap(\.containers).filter { ready.contains($0.id) }.map(\.name))
-        let present = Set(observed.values.flatMap(\.containers).map(\.name)).union(plan.actions.map(\.containerName))
+        let containers = observed.values.flatMap(\.containers)
+        let healthy = Set(containers.filter { ready.contains($0.id) }.flatMap { ["start/\($0.id)", "create/\($0.node)/\($0.name)"] })
+        let present = Set(containers.flatMap { ["start/\($0.id)", "create/\($0.node)/\($0.name)"] }).union(plan.actions.map(\.backoffKey))
         await backoff.reset { !healthy.contains($0) && present.contains($0) }
         var now: [Action] = []
         var deferred: [Action] = []
         for action in plan.actions {
             if case .remove = action { now.append(action); continue }
-            if await backoff.allows(action.containerName) { now.append(action) } else { deferred.append(action) }
+            if await backoff.allows(action.backoffKey) { now.append(action) } else { deferred.append(action) }
         }
         var runnable = plan
         runnable.actions = now
         let results = await self.execute(runnable, nodes: Dictionary(uniqueKeysWithValues: nodes.map { ($0.name, $0.spec) }))
-        for r in results where r.action.kind != "remove" { await backoff.attempted(r.action.containerName) }
+        for r in results where r.action.kind != "remove" { await backoff.attempted(r.action.backoffKey) }
         return Pass(observed: observed, ready: ready, plan: plan, results: results, deferred: deferred)
     }
 

@@ -64,6 +64,32 @@ struct BerthProcess {
         return String(decoding: data, as: UTF8.self)
     }
 
+    /// The status code of a GET, or 0 when nothing answered.
+    static func httpStatus(_ url: String) -> Int {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/usr/bin/curl")
+        p.arguments = ["-s", "-m", "2", "-o", "/dev/null", "-w", "%{http_code}", url]
+        let out = Pipe()
+        p.standardOutput = out
+        guard (try? p.run()) != nil else { return 0 }
+        let data = out.fileHandleForReading.readDataToEndOfFile()
+        p.waitUntilExit()
+        return Int(String(decoding: data, as: UTF8.self)) ?? 0
+    }
+
+    /// The body of a GET.
+    static func get(_ url: String) throws -> String {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/usr/bin/curl")
+        p.arguments = ["-s", "-m", "5", url]
+        let out = Pipe()
+        p.standardOutput = out
+        try p.run()
+        let data = out.fileHandleForReading.readDataToEndOfFile()
+        p.waitUntilExit()
+        return String(decoding: data, as: UTF8.self)
+    }
+
     static func temporaryFolder() -> String {
         let url = FileManager.default.temporaryDirectory.appendingPathComponent("berth-cli-\(UUID().uuidString)")
         try! FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)

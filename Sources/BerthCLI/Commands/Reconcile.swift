@@ -11,9 +11,10 @@ struct Reconcile: AsyncParsableCommand {
             Observes every node (one labelled list call each), schedules replicas on GPUs, and creates, \
             starts, replaces and removes Berth's containers to match; containers without Berth's labels \
             are never touched. Changed replicas are replaced at most max(1, maxUnavailable) at a time \
-            per deployment, each only while the rest of the deployment runs. One pass; the controller \
-            daemon that runs passes continuously is still to come. Exit status: 0 when every action went \
-            through, 1 when some failed (they are listed).
+            per deployment, each only while enough of it stays ready (see the README's rollout rules). \
+            One pass, holding the controller lease while it runs: it refuses to act while a \
+            `berth controller` leads on the same state. Exit status: 0 when every action went \
+            through, 1 when some failed (they are listed) or a controller holds the lease.
             """)
 
     @Flag(help: "Print the plan; change nothing.")
@@ -25,7 +26,18 @@ struct Reconcile: AsyncParsableCommand {
         guard let store = try reportingErrorsReturning({ try state.openForReading() }) ?? nil else { return }
         let desired = try reportingErrorsReturning { try store.objects().map(\.resource) }!
         let revision = try reportingErrorsReturning { try store.latestRevision() }! ?? 0
-        let pass = await Reconciler().pass(desired: desired, revision: revision, execute: !dryRun)
+        var epoch: Int64 = 0
+        let identity = "berth-reconcile:\(ProcessInfo.processInfo.hostName):\(getpid())"
+        if !dryRun {
+            let lease = try reportingErrorsReturning { try store.acquireLease(holder: identity, ttl: 60) }!
+            guard lease.holder == identity else {
+                Console.error("a controller leads on this state (\(lease.holder)); it reconciles continuously. See `berth status`.")
+                throw Exit.differences
+            }
+            epoch = lease.epoch
+        }
+        defer { if !dryRun { try? store.releaseLease(holder: identity) } }
+        let pass = await Reconciler().pass(desired: desired, revision: revision, epoch: epoch, execute: !dryRun)
         for (name, why) in pass.unreachable { Console.note("node \(name) not ready: \(why)") }
         let plan = pass.plan
         for u in plan.schedule.unplaced { Console.note("deployment/\(u.deployment) replica \(u.replica) unschedulable: \(u.reason)") }

@@ -1,0 +1,227 @@
+import Foundation
+import Testing
+
+/// A `berth controller` process for a test, logging to a file.
+final class ControllerProcess {
+    let process = Process()
+    let log: String
+
+    init(state: String, folder: String, name: String = "controller", arguments: [String] = []) throws {
+        log = folder + "/\(name).log"
+        FileManager.default.createFile(atPath: log, contents: nil)
+        process.executableURL = BerthProcess.binary
+        process.arguments = ["controller", "--state", state, "--listen", "127.0.0.1:0", "--interval", "30", "--lease-ttl", "3", "--log-level", "debug"] + arguments
+        process.standardOutput = try FileHandle(forWritingTo: URL(fileURLWithPath: log))
+        process.standardError = process.standardOutput
+        try process.run()
+    }
+
+    var text: String { (try? String(contentsOfFile: log, encoding: .utf8)) ?? "" }
+
+    /// `http://127.0.0.1:PORT` once the API listens.
+    func api(timeout: Double = 10) -> String? {
+        waitUntil(timeout) { text.contains("HTTP API on http://") }
+        guard let range = text.range(of: "HTTP API on http://") else { return nil }
+        return "http://" + text[range.upperBound...].prefix { !$0.isWhitespace }
+    }
+
+    /// SIGTERM, then the exit status.
+    @discardableResult func stop() -> Int32 {
+        if process.isRunning { process.terminate() }
+        process.waitUntilExit()
+        return process.terminationStatus
+    }
+
+    /// SIGKILL: a crash, leaving the lease to expire.
+    func crash() {
+        kill(process.processIdentifier, SIGKILL)
+        process.waitUntilExit()
+    }
+
+    deinit { if process.isRunning { process.terminate(); process.waitUntilExit() } }
+}
+
+/// Polls `condition` every 50 ms for up to `seconds`; the seconds it took, or nil.
+@discardableResult
+func waitUntil(_ seconds: Double, _ condition: () throws -> Bool) rethrows -> Double? {
+    let start = Date()
+    while Date().timeIntervalSince(start) < seconds {
+        if try condition() { return Date().timeIntervalSince(start) }
+        Thread.sleep(forTimeInterval: 0.05)
+    }
+    return nil
+}
+
+/// The controller against the local cluster: converge, replace, roll, halt, restart, fail over.
+extension LocalClusterEndToEnd {
+@Suite("berth controller on the local cluster")
+struct ControllerEndToEndTests {
+    let dir = BerthProcess.temporaryFolder()
+    var state: String { dir + "/berth.db" }
+
+    /// The example fleet with `chat` changed by `edit`.
+    func fleet(_ edit: (String) -> String = { $0 }) -> String {
+        let path = dir + "/fleet-\(UUID().uuidString.prefix(8)).yaml"
+        write(edit(try! String(contentsOfFile: LocalCluster.fleet, encoding: .utf8)), to: path)
+        return path
+    }
+
+    static func chatVersion(_ v: String) -> (String) -> String {
+        { $0.replacingOccurrences(of: "  version: v1\n  replicas: 2", with: "  version: \(v)\n  replicas: 2") }
+    }
+
+    /// Host ports of the running `chat` containers whose health endpoint answers 200.
+    static func readyChat() throws -> [String] {
+        let lines = try (1...2).flatMap { n in
+            try LocalCluster.docker(n, ["ps", "--filter", "label=io.berth.deployment=chat", "--format", "{{.Label \"io.berth.host-port\"}}"])
+                .split(separator: "\n").map(String.init)
+        }
+        return lines.filter { BerthProcess.httpStatus("http://127.0.0.1:\($0)/v2/health/ready") == 200 }
+    }
+
+    func apply(_ path: String, wait: Bool = true, timeout: Int = 60) throws -> BerthProcess.Result {
+        try BerthProcess.run(["apply", "-f", LocalCluster.nodes, "-f", path] + (wait ? ["--wait", "--timeout", "\(timeout)"] : []), state: state)
+    }
+
+    @Test func converges_answers_replacesAKilledReplica_servesHealthAndMetrics() throws {
+        try LocalCluster.removeBerthContainers()
+        defer { try? LocalCluster.removeBerthContainers() }
+        _ = try apply(fleet(), wait: false)
+        let controller = try ControllerProcess(state: state, folder: dir)
+        let applied = try apply(fleet())
+        #expect(applied.code == 0, "\(applied.stdout)\(applied.stderr)")
+        #expect(applied.stdout.contains("converged at revision 1"))
+        let live = try LocalCluster.running()
+        #expect(live.count == 3, "\(live)")
+        for line in live {
+            let parts = line.split(separator: " ")
+            #expect(LocalCluster.answers(String(parts[1])).contains("standin@\(parts[2])"), "\(line)")
+        }
+        let api = try #require(controller.api())
+        #expect(BerthProcess.httpStatus(api + "/healthz") == 200)
+        #expect(BerthProcess.httpStatus(api + "/readyz") == 200)
+        let metrics = try BerthProcess.get(api + "/metrics")
+        #expect(metrics.contains("berth_deployment_replicas_ready{deployment=\"chat\"} 2"), "\(metrics)")
+        #expect(metrics.contains("berth_reconcile_pass_duration_seconds_count"))
+        #expect(metrics.contains("berth_plan_actions_total{kind=\"create\",outcome=\"ok\"} 3"))
+        let status = try BerthProcess.get(api + "/api/v1/status")
+        #expect(status.contains("\"leader\" : true"))
+
+        let text = try BerthProcess.run(["status"], state: state).stdout
+        #expect(text.contains("chat         v1       2/2    2/2         complete"), "\(text)")
+        let replicas = try BerthProcess.run(["get", "replicas"], state: state).stdout
+        #expect(replicas.components(separatedBy: " ready ").count == 4, "\(replicas)")
+
+        // Kill one replica: with a 30 s interval, only the engine's event brings the next pass.
+        let victim = String(live[0].split(separator: " ")[0])
+        for n in 1...2 { _ = try LocalCluster.docker(n, ["rm", "-f", victim]) }
+        let replaced = try waitUntil(5) { try LocalCluster.running().count == 3 }
+        #expect(replaced != nil && replaced! < 2, "replaced in \(replaced ?? -1) s: \(controller.text.suffix(1500))")
+        #expect(controller.stop() == 0)
+        #expect(try LocalCluster.running().count == 3, "containers keep running after the controller stops")
+        #expect(controller.text.contains("lease released"), "\(controller.text)")
+    }
+
+    @Test func rollingUpdate_keepsTwoReady_andANeverReadyVersionHalts_withAutoRollback() throws {
+        try LocalCluster.removeBerthContainers()
+        defer { try? LocalCluster.removeBerthContainers() }
+        _ = try apply(fleet(), wait: false)
+        let controller = try ControllerProcess(state: state, folder: dir)
+        defer { controller.stop() }
+        #expect(try apply(fleet()).code == 0)
+
+        // Watch the ready chat replicas the whole time (maxUnavailable 0: never below 2).
+        nonisolated(unsafe) var minimum = Int.max
+        nonisolated(unsafe) var samples = 0
+        nonisolated(unsafe) var watching = true
+        let watcher = Thread {
+            while watching {
+                let n = (try? Self.readyChat().count) ?? 0
+                minimum = min(minimum, n)
+                samples += 1
+            }
+        }
+        watcher.start()
+        let v2 = try apply(fleet(Self.chatVersion("v2")))
+        #expect(v2.code == 0, "\(v2.stderr)")
+        // A version that never becomes ready: the rollout halts at its deadline, v2 keeps serving.
+        let broken = try apply(fleet { Self.chatVersion("v1")($0)
+            .replacingOccurrences(of: "STANDIN_LOAD_DELAY: \"1\" }", with: "STANDIN_LOAD_DELAY: \"1\", STANDIN_FAIL: never-ready }")
+            .replacingOccurrences(of: "readyDeadlineSeconds: 60 }\n---\napiVersion: berth/v1\nkind: Deployment\nmetadata: { name: chat-canary }",
+                                  with: "readyDeadlineSeconds: 3 }\n---\napiVersion: berth/v1\nkind: Deployment\nmetadata: { name: chat-canary }") })
+        watching = false
+        while !watcher.isFinished { Thread.sleep(forTimeInterval: 0.05) }
+        #expect(broken.code == 1, "\(broken.stdout)\(broken.stderr)")
+        #expect(broken.stderr.contains("rollout halted"), "\(broken.stderr)")
+        #expect(samples > 20 && minimum >= 2, "ready chat replicas never below 2: min \(minimum) over \(samples) samples")
+        #expect(try Self.readyChat().count == 2, "the v2 replicas keep serving")
+        let described = try BerthProcess.run(["describe", "deployment", "chat"], state: state).stdout
+        #expect(described.contains("ReadyDeadlineExceeded"), "\(described)")
+
+        // With autoRollback the controller returns to the last good revision (v2) by itself.
+        let auto = try apply(fleet { Self.chatVersion("v1")($0)
+            .replacingOccurrences(of: "STANDIN_LOAD_DELAY: \"1\" }", with: "STANDIN_LOAD_DELAY: \"1\", STANDIN_FAIL: never-ready }")
+            .replacingOccurrences(of: "readyDeadlineSeconds: 60 }\n---\napiVersion: berth/v1\nkind: Deployment\nmetadata: { name: chat-canary }",
+                                  with: "readyDeadlineSeconds: 3, autoRollback: true }\n---\napiVersion: berth/v1\nkind: Deployment\nmetadata: { name: chat-canary }") },
+                             wait: false)
+        #expect(auto.code == 0)
+        let rolledBack = waitUntil(30) {
+            (try? BerthProcess.run(["history", "--limit", "1"], state: state).stdout.contains("automatic rollback of deployment/chat")) ?? false
+        }
+        #expect(rolledBack != nil, "\(controller.text.suffix(3000))")
+        #expect(waitUntil(30) { (try? BerthProcess.run(["get", "replicas", "chat"], state: state).stdout.components(separatedBy: " v2 ").count == 3) ?? false } != nil)
+        #expect(waitUntil(30) { (try? Self.readyChat().count == 2) ?? false && (try? LocalCluster.running().count == 3) ?? false } != nil, "back to two v2 replicas, no leftovers")
+    }
+
+    @Test func restartMidRollout_finishesWithoutDuplicatesOrOrphans() throws {
+        try LocalCluster.removeBerthContainers()
+        defer { try? LocalCluster.removeBerthContainers() }
+        _ = try apply(fleet(), wait: false)
+        var controller = try ControllerProcess(state: state, folder: dir)
+        #expect(try apply(fleet()).code == 0)
+        // A slow-loading v2: the rollout is still going when the controller stops.
+        let slow = fleet { Self.chatVersion("v2")($0).replacingOccurrences(of: "STANDIN_LOAD_DELAY: \"1\"", with: "STANDIN_LOAD_DELAY: \"3\"") }
+        _ = try apply(slow, wait: false)
+        #expect(waitUntil(10) { (try? LocalCluster.running().count == 4) ?? false } != nil, "the surge replica started")
+        #expect(controller.stop() == 0)
+        controller = try ControllerProcess(state: state, folder: dir, name: "controller-2")
+        defer { controller.stop() }
+        let done = try apply(slow, timeout: 60)
+        #expect(done.code == 0, "\(done.stderr)")
+        let live = try LocalCluster.running()
+        #expect(live.count == 3, "no duplicates, no surge left: \(live)")
+        #expect(Set(live.map { String($0.split(separator: " ")[1]) }).count == 3, "one container per port")
+        #expect(live.filter { $0.contains("berth-chat-") && !$0.contains("canary") }.allSatisfy { $0.hasSuffix(" v2") })
+        #expect(controller.text.contains("leading with epoch 2"), "the second controller took the lease over: \(controller.text.prefix(2000))")
+    }
+
+    @Test func twoControllers_oneLeads_theOtherTakesOverWhenItDies() throws {
+        try LocalCluster.removeBerthContainers()
+        defer { try? LocalCluster.removeBerthContainers() }
+        _ = try apply(fleet(), wait: false)
+        let first = try ControllerProcess(state: state, folder: dir, name: "first")
+        #expect(waitUntil(10) { first.text.contains("leading with epoch 1") } != nil)
+        let second = try ControllerProcess(state: state, folder: dir, name: "second")
+        defer { second.stop() }
+        let api2 = try #require(second.api())
+        #expect(waitUntil(5) { BerthProcess.httpStatus(api2 + "/readyz") == 503 } != nil, "the second one stands by")
+        #expect(try apply(fleet()).code == 0)
+        #expect(!second.text.contains("create berth-"), "only the leader acts")
+        let refused = try BerthProcess.run(["reconcile"], state: state)
+        #expect(refused.code == 1 && refused.stderr.contains("a controller leads"), "\(refused.stderr)")
+
+        first.crash()
+        let tookOver = waitUntil(10) { second.text.contains("leading with epoch 2") }
+        #expect(tookOver != nil && tookOver! < 6, "took over in \(tookOver ?? -1) s (lease TTL 3 s)")
+        #expect(waitUntil(5) { BerthProcess.httpStatus(api2 + "/readyz") == 200 } != nil)
+        // The new leader keeps the fleet: kill a replica and it comes back, stamped with epoch 2.
+        let victim = String(try LocalCluster.running()[0].split(separator: " ")[0])
+        for n in 1...2 { _ = try LocalCluster.docker(n, ["rm", "-f", victim]) }
+        #expect(waitUntil(5) { (try? LocalCluster.running().count == 3) ?? false } != nil)
+        let epochs = try (1...2).flatMap { n in
+            try LocalCluster.docker(n, ["ps", "--filter", "label=io.berth.managed-by=berth", "--format", "{{.Label \"io.berth.epoch\"}}"]).split(separator: "\n")
+        }
+        #expect(epochs.contains("2"), "the replacement carries the new leader's epoch: \(epochs)")
+    }
+}
+}
