@@ -161,29 +161,50 @@ public struct Reconciler: Sendable {
         }
     }
 
-    /// Runs the plan: each node's actions in order (removals first, as planned), nodes in parallel.
-    public func execute(_ plan: Plan, nodes: [String: NodeSpec]) async -> [ActionResult] {
+    /// Runs the plan: nodes in parallel; on each node, first every removal, then every create and
+    /// start (a replacement's new container wants the port and GPUs its old one frees), each
+    /// phase with at most `perNode` actions at once.
+    public func execute(_ plan: Plan, nodes: [String: NodeSpec], perNode: Int = 8) async -> [ActionResult] {
         let byNode = Dictionary(grouping: plan.actions, by: \.node)
         return await withTaskGroup(of: [ActionResult].self) { group in
             for (node, actions) in byNode {
                 guard let spec = nodes[node] else { continue }
                 group.addTask {
-                    var results: [ActionResult] = []
-                    for action in actions {
-                        do {
-                            let client = try await pool.client(for: spec.engine)
-                            try await run(action, on: client)
-                            results.append(ActionResult(action: action, error: nil))
-                        } catch {
-                            results.append(ActionResult(action: action, error: "\(error)"))
-                        }
-                    }
+                    let removals = actions.filter { $0.kind == "remove" }
+                    let rest = actions.filter { $0.kind != "remove" }
+                    var results = await runBounded(removals, engine: spec.engine, limit: perNode)
+                    results += await runBounded(rest, engine: spec.engine, limit: perNode)
                     return results
                 }
             }
             var all: [ActionResult] = []
             for await r in group { all += r }
             return all
+        }
+    }
+
+    /// Runs `actions` against one engine, at most `limit` at a time.
+    func runBounded(_ actions: [Action], engine: EngineEndpoint, limit: Int) async -> [ActionResult] {
+        await withTaskGroup(of: ActionResult.self) { group in
+            var results: [ActionResult] = []
+            var next = actions.makeIterator()
+            func launch(_ action: Action) {
+                group.addTask {
+                    do {
+                        let client = try await pool.client(for: engine)
+                        try await run(action, on: client)
+                        return ActionResult(action: action, error: nil)
+                    } catch {
+                        return ActionResult(action: action, error: "\(error)")
+                    }
+                }
+            }
+            for _ in 0..<max(1, limit) { if let a = next.next() { launch(a) } }
+            for await r in group {
+                results.append(r)
+                if let a = next.next() { launch(a) }
+            }
+            return results
         }
     }
 
