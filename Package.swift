@@ -55,12 +55,14 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
+        // nginx in front of the replicas: upstream weights and configuration (pure), and running nginx.
+        .target(name: "BerthGateway", dependencies: ["BerthModel", .product(name: "Crypto", package: "swift-crypto")]),
         // The controller daemon: leader lease, the reconcile loop with health probes and status,
         // and its HTTP API (health, Prometheus metrics, read-only status).
         .target(
             name: "BerthControl",
             dependencies: [
-                "BerthModel", "BerthStore", "BerthScheduler", "BerthReconciler", "BerthDocker",
+                "BerthModel", "BerthStore", "BerthScheduler", "BerthReconciler", "BerthDocker", "BerthGateway",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
@@ -73,7 +75,7 @@ let package = Package(
         .target(
             name: "BerthCLI",
             dependencies: [
-                "BerthModel", "BerthStore", "BerthScheduler", "BerthReconciler", "BerthDocker", "BerthControl",
+                "BerthModel", "BerthStore", "BerthScheduler", "BerthReconciler", "BerthDocker", "BerthControl", "BerthGateway",
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
@@ -89,6 +91,7 @@ let package = Package(
         .testTarget(name: "BerthStoreTests", dependencies: ["BerthStore", .product(name: "GRDB", package: "GRDB.swift")]),
         .testTarget(name: "BerthSchedulerTests", dependencies: ["BerthScheduler", "BerthModel"]),
         .testTarget(name: "BerthReconcilerTests", dependencies: ["BerthReconciler", "BerthDocker", "BerthModel"]),
+        .testTarget(name: "BerthGatewayTests", dependencies: ["BerthGateway", "BerthModel"], resources: [.copy("Golden")]),
         .testTarget(name: "BerthDockerTests", dependencies: ["BerthDocker", "BerthModel"]),
         .testTarget(name: "BerthCLITests", dependencies: ["berth", "BerthModel", "BerthStore", .product(name: "GRDB", package: "GRDB.swift")]),
     ],

@@ -20,6 +20,13 @@ public struct ControllerOptions: Sendable {
     /// This controller's name in the lease: host, pid and a random suffix.
     public var identity: String
 
+    /// The absolute folder of the state file: managed gateways keep their nginx files under it.
+    public var stateFolder: String {
+        let folder = (statePath as NSString).deletingLastPathComponent
+        let absolute = folder.hasPrefix("/") ? folder : FileManager.default.currentDirectoryPath + "/" + folder
+        return (absolute as NSString).standardizingPath
+    }
+
     public init(statePath: String, listen: String? = nil) {
         self.statePath = statePath
         self.listen = listen
@@ -76,6 +83,7 @@ public final class ControlLoop: Service, Sendable {
         var logger = self.logger
         logger[metadataKey: "controller"] = "\(options.identity)"
         let store = try StateStore.open(path: options.statePath, create: false)
+        let gateways = GatewaySync(stateFolder: options.stateFolder, logger: logger)
         let started = Date()
         var watchers: [String: Task<Void, Never>] = [:]
         var previous = (try? store.fleetStatus()) ?? FleetStatus(controller: nil, deployments: [], nodes: [])
@@ -130,9 +138,15 @@ public final class ControlLoop: Service, Sendable {
                 let revision = try store.latestRevision() ?? 0
                 seenRevision = revision
                 watchEvents(desired, &watchers, logger: logger)
-                let pass = await reconciler.pass(desired: desired, revision: revision, epoch: epoch)
+                let pass = await reconciler.pass(desired: desired, revision: revision, epoch: epoch) { plan, observed, ready in
+                    await gateways.sync(desired: desired, plan: plan, observed: observed, ready: ready)
+                }
                 let now = Date()
-                let output = StatusBuilder.build(pass: pass, objects: objects, revision: revision, previous: previous, now: now)
+                var output = StatusBuilder.build(pass: pass, objects: objects, revision: revision, previous: previous, now: now)
+                for e in await gateways.takeEvents() {
+                    output.events.append(Event(time: now, revision: revision, kind: "gateway", name: e.name, type: e.warning ? "Warning" : "Normal",
+                                               reason: e.reason, message: e.message))
+                }
                 let duration = t0.duration(to: clock.now)
                 for r in pass.results {
                     var meta: Logger.Metadata = ["node": "\(r.action.node)", "revision": "\(revision)"]
@@ -153,7 +167,8 @@ public final class ControlLoop: Service, Sendable {
                     holder: options.identity, epoch: epoch, startedAt: started, lastPassAt: now,
                     lastPassMilliseconds: Int(duration.components.seconds * 1000 + duration.components.attoseconds / 1_000_000_000_000_000),
                     passes: passes, revision: revision, listen: await board.listen)
-                let status = FleetStatus(controller: controller, deployments: output.deployments, nodes: output.nodes)
+                let status = FleetStatus(controller: controller, deployments: output.deployments, nodes: output.nodes,
+                                         gateways: await gateways.statuses)
                 try store.writeStatus(status, events: output.events, holder: options.identity)
                 previous = status
                 await board.update(status: status, at: now)

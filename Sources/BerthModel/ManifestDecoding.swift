@@ -364,7 +364,7 @@ enum DocumentReader {
     // MARK: Gateway
 
     static func readGateway(_ field: Field) -> GatewaySpec? {
-        guard let m = field.mapping(fields: ["listen", "managed", "routes", "rateLimit"]) else { return nil }
+        guard let m = field.mapping(fields: ["listen", "managed", "routes", "rateLimit", "configPath", "pidFile", "drainSeconds", "readTimeoutSeconds"]) else { return nil }
         let listen = m.required("listen", expected: "a TCP port, 1–65535")?.int(in: 1...65535, expected: "a TCP port, 1–65535")
         let managedField = m.optional("managed")
         let managed = managedField?.bool()
@@ -407,9 +407,32 @@ enum DocumentReader {
             r.finish()
             if let rate, burstField == nil || burst != nil { rateLimit = RateLimit(rate: rate, burst: burst ?? 0) }
         }
+        let absolute = "an absolute path, e.g. /etc/nginx/conf.d/berth.conf"
+        func path(_ name: String) -> (field: Field?, value: String?) {
+            guard let f = m.optional(name) else { return (nil, nil) }
+            guard let text = f.string(expected: absolute) else { return (f, nil) }
+            guard text.hasPrefix("/"), !text.contains("\0") else {
+                f.fail("\"\(text)\" is not an absolute path", expected: absolute)
+                return (f, nil)
+            }
+            if managed ?? true {
+                f.fail("\(name) is for a system nginx (managed: false); a managed gateway keeps its files under the state folder",
+                       expected: "managed: false with \(name), or no \(name)")
+                return (f, nil)
+            }
+            return (f, text)
+        }
+        let configPath = path("configPath"), pidFile = path("pidFile")
+        let drainField = m.optional("drainSeconds")
+        let drain = drainField?.int(in: 0...3600, expected: "seconds, 0–3600")
+        let readField = m.optional("readTimeoutSeconds")
+        let read = readField?.int(in: 1...86400, expected: "seconds, 1–86400")
         m.finish()
-        guard let listen, let routes, managedField == nil || managed != nil, rateField == nil || rateLimit != nil else { return nil }
-        return GatewaySpec(listen: listen, managed: managed ?? true, routes: routes, rateLimit: rateLimit)
+        guard let listen, let routes, managedField == nil || managed != nil, rateField == nil || rateLimit != nil,
+              configPath.field == nil || configPath.value != nil, pidFile.field == nil || pidFile.value != nil,
+              drainField == nil || drain != nil, readField == nil || read != nil else { return nil }
+        return GatewaySpec(listen: listen, managed: managed ?? true, routes: routes, rateLimit: rateLimit,
+                           configPath: configPath.value, pidFile: pidFile.value, drainSeconds: drain, readTimeoutSeconds: read)
     }
 
     // MARK: Helpers

@@ -175,10 +175,68 @@ public struct FleetStatus: Codable, Sendable, Hashable {
     public var controller: ControllerStatus?
     public var deployments: [DeploymentStatus]
     public var nodes: [NodeStatus]
+    public var gateways: [GatewayStatus]
 
-    public init(controller: ControllerStatus?, deployments: [DeploymentStatus], nodes: [NodeStatus]) {
+    public init(controller: ControllerStatus?, deployments: [DeploymentStatus], nodes: [NodeStatus], gateways: [GatewayStatus] = []) {
         self.controller = controller
         self.deployments = deployments
         self.nodes = nodes
+        self.gateways = gateways
+    }
+}
+
+/// One replica as a gateway's upstream sees it.
+public struct UpstreamMember: Codable, Sendable, Hashable {
+    public var deployment: String
+    public var replica: Int
+    /// `address:port`.
+    public var endpoint: String
+    /// nginx weight (0 when out).
+    public var weight: Int
+    /// Share of the gateway's traffic, 0–1, before rounding to nginx's integer weights.
+    public var share: Double
+    public var inService: Bool
+    /// Why it is out (not ready, leaving), or empty.
+    public var reason: String
+
+    public init(deployment: String, replica: Int, endpoint: String, weight: Int, share: Double, inService: Bool, reason: String) {
+        self.deployment = deployment
+        self.replica = replica
+        self.endpoint = endpoint
+        self.weight = weight
+        self.share = share
+        self.inService = inService
+        self.reason = reason
+    }
+}
+
+/// The controller's view of one gateway after a pass.
+public struct GatewayStatus: Codable, Sendable, Hashable {
+    public var name: String
+    public var listen: Int
+    public var managed: Bool
+    /// Every replica of the routed deployments, in or out.
+    public var members: [UpstreamMember]
+    /// A short hash of the configuration installed now.
+    public var configHash: String?
+    public var configPath: String
+    public var nginxPID: Int?
+    public var lastReload: Date?
+    /// Milliseconds from signalling nginx to its new workers running, at the last reload.
+    public var lastReloadMilliseconds: Int?
+    public var conditions: [Condition]
+
+    public init(name: String, listen: Int, managed: Bool, members: [UpstreamMember], configHash: String?, configPath: String,
+                nginxPID: Int?, lastReload: Date?, lastReloadMilliseconds: Int?, conditions: [Condition]) {
+        self.name = name
+        self.listen = listen
+        self.managed = managed
+        self.members = members
+        self.configHash = configHash
+        self.configPath = configPath
+        self.nginxPID = nginxPID
+        self.lastReload = lastReload
+        self.lastReloadMilliseconds = lastReloadMilliseconds
+        self.conditions = conditions
     }
 }

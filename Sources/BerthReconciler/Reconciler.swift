@@ -96,11 +96,17 @@ public struct Reconciler: Sendable {
     /// One level-triggered pass over `desired` (the state at `revision`): observe every node,
     /// probe the health endpoint of every running replica, plan, and unless `execute` is false,
     /// run the plan. `epoch` is stamped on the containers it creates.
-    public func pass(desired: [Resource], revision: Int64, epoch: Int64 = 0, execute: Bool = true) async -> Pass {
+    ///
+    /// `gate`, when given, runs after planning and before anything executes (the gateways take
+    /// leaving replicas out of service there) and returns the ids of containers that must not be
+    /// removed yet; their removals, and the creates that would reuse their node and port, wait.
+    public func pass(desired: [Resource], revision: Int64, epoch: Int64 = 0, execute: Bool = true,
+                     gate: (@Sendable (Plan, [String: NodeObservation], Set<String>) async -> Set<String>)? = nil) async -> Pass {
         let nodes = desired.compactMap { r in r.node.map { (name: r.name, spec: $0) } }
         let observed = await observe(nodes)
         let ready = await probe(observed, desired: desired)
         let plan = Planner.plan(desired: desired, observed: observed, ready: ready, revision: revision, epoch: epoch)
+        let held = await gate?(plan, observed, ready) ?? []
         guard execute, !plan.isNoOp else { return Pass(observed: observed, ready: ready, plan: plan, results: [], deferred: []) }
         // Containers that are ready, or neither there nor planned, start their backoff afresh.
         let containers = observed.values.flatMap(\.containers)
@@ -109,7 +115,19 @@ public struct Reconciler: Sendable {
         await backoff.reset { !healthy.contains($0) && present.contains($0) }
         var now: [Action] = []
         var deferred: [Action] = []
+        // Ports of containers whose removal waits: a create that wants the same port waits too.
+        let all = observed.values.flatMap(\.containers)
+        let heldPorts = Set(all.filter { held.contains($0.id) }.map { "\($0.node):\($0.hostPort)" })
         for action in plan.actions {
+            switch action {
+            case .remove(_, let id, _, _) where held.contains(id):
+                deferred.append(action)
+                continue
+            case .create(let node, let c) where heldPorts.contains("\(node):\(c.spec.labels[BerthLabel.hostPort] ?? "")"):
+                deferred.append(action)
+                continue
+            default: break
+            }
             if case .remove = action { now.append(action); continue }
             if await backoff.allows(action.backoffKey) { now.append(action) } else { deferred.append(action) }
         }

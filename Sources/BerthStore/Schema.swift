@@ -82,7 +82,7 @@ enum Schema {
             // The leader's last view of the fleet, rewritten as a whole when it changes: JSON
             // documents of `FleetStatus` parts, keyed by kind and name.
             try db.create(table: "status") { t in
-                t.column("kind", .text).notNull().check { ["deployment", "node", "controller"].contains($0) }
+                t.column("kind", .text).notNull().check { ["deployment", "node", "gateway", "controller"].contains($0) }
                 t.column("name", .text).notNull()
                 t.column("document", .text).notNull()
                 t.column("updatedAt", .datetime).notNull()

@@ -71,6 +71,7 @@ extension StateStore {
         }
         for d in status.deployments { try put("deployment", d.name, d) }
         for n in status.nodes { try put("node", n.name, n) }
+        for g in status.gateways { try put("gateway", g.name, g) }
         if let c = status.controller { try put("controller", "leader", c) }
         try write("storing the fleet status") { db in
             let lease = try Lease.fetchOne(db, key: Lease.controller)
@@ -104,6 +105,7 @@ extension StateStore {
                 switch row["kind"] as String {
                 case "deployment": status.deployments.append(try decoder.decode(DeploymentStatus.self, from: data))
                 case "node": status.nodes.append(try decoder.decode(NodeStatus.self, from: data))
+                case "gateway": status.gateways.append(try decoder.decode(GatewayStatus.self, from: data))
                 default: status.controller = try decoder.decode(ControllerStatus.self, from: data)
                 }
             }

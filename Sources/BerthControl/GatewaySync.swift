@@ -1,0 +1,176 @@
+import BerthGateway
+import BerthModel
+import BerthReconciler
+import Foundation
+import Logging
+
+/// Keeps every gateway's nginx sending traffic to the replicas that are ready and staying, and
+/// tells the pass which replicas are still in service and must not be stopped yet.
+///
+/// Each pass: the upstream is computed from the replicas that answer their health check, minus
+/// those the plan is about to remove; a changed configuration is tested with `nginx -t`,
+/// installed with one rename and loaded with a reload that counts only once new workers run. The
+/// old workers finish their requests; a replica is stopped only once no configuration in effect,
+/// and no old worker, can still send it a request. When nginx refuses a configuration, the last
+/// good one stays installed and serving, the gateway is Degraded with nginx's message, and
+/// replicas it still routes to are kept.
+public actor GatewaySync {
+    let stateFolder: String
+    let logger: Logger
+    struct Draining {
+        var master: Int32
+        var workers: Set<Int32>
+        var endpoints: Set<String>
+    }
+    var draining: [String: Draining] = [:]
+    var lastReload: [String: (at: Date, ms: Int)] = [:]
+    var previous: [String: GatewayStatus] = [:]
+    public private(set) var statuses: [GatewayStatus] = []
+    /// Events of this pass's gateway changes, taken by the loop.
+    var pendingEvents: [(name: String, warning: Bool, reason: String, message: String)] = []
+
+    public init(stateFolder: String, logger: Logger) {
+        self.stateFolder = stateFolder
+        self.logger = logger
+    }
+
+    public func takeEvents() -> [(name: String, warning: Bool, reason: String, message: String)] {
+        defer { pendingEvents = [] }
+        return pendingEvents
+    }
+
+    /// Syncs every gateway of `desired`; returns the ids of containers that must not be removed yet.
+    public func sync(desired: [Resource], plan: Plan, observed: [String: NodeObservation], ready: Set<String>, now: Date = Date()) -> Set<String> {
+        let addresses = Dictionary(uniqueKeysWithValues: desired.compactMap { r in r.node.map { (r.name, $0.address) } })
+        let deployments = Dictionary(uniqueKeysWithValues: desired.compactMap { r in r.deployment.map { (r.name, $0) } })
+        var leaving: [String: String] = [:]
+        for case .remove(_, let id, _, let reason) in plan.actions { leaving[id] = reason }
+        let containers = observed.values.flatMap(\.containers)
+        var held = Set<String>()
+        var statuses: [GatewayStatus] = []
+        for r in desired {
+            guard let spec = r.gateway else { continue }
+            let name = r.name
+            let routed = Set(spec.routes.map(\.deployment))
+            var byEndpoint: [String: ObservedContainer] = [:]
+            let candidates = containers.filter { routed.contains($0.deployment) && deployments[$0.deployment] != nil }.map { c -> Candidate in
+                let endpoint = "\(addresses[c.node] ?? "127.0.0.1"):\(c.hostPort)"
+                byEndpoint[endpoint] = c
+                return Candidate(deployment: c.deployment, replica: c.replica, endpoint: endpoint, weight: deployments[c.deployment]!.weight,
+                                 ready: c.running && ready.contains(c.id), leaving: leaving[c.id])
+            }
+            var members = UpstreamWeights.members(routes: spec.routes, candidates: candidates)
+            let paths = spec.managed ? NginxPaths.managed(stateFolder: stateFolder, gateway: name) : NginxPaths.system(gateway: name, spec: spec)
+            let nginx = Nginx(paths: paths, managed: spec.managed)
+            let text = NginxConfig.render(gateway: name, spec: spec, members: members, paths: paths)
+            let error = apply(text, nginx: nginx, gateway: name)
+
+            // What nginx can send traffic to now: the installed configuration, and old workers still draining.
+            let master = nginx.masterPID()
+            let installed = nginx.installed() ?? ""
+            var inEffect = master == nil ? Set<String>() : Nginx.endpoints(in: installed)
+            if var d = draining[name] {
+                if d.master != master || Nginx.waitDrained(d.workers, master: d.master, timeout: min(0.5, Double(spec.drain))) {
+                    draining[name] = nil
+                } else {
+                    d.endpoints.subtract(inEffect)
+                    draining[name] = d
+                    inEffect.formUnion(d.endpoints)
+                }
+            }
+            for (endpoint, c) in byEndpoint where leaving[c.id] != nil && inEffect.contains(endpoint) { held.insert(c.id) }
+            for i in members.indices {
+                let wanted = members[i].inService
+                members[i].inService = inEffect.contains(members[i].endpoint) && wanted
+                if wanted && !members[i].inService { members[i].reason = "not in effect: \(error ?? "nginx is not running")" }
+                if !wanted && inEffect.contains(members[i].endpoint) { members[i].reason += " (draining)" }
+            }
+            var conditions = [
+                Condition(type: "Ready", status: master != nil, reason: master != nil ? "NginxRunning" : "NginxNotRunning",
+                          message: master.map { "nginx master \($0) serves \(paths.config)" } ?? (error ?? "no nginx master"), lastTransition: now),
+                Condition(type: "Degraded", status: error != nil, reason: error != nil ? "ConfigurationRefused" : "AsExpected",
+                          message: error ?? "", lastTransition: now),
+            ]
+            conditions = .carrying(conditions, from: previous[name]?.conditions)
+            for c in conditions where previous[name]?.conditions[c.type]?.status != c.status && !(previous[name] == nil && c.type == "Degraded" && !c.status) {
+                pendingEvents.append((name, (c.type == "Degraded") == c.status, c.reason, "\(c.type)=\(c.status ? "True" : "False")" + (c.message.isEmpty ? "" : ": \(c.message)")))
+            }
+            let status = GatewayStatus(
+                name: name, listen: spec.listen, managed: spec.managed, members: members,
+                configHash: installed.isEmpty ? nil : ConfigHash.of(installed), configPath: paths.config, nginxPID: master.map(Int.init),
+                lastReload: lastReload[name]?.at, lastReloadMilliseconds: lastReload[name]?.ms, conditions: conditions)
+            previous[name] = status
+            statuses.append(status)
+        }
+        stopRemovedGateways(keeping: Set(desired.filter { $0.gateway?.managed == true }.map(\.name)))
+        self.statuses = statuses
+        return held
+    }
+
+    /// Tests, installs and loads `text` when it differs from what runs; nil, or why not.
+    func apply(_ text: String, nginx: Nginx, gateway name: String) -> String? {
+        let master = nginx.masterPID()
+        let installed = nginx.installed()
+        if text == installed && (master != nil || !nginx.managed) { return nil }
+        do {
+            if text != installed {
+                if let refusal = try nginx.test(text) {
+                    logger.error("nginx -t refused the new configuration; the last good one keeps serving: \(refusal)", metadata: ["gateway": "\(name)"])
+                    return "nginx -t: \(refusal)"
+                }
+                try nginx.install()
+            }
+            if let master {
+                let before = Nginx.endpoints(in: installed ?? "")
+                do {
+                    let (old, seconds) = try nginx.reload(master: master)
+                    let removed = before.subtracting(Nginx.endpoints(in: text))
+                    if !removed.isEmpty || draining[name] != nil {
+                        var d = draining[name] ?? Draining(master: master, workers: [], endpoints: [])
+                        d.workers.formUnion(old)
+                        d.endpoints.formUnion(removed)
+                        draining[name] = d
+                    }
+                    lastReload[name] = (Date(), Int(seconds * 1000))
+                    logger.info("nginx reloaded in \(Int(seconds * 1000)) ms: \(Nginx.endpoints(in: text).count) replica(s) in the upstream",
+                                metadata: ["gateway": "\(name)"])
+                } catch {
+                    nginx.restoreLastGood()
+                    logger.error("nginx kept its previous configuration: \(error)", metadata: ["gateway": "\(name)"])
+                    return "reload refused: \(error)"
+                }
+            } else if nginx.managed {
+                let pid = try nginx.start()
+                lastReload[name] = (Date(), 0)
+                logger.notice("started nginx (master \(pid)) with \(Nginx.endpoints(in: text).count) replica(s) in the upstream", metadata: ["gateway": "\(name)"])
+            } else {
+                return "the system nginx is not running (no live master in \(nginx.paths.pidFile)); the configuration is written to \(nginx.paths.config)"
+            }
+            return nil
+        } catch {
+            logger.error("\(error)", metadata: ["gateway": "\(name)"])
+            return "\(error)"
+        }
+    }
+
+    /// Managed gateways that are no longer desired: their nginx stops; files stay for the record.
+    func stopRemovedGateways(keeping: Set<String>) {
+        let folder = "\(stateFolder)/gateways"
+        guard let names = try? FileManager.default.contentsOfDirectory(atPath: folder) else { return }
+        for name in names where !keeping.contains(name) {
+            let nginx = Nginx(paths: .managed(stateFolder: stateFolder, gateway: name), managed: true)
+            if let pid = nginx.masterPID() {
+                nginx.stop()
+                logger.notice("stopped nginx \(pid): gateway \(name) is no longer desired", metadata: ["gateway": "\(name)"])
+            }
+        }
+    }
+}
+
+enum ConfigHash {
+    static func of(_ text: String) -> String {
+        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
+        for b in text.utf8 { hash = (hash ^ UInt64(b)) &* 0x100_0000_01b3 }
+        return String(hash, radix: 16)
+    }
+}
