@@ -24,6 +24,8 @@ public actor GatewaySync {
     }
     var draining: [String: Draining] = [:]
     var lastReload: [String: (at: Date, ms: Int)] = [:]
+    /// A configuration nginx refused, by gateway: not tried again for 30 s unless it changes.
+    var refused: [String: (text: String, at: Date, why: String)] = [:]
     var previous: [String: GatewayStatus] = [:]
     public private(set) var statuses: [GatewayStatus] = []
     /// Events of this pass's gateway changes, taken by the loop.
@@ -112,6 +114,13 @@ public actor GatewaySync {
         let master = nginx.masterPID()
         let installed = nginx.installed()
         if text == installed && (master != nil || !nginx.managed) { return nil }
+        if let r = refused[name], r.text == text, Date().timeIntervalSince(r.at) < 30 { return r.why }
+        let why = tryApply(text, nginx: nginx, gateway: name, master: master, installed: installed)
+        refused[name] = why.map { (text, Date(), $0) }
+        return why
+    }
+
+    func tryApply(_ text: String, nginx: Nginx, gateway name: String, master: Int32?, installed: String?) -> String? {
         do {
             if text != installed {
                 if let refusal = try nginx.test(text) {

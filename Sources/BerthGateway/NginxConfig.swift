@@ -8,6 +8,12 @@ public struct NginxPaths: Sendable, Hashable {
     public var config: String
     public var pidFile: String
 
+    public init(prefix: String, config: String, pidFile: String) {
+        self.prefix = prefix
+        self.config = config
+        self.pidFile = pidFile
+    }
+
     /// A managed gateway's own folder under the state folder.
     public static func managed(stateFolder: String, gateway: String) -> NginxPaths {
         let prefix = "\(stateFolder)/gateways/\(gateway)"
@@ -63,8 +69,11 @@ public enum NginxConfig {
         let id = "berth_" + name.replacingOccurrences(of: "-", with: "_")
         let serving = members.filter(\.inService)
         var out = ""
+        // The zone is named after its limit: a changed limit starts from a fresh zone rather than
+        // inheriting the excess counted under the old rate (which could refuse everyone for minutes).
+        let zone = spec.rateLimit.map { "\(id)_" + $0.rate.replacingOccurrences(of: "/", with: "_per_") + "_\($0.burst)" } ?? id
         if let limit = spec.rateLimit {
-            out += "limit_req_zone $binary_remote_addr zone=\(id):10m rate=\(limit.rate);\n"
+            out += "limit_req_zone $binary_remote_addr zone=\(zone):10m rate=\(limit.rate);\n"
         }
         var proxy = "return 503 \"no ready replica behind gateway \(name)\\n\";\n"
         if !serving.isEmpty {
@@ -102,7 +111,7 @@ public enum NginxConfig {
             }
         }
         let limit = spec.rateLimit.map { l in
-            "limit_req zone=\(id)" + (l.burst > 0 ? " burst=\(l.burst) nodelay" : "") + ";\nlimit_req_status 429;\n"
+            "limit_req zone=\(zone)" + (l.burst > 0 ? " burst=\(l.burst) nodelay" : "") + ";\nlimit_req_status 429;\n"
         } ?? ""
         out += """
             server {

@@ -24,70 +24,42 @@ struct BerthProcess {
     static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
 
     static func run(_ arguments: [String], state: String? = nil, environment: [String: String] = [:], cwd: String? = nil) throws -> Result {
-        let process = Process()
-        process.executableURL = binary
-        process.arguments = arguments + (state.map { ["--state", $0] } ?? [])
         var env = ProcessInfo.processInfo.environment
         env["BERTH_STATE"] = nil
         env["USER"] = "tester"
         for (k, v) in environment { env[k] = v }
-        process.environment = env
-        if let cwd { process.currentDirectoryURL = URL(fileURLWithPath: cwd) }
-        let out = Pipe(), err = Pipe()
-        process.standardOutput = out
-        process.standardError = err
-        try process.run()
-        // Drain stderr on another thread while stdout is read here: a child filling either pipe
-        // can never block.
-        nonisolated(unsafe) var errData = Data()
-        let errDone = DispatchSemaphore(value: 0)
-        DispatchQueue.global().async {
-            errData = err.fileHandleForReading.readDataToEndOfFile()
-            errDone.signal()
-        }
-        let outData = out.fileHandleForReading.readDataToEndOfFile()
-        errDone.wait()
-        process.waitUntilExit()
-        return Result(code: process.terminationStatus, stdout: String(decoding: outData, as: UTF8.self), stderr: String(decoding: errData, as: UTF8.self))
+        let (code, out, err) = try Spawn.run([binary.path] + arguments + (state.map { ["--state", $0] } ?? []), environment: env, cwd: cwd)
+        return Result(code: code, stdout: out, stderr: err)
     }
 
     /// POSTs an empty inference request with curl and returns the answer.
     static func curl(_ url: String) throws -> String {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: "/usr/bin/curl")
-        p.arguments = ["-s", "-m", "3", "-X", "POST", "-d", "{}", url]
-        let out = Pipe()
-        p.standardOutput = out
-        try p.run()
-        let data = out.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
-        return String(decoding: data, as: UTF8.self)
+        try tool("/usr/bin/curl", ["-s", "-m", "3", "-X", "POST", "-d", "{}", url])
     }
 
     /// The status code of a GET, or 0 when nothing answered.
     static func httpStatus(_ url: String) -> Int {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: "/usr/bin/curl")
-        p.arguments = ["-s", "-m", "2", "-o", "/dev/null", "-w", "%{http_code}", url]
-        let out = Pipe()
-        p.standardOutput = out
-        guard (try? p.run()) != nil else { return 0 }
-        let data = out.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
-        return Int(String(decoding: data, as: UTF8.self)) ?? 0
+        Int((try? tool("/usr/bin/curl", ["-s", "-m", "2", "-o", "/dev/null", "-w", "%{http_code}", url])) ?? "") ?? 0
     }
 
     /// The body of a GET.
     static func get(_ url: String) throws -> String {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: "/usr/bin/curl")
-        p.arguments = ["-s", "-m", "5", url]
-        let out = Pipe()
-        p.standardOutput = out
-        try p.run()
-        let data = out.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
-        return String(decoding: data, as: UTF8.self)
+        try tool("/usr/bin/curl", ["-s", "-m", "5", url])
+    }
+
+    /// POSTs an empty inference request; the body, or "" on failure.
+    static func post(_ url: String) -> String { (try? curl(url)) ?? "" }
+
+    /// POSTs an empty inference request; the status code, or 0 when nothing answered.
+    static func postStatus(_ url: String) -> Int {
+        (try? tool("/usr/bin/curl", ["-s", "-m", "5", "-o", "/dev/null", "-w", "%{http_code}", "-X", "POST", "-d", "{}", url]))
+            .flatMap { Int($0) } ?? 0
+    }
+
+    /// Runs a tool and returns its standard output.
+    @discardableResult
+    static func tool(_ path: String, _ arguments: [String]) throws -> String {
+        try Spawn.run([path] + arguments).1
     }
 
     static func temporaryFolder() -> String {
@@ -99,4 +71,55 @@ struct BerthProcess {
 
 func write(_ text: String, to path: String) {
     try! text.write(toFile: path, atomically: true, encoding: .utf8)
+}
+
+/// Sends requests one after another on a thread until stopped; counts successes and keeps every failure.
+final class RequestLoop: @unchecked Sendable {
+    private let lock = NSLock()
+    private var running = true
+    private var ok = 0
+    private var failed: [String] = []
+    private var thread: Thread?
+
+    init(url: String) {
+        let thread = Thread { [self] in while step(url) {} }
+        self.thread = thread
+        thread.start()
+    }
+
+    private func step(_ url: String) -> Bool {
+        let code = BerthProcess.postStatus(url)
+        lock.lock()
+        defer { lock.unlock() }
+        if code == 200 { ok += 1 } else { failed.append("\(Date()): HTTP \(code)") }
+        return running
+    }
+
+    /// Stops the loop; the successes and the failures.
+    func stop() -> (Int, [String]) {
+        lock.lock()
+        running = false
+        lock.unlock()
+        while thread?.isFinished == false { Thread.sleep(forTimeInterval: 0.02) }
+        lock.lock()
+        defer { lock.unlock() }
+        return (ok, failed)
+    }
+}
+
+/// A TCP port held open, so that nginx cannot bind it.
+final class ListeningSocket {
+    let fd: Int32
+
+    init(port: UInt16) throws {
+        fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        var addr = sockaddr_in()
+        addr.sin_family = sa_family_t(AF_INET)
+        addr.sin_port = port.bigEndian
+        addr.sin_addr.s_addr = INADDR_ANY
+        let bound = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
+        guard bound == 0, listen(fd, 1) == 0 else { throw POSIXError(.EADDRINUSE) }
+    }
+
+    func close() { _ = Glibc.close(fd) }
 }

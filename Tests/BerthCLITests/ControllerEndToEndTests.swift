@@ -3,17 +3,14 @@ import Testing
 
 /// A `berth controller` process for a test, logging to a file.
 final class ControllerProcess {
-    let process = Process()
+    let pid: pid_t
     let log: String
+    private var status: Int32?
 
     init(state: String, folder: String, name: String = "controller", arguments: [String] = []) throws {
         log = folder + "/\(name).log"
-        FileManager.default.createFile(atPath: log, contents: nil)
-        process.executableURL = BerthProcess.binary
-        process.arguments = ["controller", "--state", state, "--listen", "127.0.0.1:0", "--interval", "30", "--lease-ttl", "3", "--log-level", "debug"] + arguments
-        process.standardOutput = try FileHandle(forWritingTo: URL(fileURLWithPath: log))
-        process.standardError = process.standardOutput
-        try process.run()
+        pid = try Spawn.start([BerthProcess.binary.path, "controller", "--state", state, "--listen", "127.0.0.1:0", "--interval", "30",
+                               "--lease-ttl", "3", "--log-level", "debug"] + arguments, stdout: log)
     }
 
     var text: String { (try? String(contentsOfFile: log, encoding: .utf8)) ?? "" }
@@ -27,18 +24,20 @@ final class ControllerProcess {
 
     /// SIGTERM, then the exit status.
     @discardableResult func stop() -> Int32 {
-        if process.isRunning { process.terminate() }
-        process.waitUntilExit()
-        return process.terminationStatus
+        if let status { return status }
+        kill(pid, SIGTERM)
+        status = Spawn.wait(pid)
+        return status!
     }
 
     /// SIGKILL: a crash, leaving the lease to expire.
     func crash() {
-        kill(process.processIdentifier, SIGKILL)
-        process.waitUntilExit()
+        guard status == nil else { return }
+        kill(pid, SIGKILL)
+        status = Spawn.wait(pid)
     }
 
-    deinit { if process.isRunning { process.terminate(); process.waitUntilExit() } }
+    deinit { stop() }
 }
 
 /// Polls `condition` every 50 ms for up to `seconds`; the seconds it took, or nil.
@@ -79,13 +78,24 @@ struct ControllerEndToEndTests {
         return lines.filter { BerthProcess.httpStatus("http://127.0.0.1:\($0)/v2/health/ready") == 200 }
     }
 
+    /// Removes every Berth container and stops the gateways' nginx this test started.
+    func cleanUp() {
+        try? LocalCluster.removeBerthContainers()
+        for name in (try? FileManager.default.contentsOfDirectory(atPath: dir + "/gateways")) ?? [] {
+            if let text = try? String(contentsOfFile: dir + "/gateways/\(name)/nginx.pid", encoding: .utf8), let pid = Int32(text.trimmingCharacters(in: .whitespacesAndNewlines)) {
+                kill(pid, SIGQUIT)
+                waitUntil(5) { kill(pid, 0) != 0 }
+            }
+        }
+    }
+
     func apply(_ path: String, wait: Bool = true, timeout: Int = 60) throws -> BerthProcess.Result {
         try BerthProcess.run(["apply", "-f", LocalCluster.nodes, "-f", path] + (wait ? ["--wait", "--timeout", "\(timeout)"] : []), state: state)
     }
 
     @Test func converges_answers_replacesAKilledReplica_servesHealthAndMetrics() throws {
         try LocalCluster.removeBerthContainers()
-        defer { try? LocalCluster.removeBerthContainers() }
+        defer { cleanUp() }
         _ = try apply(fleet(), wait: false)
         let controller = try ControllerProcess(state: state, folder: dir)
         let applied = try apply(fleet())
@@ -124,7 +134,7 @@ struct ControllerEndToEndTests {
 
     @Test func rollingUpdate_keepsTwoReady_andANeverReadyVersionHalts_withAutoRollback() throws {
         try LocalCluster.removeBerthContainers()
-        defer { try? LocalCluster.removeBerthContainers() }
+        defer { cleanUp() }
         _ = try apply(fleet(), wait: false)
         let controller = try ControllerProcess(state: state, folder: dir)
         defer { controller.stop() }
@@ -175,7 +185,7 @@ struct ControllerEndToEndTests {
 
     @Test func restartMidRollout_finishesWithoutDuplicatesOrOrphans() throws {
         try LocalCluster.removeBerthContainers()
-        defer { try? LocalCluster.removeBerthContainers() }
+        defer { cleanUp() }
         _ = try apply(fleet(), wait: false)
         var controller = try ControllerProcess(state: state, folder: dir)
         #expect(try apply(fleet()).code == 0)
@@ -197,7 +207,7 @@ struct ControllerEndToEndTests {
 
     @Test func twoControllers_oneLeads_theOtherTakesOverWhenItDies() throws {
         try LocalCluster.removeBerthContainers()
-        defer { try? LocalCluster.removeBerthContainers() }
+        defer { cleanUp() }
         _ = try apply(fleet(), wait: false)
         let first = try ControllerProcess(state: state, folder: dir, name: "first")
         #expect(waitUntil(10) { first.text.contains("leading with epoch 1") } != nil)
@@ -222,6 +232,81 @@ struct ControllerEndToEndTests {
             try LocalCluster.docker(n, ["ps", "--filter", "label=io.berth.managed-by=berth", "--format", "{{.Label \"io.berth.epoch\"}}"]).split(separator: "\n")
         }
         #expect(epochs.contains("2"), "the replacement carries the new leader's epoch: \(epochs)")
+    }
+
+    /// The example fleet behind its gateway on port 18080, with a rate limit loose enough for the
+    /// request loops, then `edit`.
+    func gatewayFleet(_ edit: @escaping (String) -> String = { $0 }) -> String {
+        fleet { edit($0.replacingOccurrences(of: "listen: 8080", with: "listen: 18080")
+            .replacingOccurrences(of: "rateLimit: { rate: 100r/s, burst: 200 }", with: "rateLimit: { rate: 5000r/s, burst: 5000 }")) }
+    }
+
+    @Test func gateway_splitsByRouteWeight_limitsRate_andRollsWithZeroFailedRequests() throws {
+        try LocalCluster.removeBerthContainers()
+        defer { cleanUp() }
+        _ = try apply(gatewayFleet(), wait: false)
+        let controller = try ControllerProcess(state: state, folder: dir)
+        defer { controller.stop() }
+        #expect(try apply(gatewayFleet()).code == 0)
+        let url = "http://127.0.0.1:18080/v2/models/standin/infer"
+        #expect(waitUntil(10) { BerthProcess.post(url).contains("standin@") } != nil, "the gateway serves: \(controller.text.suffix(2000))")
+        let gateways = try BerthProcess.run(["get", "gateways"], state: state).stdout
+        #expect(gateways.contains("5000r/s burst 5000  3   0"), "\(gateways)")
+
+        // 2,000 requests: chat (2 replicas) 90 %, chat-canary (1 replica) 10 %, counted by the
+        // replica that answered in nginx's access log.
+        let canaryPort = try LocalCluster.docker(1, ["ps", "--filter", "label=io.berth.deployment=chat-canary", "--format", "{{.Label \"io.berth.host-port\"}}"])
+        let log = dir + "/gateways/local/logs/access.log"
+        let before = (try? String(contentsOfFile: log, encoding: .utf8))?.split(separator: "\n").count ?? 0
+        let body = dir + "/body.json"
+        write("{\"inputs\":[]}", to: body)
+        _ = try BerthProcess.tool("/usr/bin/ab", ["-q", "-n", "2000", "-c", "8", "-p", body, "-T", "application/json", url])
+        var lines: [Substring] = []
+        waitUntil(5) {
+            lines = Array(((try? String(contentsOfFile: log, encoding: .utf8)) ?? "").split(separator: "\n").dropFirst(before))
+            return lines.count >= 2000
+        }
+        let served = lines.filter { $0.contains(" /v2/models/standin/infer 200 ") }
+        let canary = served.filter { $0.hasSuffix(":\(canaryPort)") }.count
+        #expect(served.count >= 2000, "\(lines.suffix(3))")  // and the probes before, flushed late
+        let share = Double(canary) / Double(max(1, served.count))
+        #expect(abs(share - 0.10) <= 0.02, "canary share \(share) of \(served.count), tolerance ±2 points")
+
+        // A tight limit answers 429 past its burst.
+        #expect(try apply(gatewayFleet { $0.replacingOccurrences(of: "rate: 5000r/s, burst: 5000", with: "rate: 2r/s, burst: 3") }, wait: false).code == 0)
+        #expect(waitUntil(10) { (try? String(contentsOfFile: self.dir + "/gateways/local/nginx.conf", encoding: .utf8))?.contains("rate=2r/s") ?? false } != nil)
+        Thread.sleep(forTimeInterval: 1)
+        let codes = (0..<20).map { _ in BerthProcess.postStatus(url) }
+        #expect(codes.filter { $0 == 429 }.count >= 12 && codes.filter { $0 == 200 }.count >= 3, "\(codes)")
+        #expect(try apply(gatewayFleet(), wait: false).code == 0)
+        // The file is installed before nginx reloads it: wait for the loose limit to answer.
+        #expect(waitUntil(10) { (0..<10).allSatisfy { _ in BerthProcess.postStatus(url) == 200 } } != nil)
+
+        // Requests run the whole time through a rolling update and a version that never becomes ready.
+        let loop = RequestLoop(url: url)
+        let rolled = try apply(gatewayFleet(Self.chatVersion("v2")))
+        #expect(rolled.code == 0, "\(rolled.stderr)")
+        let broken = try apply(gatewayFleet { Self.chatVersion("v1")($0)
+            .replacingOccurrences(of: "STANDIN_LOAD_DELAY: \"1\" }", with: "STANDIN_LOAD_DELAY: \"1\", STANDIN_FAIL: never-ready }")
+            .replacingOccurrences(of: "readyDeadlineSeconds: 60 }\n---\napiVersion: berth/v1\nkind: Deployment\nmetadata: { name: chat-canary }",
+                                  with: "readyDeadlineSeconds: 3 }\n---\napiVersion: berth/v1\nkind: Deployment\nmetadata: { name: chat-canary }") })
+        #expect(broken.code == 1, "the never-ready version halts: \(broken.stderr)")
+        let (ok, failed) = loop.stop()
+        #expect(ok > 100, "\(ok) requests went through")
+        #expect(failed.isEmpty, "failed requests during the rollouts: \(failed.prefix(10))")
+        let replicas = try BerthProcess.run(["describe", "gateway", "local"], state: state).stdout
+        #expect(replicas.contains("not ready"), "the never-ready replica is out of the upstream: \(replicas)")
+
+        // A configuration nginx cannot load (its port is taken) keeps the old one serving.
+        let squatter = try ListeningSocket(port: 18081)
+        defer { squatter.close() }
+        #expect(try apply(gatewayFleet { $0.replacingOccurrences(of: "listen: 18080", with: "listen: 18081") }, wait: false).code == 0)
+        let degraded = waitUntil(10) {
+            (try? BerthProcess.run(["describe", "gateway", "local"], state: state).stdout.contains("ConfigurationRefused")) ?? false
+        }
+        let described = try BerthProcess.run(["describe", "gateway", "local"], state: state).stdout
+        #expect(degraded != nil && described.contains("18081"), "\(described)")
+        #expect(BerthProcess.post(url).contains("standin@"), "the old configuration keeps serving on 18080")
     }
 }
 }

@@ -6,16 +6,8 @@ enum LocalCluster {
     static let fleet = BerthProcess.root.appendingPathComponent("examples/local/fleet.yaml").path
 
     static func docker(_ node: Int, _ args: [String]) throws -> String {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: "/usr/bin/docker")
-        p.arguments = ["-H", "unix:///run/berth-local/node-\(node)/docker.sock"] + args
-        let out = Pipe()
-        p.standardOutput = out
-        p.standardError = FileHandle.nullDevice
-        try p.run()
-        let data = out.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
-        return String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+        try Spawn.run(["/usr/bin/docker", "-H", "unix:///run/berth-local/node-\(node)/docker.sock"] + args).1
+            .trimmingCharacters(in: .whitespacesAndNewlines)
     }
 
     /// Leaves the cluster's nodes without Berth containers (`scripts/demo` may have left its fleet running).

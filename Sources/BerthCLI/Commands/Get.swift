@@ -54,10 +54,12 @@ struct Get: ParsableCommand {
                     Console.note("no \(kinds.count == 1 ? kinds[0].plural : "objects") found")
                     return
                 }
+                let status = try store?.fleetStatus() ?? FleetStatus(controller: nil, deployments: [], nodes: [])
                 let sections = kinds.compactMap { k -> String? in
                     let ofKind = resources.filter { $0.kind == k }
                     guard !ofKind.isEmpty else { return nil }
-                    return (kinds.count > 1 ? "\(k.plural.uppercased())\n" : "") + ObjectRendering.table(k, ofKind)
+                    let table = k == .gateway ? GatewayRendering.table(ofKind, status: status) : ObjectRendering.table(k, ofKind)
+                    return (kinds.count > 1 ? "\(k.plural.uppercased())\n" : "") + table
                 }
                 Console.print(sections.joined(separator: "\n"))
             }

@@ -28,7 +28,7 @@ struct Status: ParsableCommand {
             out += "NODES\n" + StatusRendering.nodes(status.nodes, objects: objects) + "\n"
             out += "DEPLOYMENTS\n" + StatusRendering.deployments(status.deployments, objects: objects)
             let gateways = objects.filter { $0.kind == .gateway }
-            if !gateways.isEmpty { out += "\nGATEWAYS\n" + ObjectRendering.table(.gateway, gateways) }
+            if !gateways.isEmpty { out += "\nGATEWAYS\n" + GatewayRendering.table(gateways, status: status) }
             Console.print(out)
         }
     }
@@ -37,9 +37,9 @@ struct Status: ParsableCommand {
 /// `berth describe deployment|node NAME`.
 struct Describe: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Show one deployment or node in detail: spec, conditions, replicas with their GPUs, recent events.")
+        abstract: "Show one deployment, node or gateway in detail: spec, conditions, replicas or upstream, recent events.")
 
-    @Argument(help: ArgumentHelp("deployment or node.", valueName: "kind"))
+    @Argument(help: ArgumentHelp("deployment, node or gateway.", valueName: "kind"))
     var kind: String
 
     @Argument(help: "Name of the object.")
@@ -48,8 +48,8 @@ struct Describe: ParsableCommand {
     @OptionGroup var state: StateOptions
 
     func validate() throws {
-        guard let k = ResourceKind(userInput: kind), k == .deployment || k == .node else {
-            throw ValidationError("describe takes deployment or node, not \"\(kind)\"")
+        guard let k = ResourceKind(userInput: kind), k != .model else {
+            throw ValidationError("describe takes deployment, node or gateway, not \"\(kind)\"")
         }
     }
 
@@ -65,6 +65,8 @@ struct Describe: ParsableCommand {
             switch kind {
             case .deployment:
                 Console.print(StatusRendering.describe(deployment: object, status: status.deployments.first { $0.name == name }, events: events))
+            case .gateway:
+                Console.print(GatewayRendering.describe(object, status: status.gateways.first { $0.name == name }, events: events))
             default:
                 Console.print(StatusRendering.describe(node: object, status: status, events: events))
             }
