@@ -12,7 +12,7 @@ public struct ControllerOptions: Sendable {
     /// Between passes when the fleet is converged and nothing happens.
     public var idleInterval: Duration = .seconds(5)
     /// Between passes while replicas start, roll or fail.
-    public var busyInterval: Duration = .milliseconds(500)
+    public var busyInterval: Duration = .milliseconds(200)
     /// How long the lease lasts without renewal; a successor takes over this long after a crash.
     public var leaseTTL: TimeInterval = 6
     /// `HOST:PORT` of the HTTP API; nil for none.
@@ -132,6 +132,7 @@ public final class ControlLoop: Service, Sendable {
             let clock = ContinuousClock()
             let t0 = clock.now
             var busy = false
+            var starting: [String] = []
             do {
                 let objects = try store.objects()
                 let desired = objects.map(\.resource)
@@ -175,6 +176,7 @@ public final class ControlLoop: Service, Sendable {
                 metrics.record(pass: pass, status: output, duration: duration)
                 try autoRollback(status.deployments, objects: objects, pass: pass, store: store, logger: logger)
                 busy = !pass.plan.isNoOp || !pass.deferred.isEmpty || status.deployments.contains { $0.rollout != .complete }
+                starting = Self.healthURLs(of: pass.plan.deployments, phase: .starting, desired: desired)
                 if passes == 1 || !pass.plan.isNoOp {
                     logger.debug("pass \(passes) at revision \(revision): \(pass.plan.actions.count) action(s), \(pass.plan.kept.count) kept")
                 }
@@ -188,7 +190,7 @@ public final class ControlLoop: Service, Sendable {
                 await board.failed("\(error)")
                 busy = true
             }
-            await pause(busy ? options.busyInterval : options.idleInterval, store: store, seen: seenRevision)
+            await pause(busy ? options.busyInterval : options.idleInterval, store: store, seen: seenRevision, watching: starting)
         }
         if wasLeader {
             try? store.releaseLease(holder: options.identity)
@@ -239,9 +241,38 @@ public final class ControlLoop: Service, Sendable {
     }
 
     /// Waits up to `interval`, returning early on an engine event, a new revision, or shutdown.
-    func pause(_ interval: Duration, store: StateStore, seen: Int64) async {
+    /// Health-check URLs of the replicas in `phase`.
+    static func healthURLs(of deployments: [DeploymentProgress], phase: ReplicaStatus.Phase, desired: [Resource]) -> [String] {
+        let nodes = Dictionary(uniqueKeysWithValues: desired.compactMap { r in r.node.map { (r.name, $0) } })
+        let specs = Dictionary(uniqueKeysWithValues: desired.compactMap { r in r.deployment.map { (r.name, $0) } })
+        return deployments.flatMap { d in
+            d.replicas.compactMap { r -> String? in
+                guard r.phase == phase, let name = r.node, let node = nodes[name], let port = r.hostPort, let spec = specs[d.name] else { return nil }
+                return "http://\(node.address):\(node.network == .host ? (spec.health.port ?? port) : port)\(spec.health.path)"
+            }
+        }
+    }
+
+    /// Waits up to `interval`, returning early on an engine event, a new revision, shutdown, or
+    /// one of the `watching` health checks answering 200 (a starting replica became ready: the
+    /// gateway should have it at once, not at the next pass).
+    func pause(_ interval: Duration, store: StateStore, seen: Int64, watching: [String] = []) async {
         let deadline = ContinuousClock.now + interval
         var ticks = 0
+        let wake = self.wake
+        let watcher = watching.isEmpty ? nil : Task {
+            while !Task.isCancelled {
+                await withTaskGroup(of: Void.self) { group in
+                    for url in watching {
+                        group.addTask {
+                            if await ReplicaHTTP.status(url, timeout: .milliseconds(250)) == 200 { wake.post("ready: \(url)") }
+                        }
+                    }
+                }
+                try? await Task.sleep(for: .milliseconds(40))
+            }
+        }
+        defer { watcher?.cancel() }
         while ContinuousClock.now < deadline, !Task.isShuttingDownGracefully {
             if let reason = wake.take() {
                 logger.debug("woken: \(reason)")

@@ -26,7 +26,7 @@ struct Controller: AsyncParsableCommand {
     var interval: Double = 5
 
     @Option(help: "Seconds between passes while replicas start, roll or fail.")
-    var busyInterval: Double = 0.5
+    var busyInterval: Double = 0.2
 
     @Option(help: "Seconds the lease lasts without renewal: how soon a standby controller takes over.")
     var leaseTTL: Double = 6
