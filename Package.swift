@@ -84,7 +84,7 @@ let package = Package(
         .executableTarget(name: "berth", dependencies: ["BerthCLI"]),
         .executableTarget(
             name: "berth-bench",
-            dependencies: ["BerthModel", "BerthStore", "BerthScheduler", "BerthDocker"],
+            dependencies: ["BerthModel", "BerthStore", "BerthScheduler", "BerthReconciler", "BerthDocker"],
             path: "Benchmarks/berth-bench"
         ),
         .testTarget(name: "BerthModelTests", dependencies: ["BerthModel", .product(name: "Yams", package: "Yams")]),

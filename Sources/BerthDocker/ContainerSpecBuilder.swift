@@ -34,7 +34,9 @@ public enum ContainerSpecBuilder {
         return min(32 * gib, max(gib / 2, Int64(gpus) * 2 * gib))
     }
 
-    public static func build(_ p: ReplicaPlacement, epoch: Int64) -> PlannedContainer {
+    /// `templateHash`, when the caller has it (a plan computes it once per deployment), saves
+    /// computing it per replica.
+    public static func build(_ p: ReplicaPlacement, epoch: Int64, templateHash template: String? = nil) -> PlannedContainer {
         let network = p.nodeSpec.network
         // Host networking: the server listens on the host port itself.
         let listenPort = network == .host ? p.hostPort : p.spec.port
@@ -83,7 +85,7 @@ public enum ContainerSpecBuilder {
             BerthLabel.modelVersion: p.model.version,
             BerthLabel.gpus: p.gpus.map(String.init).joined(separator: ","),
             BerthLabel.hostPort: String(p.hostPort),
-            BerthLabel.templateHash: templateHash(spec: p.spec, model: p.model),
+            BerthLabel.templateHash: template ?? templateHash(spec: p.spec, model: p.model),
         ]
         return PlannedContainer(name: containerName(deployment: p.deployment, replica: p.replica, specHash: hash), spec: spec, specHash: hash)
     }
@@ -105,7 +107,7 @@ public enum ContainerSpecBuilder {
         encoder.outputFormatting = [.sortedKeys]
         let t = Template(model: model, gpusPerReplica: spec.gpusPerReplica, port: spec.port, env: spec.env, command: spec.command,
                          volumes: spec.volumes, memoryLimitBytes: spec.memoryLimitBytes)
-        return SHA256.hash(data: try! encoder.encode(t)).map { String(format: "%02x", $0) }.joined().prefix(16).description
+        return hex16(SHA256.hash(data: try! encoder.encode(t)))
     }
 
     /// `berth-<deployment>-<replica>-<first 8 of the spec hash>`.
@@ -114,10 +116,37 @@ public enum ContainerSpecBuilder {
     }
 
     /// Hash of the spec before labels are added: revision and epoch do not force a replacement.
+    /// Over a canonical text of every field (one line each, lists in order, maps sorted), not
+    /// JSON: a plan of 8,000 replicas hashes 8,000 specs, and JSONEncoder made that take a second.
     static func specHash(_ spec: ContainerCreateSpec) -> String {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys]
-        let digest = SHA256.hash(data: try! encoder.encode(spec))
-        return digest.map { String(format: "%02x", $0) }.joined().prefix(16).description
+        var text = "image \(spec.image)\n"
+        if let cmd = spec.cmd { text += "cmd " + cmd.map(quoted).joined(separator: " ") + "\n" }
+        for e in spec.env { text += "env \(quoted(e))\n" }
+        for p in (spec.exposedPorts ?? [:]).keys.sorted() { text += "expose \(p)\n" }
+        let h = spec.hostConfig
+        text += "network \(h.networkMode)\nrestart \(h.restartPolicy.name) \(h.restartPolicy.maximumRetryCount.map(String.init) ?? "-")\n"
+        text += "shm \(h.shmSize)\nmemory \(h.memory.map(String.init) ?? "-")\n"
+        for (port, bindings) in (h.portBindings ?? [:]).sorted(by: { $0.key < $1.key }) {
+            for b in bindings { text += "publish \(port) \(b.hostIp):\(b.hostPort)\n" }
+        }
+        for b in h.binds ?? [] { text += "bind \(quoted(b))\n" }
+        for d in h.deviceRequests ?? [] {
+            text += "device \(d.driver) \(d.count) \((d.deviceIDs ?? []).joined(separator: ",")) \(d.capabilities.map { $0.joined(separator: ",") }.joined(separator: ";"))\n"
+        }
+        return hex16(SHA256.hash(data: Data(text.utf8)))
+    }
+
+    /// Length-prefixed, so that no value can pass for two.
+    static func quoted(_ s: String) -> String { "\(s.utf8.count):\(s)" }
+
+    static func hex16(_ digest: SHA256.Digest) -> String {
+        let digits = Array("0123456789abcdef".utf8)
+        var bytes = [UInt8]()
+        bytes.reserveCapacity(16)
+        for byte in digest.prefix(8) {
+            bytes.append(digits[Int(byte >> 4)])
+            bytes.append(digits[Int(byte & 0xf)])
+        }
+        return String(decoding: bytes, as: UTF8.self)
     }
 }

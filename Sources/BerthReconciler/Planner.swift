@@ -183,7 +183,7 @@ public enum Planner {
                 let node = nodeStates[slice.node]!
                 let placement = ReplicaPlacement(deployment: request.name, spec: spec, model: request.model, replica: a.replica,
                                                  node: slice.node, nodeSpec: node.spec, gpus: slice.gpus, hostPort: slice.hostPort, revision: revision)
-                let target = ContainerSpecBuilder.build(placement, epoch: epoch)
+                let target = ContainerSpecBuilder.build(placement, epoch: epoch, templateHash: template)
                 let onSlot = mine.filter { $0.replica == a.replica }
                 let current = onSlot.first { $0.name == target.name && $0.node == slice.node }
                 slots.append(Slot(assignment: a, target: target, current: current, others: onSlot.filter { $0 != current }))
