@@ -17,6 +17,10 @@ public struct ControllerOptions: Sendable {
     public var leaseTTL: TimeInterval = 6
     /// `HOST:PORT` of the HTTP API; nil for none.
     public var listen: String?
+    /// Between snapshots of the state database; nil for none.
+    public var snapshotInterval: TimeInterval? = 3600
+    public var snapshotKeepHourly = 24
+    public var snapshotKeepDaily = 7
     /// This controller's name in the lease: host, pid and a random suffix.
     public var identity: String
 
@@ -71,6 +75,7 @@ public final class ControlLoop: Service, Sendable {
     let logger: Logger
     let reconciler = Reconciler()
     let wake = WakeUps()
+    let snapshotDone = Flag(true)
 
     public init(options: ControllerOptions, board: StatusBoard, metrics: ControllerMetrics, logger: Logger) {
         self.options = options
@@ -91,6 +96,7 @@ public final class ControlLoop: Service, Sendable {
         var passes = 0
         var seenRevision: Int64 = -1
         var wasLeader = false
+        var snapshotting: Task<Void, Never>?
         defer { for w in watchers.values { w.cancel() } }
 
         while !Task.isShuttingDownGracefully {
@@ -125,6 +131,18 @@ public final class ControlLoop: Service, Sendable {
                 }
                 await pause(.seconds(1), store: store, seen: seenRevision)
                 continue
+            }
+
+            // Snapshots run beside the passes, on their own connection: a long copy never stalls the loop.
+            if let interval = options.snapshotInterval, snapshotting == nil || snapshotting?.isCancelled == true || snapshotDone.value {
+                let last = (try? SnapshotStore(statePath: options.statePath).list().last?.createdAt) ?? .distantPast
+                if Date().timeIntervalSince(last) >= interval {
+                    snapshotDone.value = false
+                    snapshotting = Task.detached { [options, logger, metrics, snapshotDone] in
+                        defer { snapshotDone.value = true }
+                        Self.takeSnapshot(options: options, logger: logger, metrics: metrics)
+                    }
+                }
             }
 
             // 2. One pass over the state as stored now.
@@ -192,9 +210,31 @@ public final class ControlLoop: Service, Sendable {
             }
             await pause(busy ? options.busyInterval : options.idleInterval, store: store, seen: seenRevision, watching: starting)
         }
+        await snapshotting?.value
         if wasLeader {
             try? store.releaseLease(holder: options.identity)
             logger.notice("stopped after \(passes) pass(es); lease released; containers keep running")
+        }
+    }
+
+    /// One snapshot with SQLite's online copy, checked, recorded, then older ones pruned.
+    static func takeSnapshot(options: ControllerOptions, logger: Logger, metrics: ControllerMetrics) {
+        let started = ContinuousClock.now
+        do {
+            let store = try StateStore.open(path: options.statePath, create: false)
+            let snapshots = SnapshotStore(statePath: options.statePath)
+            let record = try snapshots.create(from: store)
+            let pruned = try snapshots.prune(hourly: options.snapshotKeepHourly, daily: options.snapshotKeepDaily)
+            let took = ContinuousClock.now - started
+            metrics.snapshotTaken(at: record.createdAt, duration: took)
+            try? store.record(events: [Event(time: Date(), revision: record.revision, kind: nil, name: nil, reason: "SnapshotTaken",
+                                             message: "snapshot \(record.id) of revision \(record.revision), \(record.sizeBytes) bytes, sha256 \(record.sha256.prefix(12))"
+                                                 + (pruned.isEmpty ? "" : "; pruned \(pruned.count)"))])
+            let prunedText = pruned.isEmpty ? "" : "; pruned \(pruned.joined(separator: ", "))"
+            logger.info("snapshot \(record.id) taken (revision \(record.revision), \(record.sizeBytes) bytes) in \(took)\(prunedText)")
+        } catch {
+            metrics.snapshotFailed()
+            logger.error("snapshot failed: \(error)")
         }
     }
 
@@ -283,6 +323,17 @@ public final class ControlLoop: Service, Sendable {
             if ticks % 4 == 0, seen >= 0, let latest = try? store.latestRevision(), latest != seen { return }
             try? await Task.sleep(for: .milliseconds(25))
         }
+    }
+}
+
+/// A boolean shared with a background task.
+final class Flag: @unchecked Sendable {
+    private let lock = NSLock()
+    private var _value: Bool
+    init(_ value: Bool) { _value = value }
+    var value: Bool {
+        get { lock.lock(); defer { lock.unlock() }; return _value }
+        set { lock.lock(); _value = newValue; lock.unlock() }
     }
 }
 

@@ -22,6 +22,18 @@ public final class ControllerMetrics: Sendable {
 
     func setLeader(_ isLeader: Bool) { leader.set(to: isLeader ? 1.0 : 0.0) }
 
+    func snapshotTaken(at time: Date, duration: Duration) {
+        gauge("last_snapshot_timestamp_seconds", "Unix time of the newest snapshot of the state database.", []).set(to: time.timeIntervalSince1970)
+        registry.makeDurationHistogram(
+            descriptor: MetricNameDescriptor(namespace: "berth", metricName: "snapshot_duration", unitName: "seconds", helpText: "Time to copy, check and hash a snapshot."),
+            labels: [], buckets: [.milliseconds(100), .milliseconds(500), .seconds(1), .seconds(5), .seconds(30), .seconds(120)]).record(duration)
+    }
+
+    func snapshotFailed() {
+        registry.makeCounter(descriptor: MetricNameDescriptor(namespace: "berth", metricName: "snapshot_failures", unitName: "total",
+                                                              helpText: "Snapshots that could not be taken."), labels: []).increment()
+    }
+
     /// Records one pass: its time, its actions by kind, and the fleet as it stood afterwards.
     func record(pass: Reconciler.Pass, status: StatusBuilder.Output, duration: Duration) {
         passDuration.record(duration)

@@ -74,6 +74,29 @@ struct SnapshotTests {
         for id in removed { #expect(!FileManager.default.fileExists(atPath: snapshots.databasePath(id))) }
     }
 
+    @Test func theController_takesSnapshotsOnItsInterval_andPrunesThem() throws {
+        let (dir, state) = try threeRevisions()
+        let controller = try ControllerProcess(state: state, folder: dir, arguments: ["--snapshot-interval", "2", "--snapshot-keep-hourly", "1", "--snapshot-keep-daily", "1"])
+        defer { controller.stop() }
+        var first = ""
+        let taken = waitUntil(10) {
+            first = (try? BerthProcess.run(["snapshot", "list"], state: state).stdout) ?? ""
+            return first.contains("-r3")
+        }
+        #expect(taken != nil, "\(controller.text.suffix(1500))")
+        let firstID = first.split(separator: "\n").dropFirst().first.map { String($0.split(separator: " ")[0]) } ?? ""
+        // Two seconds on, a newer one; with one hourly and one daily kept, the older one is pruned.
+        var later = ""
+        #expect(waitUntil(10) {
+            later = (try? BerthProcess.run(["snapshot", "list"], state: state).stdout) ?? ""
+            return !later.contains(firstID)
+        } != nil, "\(later)")
+        #expect(later.split(separator: "\n").count == 2, "a header and one snapshot: \(later)")
+        #expect(try BerthProcess.run(["snapshot", "verify"], state: state).code == 0)
+        #expect(controller.stop() == 0)
+        #expect(controller.text.contains("snapshot ") && controller.text.contains("pruned"), "\(controller.text.suffix(1500))")
+    }
+
     @Test func snapshotTakenWhileAppliesRun_isConsistent() async throws {
         let state = BerthProcess.temporaryFolder() + "/state/berth.db"
         let store = try StateStore.open(path: state, create: true)

@@ -16,7 +16,8 @@ struct Controller: AsyncParsableCommand {
             Berth's containers died, and at once when a new revision is stored. Each pass probes \
             every replica's health endpoint, rolls deployments within maxSurge / maxUnavailable \
             counting only ready replicas, and stores the fleet's status (`berth status`, \
-            `berth describe`). The HTTP API serves /healthz, /readyz, /metrics and /api/v1/status.
+            `berth describe`). The HTTP API serves /healthz, /readyz, /metrics and /api/v1/status. \
+            Every --snapshot-interval it takes a snapshot of the state database beside the passes.
 
             SIGINT or SIGTERM stops it after the current pass and releases the lease; containers \
             keep running.
@@ -37,12 +38,22 @@ struct Controller: AsyncParsableCommand {
     @Option(help: ArgumentHelp("File holding the bearer token the HTTP API requires (all paths but /healthz).", valueName: "path"))
     var tokenFile: String?
 
+    @Option(help: ArgumentHelp("Seconds between snapshots of the state database (state/snapshots/); 0 for none.", valueName: "seconds"))
+    var snapshotInterval: Double = 3600
+
+    @Option(help: "Hourly snapshots kept (the newest of each hour).")
+    var snapshotKeepHourly = 24
+
+    @Option(help: "Daily snapshots kept (the newest of each day).")
+    var snapshotKeepDaily = 7
+
     @Option(help: "Log level: trace, debug, info, notice, warning, error.")
     var logLevel: String = "info"
 
     @OptionGroup var state: StateOptions
 
     func validate() throws {
+        guard snapshotInterval >= 0, snapshotKeepHourly >= 0, snapshotKeepDaily >= 0 else { throw ValidationError("--snapshot-interval and the --snapshot-keep counts cannot be negative") }
         guard interval > 0, busyInterval > 0, leaseTTL >= 1 else { throw ValidationError("--interval and --busy-interval must be positive, --lease-ttl at least 1") }
         guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("--log-level \"\(logLevel)\" is not one of trace, debug, info, notice, warning, error") }
         if listen != "off" { _ = try APIServer.parse(listen: listen) }
@@ -76,6 +87,9 @@ struct Controller: AsyncParsableCommand {
         options.idleInterval = .milliseconds(Int64(interval * 1000))
         options.busyInterval = .milliseconds(Int64(busyInterval * 1000))
         options.leaseTTL = leaseTTL
+        options.snapshotInterval = snapshotInterval > 0 ? snapshotInterval : nil
+        options.snapshotKeepHourly = snapshotKeepHourly
+        options.snapshotKeepDaily = snapshotKeepDaily
         let board = StatusBoard()
         let metrics = ControllerMetrics()
         let loop = ControlLoop(options: options, board: board, metrics: metrics, logger: logger)
