@@ -21,6 +21,7 @@ public struct ControllerOptions: Sendable {
     public var snapshotInterval: TimeInterval? = 3600
     public var snapshotKeepHourly = 24
     public var snapshotKeepDaily = 7
+    public var failover = FailoverOptions()
     /// This controller's name in the lease: host, pid and a random suffix.
     public var identity: String
 
@@ -89,6 +90,7 @@ public final class ControlLoop: Service, Sendable {
         logger[metadataKey: "controller"] = "\(options.identity)"
         let store = try StateStore.open(path: options.statePath, create: false)
         let gateways = GatewaySync(stateFolder: options.stateFolder, logger: logger)
+        let tracker = NodeHealthTracker(options: options.failover, previous: (try? store.fleetStatus()) ?? FleetStatus(controller: nil, deployments: [], nodes: []))
         let started = Date()
         var watchers: [String: Task<Void, Never>] = [:]
         var previous = (try? store.fleetStatus()) ?? FleetStatus(controller: nil, deployments: [], nodes: [])
@@ -97,7 +99,21 @@ public final class ControlLoop: Service, Sendable {
         var seenRevision: Int64 = -1
         var wasLeader = false
         var snapshotting: Task<Void, Never>?
-        defer { for w in watchers.values { w.cancel() } }
+        // The lease is renewed beside the passes too: a pass slowed by a dead engine must not
+        // cost the lease. (Renewing never takes a lease that another controller holds.)
+        let heartbeat = Task.detached { [options] in
+            let renewal = try? StateStore.open(path: options.statePath, create: false)
+            while !Task.isCancelled {
+                try? await Task.sleep(for: .milliseconds(Int64(options.leaseTTL * 1000 / 3)))
+                if let lease = try? renewal?.lease(), lease.holder == options.identity, lease.expiresAt > Date() {
+                    _ = try? renewal?.acquireLease(holder: options.identity, ttl: options.leaseTTL)
+                }
+            }
+        }
+        defer {
+            heartbeat.cancel()
+            for w in watchers.values { w.cancel() }
+        }
 
         while !Task.isShuttingDownGracefully {
             // 1. The lease: only its holder acts.
@@ -157,11 +173,36 @@ public final class ControlLoop: Service, Sendable {
                 let revision = try store.latestRevision() ?? 0
                 seenRevision = revision
                 watchEvents(desired, &watchers, logger: logger)
-                let pass = await reconciler.pass(desired: desired, revision: revision, epoch: epoch) { plan, observed, ready in
-                    await gateways.sync(desired: desired, plan: plan, observed: observed, ready: ready)
-                }
+                let pass = await reconciler.pass(
+                    desired: desired, revision: revision, epoch: epoch,
+                    health: { observed in await tracker.evaluate(observed: observed, desired: desired) },
+                    gate: { plan, observed, ready in await gateways.sync(desired: desired, plan: plan, observed: observed, ready: ready) })
+                await tracker.progress(plan: pass.plan)
                 let now = Date()
                 var output = StatusBuilder.build(pass: pass, objects: objects, revision: revision, previous: previous, now: now)
+                for i in output.nodes.indices {
+                    let d = await tracker.details(output.nodes[i].name)
+                    output.nodes[i].failedChecks = d.failedChecks
+                    output.nodes[i].promoted = d.promoted
+                    output.nodes[i].rejoinedAsStandby = d.demoted
+                    if d.notReady {
+                        output.nodes[i].ready = false
+                        output.nodes[i].reason = "NodeFailed"
+                    } else if !output.nodes[i].ready {
+                        // Unreachable, not declared failed yet: its replicas stay where they are.
+                        output.nodes[i].ready = true
+                        output.nodes[i].reason = "Suspect"
+                        output.nodes[i].message = "\(d.failedChecks) of \(options.failover.failureThreshold) checks failed: \(d.error)"
+                    }
+                    if d.promoted { output.nodes[i].role = "active (promoted standby)" }
+                    if d.demoted { output.nodes[i].role = "standby (rejoined)" }
+                }
+                for e in await tracker.takeEvents() {
+                    output.events.append(Event(time: now, revision: revision, kind: e.kind, name: e.name, type: e.warning ? "Warning" : "Normal",
+                                               reason: e.reason, message: e.message))
+                    if e.warning { logger.warning("\(e.reason): \(e.message)", metadata: ["node": "\(e.name)"]) } else { logger.notice("\(e.reason): \(e.message)", metadata: ["node": "\(e.name)"]) }
+                }
+                for f in await tracker.takeFinished() { metrics.promotionFinished(seconds: f.seconds, succeeded: f.succeeded, deadlineExceeded: f.deadlineExceeded) }
                 for e in await gateways.takeEvents() {
                     output.events.append(Event(time: now, revision: revision, kind: "gateway", name: e.name, type: e.warning ? "Warning" : "Normal",
                                                reason: e.reason, message: e.message))
@@ -185,7 +226,7 @@ public final class ControlLoop: Service, Sendable {
                 let controller = ControllerStatus(
                     holder: options.identity, epoch: epoch, startedAt: started, lastPassAt: now,
                     lastPassMilliseconds: Int(duration.components.seconds * 1000 + duration.components.attoseconds / 1_000_000_000_000_000),
-                    passes: passes, revision: revision, listen: await board.listen)
+                    passes: passes, revision: revision, listen: await board.listen, promotions: await tracker.promotions)
                 let status = FleetStatus(controller: controller, deployments: output.deployments, nodes: output.nodes,
                                          gateways: await gateways.statuses)
                 try store.writeStatus(status, events: output.events, holder: options.identity)
@@ -194,6 +235,7 @@ public final class ControlLoop: Service, Sendable {
                 metrics.record(pass: pass, status: output, duration: duration)
                 try autoRollback(status.deployments, objects: objects, pass: pass, store: store, logger: logger)
                 busy = !pass.plan.isNoOp || !pass.deferred.isEmpty || status.deployments.contains { $0.rollout != .complete }
+                    || status.nodes.contains { $0.reason == "Suspect" } || (controller.promotions.contains { $0.state == .running })
                 starting = Self.healthURLs(of: pass.plan.deployments, phase: .starting, desired: desired)
                 if passes == 1 || !pass.plan.isNoOp {
                     logger.debug("pass \(passes) at revision \(revision): \(pass.plan.actions.count) action(s), \(pass.plan.kept.count) kept")

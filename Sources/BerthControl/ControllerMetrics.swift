@@ -16,6 +16,9 @@ public final class ControllerMetrics: Sendable {
             labels: [],
             buckets: [.milliseconds(5), .milliseconds(10), .milliseconds(25), .milliseconds(50), .milliseconds(100), .milliseconds(250),
                       .milliseconds(500), .seconds(1), .seconds(2.5), .seconds(5), .seconds(10), .seconds(30)])
+        // Present from the start, so that an alert on it has a series to watch.
+        _ = registry.makeCounter(descriptor: MetricNameDescriptor(namespace: "berth", metricName: "promotion_deadline_exceeded", unitName: "total",
+                                                                  helpText: "Promotions that missed their deadline."), labels: [])
         leader = registry.makeGauge(descriptor: MetricNameDescriptor(namespace: "berth", metricName: "controller_leader",
                                                                     helpText: "1 while this controller holds the lease."))
     }
@@ -27,6 +30,19 @@ public final class ControllerMetrics: Sendable {
         registry.makeDurationHistogram(
             descriptor: MetricNameDescriptor(namespace: "berth", metricName: "snapshot_duration", unitName: "seconds", helpText: "Time to copy, check and hash a snapshot."),
             labels: [], buckets: [.milliseconds(100), .milliseconds(500), .seconds(1), .seconds(5), .seconds(30), .seconds(120)]).record(duration)
+    }
+
+    func promotionFinished(seconds: Double, succeeded: Bool, deadlineExceeded: Bool) {
+        registry.makeDurationHistogram(
+            descriptor: MetricNameDescriptor(namespace: "berth", metricName: "promotion", unitName: "seconds",
+                                             helpText: "From a node declared failed to its replicas ready elsewhere."),
+            labels: [("outcome", succeeded ? "succeeded" : "failed")],
+            buckets: [.seconds(5), .seconds(10), .seconds(20), .seconds(30), .seconds(60), .seconds(120), .seconds(300), .seconds(600)])
+            .record(.milliseconds(Int64(seconds * 1000)))
+        if deadlineExceeded {
+            registry.makeCounter(descriptor: MetricNameDescriptor(namespace: "berth", metricName: "promotion_deadline_exceeded", unitName: "total",
+                                                                  helpText: "Promotions that missed their deadline."), labels: []).increment()
+        }
     }
 
     func snapshotFailed() {

@@ -16,9 +16,9 @@ extension DockerClient {
     }
 
     /// Every container (running or not) carrying all `labels` (`key=value` or `key`), in one call.
-    public func listContainers(labels: [String] = [DockerClient.managedLabel]) async throws -> [ContainerSummary] {
+    public func listContainers(labels: [String] = [DockerClient.managedLabel], timeout: Duration = .seconds(30)) async throws -> [ContainerSummary] {
         let filters = try String(decoding: JSONEncoder().encode(["label": labels]), as: UTF8.self)
-        let reply = try await send(.GET, "/containers/json", query: [("all", "1"), ("filters", filters)], operation: "list containers")
+        let reply = try await send(.GET, "/containers/json", query: [("all", "1"), ("filters", filters)], timeout: timeout, operation: "list containers")
         return try decode([ContainerSummary].self, reply.body, operation: "list containers")
     }
 

@@ -133,6 +133,12 @@ public struct NodeStatus: Codable, Sendable, Hashable {
     public var gpusTotal: Int
     public var gpusAllocated: Int
     public var containers: Int
+    /// Failed checks in a row (one per check interval).
+    public var failedChecks: Int = 0
+    /// A standby serving in place of a failed node.
+    public var promoted: Bool = false
+    /// An active node that came back after being declared dead: it waits as a standby.
+    public var rejoinedAsStandby: Bool = false
 
     public init(name: String, role: String, ready: Bool, reason: String, message: String, lastHeartbeat: Date?, gpusTotal: Int, gpusAllocated: Int, containers: Int) {
         self.name = name
@@ -147,8 +153,39 @@ public struct NodeStatus: Codable, Sendable, Hashable {
     }
 }
 
+/// A standby node taking over a failed node's replicas, step by step.
+public struct Promotion: Codable, Sendable, Hashable {
+    public enum State: String, Codable, Sendable {
+        case running, succeeded, failed
+    }
+
+    public var failedNode: String
+    public var standby: String?
+    public var state: State
+    public var reason: String
+    /// The replicas (deployment/replica) that ran on the failed node.
+    public var replicas: [String]
+    public var detectedAt: Date
+    public var deadline: Date
+    public var scheduledAt: Date?
+    public var startedAt: Date?
+    public var readyAt: Date?
+    public var gatewayAt: Date?
+
+    public init(failedNode: String, standby: String?, state: State, reason: String, replicas: [String], detectedAt: Date, deadline: Date) {
+        self.failedNode = failedNode
+        self.standby = standby
+        self.state = state
+        self.reason = reason
+        self.replicas = replicas
+        self.detectedAt = detectedAt
+        self.deadline = deadline
+    }
+}
+
 /// Who leads and how its loop does.
 public struct ControllerStatus: Codable, Sendable, Hashable {
+    public var promotions: [Promotion] = []
     public var holder: String
     public var epoch: Int64
     public var startedAt: Date
@@ -158,7 +195,9 @@ public struct ControllerStatus: Codable, Sendable, Hashable {
     public var revision: Int64
     public var listen: String?
 
-    public init(holder: String, epoch: Int64, startedAt: Date, lastPassAt: Date, lastPassMilliseconds: Int, passes: Int, revision: Int64, listen: String?) {
+    public init(holder: String, epoch: Int64, startedAt: Date, lastPassAt: Date, lastPassMilliseconds: Int, passes: Int, revision: Int64, listen: String?,
+                promotions: [Promotion] = []) {
+        self.promotions = promotions
         self.holder = holder
         self.epoch = epoch
         self.startedAt = startedAt

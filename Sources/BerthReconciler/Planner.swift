@@ -79,6 +79,26 @@ public struct DeploymentProgress: Sendable, Hashable {
     }
 }
 
+/// What the controller has concluded about nodes beyond this pass's observation.
+public struct FleetHealth: Sendable, Hashable {
+    /// Nodes declared dead: their replicas are placed elsewhere.
+    public var notReady: Set<String> = []
+    /// Unreachable nodes not declared dead yet, with the containers they last reported: their
+    /// replicas keep their places (no new ones go there) until the verdict.
+    public var suspect: [String: [ObservedContainer]] = [:]
+    /// Standby nodes serving as active ones.
+    public var promoted: Set<String> = []
+    /// Active nodes that came back after being declared dead and wait as standbys.
+    public var demoted: Set<String> = []
+
+    public init(notReady: Set<String> = [], suspect: [String: [ObservedContainer]] = [:], promoted: Set<String> = [], demoted: Set<String> = []) {
+        self.notReady = notReady
+        self.suspect = suspect
+        self.promoted = promoted
+        self.demoted = demoted
+    }
+}
+
 /// A pass's plan: what to do, what is fine as it is, and what cannot be placed.
 public struct Plan: Sendable {
     public var actions: [Action]
@@ -104,9 +124,21 @@ public struct Plan: Sendable {
 /// is replaced. Berth containers nobody wants are removed; containers without Berth's labels
 /// never appear here at all.
 public enum Planner {
-    public static func plan(desired: [Resource], observed: [String: NodeObservation], ready: Set<String> = [],
-                            revision: Int64, epoch: Int64, now: Date = Date()) -> Plan {
-        var input = FleetInput(desired) { name in if case .reachable = observed[name] { true } else { false } }
+    public static func plan(desired: [Resource], observed rawObserved: [String: NodeObservation], ready: Set<String> = [],
+                            revision: Int64, epoch: Int64, now: Date = Date(), health: FleetHealth = FleetHealth()) -> Plan {
+        // A suspect node counts with what it last reported, cordoned; a declared one not at all.
+        var observed = rawObserved
+        for (node, containers) in health.suspect where !health.notReady.contains(node) { observed[node] = .reachable(containers) }
+        var input = FleetInput(desired) { name in
+            if health.notReady.contains(name) { return false }
+            if case .reachable = observed[name] { return true } else { return false }
+        }
+        for i in input.nodes.indices {
+            let name = input.nodes[i].name
+            if health.suspect[name] != nil { input.nodes[i].cordoned = true }
+            if health.promoted.contains(name) { input.nodes[i].spec.role = .active }
+            if health.demoted.contains(name) { input.nodes[i].spec.role = .standby }
+        }
         let nodeStates = Dictionary(uniqueKeysWithValues: input.nodes.map { ($0.name, $0) })
         let all = observed.values.flatMap(\.containers)
         let byDeployment = Dictionary(grouping: all, by: \.deployment)
@@ -284,6 +316,8 @@ public enum Planner {
                 orphans.append(.remove(node: node, id: c.id, name: c.name, reason: reason))
             }
         }
-        return Plan(actions: orphans + actions, kept: kept, schedule: schedule, deployments: progress)
+        // Nothing can be done on a suspect node: its engine does not answer.
+        let possible = (orphans + actions).filter { health.suspect[$0.node] == nil }
+        return Plan(actions: possible, kept: kept, schedule: schedule, deployments: progress)
     }
 }

@@ -68,10 +68,13 @@ public actor Backoff {
 public struct Reconciler: Sendable {
     public let pool: ClientPool
     public let backoff: Backoff
+    /// How long one node's list call may take.
+    public let observeTimeout: Duration
 
-    public init(pool: ClientPool = ClientPool(), backoff: Backoff = Backoff()) {
+    public init(pool: ClientPool = ClientPool(), backoff: Backoff = Backoff(), observeTimeout: Duration = .seconds(5)) {
         self.pool = pool
         self.backoff = backoff
+        self.observeTimeout = observeTimeout
     }
 
     /// What one pass saw, planned and did.
@@ -100,12 +103,16 @@ public struct Reconciler: Sendable {
     /// `gate`, when given, runs after planning and before anything executes (the gateways take
     /// leaving replicas out of service there) and returns the ids of containers that must not be
     /// removed yet; their removals, and the creates that would reuse their node and port, wait.
+    /// `health`, when given, turns this pass's observation into the controller's verdicts about
+    /// nodes (failures counted over time, promotions) before planning.
     public func pass(desired: [Resource], revision: Int64, epoch: Int64 = 0, execute: Bool = true,
+                     health: (@Sendable ([String: NodeObservation]) async -> FleetHealth)? = nil,
                      gate: (@Sendable (Plan, [String: NodeObservation], Set<String>) async -> Set<String>)? = nil) async -> Pass {
         let nodes = desired.compactMap { r in r.node.map { (name: r.name, spec: $0) } }
         let observed = await observe(nodes)
         let ready = await probe(observed, desired: desired)
-        let plan = Planner.plan(desired: desired, observed: observed, ready: ready, revision: revision, epoch: epoch)
+        let verdicts = await health?(observed) ?? FleetHealth()
+        let plan = Planner.plan(desired: desired, observed: observed, ready: ready, revision: revision, epoch: epoch, health: verdicts)
         let held = await gate?(plan, observed, ready) ?? []
         guard execute, !plan.isNoOp else { return Pass(observed: observed, ready: ready, plan: plan, results: [], deferred: []) }
         // Containers that are ready, or neither there nor planned, start their backoff afresh.
@@ -165,7 +172,8 @@ public struct Reconciler: Sendable {
                 group.addTask {
                     do {
                         let client = try await pool.client(for: spec.engine)
-                        let containers = try await client.listContainers()
+                        // A node whose engine does not answer within seconds is a failed check, not a stalled pass.
+                        let containers = try await client.listContainers(timeout: observeTimeout)
                         return (name, .reachable(containers.compactMap { ObservedContainer($0, node: name) }))
                     } catch {
                         await pool.forget(spec.engine)

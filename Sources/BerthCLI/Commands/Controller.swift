@@ -47,6 +47,15 @@ struct Controller: AsyncParsableCommand {
     @Option(help: "Daily snapshots kept (the newest of each day).")
     var snapshotKeepDaily = 7
 
+    @Option(help: ArgumentHelp("Seconds between counted node checks.", valueName: "seconds"))
+    var nodeCheckInterval: Double = 5
+
+    @Option(help: "Failed node checks in a row before a node is NotReady and its replicas move (to a promoted standby).")
+    var nodeFailureThreshold = 3
+
+    @Option(help: ArgumentHelp("Seconds from a node's failure to its replicas ready elsewhere before the promotion counts as failed.", valueName: "seconds"))
+    var promotionDeadline: Double = 600
+
     @Option(help: "Log level: trace, debug, info, notice, warning, error.")
     var logLevel: String = "info"
 
@@ -54,6 +63,9 @@ struct Controller: AsyncParsableCommand {
 
     func validate() throws {
         guard snapshotInterval >= 0, snapshotKeepHourly >= 0, snapshotKeepDaily >= 0 else { throw ValidationError("--snapshot-interval and the --snapshot-keep counts cannot be negative") }
+        guard nodeCheckInterval > 0, nodeFailureThreshold >= 1, promotionDeadline > 0 else {
+            throw ValidationError("--node-check-interval and --promotion-deadline must be positive, --node-failure-threshold at least 1")
+        }
         guard interval > 0, busyInterval > 0, leaseTTL >= 1 else { throw ValidationError("--interval and --busy-interval must be positive, --lease-ttl at least 1") }
         guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("--log-level \"\(logLevel)\" is not one of trace, debug, info, notice, warning, error") }
         if listen != "off" { _ = try APIServer.parse(listen: listen) }
@@ -90,6 +102,9 @@ struct Controller: AsyncParsableCommand {
         options.snapshotInterval = snapshotInterval > 0 ? snapshotInterval : nil
         options.snapshotKeepHourly = snapshotKeepHourly
         options.snapshotKeepDaily = snapshotKeepDaily
+        options.failover.checkInterval = nodeCheckInterval
+        options.failover.failureThreshold = nodeFailureThreshold
+        options.failover.promotionDeadline = promotionDeadline
         let board = StatusBoard()
         let metrics = ControllerMetrics()
         let loop = ControlLoop(options: options, board: board, metrics: metrics, logger: logger)

@@ -1,0 +1,173 @@
+import BerthModel
+import BerthReconciler
+import Foundation
+
+/// When a node counts as failed, and how long its replicas have to come back elsewhere.
+public struct FailoverOptions: Sendable {
+    /// Failed checks are counted at most once per interval.
+    public var checkInterval: TimeInterval = 5
+    /// Failed checks in a row before a node is NotReady and its replicas move.
+    public var failureThreshold = 3
+    /// From a node declared failed to its replicas ready elsewhere.
+    public var promotionDeadline: TimeInterval = 600
+
+    public init() {}
+}
+
+/// Counts each node's failed checks over time, declares nodes NotReady, promotes standby nodes in
+/// their place and follows each promotion to its end; a node that comes back rejoins as a standby
+/// (or takes its replicas back with `failback: true`). Its verdicts feed each pass's plan.
+actor NodeHealthTracker {
+    struct NodeState {
+        var failedChecks = 0
+        var firstFailure: Date?
+        var lastSeen: [ObservedContainer]?
+        var notReadySince: Date?
+        var lastError = ""
+    }
+
+    let options: FailoverOptions
+    var nodes: [String: NodeState] = [:]
+    var promoted: Set<String> = []
+    var demoted: Set<String> = []
+    var promotions: [Promotion] = []
+    var events: [(kind: String, name: String, warning: Bool, reason: String, message: String)] = []
+    /// Finished promotions' durations and outcomes, taken by the metrics.
+    var finished: [(seconds: Double, succeeded: Bool, deadlineExceeded: Bool)] = []
+
+    init(options: FailoverOptions, previous: FleetStatus) {
+        self.options = options
+        for n in previous.nodes {
+            if n.promoted { promoted.insert(n.name) }
+            if n.rejoinedAsStandby { demoted.insert(n.name) }
+            if !n.ready && n.reason == "NodeFailed" { nodes[n.name, default: NodeState()].notReadySince = n.lastHeartbeat ?? Date() }
+        }
+        promotions = previous.controller?.promotions ?? []
+    }
+
+    func takeEvents() -> [(kind: String, name: String, warning: Bool, reason: String, message: String)] {
+        defer { events = [] }
+        return events
+    }
+
+    func takeFinished() -> [(seconds: Double, succeeded: Bool, deadlineExceeded: Bool)] {
+        defer { finished = [] }
+        return finished
+    }
+
+    /// Turns this pass's observation into verdicts.
+    func evaluate(observed: [String: NodeObservation], desired: [Resource], now: Date = Date()) -> FleetHealth {
+        let specs = Dictionary(uniqueKeysWithValues: desired.compactMap { r in r.node.map { (r.name, $0) } })
+        for name in nodes.keys where specs[name] == nil { nodes[name] = nil }
+        promoted.formIntersection(specs.keys)
+        demoted.formIntersection(specs.keys)
+        var health = FleetHealth()
+        for (name, spec) in specs.sorted(by: { $0.key < $1.key }) {
+            var n = nodes[name] ?? NodeState()
+            switch observed[name] {
+            case .reachable(let containers)?:
+                if let since = n.notReadySince {
+                    let back = Int(now.timeIntervalSince(since))
+                    if spec.role == .active && !spec.failback && !promoted.contains(name) {
+                        demoted.insert(name)
+                        events.append(("node", name, false, "NodeRejoined", "engine answers again after \(back) s; rejoins as a standby (failback: false); its old replicas are removed"))
+                    } else {
+                        events.append(("node", name, false, "NodeRecovered", "engine answers again after \(back) s" + (spec.failback ? "; failback: its replicas may return" : "")))
+                    }
+                }
+                n = NodeState(failedChecks: 0, firstFailure: nil, lastSeen: containers, notReadySince: nil, lastError: "")
+            case .unreachable(let why)?:
+                n.lastError = why
+                let first = n.firstFailure ?? now
+                n.firstFailure = first
+                n.failedChecks = 1 + Int(now.timeIntervalSince(first) / options.checkInterval)
+                if n.failedChecks >= options.failureThreshold && n.notReadySince == nil {
+                    n.notReadySince = now
+                    events.append(("node", name, true, "NodeFailed", "\(n.failedChecks) checks failed in a row (\(options.failureThreshold) allowed, \(Int(options.checkInterval)) s apart): \(why)"))
+                    nodes[name] = n
+                    startPromotion(failed: name, specs: specs, observed: observed, now: now)
+                }
+            case nil:
+                break
+            }
+            nodes[name] = n
+            if n.notReadySince != nil { health.notReady.insert(name) }
+            else if case .unreachable? = observed[name], let seen = n.lastSeen { health.suspect[name] = seen }
+        }
+        health.promoted = promoted
+        health.demoted = demoted
+        return health
+    }
+
+    func startPromotion(failed: String, specs: [String: NodeSpec], observed: [String: NodeObservation], now: Date) {
+        let acting = (specs[failed]?.role == .active && !demoted.contains(failed)) || promoted.contains(failed)
+        let replicas = Array(Set((nodes[failed]?.lastSeen ?? []).map { "\($0.deployment)/\($0.replica)" })).sorted()
+        guard acting, !replicas.isEmpty else { return }
+        promoted.remove(failed)
+        var promotion = Promotion(failedNode: failed, standby: nil, state: .running, reason: "", replicas: replicas, detectedAt: now,
+                                  deadline: now.addingTimeInterval(options.promotionDeadline))
+        let candidates = specs.filter { name, spec in
+            spec.role == .standby && !promoted.contains(name) && nodes[name]?.notReadySince == nil
+                && { if case .reachable? = observed[name] { true } else { false } }()
+        }.sorted { ($0.value.gpus.count, $1.key) > ($1.value.gpus.count, $0.key) }
+        if let standby = candidates.first?.key {
+            promoted.insert(standby)
+            promotion.standby = standby
+            events.append(("node", standby, false, "PromotionStarted", "promoted to active in place of \(failed): \(replicas.count) replica(s) to move (\(replicas.joined(separator: ", "))); deadline \(Int(options.promotionDeadline)) s"))
+        } else {
+            events.append(("node", failed, true, "NoStandby", "no standby node is ready to take \(failed)'s replicas; the active nodes' free GPUs are all there is"))
+        }
+        promotions.append(promotion)
+        if promotions.count > 20 { promotions.removeFirst(promotions.count - 20) }
+    }
+
+    /// Follows running promotions through this pass's plan: scheduled, started, ready (and so in
+    /// the gateway, which takes ready replicas in the same pass), or failed.
+    func progress(plan: Plan, now: Date = Date()) {
+        let replicas = Dictionary(uniqueKeysWithValues: plan.deployments.map { ($0.name, Dictionary($0.replicas.map { ($0.slot, $0) }, uniquingKeysWith: { a, _ in a })) })
+        for i in promotions.indices where promotions[i].state == .running {
+            var p = promotions[i]
+            let states = p.replicas.map { key -> ReplicaStatus? in
+                let parts = key.split(separator: "/")
+                return replicas[String(parts[0])]?[Int(parts[1]) ?? -1]
+            }
+            let moved = states.compactMap { $0 }.filter { $0.node != p.failedNode }
+            if let stuck = states.compactMap({ $0 }).first(where: { $0.phase == .unschedulable }) {
+                p.state = .failed
+                p.reason = "replica \(stuck.slot) cannot be placed: \(stuck.message)"
+            } else if moved.count == states.count {
+                if p.scheduledAt == nil { p.scheduledAt = now }
+                if p.startedAt == nil, moved.allSatisfy({ $0.phase == .starting || $0.phase == .ready }) { p.startedAt = now }
+                if moved.allSatisfy({ $0.phase == .ready }) {
+                    p.startedAt = p.startedAt ?? now
+                    p.readyAt = now
+                    p.gatewayAt = now
+                    p.state = .succeeded
+                }
+            }
+            if p.state == .running && now > p.deadline {
+                p.state = .failed
+                p.reason = "deadline exceeded: \(Int(options.promotionDeadline)) s after the failure, \(moved.filter { $0.phase == .ready }.count) of \(p.replicas.count) replica(s) ready"
+            }
+            if p.state != promotions[i].state {
+                let seconds = now.timeIntervalSince(p.detectedAt)
+                func at(_ d: Date?) -> String { d.map { String(format: "+%.1fs", $0.timeIntervalSince(p.detectedAt)) } ?? "-" }
+                let timeline = "detected → scheduled \(at(p.scheduledAt)), started \(at(p.startedAt)), ready \(at(p.readyAt)), in the gateway \(at(p.gatewayAt))"
+                if p.state == .succeeded {
+                    events.append(("node", p.standby ?? p.failedNode, false, "PromotionSucceeded",
+                                   "\(p.replicas.count) replica(s) of \(p.failedNode) serving again after \(String(format: "%.1f", seconds)) s: \(timeline)"))
+                } else {
+                    events.append(("node", p.standby ?? p.failedNode, true, "PromotionFailed", "\(p.reason); \(timeline)"))
+                }
+                finished.append((seconds, p.state == .succeeded, p.reason.hasPrefix("deadline exceeded")))
+            }
+            promotions[i] = p
+        }
+    }
+
+    /// Details for a node's status.
+    func details(_ name: String) -> (failedChecks: Int, notReady: Bool, error: String, promoted: Bool, demoted: Bool) {
+        let n = nodes[name] ?? NodeState()
+        return (n.failedChecks, n.notReadySince != nil, n.lastError, promoted.contains(name), demoted.contains(name))
+    }
+}
