@@ -250,7 +250,9 @@ public final class ControlLoop: Service, Sendable {
                 await board.failed("\(error)")
                 busy = true
             }
-            await pause(busy ? options.busyInterval : options.idleInterval, store: store, seen: seenRevision, watching: starting)
+            // Node checks are passes too: never further apart than the check interval.
+            let check = Duration.milliseconds(Int64(options.failover.checkInterval * 1000))
+            await pause(busy ? options.busyInterval : min(options.idleInterval, check), store: store, seen: seenRevision, watching: starting)
         }
         await snapshotting?.value
         if wasLeader {
@@ -311,8 +313,9 @@ public final class ControlLoop: Service, Sendable {
             let pool = reconciler.pool
             let wake = self.wake
             watchers[name] = Task {
-                defer { wake.ended(name) }
-                guard let client = try? await pool.client(for: spec.engine) else { return }
+                // A stream that never connected ends quietly: the next pass tries again.
+                guard let client = try? await pool.client(for: spec.engine) else { return wake.ended(name, wake: false) }
+                defer { wake.ended(name, wake: true) }
                 do {
                     for try await event in client.events() where ["die", "destroy", "oom", "stop"].contains(event.action) {
                         wake.post("\(event.action) \(event.actor.attributes["name"] ?? event.actor.id) on \(name)")
@@ -385,9 +388,11 @@ final class WakeUps: @unchecked Sendable {
     private var pending: [String] = []
     private var endedWatchers: [String] = []
 
-    func ended(_ node: String) {
+    /// A node's event stream ended (its engine went away, or restarted): worth a look at once.
+    func ended(_ node: String, wake: Bool) {
         lock.lock()
         endedWatchers.append(node)
+        if wake { pending.append("the event stream of \(node) ended") }
         lock.unlock()
     }
 

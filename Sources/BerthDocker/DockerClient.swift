@@ -80,7 +80,7 @@ public final class DockerClient: Sendable {
     /// Sends one request and reads the whole answer; non-2xx answers become `DockerError`s.
     func send(
         _ method: HTTPMethod, _ path: String, query: [(String, String)] = [], json: Data? = nil,
-        headers: [(String, String)] = [], versioned: Bool = true, timeout: Duration = .seconds(30),
+        headers: [(String, String)] = [], versioned: Bool = true, timeout: Duration = .seconds(15),
         operation: String, notFound: DockerError.Code = .notFound, maxBytes: Int = 64 * 1024 * 1024
     ) async throws -> Reply {
         var request = request(method, path, query: query, versioned: versioned)

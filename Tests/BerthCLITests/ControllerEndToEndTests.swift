@@ -308,5 +308,62 @@ struct ControllerEndToEndTests {
         #expect(degraded != nil && described.contains("18081"), "\(described)")
         #expect(BerthProcess.post(url).contains("standin@"), "the old configuration keeps serving on 18080")
     }
+
+    @Test func crashedNode_itsReplicasServeFromThePromotedStandby_andComeBackFenced() throws {
+        try LocalCluster.removeBerthContainers()
+        defer {
+            _ = try? Spawn.run([BerthProcess.root.appendingPathComponent("scripts/local-cluster").path, "heal", "node-2"])
+            cleanUp()
+        }
+        _ = try apply(gatewayFleet(), wait: false)
+        let controller = try ControllerProcess(state: state, folder: dir, arguments: ["--node-check-interval", "1", "--node-failure-threshold", "3"])
+        defer { controller.stop() }
+        #expect(try apply(gatewayFleet()).code == 0)
+        let url = "http://127.0.0.1:18080/v2/models/standin/infer"
+        #expect(waitUntil(10) { BerthProcess.post(url).contains("standin@") } != nil)
+        let before = try BerthProcess.run(["get", "replicas", "chat"], state: state).stdout
+        #expect(before.contains("node-2"), "chat replica 1 runs on node-2 first: \(before)")
+
+        let crashed = Date()
+        let crash = try Spawn.run([BerthProcess.root.appendingPathComponent("scripts/local-cluster").path, "crash", "node-2"])
+        #expect(crash.0 == 0, "\(crash.2)")
+        // Back on the standby (or another node with room), ready, and in the gateway.
+        var replicas = ""
+        let back = waitUntil(60) {
+            replicas = (try? BerthProcess.run(["get", "replicas", "chat"], state: state).stdout) ?? ""
+            return !replicas.contains("node-2") && replicas.components(separatedBy: " ready ").count == 3
+        }
+        #expect(back != nil, "\(replicas)\n\(controller.text.suffix(2000))")
+        let seconds = Date().timeIntervalSince(crashed)
+        #expect(seconds < 30, "serving again \(seconds) s after the crash (goal ≤ 30 s with 1 s checks)")
+        let status = try BerthProcess.run(["status"], state: state).stdout
+        #expect(status.contains("node-2  active") && status.contains("NotReady"), "\(status)")
+        #expect(status.contains("node-3  active (promoted standby)"), "\(status)")
+        #expect(controller.text.contains("PromotionSucceeded"), "\(controller.text.suffix(2000))")
+        let answers = (0..<20).map { _ in BerthProcess.post(url) }
+        #expect(answers.allSatisfy { $0.contains("standin@") }, "every request answered after the promotion: \(answers)")
+        let metrics = try BerthProcess.get(try #require(controller.api()) + "/metrics")
+        #expect(metrics.contains("berth_promotion_seconds_count{outcome=\"succeeded\"} 1"), "\(metrics)")
+
+        // Heal: the engine returns with its old container; it rejoins as a standby and the old
+        // replica is removed without ever entering the gateway.
+        let accessLog = dir + "/gateways/local/logs/access.log"
+        let oldPort = before.split(separator: "\n").first { $0.contains("node-2") }.map { String($0.split(separator: " ", omittingEmptySubsequences: true)[4]) } ?? "?"
+        _ = try Spawn.run([BerthProcess.root.appendingPathComponent("scripts/local-cluster").path, "heal", "node-2"])
+        let fenced = waitUntil(30) { (try? LocalCluster.docker(2, ["ps", "-aq", "--filter", "label=io.berth.managed-by=berth"]))?.isEmpty ?? false }
+        #expect(fenced != nil, "the old container on node-2 is removed")
+        let after = try BerthProcess.run(["status"], state: state).stdout
+        #expect(after.contains("node-2  standby (rejoined)"), "\(after)")
+        for _ in 0..<20 { _ = BerthProcess.post(url) }
+        Thread.sleep(forTimeInterval: 1.5)  // the access log flushes every second
+        let routedSince = ((try? String(contentsOfFile: accessLog, encoding: .utf8)) ?? "").split(separator: "\n")
+            .filter { line in
+                guard let stamp = line.split(separator: " ").first, let t = ISO8601DateFormatter().date(from: String(stamp)) else { return false }
+                return t > crashed.addingTimeInterval(seconds) && line.hasSuffix(":\(oldPort)")
+            }
+        // After the promotion, nothing went to node-2's port (chat replica 1 now serves elsewhere, on another port).
+        let newPortIsOld = try BerthProcess.run(["get", "replicas", "chat"], state: state).stdout.contains(" \(oldPort) ")
+        #expect(newPortIsOld || routedSince.isEmpty, "the gateway sent requests to the failed node's replica after the promotion: \(routedSince.prefix(3))")
+    }
 }
 }
