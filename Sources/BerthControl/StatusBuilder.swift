@@ -101,7 +101,7 @@ public enum StatusBuilder {
 
     static func containerDeployment(_ action: Action) -> String? {
         switch action {
-        case .create(_, let c): c.spec.labels[BerthLabel.deployment]
+        case .create(_, let c): c.placement.deployment
         case .start, .remove:
             // berth-<deployment>-<replica>-<hash>
             action.containerName.split(separator: "-").dropFirst().dropLast(2).joined(separator: "-")

@@ -18,12 +18,32 @@ public enum BerthLabel {
     public static let templateHash = "io.berth.template-hash"
 }
 
-/// A container Berth wants on a node: its deterministic name, what to create, and the hash of what matters.
+/// A container Berth wants on a node: its deterministic name, the hash of what matters, and
+/// what to create — built when first asked for: a plan of thousands of replicas needs names and
+/// hashes, and only the containers it creates need their whole spec.
 public struct PlannedContainer: Sendable, Hashable {
     public var name: String
-    public var spec: ContainerCreateSpec
-    /// First 16 hex digits of the sha256 of everything that shapes the container; a change means a replacement.
+    /// First 16 hex digits of a sha256 over everything that shapes the container (its placement
+    /// and its deployment's template); a change means a replacement.
     public var specHash: String
+    public let placement: ReplicaPlacement
+    public let epoch: Int64
+    let template: String
+    private var edited: ContainerCreateSpec?
+
+    init(placement: ReplicaPlacement, epoch: Int64, template: String) {
+        self.placement = placement
+        self.epoch = epoch
+        self.template = template
+        specHash = ContainerSpecBuilder.specHash(placement, template: template)
+        name = ContainerSpecBuilder.containerName(deployment: placement.deployment, replica: placement.replica, specHash: specHash)
+    }
+
+    /// What the engine is asked to create (labels included).
+    public var spec: ContainerCreateSpec {
+        get { edited ?? ContainerSpecBuilder.spec(placement, epoch: epoch, template: template, specHash: specHash) }
+        set { edited = newValue }
+    }
 }
 
 /// Maps a placed replica to the container that serves it. Pure: same input, same container.
@@ -37,6 +57,11 @@ public enum ContainerSpecBuilder {
     /// `templateHash`, when the caller has it (a plan computes it once per deployment), saves
     /// computing it per replica.
     public static func build(_ p: ReplicaPlacement, epoch: Int64, templateHash template: String? = nil) -> PlannedContainer {
+        PlannedContainer(placement: p, epoch: epoch, template: template ?? templateHash(spec: p.spec, model: p.model))
+    }
+
+    /// The whole create request of a placed replica.
+    static func spec(_ p: ReplicaPlacement, epoch: Int64, template: String, specHash hash: String) -> ContainerCreateSpec {
         let network = p.nodeSpec.network
         // Host networking: the server listens on the host port itself.
         let listenPort = network == .host ? p.hostPort : p.spec.port
@@ -72,7 +97,6 @@ public enum ContainerSpecBuilder {
             labels: [:],
             exposedPorts: network == .host ? nil : [portKey: EmptyObject()],
             hostConfig: host)
-        let hash = specHash(spec)
         spec.labels = [
             BerthLabel.managedBy: "berth",
             BerthLabel.deployment: p.deployment,
@@ -85,9 +109,19 @@ public enum ContainerSpecBuilder {
             BerthLabel.modelVersion: p.model.version,
             BerthLabel.gpus: p.gpus.map(String.init).joined(separator: ","),
             BerthLabel.hostPort: String(p.hostPort),
-            BerthLabel.templateHash: template ?? templateHash(spec: p.spec, model: p.model),
+            BerthLabel.templateHash: template,
         ]
-        return PlannedContainer(name: containerName(deployment: p.deployment, replica: p.replica, specHash: hash), spec: spec, specHash: hash)
+        return spec
+    }
+
+    /// The spec hash, over what the spec is built from: the deployment's template (image, model
+    /// version, GPUs per replica, port, env, command, volumes, memory), the model's name, the
+    /// placement (replica, GPU indices, host port) and the node's network and runtime — and the
+    /// builder's own version, raised whenever `spec` changes how it builds.
+    static func specHash(_ p: ReplicaPlacement, template: String) -> String {
+        let text = "berth-spec-v2|\(p.deployment)|\(p.spec.model)|\(template)|\(p.replica)|\(p.gpus.map(String.init).joined(separator: ","))|"
+            + "\(p.hostPort)|\(p.nodeSpec.network.rawValue)|\(p.nodeSpec.runtime.rawValue)"
+        return hex16(SHA256.hash(data: Data(text.utf8)))
     }
 
     /// Hash of what a deployment and its model version say about every container of it — not the
@@ -114,30 +148,6 @@ public enum ContainerSpecBuilder {
     public static func containerName(deployment: String, replica: Int, specHash: String) -> String {
         "berth-\(deployment)-\(replica)-\(specHash.prefix(8))"
     }
-
-    /// Hash of the spec before labels are added: revision and epoch do not force a replacement.
-    /// Over a canonical text of every field (one line each, lists in order, maps sorted), not
-    /// JSON: a plan of 8,000 replicas hashes 8,000 specs, and JSONEncoder made that take a second.
-    static func specHash(_ spec: ContainerCreateSpec) -> String {
-        var text = "image \(spec.image)\n"
-        if let cmd = spec.cmd { text += "cmd " + cmd.map(quoted).joined(separator: " ") + "\n" }
-        for e in spec.env { text += "env \(quoted(e))\n" }
-        for p in (spec.exposedPorts ?? [:]).keys.sorted() { text += "expose \(p)\n" }
-        let h = spec.hostConfig
-        text += "network \(h.networkMode)\nrestart \(h.restartPolicy.name) \(h.restartPolicy.maximumRetryCount.map(String.init) ?? "-")\n"
-        text += "shm \(h.shmSize)\nmemory \(h.memory.map(String.init) ?? "-")\n"
-        for (port, bindings) in (h.portBindings ?? [:]).sorted(by: { $0.key < $1.key }) {
-            for b in bindings { text += "publish \(port) \(b.hostIp):\(b.hostPort)\n" }
-        }
-        for b in h.binds ?? [] { text += "bind \(quoted(b))\n" }
-        for d in h.deviceRequests ?? [] {
-            text += "device \(d.driver) \(d.count) \((d.deviceIDs ?? []).joined(separator: ",")) \(d.capabilities.map { $0.joined(separator: ",") }.joined(separator: ";"))\n"
-        }
-        return hex16(SHA256.hash(data: Data(text.utf8)))
-    }
-
-    /// Length-prefixed, so that no value can pass for two.
-    static func quoted(_ s: String) -> String { "\(s.utf8.count):\(s)" }
 
     static func hex16(_ digest: SHA256.Digest) -> String {
         let digits = Array("0123456789abcdef".utf8)

@@ -130,7 +130,7 @@ public struct Reconciler: Sendable {
             case .remove(_, let id, _, _) where held.contains(id):
                 deferred.append(action)
                 continue
-            case .create(let node, let c) where heldPorts.contains("\(node):\(c.spec.labels[BerthLabel.hostPort] ?? "")"):
+            case .create(let node, let c) where heldPorts.contains("\(node):\(c.placement.hostPort)"):
                 deferred.append(action)
                 continue
             default: break
