@@ -57,5 +57,21 @@ func standinPlacement(_ deployment: String, node: Int, port: Int, image: String 
 
 /// A free port in the node's host-port range.
 func freePort(node: Int) -> Int {
-    21000 + (node - 1) * 100 + 50 + Int.random(in: 0..<50)
+    PortAllocator.shared.next(node: node)
+}
+
+/// Hands out each node's test ports 50–99 of its range in turn, so that tests running at once
+/// never pick the same port (random picks collided now and then: nodes share one host network).
+final class PortAllocator: @unchecked Sendable {
+    static let shared = PortAllocator()
+    private let lock = NSLock()
+    private var used: [Int: Int] = [:]
+
+    func next(node: Int) -> Int {
+        lock.lock()
+        defer { lock.unlock() }
+        let n = used[node, default: Int.random(in: 0..<50)]
+        used[node] = n + 1
+        return 21000 + (node - 1) * 100 + 50 + n % 49  // 21099 is kept for the missing-image test
+    }
 }
