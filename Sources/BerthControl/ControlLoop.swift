@@ -26,8 +26,11 @@ public struct ControllerOptions: Sendable {
     public var identity: String
 
     /// The absolute folder of the state file: managed gateways keep their nginx files under it.
-    public var stateFolder: String {
-        let folder = (statePath as NSString).deletingLastPathComponent
+    public var stateFolder: String { Self.folder(ofStatePath: statePath) }
+
+    /// The absolute folder holding the state file at `path`.
+    public static func folder(ofStatePath path: String) -> String {
+        let folder = (path as NSString).deletingLastPathComponent
         let absolute = folder.hasPrefix("/") ? folder : FileManager.default.currentDirectoryPath + "/" + folder
         return (absolute as NSString).standardizingPath
     }
@@ -150,7 +153,7 @@ public final class ControlLoop: Service, Sendable {
             }
 
             // Snapshots run beside the passes, on their own connection: a long copy never stalls the loop.
-            if let interval = options.snapshotInterval, snapshotting == nil || snapshotting?.isCancelled == true || snapshotDone.value {
+            if let interval = options.snapshotInterval, snapshotDone.value {
                 let last = (try? SnapshotStore(statePath: options.statePath).list().last?.createdAt) ?? .distantPast
                 if Date().timeIntervalSince(last) >= interval {
                     snapshotDone.value = false
@@ -198,15 +201,11 @@ public final class ControlLoop: Service, Sendable {
                     if d.demoted { output.nodes[i].role = "standby (rejoined)" }
                 }
                 for e in await tracker.takeEvents() {
-                    output.events.append(Event(time: now, revision: revision, kind: e.kind, name: e.name, type: e.warning ? "Warning" : "Normal",
-                                               reason: e.reason, message: e.message))
+                    output.events.append(e.event(at: now, revision: revision))
                     if e.warning { logger.warning("\(e.reason): \(e.message)", metadata: ["node": "\(e.name)"]) } else { logger.notice("\(e.reason): \(e.message)", metadata: ["node": "\(e.name)"]) }
                 }
                 for f in await tracker.takeFinished() { metrics.promotionFinished(seconds: f.seconds, succeeded: f.succeeded, deadlineExceeded: f.deadlineExceeded) }
-                for e in await gateways.takeEvents() {
-                    output.events.append(Event(time: now, revision: revision, kind: "gateway", name: e.name, type: e.warning ? "Warning" : "Normal",
-                                               reason: e.reason, message: e.message))
-                }
+                output.events += await gateways.takeEvents().map { $0.event(at: now, revision: revision) }
                 let duration = t0.duration(to: clock.now)
                 for r in pass.results {
                     var meta: Logger.Metadata = ["node": "\(r.action.node)", "revision": "\(revision)"]
@@ -333,7 +332,7 @@ public final class ControlLoop: Service, Sendable {
         return deployments.flatMap { d in
             d.replicas.compactMap { r -> String? in
                 guard r.phase == phase, let name = r.node, let node = nodes[name], let port = r.hostPort, let spec = specs[d.name] else { return nil }
-                return "http://\(node.address):\(node.network == .host ? (spec.health.port ?? port) : port)\(spec.health.path)"
+                return Reconciler.healthURL(node: node, deployment: spec, hostPort: port)
             }
         }
     }

@@ -31,7 +31,7 @@ actor NodeHealthTracker {
     var promoted: Set<String> = []
     var demoted: Set<String> = []
     var promotions: [Promotion] = []
-    var events: [(kind: String, name: String, warning: Bool, reason: String, message: String)] = []
+    var events: [Notice] = []
     /// Finished promotions' durations and outcomes, taken by the metrics.
     var finished: [(seconds: Double, succeeded: Bool, deadlineExceeded: Bool)] = []
 
@@ -45,7 +45,7 @@ actor NodeHealthTracker {
         promotions = previous.controller?.promotions ?? []
     }
 
-    func takeEvents() -> [(kind: String, name: String, warning: Bool, reason: String, message: String)] {
+    func takeEvents() -> [Notice] {
         defer { events = [] }
         return events
     }
@@ -70,9 +70,9 @@ actor NodeHealthTracker {
                     let back = Int(now.timeIntervalSince(since))
                     if spec.role == .active && !spec.failback && !promoted.contains(name) {
                         demoted.insert(name)
-                        events.append(("node", name, false, "NodeRejoined", "engine answers again after \(back) s; rejoins as a standby (failback: false); its old replicas are removed"))
+                        events.append(Notice(kind: "node", name: name, warning: false, reason: "NodeRejoined", message: "engine answers again after \(back) s; rejoins as a standby (failback: false); its old replicas are removed"))
                     } else {
-                        events.append(("node", name, false, "NodeRecovered", "engine answers again after \(back) s" + (spec.failback ? "; failback: its replicas may return" : "")))
+                        events.append(Notice(kind: "node", name: name, warning: false, reason: "NodeRecovered", message: "engine answers again after \(back) s" + (spec.failback ? "; failback: its replicas may return" : "")))
                     }
                 }
                 n = NodeState(failedChecks: 0, firstFailure: nil, lastSeen: containers, notReadySince: nil, lastError: "")
@@ -83,7 +83,7 @@ actor NodeHealthTracker {
                 n.failedChecks = 1 + Int(now.timeIntervalSince(first) / options.checkInterval)
                 if n.failedChecks >= options.failureThreshold && n.notReadySince == nil {
                     n.notReadySince = now
-                    events.append(("node", name, true, "NodeFailed", "\(n.failedChecks) checks failed in a row (\(options.failureThreshold) allowed, \(Int(options.checkInterval)) s apart): \(why)"))
+                    events.append(Notice(kind: "node", name: name, warning: true, reason: "NodeFailed", message: "\(n.failedChecks) checks failed in a row (\(options.failureThreshold) allowed, \(Int(options.checkInterval)) s apart): \(why)"))
                     nodes[name] = n
                     startPromotion(failed: name, specs: specs, observed: observed, now: now)
                 }
@@ -113,9 +113,9 @@ actor NodeHealthTracker {
         if let standby = candidates.first?.key {
             promoted.insert(standby)
             promotion.standby = standby
-            events.append(("node", standby, false, "PromotionStarted", "promoted to active in place of \(failed): \(replicas.count) replica(s) to move (\(replicas.joined(separator: ", "))); deadline \(Int(options.promotionDeadline)) s"))
+            events.append(Notice(kind: "node", name: standby, warning: false, reason: "PromotionStarted", message: "promoted to active in place of \(failed): \(replicas.count) replica(s) to move (\(replicas.joined(separator: ", "))); deadline \(Int(options.promotionDeadline)) s"))
         } else {
-            events.append(("node", failed, true, "NoStandby", "no standby node is ready to take \(failed)'s replicas; the active nodes' free GPUs are all there is"))
+            events.append(Notice(kind: "node", name: failed, warning: true, reason: "NoStandby", message: "no standby node is ready to take \(failed)'s replicas; the active nodes' free GPUs are all there is"))
         }
         promotions.append(promotion)
         if promotions.count > 20 { promotions.removeFirst(promotions.count - 20) }
@@ -154,10 +154,10 @@ actor NodeHealthTracker {
                 func at(_ d: Date?) -> String { d.map { String(format: "+%.1fs", $0.timeIntervalSince(p.detectedAt)) } ?? "-" }
                 let timeline = "detected → scheduled \(at(p.scheduledAt)), started \(at(p.startedAt)), ready \(at(p.readyAt)), in the gateway \(at(p.gatewayAt))"
                 if p.state == .succeeded {
-                    events.append(("node", p.standby ?? p.failedNode, false, "PromotionSucceeded",
-                                   "\(p.replicas.count) replica(s) of \(p.failedNode) serving again after \(String(format: "%.1f", seconds)) s: \(timeline)"))
+                    events.append(Notice(kind: "node", name: p.standby ?? p.failedNode, warning: false, reason: "PromotionSucceeded",
+                                   message: "\(p.replicas.count) replica(s) of \(p.failedNode) serving again after \(String(format: "%.1f", seconds)) s: \(timeline)"))
                 } else {
-                    events.append(("node", p.standby ?? p.failedNode, true, "PromotionFailed", "\(p.reason); \(timeline)"))
+                    events.append(Notice(kind: "node", name: p.standby ?? p.failedNode, warning: true, reason: "PromotionFailed", message: "\(p.reason); \(timeline)"))
                 }
                 finished.append((seconds, p.state == .succeeded, p.reason.hasPrefix("deadline exceeded")))
             }

@@ -29,14 +29,14 @@ public actor GatewaySync {
     var previous: [String: GatewayStatus] = [:]
     public private(set) var statuses: [GatewayStatus] = []
     /// Events of this pass's gateway changes, taken by the loop.
-    var pendingEvents: [(name: String, warning: Bool, reason: String, message: String)] = []
+    var pendingEvents: [Notice] = []
 
     public init(stateFolder: String, logger: Logger) {
         self.stateFolder = stateFolder
         self.logger = logger
     }
 
-    public func takeEvents() -> [(name: String, warning: Bool, reason: String, message: String)] {
+    func takeEvents() -> [Notice] {
         defer { pendingEvents = [] }
         return pendingEvents
     }
@@ -94,8 +94,8 @@ public actor GatewaySync {
                           message: error ?? "", lastTransition: now),
             ]
             conditions = .carrying(conditions, from: previous[name]?.conditions)
-            for c in conditions where previous[name]?.conditions[c.type]?.status != c.status && !(previous[name] == nil && c.type == "Degraded" && !c.status) {
-                pendingEvents.append((name, (c.type == "Degraded") == c.status, c.reason, "\(c.type)=\(c.status ? "True" : "False")" + (c.message.isEmpty ? "" : ": \(c.message)")))
+            for c in conditions.transitions(from: previous[name]?.conditions) {
+                pendingEvents.append(Notice(kind: "gateway", name: name, warning: c.isWarning, reason: c.reason, message: c.summary))
             }
             let status = GatewayStatus(
                 name: name, listen: spec.listen, managed: spec.managed, members: members,

@@ -4,6 +4,19 @@ import BerthReconciler
 import BerthStore
 import Foundation
 
+/// Something the controller tells about an object, before it becomes an `Event` of a revision.
+struct Notice: Sendable {
+    var kind: String
+    var name: String
+    var warning: Bool
+    var reason: String
+    var message: String
+
+    func event(at time: Date, revision: Int64?) -> Event {
+        Event(time: time, revision: revision, kind: kind, name: name, type: warning ? "Warning" : "Normal", reason: reason, message: message)
+    }
+}
+
 /// Turns what a pass saw and planned into the status the controller stores, and the events of
 /// what changed since the previous status. Pure.
 public enum StatusBuilder {
@@ -50,11 +63,9 @@ public enum StatusBuilder {
             conditions.append(Condition(type: "Degraded", status: degradedReason != nil, reason: degradedReason?.0 ?? "AsExpected",
                                         message: degradedReason?.1 ?? "", lastTransition: now))
             conditions = .carrying(conditions, from: old?.conditions)
-            for c in conditions where old?.conditions[c.type]?.status != c.status || old?.conditions[c.type]?.reason != c.reason {
-                if old?.conditions[c.type] == nil && c.type == "Degraded" && !c.status { continue }  // nothing to tell
-                let warning = (c.type == "Degraded" && c.status) || (c.type != "Degraded" && !c.status)
-                events.append(Event(time: now, revision: revision, kind: "deployment", name: p.name, type: warning ? "Warning" : "Normal",
-                                    reason: c.reason, message: "\(c.type)=\(c.status ? "True" : "False")" + (c.message.isEmpty ? "" : ": \(c.message)")))
+            for c in conditions.transitions(from: old?.conditions) {
+                events.append(Notice(kind: "deployment", name: p.name, warning: c.isWarning, reason: c.reason, message: c.summary)
+                    .event(at: now, revision: revision))
             }
             deployments.append(DeploymentStatus(
                 name: p.name, objectRevision: objectRevision, observedRevision: revision, modelVersion: p.modelVersion,

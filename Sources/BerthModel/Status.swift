@@ -19,8 +19,26 @@ public struct Condition: Codable, Sendable, Hashable {
     }
 }
 
+extension Condition {
+    /// A condition worth a Warning event: degraded, or anything else not holding.
+    public var isWarning: Bool { (type == "Degraded") == status }
+
+    /// `Available=False: 1 of 2 replicas ready …`: an event's message.
+    public var summary: String { "\(type)=\(status ? "True" : "False")" + (message.isEmpty ? "" : ": \(message)") }
+}
+
 extension [Condition] {
     public subscript(type: String) -> Condition? { first { $0.type == type } }
+
+    /// The conditions whose status or reason changed since `old`: what events tell. A first
+    /// report of not being degraded tells nothing.
+    public func transitions(from old: [Condition]?) -> [Condition] {
+        filter { c in
+            let before = old?[c.type]
+            if before == nil && c.type == "Degraded" && !c.status { return false }
+            return before?.status != c.status || before?.reason != c.reason
+        }
+    }
 
     /// `new`, keeping the transition times of conditions whose status did not change since `old`.
     public static func carrying(_ new: [Condition], from old: [Condition]?) -> [Condition] {

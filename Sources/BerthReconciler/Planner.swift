@@ -30,11 +30,14 @@ public enum Action: Sendable, Hashable, CustomStringConvertible {
     /// create about a name on a node.
     public var backoffKey: String {
         switch self {
-        case .create(let n, let c): "create/\(n)/\(c.name)"
-        case .start(_, let id, _): "start/\(id)"
+        case .create(let n, let c): Self.createKey(node: n, name: c.name)
+        case .start(_, let id, _): Self.startKey(id: id)
         case .remove(_, let id, _, _): "remove/\(id)"
         }
     }
+
+    public static func startKey(id: String) -> String { "start/\(id)" }
+    public static func createKey(node: String, name: String) -> String { "create/\(node)/\(name)" }
 
     /// `create`, `start` or `remove`: the metric label.
     public var kind: String {

@@ -117,14 +117,14 @@ public struct Reconciler: Sendable {
         guard execute, !plan.isNoOp else { return Pass(observed: observed, ready: ready, plan: plan, results: [], deferred: []) }
         // Containers that are ready, or neither there nor planned, start their backoff afresh.
         let containers = observed.values.flatMap(\.containers)
-        let healthy = Set(containers.filter { ready.contains($0.id) }.flatMap { ["start/\($0.id)", "create/\($0.node)/\($0.name)"] })
-        let present = Set(containers.flatMap { ["start/\($0.id)", "create/\($0.node)/\($0.name)"] }).union(plan.actions.map(\.backoffKey))
+        func keys(_ c: ObservedContainer) -> [String] { [Action.startKey(id: c.id), Action.createKey(node: c.node, name: c.name)] }
+        let healthy = Set(containers.filter { ready.contains($0.id) }.flatMap(keys))
+        let present = Set(containers.flatMap(keys)).union(plan.actions.map(\.backoffKey))
         await backoff.reset { !healthy.contains($0) && present.contains($0) }
         var now: [Action] = []
         var deferred: [Action] = []
         // Ports of containers whose removal waits: a create that wants the same port waits too.
-        let all = observed.values.flatMap(\.containers)
-        let heldPorts = Set(all.filter { held.contains($0.id) }.map { "\($0.node):\($0.hostPort)" })
+        let heldPorts = Set(containers.filter { held.contains($0.id) }.map { "\($0.node):\($0.hostPort)" })
         for action in plan.actions {
             switch action {
             case .remove(_, let id, _, _) where held.contains(id):
@@ -145,6 +145,13 @@ public struct Reconciler: Sendable {
         return Pass(observed: observed, ready: ready, plan: plan, results: results, deferred: deferred)
     }
 
+    /// A replica's health endpoint: the node's address, the replica's host port (or, with host
+    /// networking, the check's own port when it names one) and the check's path.
+    public static func healthURL(node: NodeSpec, deployment: DeploymentSpec, hostPort: Int) -> String {
+        let port = node.network == .host ? (deployment.health.port ?? hostPort) : hostPort
+        return "http://\(node.address):\(port)\(deployment.health.path)"
+    }
+
     /// GETs each running replica's health endpoint (`http://ADDRESS:HOSTPORT/PATH` of its node and
     /// deployment), all at once, each bounded by its check's timeout. Returns the ids of those
     /// that answered 200.
@@ -154,8 +161,7 @@ public struct Reconciler: Sendable {
         return await withTaskGroup(of: String?.self) { group in
             for c in observed.values.flatMap(\.containers) where c.running {
                 guard let node = nodes[c.node], let d = deployments[c.deployment] else { continue }
-                let port = node.network == .host ? (d.health.port ?? c.hostPort) : c.hostPort
-                let url = "http://\(node.address):\(port)\(d.health.path)"
+                let url = Self.healthURL(node: node, deployment: d, hostPort: c.hostPort)
                 let timeout = Duration.seconds(max(1, d.health.timeoutSeconds))
                 group.addTask { await ReplicaHTTP.status(url, timeout: timeout) == 200 ? c.id : nil }
             }

@@ -65,9 +65,13 @@ extension StateStore {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
         encoder.dateEncodingStrategy = .iso8601
-        var rows: [String: String] = [:]  // "kind\u{0}name" → document
+        struct Key: Hashable {
+            var kind: String
+            var name: String
+        }
+        var rows: [Key: String] = [:]
         func put(_ kind: String, _ name: String, _ value: some Encodable) throws {
-            rows[kind + "\u{0}" + name] = String(decoding: try encoder.encode(value), as: UTF8.self)
+            rows[Key(kind: kind, name: name)] = String(decoding: try encoder.encode(value), as: UTF8.self)
         }
         for d in status.deployments { try put("deployment", d.name, d) }
         for n in status.nodes { try put("node", n.name, n) }
@@ -76,19 +80,16 @@ extension StateStore {
         try write("storing the fleet status") { db in
             let lease = try Lease.fetchOne(db, key: Lease.controller)
             guard let lease, lease.holder == holder, lease.expiresAt > now else { throw LeaseLost(holder: lease?.holder) }
-            let stored = try Row.fetchAll(db, sql: "SELECT kind, name, document FROM status")
-            var current: [String: String] = [:]
-            for row in stored { current[(row["kind"] as String) + "\u{0}" + (row["name"] as String)] = row["document"] }
-            for (key, old) in current where rows[key] == nil || rows[key] != old {
-                if rows[key] == nil {
-                    let parts = key.split(separator: "\u{0}", maxSplits: 1).map(String.init)
-                    try db.execute(sql: "DELETE FROM status WHERE kind = ? AND name = ?", arguments: [parts[0], parts[1]])
-                }
+            var current: [Key: String] = [:]
+            for row in try Row.fetchAll(db, sql: "SELECT kind, name, document FROM status") {
+                current[Key(kind: row["kind"], name: row["name"])] = row["document"]
+            }
+            for key in current.keys where rows[key] == nil {
+                try db.execute(sql: "DELETE FROM status WHERE kind = ? AND name = ?", arguments: [key.kind, key.name])
             }
             for (key, document) in rows where current[key] != document {
-                let parts = key.split(separator: "\u{0}", maxSplits: 1).map(String.init)
                 try db.execute(sql: "INSERT OR REPLACE INTO status (kind, name, document, updatedAt) VALUES (?, ?, ?, ?)",
-                               arguments: [parts[0], parts[1], document, now])
+                               arguments: [key.kind, key.name, document, now])
             }
             for var e in events { try e.insert(db) }
         }

@@ -1,4 +1,5 @@
 import ArgumentParser
+import BerthControl
 import BerthGateway
 import BerthModel
 import BerthStore
@@ -33,9 +34,8 @@ struct GatewayCommand: ParsableCommand {
                 }
                 let objects = try store.objects().map(\.resource)
                 let members = GatewayRendering.members(spec: spec, objects: objects, status: try store.fleetStatus())
-                let folder = (state.path as NSString).deletingLastPathComponent
-                let absolute = ((folder.hasPrefix("/") ? folder : FileManager.default.currentDirectoryPath + "/" + folder) as NSString).standardizingPath
-                let paths = spec.managed ? NginxPaths.managed(stateFolder: absolute, gateway: name) : NginxPaths.system(gateway: name, spec: spec)
+                let paths = spec.managed ? NginxPaths.managed(stateFolder: ControllerOptions.folder(ofStatePath: state.path), gateway: name)
+                    : NginxPaths.system(gateway: name, spec: spec)
                 Console.print(NginxConfig.render(gateway: name, spec: spec, members: members, paths: paths))
             }
         }
