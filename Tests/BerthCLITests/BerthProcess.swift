@@ -123,3 +123,14 @@ final class ListeningSocket {
 
     func close() { _ = Glibc.close(fd) }
 }
+
+/// Stops the nginx of every managed gateway a test's controller started under `stateFolder`.
+func stopGateways(stateFolder: String) {
+    for name in (try? FileManager.default.contentsOfDirectory(atPath: stateFolder + "/gateways")) ?? [] {
+        if let text = try? String(contentsOfFile: stateFolder + "/gateways/\(name)/nginx.pid", encoding: .utf8),
+           let pid = Int32(text.trimmingCharacters(in: .whitespacesAndNewlines)) {
+            kill(pid, SIGQUIT)
+            waitUntil(5) { kill(pid, 0) != 0 }
+        }
+    }
+}

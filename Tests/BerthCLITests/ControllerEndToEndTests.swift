@@ -89,12 +89,7 @@ struct ControllerEndToEndTests {
     /// Removes every Berth container and stops the gateways' nginx this test started.
     func cleanUp() {
         try? LocalCluster.removeBerthContainers()
-        for name in (try? FileManager.default.contentsOfDirectory(atPath: dir + "/gateways")) ?? [] {
-            if let text = try? String(contentsOfFile: dir + "/gateways/\(name)/nginx.pid", encoding: .utf8), let pid = Int32(text.trimmingCharacters(in: .whitespacesAndNewlines)) {
-                kill(pid, SIGQUIT)
-                waitUntil(5) { kill(pid, 0) != 0 }
-            }
-        }
+        stopGateways(stateFolder: dir)
     }
 
     func apply(_ path: String, wait: Bool = true, timeout: Int = 60) throws -> BerthProcess.Result {

@@ -77,7 +77,10 @@ struct SnapshotTests {
     @Test func theController_takesSnapshotsOnItsInterval_andPrunesThem() throws {
         let (dir, state) = try threeRevisions()
         let controller = try ControllerProcess(state: state, folder: dir, arguments: ["--snapshot-interval", "2", "--snapshot-keep-hourly", "1", "--snapshot-keep-daily", "1"])
-        defer { controller.stop() }
+        defer {
+            controller.stop()
+            stopGateways(stateFolder: dir + "/state")  // the fleet's gateway runs a managed nginx
+        }
         var first = ""
         let taken = waitUntil(10) {
             first = (try? BerthProcess.run(["snapshot", "list"], state: state).stdout) ?? ""
