@@ -93,6 +93,7 @@ let package = Package(
         .testTarget(name: "BerthReconcilerTests", dependencies: ["BerthReconciler", "BerthDocker", "BerthModel"]),
         .testTarget(name: "BerthGatewayTests", dependencies: ["BerthGateway", "BerthModel"], resources: [.copy("Golden")]),
         .testTarget(name: "BerthDockerTests", dependencies: ["BerthDocker", "BerthModel"]),
+        .testTarget(name: "BerthControlTests", dependencies: ["BerthControl", "BerthReconciler", "BerthStore", "BerthModel"]),
         .testTarget(name: "BerthCLITests", dependencies: ["berth", "BerthModel", "BerthStore", .product(name: "GRDB", package: "GRDB.swift")]),
     ],
     swiftLanguageModes: [.v6]

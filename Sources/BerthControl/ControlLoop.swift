@@ -21,6 +21,9 @@ public struct ControllerOptions: Sendable {
     public var snapshotInterval: TimeInterval? = 3600
     public var snapshotKeepHourly = 24
     public var snapshotKeepDaily = 7
+    /// Between rounds of image keeping (pre-pulls, garbage collection, artifact verification);
+    /// nil for none. A new revision starts a round at once.
+    public var imageInterval: TimeInterval? = 60
     public var failover = FailoverOptions()
     /// This controller's name in the lease: host, pid and a random suffix.
     public var identity: String
@@ -80,6 +83,7 @@ public final class ControlLoop: Service, Sendable {
     let reconciler = Reconciler()
     let wake = WakeUps()
     let snapshotDone = Flag(true)
+    let keeperDone = Flag(true)
 
     public init(options: ControllerOptions, board: StatusBoard, metrics: ControllerMetrics, logger: Logger) {
         self.options = options
@@ -102,6 +106,9 @@ public final class ControlLoop: Service, Sendable {
         var seenRevision: Int64 = -1
         var wasLeader = false
         var snapshotting: Task<Void, Never>?
+        let keeper = ImageKeeper(pool: reconciler.pool, statePath: options.statePath, logger: logger)
+        var keeping: Task<Void, Never>?
+        var lastKeep: (at: Date, revision: Int64) = (.distantPast, -1)
         // The lease is renewed beside the passes too: a pass slowed by a dead engine must not
         // cost the lease. (Renewing never takes a lease that another controller holds.)
         let heartbeat = Task.detached { [options] in
@@ -176,11 +183,30 @@ public final class ControlLoop: Service, Sendable {
                 let revision = try store.latestRevision() ?? 0
                 seenRevision = revision
                 watchEvents(desired, &watchers, logger: logger)
+                let (gates, gateProblems) = StoredGates.read(store, desired: desired)
+                for p in gateProblems { logger.error("\(p)") }
                 let pass = await reconciler.pass(
                     desired: desired, revision: revision, epoch: epoch,
-                    health: { observed in await tracker.evaluate(observed: observed, desired: desired) },
+                    health: { observed, ready in
+                        var health = await tracker.evaluate(observed: observed, ready: ready, desired: desired, holds: gates.holds)
+                        gates.apply(to: &health)
+                        return health
+                    },
                     gate: { plan, observed, ready in await gateways.sync(desired: desired, plan: plan, observed: observed, ready: ready) })
                 await tracker.progress(plan: pass.plan)
+                for node in await tracker.takePromotionsDone() { try store.promotionDone(node: node) }
+                // Images and artifacts are kept beside the passes; a new revision starts a round at once.
+                if let interval = options.imageInterval, keeperDone.value,
+                   revision != lastKeep.revision || Date().timeIntervalSince(lastKeep.at) >= interval {
+                    lastKeep = (Date(), revision)
+                    keeperDone.value = false
+                    let round = ImageKeeper.round(desired: desired, plan: pass.plan, observed: pass.observed, health: pass.health)
+                    keeping = Task.detached { [keeperDone, wake] in
+                        defer { keeperDone.value = true }
+                        await keeper.run(round)
+                        wake.post("image round done")
+                    }
+                }
                 let now = Date()
                 var output = StatusBuilder.build(pass: pass, objects: objects, revision: revision, previous: previous, now: now)
                 for i in output.nodes.indices {
@@ -188,14 +214,19 @@ public final class ControlLoop: Service, Sendable {
                     output.nodes[i].failedChecks = d.failedChecks
                     output.nodes[i].promoted = d.promoted
                     output.nodes[i].rejoinedAsStandby = d.demoted
+                    output.nodes[i].images = await keeper.report(output.nodes[i].name)
+                    if let hold = gates.holds[output.nodes[i].name] {
+                        output.nodes[i].hold = hold.draining ? "draining" : hold.cordoned ? "cordoned" : nil
+                    }
                     if d.notReady {
                         output.nodes[i].ready = false
                         output.nodes[i].reason = "NodeFailed"
-                    } else if !output.nodes[i].ready {
-                        // Unreachable, not declared failed yet: its replicas stay where they are.
+                        output.nodes[i].message = "\(d.failure): \(d.error)"
+                    } else if d.failedChecks > 0 {
+                        // Failing, not declared failed yet: its replicas stay where they are.
                         output.nodes[i].ready = true
                         output.nodes[i].reason = "Suspect"
-                        output.nodes[i].message = "\(d.failedChecks) of \(options.failover.failureThreshold) checks failed: \(d.error)"
+                        output.nodes[i].message = "\(d.failedChecks) of \(options.failover.failureThreshold) checks failed (\(d.failure)): \(d.error)"
                     }
                     if d.promoted { output.nodes[i].role = "active (promoted standby)" }
                     if d.demoted { output.nodes[i].role = "standby (rejoined)" }
@@ -206,6 +237,10 @@ public final class ControlLoop: Service, Sendable {
                 }
                 for f in await tracker.takeFinished() { metrics.promotionFinished(seconds: f.seconds, succeeded: f.succeeded, deadlineExceeded: f.deadlineExceeded) }
                 output.events += await gateways.takeEvents().map { $0.event(at: now, revision: revision) }
+                for e in await keeper.takeEvents() {
+                    output.events.append(e.event(at: now, revision: revision))
+                    if e.warning { logger.warning("\(e.reason): \(e.message)", metadata: ["node": "\(e.name)"]) } else { logger.info("\(e.reason): \(e.message)", metadata: ["node": "\(e.name)"]) }
+                }
                 let duration = t0.duration(to: clock.now)
                 for r in pass.results {
                     var meta: Logger.Metadata = ["node": "\(r.action.node)", "revision": "\(revision)"]
@@ -254,6 +289,7 @@ public final class ControlLoop: Service, Sendable {
             await pause(busy ? options.busyInterval : min(options.idleInterval, check), store: store, seen: seenRevision, watching: starting)
         }
         await snapshotting?.value
+        keeping?.cancel()
         if wasLeader {
             try? store.releaseLease(holder: options.identity)
             logger.notice("stopped after \(passes) pass(es); lease released; containers keep running")

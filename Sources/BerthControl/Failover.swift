@@ -1,5 +1,6 @@
 import BerthModel
 import BerthReconciler
+import BerthStore
 import Foundation
 
 /// When a node counts as failed, and how long its replicas have to come back elsewhere.
@@ -24,6 +25,10 @@ actor NodeHealthTracker {
         var lastSeen: [ObservedContainer]?
         var notReadySince: Date?
         var lastError = ""
+        /// `EngineUnreachable` or `ReplicasFailing`: what the failed checks saw.
+        var failure = ""
+        /// Running containers that answered their health check at least once.
+        var everReady: Set<String> = []
     }
 
     let options: FailoverOptions
@@ -34,6 +39,8 @@ actor NodeHealthTracker {
     var events: [Notice] = []
     /// Finished promotions' durations and outcomes, taken by the metrics.
     var finished: [(seconds: Double, succeeded: Bool, deadlineExceeded: Bool)] = []
+    /// Operators' promotion requests carried out, to be cleared in the store.
+    var promotionsDone: [String] = []
 
     init(options: FailoverOptions, previous: FleetStatus) {
         self.options = options
@@ -55,44 +62,86 @@ actor NodeHealthTracker {
         return finished
     }
 
-    /// Turns this pass's observation into verdicts.
-    func evaluate(observed: [String: NodeObservation], desired: [Resource], now: Date = Date()) -> FleetHealth {
+    func takePromotionsDone() -> [String] {
+        defer { promotionsDone = [] }
+        return promotionsDone
+    }
+
+    /// Why a reachable node's check fails: every replica there that has been ready before fails
+    /// its health check now (a GPU fallen off the bus, a wedged driver), while none answers.
+    static func replicaFailure(_ containers: [ObservedContainer], ready: Set<String>, everReady: inout Set<String>) -> String? {
+        let running = containers.filter(\.running)
+        everReady.formIntersection(running.map(\.id))
+        everReady.formUnion(running.filter { ready.contains($0.id) }.map(\.id))
+        let served = running.filter { everReady.contains($0.id) }
+        guard !served.isEmpty, !served.contains(where: { ready.contains($0.id) }) else { return nil }
+        return "the engine answers but all \(served.count) replica(s) that were ready fail their health checks (\(served.map(\.name).sorted().joined(separator: ", ")))"
+    }
+
+    /// Turns this pass's observation (engines, and which containers answer their health checks)
+    /// and the operators' holds into verdicts.
+    func evaluate(observed: [String: NodeObservation], ready: Set<String>, desired: [Resource], holds: [String: NodeHold] = [:], now: Date = Date()) -> FleetHealth {
         let specs = Dictionary(uniqueKeysWithValues: desired.compactMap { r in r.node.map { (r.name, $0) } })
         for name in nodes.keys where specs[name] == nil { nodes[name] = nil }
         promoted.formIntersection(specs.keys)
         demoted.formIntersection(specs.keys)
         var health = FleetHealth()
+        for (name, hold) in holds.sorted(by: { $0.key < $1.key }) where hold.promote {
+            guard let spec = specs[name] else { continue }
+            promotionsDone.append(name)
+            if demoted.remove(name) != nil {
+                events.append(Notice(kind: "node", name: name, warning: false, reason: "NodePromoted", message: "rejoined node made active again by \(hold.author)"))
+            } else if spec.role == .standby && promoted.insert(name).inserted {
+                events.append(Notice(kind: "node", name: name, warning: false, reason: "NodePromoted", message: "standby promoted to active by \(hold.author)"))
+            } else {
+                events.append(Notice(kind: "node", name: name, warning: false, reason: "NodePromoted", message: "already active; nothing to do"))
+            }
+        }
         for (name, spec) in specs.sorted(by: { $0.key < $1.key }) {
             var n = nodes[name] ?? NodeState()
+            var failure: (kind: String, why: String)?
             switch observed[name] {
             case .reachable(let containers)?:
+                n.lastSeen = containers
+                if let why = Self.replicaFailure(containers, ready: ready, everReady: &n.everReady) { failure = ("ReplicasFailing", why) }
+            case .unreachable(let why)?:
+                failure = ("EngineUnreachable", why)
+            case nil:
+                nodes[name] = n
+                continue
+            }
+            switch failure {
+            case nil:
                 if let since = n.notReadySince {
                     let back = Int(now.timeIntervalSince(since))
+                    let what = n.failure == "ReplicasFailing"
+                        ? "checks pass again \(back) s later (its failing replicas are gone; look at its GPUs before relying on it)"
+                        : "engine answers again after \(back) s"
                     if spec.role == .active && !spec.failback && !promoted.contains(name) {
                         demoted.insert(name)
-                        events.append(Notice(kind: "node", name: name, warning: false, reason: "NodeRejoined", message: "engine answers again after \(back) s; rejoins as a standby (failback: false); its old replicas are removed"))
+                        events.append(Notice(kind: "node", name: name, warning: false, reason: "NodeRejoined", message: "\(what); rejoins as a standby (failback: false); its old replicas are removed"))
                     } else {
-                        events.append(Notice(kind: "node", name: name, warning: false, reason: "NodeRecovered", message: "engine answers again after \(back) s" + (spec.failback ? "; failback: its replicas may return" : "")))
+                        events.append(Notice(kind: "node", name: name, warning: false, reason: "NodeRecovered", message: what + (spec.failback ? "; failback: its replicas may return" : "")))
                     }
                 }
-                n = NodeState(failedChecks: 0, firstFailure: nil, lastSeen: containers, notReadySince: nil, lastError: "")
-            case .unreachable(let why)?:
+                n = NodeState(failedChecks: 0, firstFailure: nil, lastSeen: n.lastSeen, notReadySince: nil, lastError: "", failure: "", everReady: n.everReady)
+            case let (kind, why)?:
                 n.lastError = why
+                n.failure = kind
                 let first = n.firstFailure ?? now
                 n.firstFailure = first
                 n.failedChecks = 1 + Int(now.timeIntervalSince(first) / options.checkInterval)
                 if n.failedChecks >= options.failureThreshold && n.notReadySince == nil {
                     n.notReadySince = now
-                    events.append(Notice(kind: "node", name: name, warning: true, reason: "NodeFailed", message: "\(n.failedChecks) checks failed in a row (\(options.failureThreshold) allowed, \(Int(options.checkInterval)) s apart): \(why)"))
+                    events.append(Notice(kind: "node", name: name, warning: true, reason: "NodeFailed", message: "\(n.failedChecks) checks failed in a row (\(options.failureThreshold) allowed, \(Int(options.checkInterval)) s apart): \(kind): \(why)"))
                     nodes[name] = n
                     startPromotion(failed: name, specs: specs, observed: observed, now: now)
                 }
-            case nil:
-                break
             }
             nodes[name] = n
             if n.notReadySince != nil { health.notReady.insert(name) }
             else if case .unreachable? = observed[name], let seen = n.lastSeen { health.suspect[name] = seen }
+            else if failure != nil { health.cordoned.insert(name) }
         }
         health.promoted = promoted
         health.demoted = demoted
@@ -166,8 +215,8 @@ actor NodeHealthTracker {
     }
 
     /// Details for a node's status.
-    func details(_ name: String) -> (failedChecks: Int, notReady: Bool, error: String, promoted: Bool, demoted: Bool) {
+    func details(_ name: String) -> (failedChecks: Int, notReady: Bool, failure: String, error: String, promoted: Bool, demoted: Bool) {
         let n = nodes[name] ?? NodeState()
-        return (n.failedChecks, n.notReadySince != nil, n.lastError, promoted.contains(name), demoted.contains(name))
+        return (n.failedChecks, n.notReadySince != nil, n.failure, n.lastError, promoted.contains(name), demoted.contains(name))
     }
 }

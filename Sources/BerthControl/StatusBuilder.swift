@@ -50,14 +50,14 @@ public enum StatusBuilder {
                 conditions.append(Condition(type: "Progressing", status: true, reason: "RolloutComplete",
                                             message: "\(p.desired) replicas of \(p.modelVersion) ready", lastTransition: now))
             case (.progressing, let blocked?):
-                conditions.append(Condition(type: "Progressing", status: false, reason: "RolloutBlocked", message: blocked, lastTransition: now))
+                conditions.append(Condition(type: "Progressing", status: false, reason: p.blockedReason, message: blocked, lastTransition: now))
             case (.progressing, nil):
                 conditions.append(Condition(type: "Progressing", status: true, reason: p.rollingOut ? "RollingOut" : "ReplicasStarting",
                                             message: "\(p.updatedReady) of \(p.desired) replicas of \(p.modelVersion) ready", lastTransition: now))
             }
             let degradedReason: (String, String)? =
                 if let halted = p.halted { ("ReadyDeadlineExceeded", halted) }
-                else if let blocked = p.blocked { ("RolloutBlocked", blocked) }
+                else if let blocked = p.blocked { (p.blockedReason, blocked) }
                 else if let f = failing.first { (f.phase == .unschedulable ? "Unschedulable" : "ReplicaFailing", "replica \(f.slot): \(f.message)") }
                 else { nil }
             conditions.append(Condition(type: "Degraded", status: degradedReason != nil, reason: degradedReason?.0 ?? "AsExpected",

@@ -200,7 +200,7 @@ enum DocumentReader {
     }
 
     static func readVersion(_ field: Field) -> ModelVersion? {
-        guard let m = field.mapping(fields: ["version", "image", "parameters", "precision", "gpuMemoryGiB", "artifacts"]) else { return nil }
+        guard let m = field.mapping(fields: ["version", "image", "parameters", "precision", "gpuMemoryGiB", "artifacts", "pinned"]) else { return nil }
         let version = m.required("version", expected: "a version name")?.string(expected: "a version name such as \"v1\"").flatMap { checked($0, m, "version", NameRules.versionName) }
         let image = m.required("image", expected: "an image reference")?.string().flatMap { checked($0, m, "image", NameRules.imageReference) }
         let parameters = m.required("parameters", expected: "a parameter count such as 671B").flatMap(readParameters)
@@ -208,6 +208,8 @@ enum DocumentReader {
         let precision = m.required("precision", expected: "one of: \(precisions)")?.oneOf(Precision.self)
         let memoryField = m.optional("gpuMemoryGiB")
         let memory = memoryField?.number(minimum: 0.001, expected: "GiB of GPU memory one replica needs")
+        let pinnedField = m.optional("pinned")
+        let pinned = pinnedField?.bool()
         var artifacts: [Artifact] = []
         var broken = false
         if let list = m.optional("artifacts")?.list() {
@@ -224,8 +226,10 @@ enum DocumentReader {
             broken = true
         }
         m.finish()
-        guard let version, let image, let parameters, let precision, !broken, memoryField == nil || memory != nil else { return nil }
-        return ModelVersion(version: version, image: image, parameters: parameters, precision: precision, gpuMemoryGiB: memory, artifacts: artifacts)
+        guard let version, let image, let parameters, let precision, !broken, memoryField == nil || memory != nil,
+              pinnedField == nil || pinned != nil else { return nil }
+        return ModelVersion(version: version, image: image, parameters: parameters, precision: precision, gpuMemoryGiB: memory, artifacts: artifacts,
+                            pinned: pinned == true ? true : nil)
     }
 
     static func readParameters(_ field: Field) -> ParameterCount? {

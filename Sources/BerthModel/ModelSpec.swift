@@ -24,11 +24,14 @@ public struct ModelVersion: Codable, Hashable, Sendable {
     /// Explicit GPU memory need of one replica in GiB; derived from parameters and precision when absent.
     public var gpuMemoryGiB: Double?
     public var artifacts: [Artifact]
+    /// Kept ready (its image on the nodes, never garbage-collected) however old it gets.
+    public var pinned: Bool?
 
     public init(
         version: String, image: String, parameters: ParameterCount, precision: Precision,
-        gpuMemoryGiB: Double? = nil, artifacts: [Artifact] = []
+        gpuMemoryGiB: Double? = nil, artifacts: [Artifact] = [], pinned: Bool? = nil
     ) {
+        self.pinned = pinned
         self.version = version
         self.image = image
         self.parameters = parameters

@@ -157,6 +157,11 @@ public struct NodeStatus: Codable, Sendable, Hashable {
     public var promoted: Bool = false
     /// An active node that came back after being declared dead: it waits as a standby.
     public var rejoinedAsStandby: Bool = false
+    /// An operator's hold: `cordoned` (no new replicas) or `draining` (replicas moving off).
+    public var hold: String?
+    /// The images the node should hold (kept model versions, or served ones on a standby) and
+    /// where each stands; nil until the controller has looked.
+    public var images: [NodeImage]?
 
     public init(name: String, role: String, ready: Bool, reason: String, message: String, lastHeartbeat: Date?, gpusTotal: Int, gpusAllocated: Int, containers: Int) {
         self.name = name
@@ -168,6 +173,20 @@ public struct NodeStatus: Codable, Sendable, Hashable {
         self.gpusTotal = gpusTotal
         self.gpusAllocated = gpusAllocated
         self.containers = containers
+    }
+}
+
+/// One image a node should hold.
+public struct NodeImage: Codable, Sendable, Hashable {
+    public var image: String
+    /// `present`, `pulled` (this round), or `failed`.
+    public var state: String
+    public var detail: String
+
+    public init(image: String, state: String, detail: String = "") {
+        self.image = image
+        self.state = state
+        self.detail = detail
     }
 }
 

@@ -74,6 +74,8 @@ public struct DeploymentProgress: Sendable, Hashable {
     public var halted: String?
     /// Why the rollout cannot make progress now although nothing failed (e.g. no room to surge).
     public var blocked: String?
+    /// The condition reason that goes with `blocked`.
+    public var blockedReason = "RolloutBlocked"
 
     public var rollout: DeploymentStatus.Rollout {
         if halted != nil { return .halted }
@@ -82,7 +84,8 @@ public struct DeploymentProgress: Sendable, Hashable {
     }
 }
 
-/// What the controller has concluded about nodes beyond this pass's observation.
+/// What the controller has concluded beyond this pass's observation: verdicts about nodes,
+/// operators' holds, and model versions it refuses to start.
 public struct FleetHealth: Sendable, Hashable {
     /// Nodes declared dead: their replicas are placed elsewhere.
     public var notReady: Set<String> = []
@@ -93,6 +96,12 @@ public struct FleetHealth: Sendable, Hashable {
     public var promoted: Set<String> = []
     /// Active nodes that came back after being declared dead and wait as standbys.
     public var demoted: Set<String> = []
+    /// Nodes that take no new replicas (an operator's cordon, or replicas failing their checks).
+    public var cordoned: Set<String> = []
+    /// Nodes whose replicas move elsewhere, each replaced before it stops.
+    public var draining: Set<String> = []
+    /// `model@version` → why no new replica of it may start (artifacts not verified).
+    public var refusedVersions: [String: String] = [:]
 
     public init(notReady: Set<String> = [], suspect: [String: [ObservedContainer]] = [:], promoted: Set<String> = [], demoted: Set<String> = []) {
         self.notReady = notReady
@@ -138,7 +147,8 @@ public enum Planner {
         }
         for i in input.nodes.indices {
             let name = input.nodes[i].name
-            if health.suspect[name] != nil { input.nodes[i].cordoned = true }
+            if health.suspect[name] != nil || health.cordoned.contains(name) { input.nodes[i].cordoned = true }
+            if health.draining.contains(name) { input.nodes[i].draining = true }
             if health.promoted.contains(name) { input.nodes[i].spec.role = .active }
             if health.demoted.contains(name) { input.nodes[i].spec.role = .standby }
         }
@@ -157,7 +167,8 @@ public enum Planner {
             let replicas = request.spec.replicas
             replicaCounts[request.name] = replicas
             let mine = byDeployment[request.name] ?? []
-            let outdated = mine.contains { $0.replica < replicas && $0.templateHash != template }
+            // A replica on a draining node moves like an outdated one: its successor is up first.
+            let outdated = mine.contains { $0.replica < replicas && ($0.templateHash != template || health.draining.contains($0.node)) }
             let surging = mine.contains { $0.replica >= replicas }
             let settled = (0..<replicas).allSatisfy { slot in mine.contains { $0.replica == slot && $0.templateHash == template && isReady($0) } }
             if outdated || (surging && !settled) {
@@ -190,7 +201,8 @@ public enum Planner {
             // Neither surge nor unavailability allowed would freeze every rollout: allow one down.
             let minReady = replicas - max(unavailable, surge == 0 ? 1 : 0)
             let deadline = TimeInterval(spec.rollout.readyDeadlineSeconds)
-            let rollingOut = mine.contains { $0.templateHash != template }
+            let rollingOut = mine.contains { $0.templateHash != template || health.draining.contains($0.node) }
+            let refusal = health.refusedVersions["\(spec.model)@\(request.model.version)"]
             let late = mine.filter { $0.templateHash == template && !isReady($0) && now.timeIntervalSince($0.created) > deadline }
                 .sorted { $0.replica < $1.replica }
             let halted = late.first.map { c in
@@ -263,6 +275,11 @@ public enum Planner {
                         }
                         wanted.insert("\(o.node)/\(o.name)")
                     }
+                } else if s.others.isEmpty, let refusal {
+                    phase = .pending
+                    message = "not started: \(refusal)"
+                    p.blocked = refusal
+                    p.blockedReason = "ArtifactsNotVerified"
                 } else if s.others.isEmpty {
                     phase = .pending
                     message = "creating"
@@ -271,7 +288,16 @@ public enum Planner {
                 } else {
                     let losesReady = s.others.contains(where: isReady)
                     let old = s.others.first(where: isReady) ?? s.others[0]
-                    if losesReady && (p.halted != nil || readyCount - 1 < minReady) {
+                    if let refusal {
+                        for o in s.others { wanted.insert("\(o.node)/\(o.name)") }
+                        phase = isReady(old) ? (old.templateHash == template ? .ready : .outdated) : .pending
+                        container = old.name
+                        version = old.modelVersion
+                        message = "kept: \(refusal)"
+                        p.blocked = refusal
+                        p.blockedReason = "ArtifactsNotVerified"
+                        if isReady(old) { kept.append(old) }
+                    } else if losesReady && (p.halted != nil || readyCount - 1 < minReady) {
                         // Keep the old one serving for now.
                         for o in s.others { wanted.insert("\(o.node)/\(o.name)") }
                         phase = old.templateHash == template ? .ready : .outdated

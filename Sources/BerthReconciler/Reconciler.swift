@@ -87,6 +87,8 @@ public struct Reconciler: Sendable {
         public var results: [ActionResult]
         /// Actions of the plan held back by the per-container backoff.
         public var deferred: [Action]
+        /// The verdicts and holds the plan was made with.
+        public var health = FleetHealth()
 
         /// Nodes whose engines did not answer, with why, by name.
         public var unreachable: [(node: String, reason: String)] {
@@ -106,15 +108,15 @@ public struct Reconciler: Sendable {
     /// `health`, when given, turns this pass's observation into the controller's verdicts about
     /// nodes (failures counted over time, promotions) before planning.
     public func pass(desired: [Resource], revision: Int64, epoch: Int64 = 0, execute: Bool = true,
-                     health: (@Sendable ([String: NodeObservation]) async -> FleetHealth)? = nil,
+                     health: (@Sendable ([String: NodeObservation], Set<String>) async -> FleetHealth)? = nil,
                      gate: (@Sendable (Plan, [String: NodeObservation], Set<String>) async -> Set<String>)? = nil) async -> Pass {
         let nodes = desired.compactMap { r in r.node.map { (name: r.name, spec: $0) } }
         let observed = await observe(nodes)
         let ready = await probe(observed, desired: desired)
-        let verdicts = await health?(observed) ?? FleetHealth()
+        let verdicts = await health?(observed, ready) ?? FleetHealth()
         let plan = Planner.plan(desired: desired, observed: observed, ready: ready, revision: revision, epoch: epoch, health: verdicts)
         let held = await gate?(plan, observed, ready) ?? []
-        guard execute, !plan.isNoOp else { return Pass(observed: observed, ready: ready, plan: plan, results: [], deferred: []) }
+        guard execute, !plan.isNoOp else { return Pass(observed: observed, ready: ready, plan: plan, results: [], deferred: [], health: verdicts) }
         // Containers that are ready, or neither there nor planned, start their backoff afresh.
         let containers = observed.values.flatMap(\.containers)
         func keys(_ c: ObservedContainer) -> [String] { [Action.startKey(id: c.id), Action.createKey(node: c.node, name: c.name)] }
@@ -142,7 +144,7 @@ public struct Reconciler: Sendable {
         runnable.actions = now
         let results = await self.execute(runnable, nodes: Dictionary(uniqueKeysWithValues: nodes.map { ($0.name, $0.spec) }))
         for r in results where r.action.kind != "remove" { await backoff.attempted(r.action.backoffKey) }
-        return Pass(observed: observed, ready: ready, plan: plan, results: results, deferred: deferred)
+        return Pass(observed: observed, ready: ready, plan: plan, results: results, deferred: deferred, health: verdicts)
     }
 
     /// A replica's health endpoint: the node's address, the replica's host port (or, with host

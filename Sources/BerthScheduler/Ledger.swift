@@ -22,12 +22,12 @@ struct Ledger {
         for (i, n) in nodes.enumerated() { index[n.state.name] = i }
     }
 
-    /// A previous slice may stay when its node is still eligible (a cordon does not evict) and
+    /// A previous slice may stay when its node is still eligible (a cordon does not evict, a drain does) and
     /// its GPUs and port are still free in this pass.
     func canKeep(_ slice: Slice, for d: DeploymentRequest) -> Bool {
         guard let i = index[slice.node] else { return false }
         let n = nodes[i]
-        guard n.state.spec.role == .active, n.state.ready, Feasibility.selectorProblem(n.state, d) == nil else { return false }
+        guard n.state.spec.role == .active, n.state.ready, !n.state.draining, Feasibility.selectorProblem(n.state, d) == nil else { return false }
         let usable = Set(Feasibility.usableDevices(n, d, memoryPerGPU: 0).map(\.index))
         return slice.gpus.allSatisfy { n.free.contains($0) && usable.contains($0) }
             && n.state.spec.ports.from...n.state.spec.ports.to ~= slice.hostPort && !n.ports.contains(slice.hostPort)
@@ -163,11 +163,13 @@ enum Feasibility {
     static let standby = "is a standby"
     static let notReady = "not ready"
     static let cordoned = "cordoned"
+    static let draining = "draining"
 
     /// Checks that do not depend on what is already placed.
     static func staticProblem(_ n: NodeState, _ d: DeploymentRequest) -> String? {
         if n.spec.role == .standby { return standby }
         if !n.ready { return notReady }
+        if n.draining { return draining }
         if n.cordoned { return cordoned }
         if let problem = selectorProblem(n, d) { return problem }
         if let model = d.spec.gpuModel, (d.spec.gpusPerReplica ?? 1) > 0,

@@ -9,13 +9,16 @@ public struct NodeState: Sendable, Hashable {
     public var ready: Bool
     /// An operator hold: no new replicas (running ones stay).
     public var cordoned: Bool
+    /// An operator hold: no replicas at all; running ones are placed elsewhere.
+    public var draining: Bool
 
-    public init(name: String, spec: NodeSpec, labels: [String: String] = [:], ready: Bool = true, cordoned: Bool = false) {
+    public init(name: String, spec: NodeSpec, labels: [String: String] = [:], ready: Bool = true, cordoned: Bool = false, draining: Bool = false) {
         self.name = name
         self.spec = spec
         self.labels = labels
         self.ready = ready
         self.cordoned = cordoned
+        self.draining = draining
     }
 }
 

@@ -89,6 +89,20 @@ enum Schema {
                 t.primaryKey(["kind", "name"])
             }
         }
+        migrator.registerMigration("v4-node-holds") { db in
+            // Operators' holds on nodes (`berth node cordon | drain | promote`). Not part of the
+            // desired state's revisions: re-applying manifests or rolling back never lifts a cordon.
+            try db.create(table: "nodeHold") { t in
+                t.primaryKey("node", .text)
+                t.column("cordoned", .boolean).notNull()
+                t.column("draining", .boolean).notNull()
+                // A promotion asked for and not yet carried out by the controller.
+                t.column("promote", .boolean).notNull()
+                t.column("author", .text).notNull()
+                t.column("reason", .text).notNull().defaults(to: "")
+                t.column("since", .datetime).notNull()
+            }
+        }
         return migrator
     }
 }

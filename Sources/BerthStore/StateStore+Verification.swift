@@ -54,3 +54,33 @@ extension StateStore {
         }
     }
 }
+
+extension StateStore {
+    /// What stands between `version`'s artifacts and being served, one line per artifact: never
+    /// verified, or its newest result (on any node, or here) failed, naming both hashes. Empty
+    /// when every artifact has verified and no newer check failed.
+    public func verificationProblems(model: String, version: ModelVersion) throws -> [String] {
+        guard !version.artifacts.isEmpty else { return [] }
+        let results = try latestVerifications(model: model, version: version.version)
+        var problems: [String] = []
+        for artifact in version.artifacts {
+            let mine = results.filter { $0.path == artifact.path && $0.expected == artifact.sha256 }
+            if mine.isEmpty {
+                problems.append("\(model)@\(version.version): \(artifact.path) has not been verified (run `berth model verify \(model)@\(version.version)`)")
+            } else if let bad = mine.first(where: { !$0.ok }) {
+                problems.append("\(model)@\(version.version): \(artifact.path) failed verification\(bad.node.map { " on \($0)" } ?? ""): \(bad.detail)"
+                                + (bad.actual.map { " (manifest \(bad.expected), file \($0))" } ?? ""))
+            }
+        }
+        return problems
+    }
+
+    /// The nodes (nil: this machine) where `version` has a result for every artifact.
+    public func verifiedPlaces(model: String, version: ModelVersion) throws -> Set<String?> {
+        let results = try latestVerifications(model: model, version: version.version)
+        let places = Set(results.map(\.node))
+        return places.filter { place in
+            version.artifacts.allSatisfy { a in results.contains { $0.node == place && $0.path == a.path && $0.expected == a.sha256 } }
+        }
+    }
+}

@@ -36,8 +36,8 @@ struct Cluster {
     var all: [ObservedContainer] { containers.values.flatMap { $0 } }
     var readyCount: Int { all.filter { ready.contains($0.id) && $0.running }.count }
 
-    func plan(_ desired: [Resource], revision: Int64 = 1) -> Plan {
-        Planner.plan(desired: desired, observed: observed, ready: ready, revision: revision, epoch: 1, now: now)
+    func plan(_ desired: [Resource], revision: Int64 = 1, health: FleetHealth = FleetHealth()) -> Plan {
+        Planner.plan(desired: desired, observed: observed, ready: ready, revision: revision, epoch: 1, now: now, health: health)
     }
 
     mutating func run(_ plan: Plan, running: Bool = true) {

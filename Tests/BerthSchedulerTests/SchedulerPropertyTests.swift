@@ -17,7 +17,7 @@ struct SeededGenerator: RandomNumberGenerator {
 @Suite("Scheduler safety properties")
 struct SchedulerPropertyTests {
     /// Random fleets and deployments, scheduled twice (the second time after random failures and
-    /// cordons, with the first schedule as the previous one); every schedule must keep the rules.
+    /// cordons and drains, with the first schedule as the previous one); every schedule must keep the rules.
     @Test(arguments: 0..<200)
     func schedules_neverBreakTheSafetyRules(seed: Int) {
         var rng = SeededGenerator(state: UInt64(seed))
@@ -36,6 +36,7 @@ struct SchedulerPropertyTests {
         for i in nodes.indices {
             if Int.random(in: 0..<4, using: &rng) == 0 { nodes[i].ready.toggle() }
             if Int.random(in: 0..<6, using: &rng) == 0 { nodes[i].cordoned.toggle() }
+            if Int.random(in: 0..<8, using: &rng) == 0 { nodes[i].draining = true }
         }
         let second = Scheduler.schedule(nodes: nodes, deployments: deployments, previous: first.assignments)
         check(second, nodes: nodes, deployments: deployments, previous: first.assignments, seed: seed)
@@ -57,6 +58,7 @@ struct SchedulerPropertyTests {
             for slice in a.slices {
                 let n = byName[slice.node]!
                 #expect(n.spec.role == .active && n.ready, "seed \(seed): replica on a standby or not-ready node \(n.name)")
+                #expect(!n.draining, "seed \(seed): replica on draining \(n.name)")
                 if n.cordoned {
                     #expect(previousSlices.contains("\(a.deployment)/\(a.replica)@\(n.name)"), "seed \(seed): new replica on cordoned \(n.name)")
                 }

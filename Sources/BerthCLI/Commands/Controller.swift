@@ -17,7 +17,11 @@ struct Controller: AsyncParsableCommand {
             every replica's health endpoint, rolls deployments within maxSurge / maxUnavailable \
             counting only ready replicas, and stores the fleet's status (`berth status`, \
             `berth describe`). The HTTP API serves /healthz, /readyz, /metrics and /api/v1/status. \
-            Every --snapshot-interval it takes a snapshot of the state database beside the passes.
+            Every --snapshot-interval it takes a snapshot of the state database beside the passes. \
+            Every --image-interval (and on each new revision) it pulls the images of each model's \
+            kept versions onto the nodes serving it and of the served versions onto standbys, removes \
+            older versions' unused images, and verifies served versions' artifacts on their nodes; a \
+            version whose artifacts have not verified is not started.
 
             SIGINT or SIGTERM stops it after the current pass and releases the lease; containers \
             keep running.
@@ -46,6 +50,9 @@ struct Controller: AsyncParsableCommand {
 
     @Option(help: "Daily snapshots kept (the newest of each day).")
     var snapshotKeepDaily = 7
+
+    @Option(help: ArgumentHelp("Seconds between rounds of image keeping: kept versions' images pre-pulled, older ones removed, served versions' artifacts verified on their nodes; 0 for none. A new revision starts a round at once.", valueName: "seconds"))
+    var imageInterval: Double = 60
 
     @Option(help: ArgumentHelp("Seconds between counted node checks.", valueName: "seconds"))
     var nodeCheckInterval: Double = 5
@@ -102,6 +109,7 @@ struct Controller: AsyncParsableCommand {
         options.snapshotInterval = snapshotInterval > 0 ? snapshotInterval : nil
         options.snapshotKeepHourly = snapshotKeepHourly
         options.snapshotKeepDaily = snapshotKeepDaily
+        options.imageInterval = imageInterval > 0 ? imageInterval : nil
         options.failover.checkInterval = nodeCheckInterval
         options.failover.failureThreshold = nodeFailureThreshold
         options.failover.promotionDeadline = promotionDeadline

@@ -1,4 +1,5 @@
 import ArgumentParser
+import BerthControl
 import BerthModel
 import BerthReconciler
 import BerthStore
@@ -37,7 +38,11 @@ struct Reconcile: AsyncParsableCommand {
             epoch = lease.epoch
         }
         defer { if !dryRun { try? store.releaseLease(holder: identity) } }
-        let pass = await Reconciler().pass(desired: desired, revision: revision, epoch: epoch, execute: !dryRun)
+        let (gates, problems) = StoredGates.read(store, desired: desired)
+        for p in problems { Console.note(p) }
+        let health = gates.health
+        let pass = await Reconciler().pass(desired: desired, revision: revision, epoch: epoch, execute: !dryRun, health: { _, _ in health })
+        for (key, why) in gates.refusedVersions.sorted(by: { $0.key < $1.key }) { Console.note("\(key) not started: \(why)") }
         for (name, why) in pass.unreachable { Console.note("node \(name) not ready: \(why)") }
         let plan = pass.plan
         for u in plan.schedule.unplaced { Console.note("deployment/\(u.deployment) replica \(u.replica) unschedulable: \(u.reason)") }

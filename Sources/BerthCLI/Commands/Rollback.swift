@@ -152,17 +152,8 @@ enum RollbackChecks {
             guard let d = r.deployment, d.replicas > 0, focus?.contains(r.name) ?? true, let v = models[d.model]?.version(d.version) else { continue }
             if !served.contains(where: { $0.model == d.model && $0.version.version == v.version }) { served.append((d.model, v)) }
         }
-        for (model, version) in served where !version.artifacts.isEmpty {
-            let results = (try? store.latestVerifications(model: model, version: version.version)) ?? []
-            for artifact in version.artifacts {
-                let mine = results.filter { $0.path == artifact.path && $0.expected == artifact.sha256 }
-                if mine.isEmpty {
-                    problems.append("\(model)@\(version.version): \(artifact.path) has not been verified (run `berth model verify \(model)@\(version.version)`)")
-                } else if let bad = mine.first(where: { !$0.ok }) {
-                    problems.append("\(model)@\(version.version): \(artifact.path) failed verification\(bad.node.map { " on \($0)" } ?? ""): \(bad.detail)"
-                                    + (bad.actual.map { " (manifest \(bad.expected), file \($0))" } ?? ""))
-                }
-            }
+        for (model, version) in served {
+            problems += (try? store.verificationProblems(model: model, version: version)) ?? []
         }
         if checkImages {
             let engines = target.compactMap { r in r.node.flatMap { $0.role == .active ? (r.name, $0.engine) : nil } }

@@ -1,0 +1,176 @@
+import BerthDocker
+import BerthModel
+import BerthReconciler
+import BerthStore
+import Foundation
+import Logging
+
+/// Keeps each node's images as `ImageRetention` says — pulls what is missing, removes older
+/// versions' images nothing uses — and verifies the artifacts of served versions on the nodes
+/// that will run them (and on standbys) before the planner lets those versions start. Runs
+/// beside the passes: a 40 GB pull never stalls reconciliation.
+actor ImageKeeper {
+    /// One round's work, taken from a pass.
+    struct Round: Sendable {
+        var desired: [Resource]
+        /// Reachable, ready nodes with their engines.
+        var nodes: [(name: String, engine: EngineEndpoint)]
+        var images: [String: ImageRetention.NodeImages]
+        /// `model@version` with artifacts → nodes that will run it (standbys included).
+        var verify: [(model: String, version: ModelVersion, nodes: Set<String>)]
+    }
+
+    let pool: ClientPool
+    let statePath: String
+    let logger: Logger
+    private(set) var reports: [String: [NodeImage]] = [:]
+    private var events: [Notice] = []
+    /// Verifications that failed to run (engine error), not retried before this time.
+    private var retryAfter: [String: Date] = [:]
+
+    init(pool: ClientPool, statePath: String, logger: Logger) {
+        self.pool = pool
+        self.statePath = statePath
+        self.logger = logger
+    }
+
+    func takeEvents() -> [Notice] {
+        defer { events = [] }
+        return events
+    }
+
+    func report(_ node: String) -> [NodeImage]? { reports[node] }
+
+    /// The work a pass implies: images per reachable node (by its role as the controller sees it
+    /// now) and verifications of served versions on the nodes their replicas are placed on.
+    static func round(desired: [Resource], plan: Plan, observed: [String: NodeObservation], health: FleetHealth) -> Round {
+        let specs = desired.compactMap { r in r.node.map { (name: r.name, spec: $0) } }
+        let deployments = Dictionary(uniqueKeysWithValues: desired.compactMap { r in r.deployment.map { (r.name, $0) } })
+        let models = Dictionary(uniqueKeysWithValues: desired.compactMap { r in r.model.map { (r.name, $0) } })
+        var roles: [String: NodeSpec.Role] = [:]
+        var nodes: [(name: String, engine: EngineEndpoint)] = []
+        for (name, spec) in specs where !health.notReady.contains(name) {
+            guard case .reachable? = observed[name] else { continue }
+            roles[name] = health.promoted.contains(name) ? .active : health.demoted.contains(name) ? .standby : spec.role
+            nodes.append((name, spec.engine))
+        }
+        var serving: [String: Set<String>] = [:]
+        var placed: [String: Set<String>] = [:]
+        for d in plan.deployments {
+            guard let spec = deployments[d.name] else { continue }
+            for r in d.replicas {
+                guard let node = r.node else { continue }
+                serving[node, default: []].insert(spec.model)
+                placed["\(spec.model)@\(spec.version)", default: []].insert(node)
+            }
+        }
+        let standbys = Set(roles.filter { $0.value == .standby }.map(\.key))
+        var verify: [(model: String, version: ModelVersion, nodes: Set<String>)] = []
+        var seen = Set<String>()
+        for (_, d) in deployments.sorted(by: { $0.key < $1.key }) where d.replicas > 0 {
+            guard let version = models[d.model]?.version(d.version), !version.artifacts.isEmpty,
+                  seen.insert("\(d.model)@\(d.version)").inserted else { continue }
+            let targets = (placed["\(d.model)@\(d.version)"] ?? []).union(standbys).intersection(roles.keys)
+            verify.append((d.model, version, targets))
+        }
+        return Round(desired: desired, nodes: nodes, images: ImageRetention.plan(desired: desired, serving: serving, roles: roles), verify: verify)
+    }
+
+    /// Carries out one round, nodes in parallel, each node's steps in turn: pull, verify, collect.
+    func run(_ round: Round) async {
+        let store = try? StateStore.open(path: statePath, create: false)
+        await withTaskGroup(of: NodeRound.self) { group in
+            for node in round.nodes {
+                let images = round.images[node.name] ?? ImageRetention.NodeImages(keep: [], collectable: [])
+                var verifications: [(String, ModelVersion)] = []
+                for v in round.verify where v.nodes.contains(node.name) {
+                    let places = (try? store?.verifiedPlaces(model: v.model, version: v.version)) ?? nil
+                    let key = "\(node.name)/\(v.model)@\(v.version.version)"
+                    if places?.contains(node.name) == true || (retryAfter[key].map { $0 > Date() } ?? false) { continue }
+                    verifications.append((v.model, v.version))
+                }
+                let pool = self.pool
+                group.addTask {
+                    await Self.keep(node: node.name, engine: node.engine, images: images, verify: verifications, pool: pool, store: store)
+                }
+            }
+            for await done in group {
+                reports[done.node] = done.images
+                events += done.notices
+                for version in done.unverifiable { retryAfter["\(done.node)/\(version)"] = Date().addingTimeInterval(60) }
+            }
+        }
+        for n in reports.keys where !round.nodes.contains(where: { $0.name == n }) { reports[n] = nil }
+    }
+
+    /// What one node's round did.
+    struct NodeRound: Sendable {
+        var node: String
+        var images: [NodeImage] = []
+        var notices: [Notice] = []
+        /// `model@version`s whose verification could not run (engine error): retried later.
+        var unverifiable: [String] = []
+    }
+
+    static func keep(node: String, engine: EngineEndpoint, images: ImageRetention.NodeImages, verify: [(String, ModelVersion)],
+                     pool: ClientPool, store: StateStore?) async -> NodeRound {
+        var round = NodeRound(node: node)
+        var notices: [Notice] = []
+        func note(_ warning: Bool, _ reason: String, _ message: String) {
+            notices.append(Notice(kind: "node", name: node, warning: warning, reason: reason, message: message))
+        }
+        guard let client = try? await pool.client(for: engine), let present = try? await client.listImages() else { return round }
+        let tags = Set(present.flatMap(\.repoTags))
+        var report: [NodeImage] = []
+        for image in images.keep {
+            if tags.contains(image) {
+                report.append(NodeImage(image: image, state: "present"))
+                continue
+            }
+            let started = ContinuousClock.now
+            do {
+                try await client.pullImage(image)
+                let took = ContinuousClock.now - started
+                report.append(NodeImage(image: image, state: "pulled"))
+                note(false, "ImagePulled", "\(image) pulled ahead of need in \(took.formatted(.units(allowed: [.seconds], fractionalPart: .show(length: 1))))")
+            } catch {
+                report.append(NodeImage(image: image, state: "failed", detail: "\(error)"))
+                note(true, "ImagePullFailed", "\(image): \(error)")
+            }
+        }
+        for (model, version) in verify {
+            do {
+                let results = try await ArtifactVerifier.verifyOnNode(client, version)
+                let now = Date()
+                try store?.record(results.map {
+                    Verification(model: model, version: version.version, path: $0.path, node: node, expected: $0.expected,
+                                 actual: $0.actual, ok: $0.ok, detail: $0.problem, verifiedAt: now)
+                })
+                let bad = results.filter { !$0.ok }
+                if bad.isEmpty {
+                    note(false, "ArtifactsVerified", "\(model)@\(version.version): \(results.count) artifact(s) match their sha256")
+                } else {
+                    for r in bad {
+                        note(true, "ArtifactVerificationFailed", "\(model)@\(version.version): \(r.path): \(r.problem)"
+                             + (r.actual.map { " (manifest \(r.expected), file \($0))" } ?? ""))
+                    }
+                }
+            } catch {
+                note(true, "ArtifactVerificationError", "\(model)@\(version.version) could not be verified: \(error)")
+                round.unverifiable.append("\(model)@\(version.version)")
+            }
+        }
+        let used = Set(((try? await client.listContainers(labels: [])) ?? []).map(\.image))
+        for image in images.collectable where tags.contains(image) && !used.contains(image) {
+            do {
+                try await client.removeImage(image)
+                note(false, "ImageRemoved", "\(image): no kept version of any model uses it")
+            } catch {
+                note(false, "ImageKept", "\(image) not removed: \(error)")
+            }
+        }
+        round.images = report
+        round.notices = notices
+        return round
+    }
+}

@@ -1,0 +1,84 @@
+import BerthModel
+import Foundation
+import GRDB
+
+/// An operator's hold on one node: no new replicas (cordon), every replica moved off (drain), or a
+/// standby to be promoted by the controller.
+public struct NodeHold: Codable, Sendable, Hashable, FetchableRecord, PersistableRecord {
+    public static let databaseTableName = "nodeHold"
+
+    public var node: String
+    public var cordoned: Bool
+    public var draining: Bool
+    public var promote: Bool
+    public var author: String
+    public var reason: String
+    public var since: Date
+
+    public init(node: String, cordoned: Bool = false, draining: Bool = false, promote: Bool = false, author: String, reason: String = "", since: Date = Date()) {
+        self.node = node
+        self.cordoned = cordoned
+        self.draining = draining
+        self.promote = promote
+        self.author = author
+        self.reason = reason
+        self.since = since
+    }
+
+    /// Nothing held: the row can go.
+    public var isEmpty: Bool { !cordoned && !draining && !promote }
+}
+
+/// What an operator asks of a node.
+public enum NodeHoldChange: String, Sendable, CaseIterable {
+    case cordon, uncordon, drain, promote
+
+    var reason: String {
+        switch self {
+        case .cordon: "NodeCordoned"
+        case .uncordon: "NodeUncordoned"
+        case .drain: "NodeDraining"
+        case .promote: "PromotionRequested"
+        }
+    }
+}
+
+extension StateStore {
+    /// Every node's hold, by node name.
+    public func nodeHolds() throws -> [String: NodeHold] {
+        try read("reading node holds") { db in
+            Dictionary(uniqueKeysWithValues: try NodeHold.fetchAll(db).map { ($0.node, $0) })
+        }
+    }
+
+    /// Applies `change` to `node`'s hold and records an event saying who asked and why, in one
+    /// transaction. Returns the hold as it stands afterwards.
+    @discardableResult
+    public func change(node: String, _ change: NodeHoldChange, author: String, reason: String, now: Date = Date()) throws -> NodeHold {
+        try write("changing the hold on node \(node)") { db in
+            var hold = try NodeHold.fetchOne(db, key: node) ?? NodeHold(node: node, author: author, since: now)
+            switch change {
+            case .cordon: hold.cordoned = true
+            case .uncordon: hold.cordoned = false; hold.draining = false
+            case .drain: hold.cordoned = true; hold.draining = true
+            case .promote: hold.promote = true
+            }
+            hold.author = author
+            hold.reason = reason
+            hold.since = now
+            if hold.isEmpty { try NodeHold.deleteOne(db, key: node) } else { try hold.save(db) }
+            let why = reason.isEmpty ? "" : ": \(reason)"
+            var event = Event(time: now, revision: nil, kind: "node", name: node, reason: change.reason, message: "\(change.rawValue) by \(author)\(why)")
+            try event.insert(db)
+            return hold
+        }
+    }
+
+    /// Marks `node`'s promotion request as carried out.
+    public func promotionDone(node: String) throws {
+        try write("clearing the promotion request of node \(node)") { db in
+            try db.execute(sql: "UPDATE nodeHold SET promote = 0 WHERE node = ?", arguments: [node])
+            try db.execute(sql: "DELETE FROM nodeHold WHERE node = ? AND NOT cordoned AND NOT draining AND NOT promote", arguments: [node])
+        }
+    }
+}
