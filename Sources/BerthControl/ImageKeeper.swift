@@ -132,7 +132,8 @@ actor ImageKeeper {
                 try await client.pullImage(image)
                 let took = ContinuousClock.now - started
                 report.append(NodeImage(image: image, state: "pulled"))
-                note(false, "ImagePulled", "\(image) pulled ahead of need in \(took.formatted(.units(allowed: [.seconds], fractionalPart: .show(length: 1))))")
+                let seconds = Double(took.components.seconds) + Double(took.components.attoseconds) / 1e18
+                note(false, "ImagePulled", "\(image) pulled ahead of need in \(String(format: "%.1f", seconds)) s")
             } catch {
                 report.append(NodeImage(image: image, state: "failed", detail: "\(error)"))
                 note(true, "ImagePullFailed", "\(image): \(error)")

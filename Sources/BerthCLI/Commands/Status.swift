@@ -68,7 +68,7 @@ struct Describe: ParsableCommand {
             case .gateway:
                 Console.print(GatewayRendering.describe(object, status: status.gateways.first { $0.name == name }, events: events))
             default:
-                Console.print(StatusRendering.describe(node: object, status: status, events: events))
+                Console.print(StatusRendering.describe(node: object, status: status, hold: try store.nodeHolds()[name], events: events))
             }
         }
     }
@@ -106,8 +106,8 @@ enum StatusRendering {
                 t.add([r.name, r.node!.role.rawValue, "unknown", "-/\(r.node!.gpus.count)", "-", "never", "not seen by a controller yet"])
                 continue
             }
-            t.add([n.name, n.role, n.ready ? "Ready" : "NotReady", "\(n.gpusAllocated)/\(n.gpusTotal)", "\(n.containers)", age(n.lastHeartbeat),
-                   n.ready ? "" : "\(n.reason): \(n.message.prefix(80))"])
+            t.add([n.name, n.role + (n.hold.map { ", \($0)" } ?? ""), n.ready ? "Ready" : "NotReady", "\(n.gpusAllocated)/\(n.gpusTotal)", "\(n.containers)", age(n.lastHeartbeat),
+                   n.ready && n.reason != "Suspect" ? "" : "\(n.reason): \(n.message.prefix(80))"])
         }
         return t.rendered
     }
@@ -176,7 +176,7 @@ enum StatusRendering {
         return out
     }
 
-    static func describe(node object: StoredObject, status: FleetStatus, events: [Event]) -> String {
+    static func describe(node object: StoredObject, status: FleetStatus, hold: NodeHold?, events: [Event]) -> String {
         let spec = object.resource.node!
         let name = object.resource.name
         var out = "Name:        \(name)\n"
@@ -188,6 +188,7 @@ enum StatusRendering {
             out += "Ready:       \(n.ready ? "True" : "False") (\(n.reason))\(n.message.isEmpty ? "" : ": \(n.message)")\n"
             out += "Heartbeat:   \(age(n.lastHeartbeat))\n"
             out += "Allocated:   \(n.gpusAllocated) of \(n.gpusTotal) GPUs, \(n.containers) Berth container(s)\n"
+            if n.role != spec.role.rawValue { out += "Acting as:   \(n.role)\n" }
         } else {
             out += "Ready:       unknown (no controller has reported on this node yet)\n"
         }
@@ -197,7 +198,15 @@ enum StatusRendering {
                 t.add([d.name, "\(r.slot)", r.gpus.map(String.init).joined(separator: ","), r.hostPort.map(String.init) ?? "-", r.modelVersion ?? "-", r.phase.rawValue])
             }
         }
+        if let hold, hold.cordoned || hold.draining {
+            out += "Hold:        \(hold.draining ? "draining" : "cordoned") by \(hold.author) \(age(hold.since))\(hold.reason.isEmpty ? "" : ": \(hold.reason)")\n"
+        }
         out += "\nReplicas:\n" + (t.rows.isEmpty ? "  (none)\n" : t.rendered)
+        if let images = status.nodes.first(where: { $0.name == name })?.images {
+            var i = Table("IMAGE", "STATE", "DETAIL")
+            for image in images { i.add([image.image, image.state, image.detail]) }
+            out += "\nImages kept ready:\n" + (i.rows.isEmpty ? "  (none)\n" : i.rendered)
+        }
         out += "\nEvents (newest last):\n" + StatusRendering.events(events)
         return out
     }
