@@ -16,6 +16,7 @@ struct BenchOptions {
                berth-bench docker [--runs N] [--nodes N] [--containers N]
                berth-bench plan   [--runs N]
                berth-bench history [--berth PATH] [--revisions N]
+               berth-bench snapshot-latency [--runs N]   (after `history`: uses its state)
         """
 
     init(_ args: [String]) {
@@ -27,7 +28,7 @@ struct BenchOptions {
         }
         while i < args.count {
             switch args[i] {
-            case "store", "docker", "plan", "history": suite = args[i]
+            case "store", "docker", "plan", "history", "snapshot-latency": suite = args[i]
             case "--berth": berth = value()
             case "--runs": runs = Int(value()) ?? runs
             case "--nodes": nodes = Int(value()) ?? nodes

@@ -10,6 +10,8 @@ case "store":
     try storeBenchmark(options)
 case "history":
     try historyBenchmark(options)
+case "snapshot-latency":
+    try await snapshotLatencyBenchmark(options)
 case "plan":
     planBenchmark(options)
 case "docker":
