@@ -55,7 +55,8 @@ public actor GatewaySync {
             let name = r.name
             let routed = Set(spec.routes.map(\.deployment))
             var byEndpoint: [String: ObservedContainer] = [:]
-            let candidates = containers.filter { routed.contains($0.deployment) && deployments[$0.deployment] != nil }.map { c -> Candidate in
+            // A multi-node replica is served by its leader (rank 0) alone.
+            let candidates = containers.filter { routed.contains($0.deployment) && deployments[$0.deployment] != nil && $0.rank == 0 }.map { c -> Candidate in
                 let endpoint = "\(addresses[c.node] ?? "127.0.0.1"):\(c.hostPort)"
                 byEndpoint[endpoint] = c
                 return Candidate(deployment: c.deployment, replica: c.replica, endpoint: endpoint, weight: deployments[c.deployment]!.weight,

@@ -16,6 +16,9 @@ public enum BerthLabel {
     public static let gpus = "io.berth.gpus"
     public static let hostPort = "io.berth.host-port"
     public static let templateHash = "io.berth.template-hash"
+    /// Rank and size of a member of a replica spread over several nodes.
+    public static let gangRank = "io.berth.gang-rank"
+    public static let gangSize = "io.berth.gang-size"
 }
 
 /// A container Berth wants on a node: its deterministic name, the hash of what matters, and
@@ -71,6 +74,13 @@ public enum ContainerSpecBuilder {
         env["BERTH_MODEL"] = p.spec.model
         env["BERTH_MODEL_VERSION"] = p.model.version
         env["BERTH_PORT"] = String(listenPort)
+        if let gang = p.gang {
+            // What a multi-node server needs to form its group: who it is, how many, where the leader listens.
+            env["BERTH_GANG_RANK"] = String(gang.rank)
+            env["BERTH_GANG_SIZE"] = String(gang.size)
+            env["BERTH_GANG_LEADER"] = gang.members.first ?? ""
+            env["BERTH_GANG_MEMBERS"] = gang.members.joined(separator: ",")
+        }
         if !p.gpus.isEmpty {
             let list = p.gpus.map(String.init).joined(separator: ",")
             // The NVIDIA runtime picks the host's GPUs by NVIDIA_VISIBLE_DEVICES and shows them to
@@ -111,16 +121,22 @@ public enum ContainerSpecBuilder {
             BerthLabel.hostPort: String(p.hostPort),
             BerthLabel.templateHash: template,
         ]
+        if let gang = p.gang {
+            spec.labels[BerthLabel.gangRank] = String(gang.rank)
+            spec.labels[BerthLabel.gangSize] = String(gang.size)
+        }
         return spec
     }
 
     /// The spec hash, over what the spec is built from: the deployment's template (image, model
     /// version, GPUs per replica, port, env, command, volumes, memory), the model's name, the
     /// placement (replica, GPU indices, host port) and the node's network and runtime — and the
-    /// builder's own version, raised whenever `spec` changes how it builds.
+    /// builder's own version, raised whenever `spec` changes how it builds. A gang member adds its
+    /// rank and the members' addresses (a one-node replica's hash is as it always was).
     static func specHash(_ p: ReplicaPlacement, template: String) -> String {
-        let text = "berth-spec-v2|\(p.deployment)|\(p.spec.model)|\(template)|\(p.replica)|\(p.gpus.map(String.init).joined(separator: ","))|"
+        var text = "berth-spec-v2|\(p.deployment)|\(p.spec.model)|\(template)|\(p.replica)|\(p.gpus.map(String.init).joined(separator: ","))|"
             + "\(p.hostPort)|\(p.nodeSpec.network.rawValue)|\(p.nodeSpec.runtime.rawValue)"
+        if let gang = p.gang { text += "|gang:\(gang.rank)/\(gang.size)/\(gang.members.joined(separator: ","))" }
         return hex16(SHA256.hash(data: Data(text.utf8)))
     }
 

@@ -12,9 +12,12 @@ public struct ReplicaPlacement: Sendable, Hashable {
     public var hostPort: Int
     /// The desired-state revision this placement was computed from.
     public var revision: Int64
+    /// This container's place in a replica spread over several nodes; nil for a one-node replica.
+    public var gang: Gang?
 
     public init(deployment: String, spec: DeploymentSpec, model: ModelVersion, replica: Int, node: String, nodeSpec: NodeSpec,
-                gpus: [Int], hostPort: Int, revision: Int64) {
+                gpus: [Int], hostPort: Int, revision: Int64, gang: Gang? = nil) {
+        self.gang = gang
         self.deployment = deployment
         self.spec = spec
         self.model = model
@@ -24,5 +27,21 @@ public struct ReplicaPlacement: Sendable, Hashable {
         self.gpus = gpus
         self.hostPort = hostPort
         self.revision = revision
+    }
+}
+
+/// One member of a replica that spans several nodes (tensor or pipeline parallel across
+/// machines): rank 0 leads — it serves requests and answers the health check — and the others
+/// join it.
+public struct Gang: Sendable, Hashable {
+    public var rank: Int
+    public var size: Int
+    /// Every member's `address:port`, by rank; the first is the leader.
+    public var members: [String]
+
+    public init(rank: Int, size: Int, members: [String]) {
+        self.rank = rank
+        self.size = size
+        self.members = members
     }
 }

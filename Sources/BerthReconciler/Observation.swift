@@ -22,6 +22,9 @@ public struct ObservedContainer: Sendable, Hashable {
     /// The lease epoch of the controller that created it.
     public var epoch: Int64
     public var created: Date
+    /// Rank and size of a member of a multi-node replica (0 and 1 for a one-node replica).
+    public var rank = 0
+    public var gangSize = 1
 
     /// Reads Berth's labels; nil for a container that lacks them (never Berth's to touch).
     public init?(_ c: ContainerSummary, node: String) {
@@ -44,6 +47,8 @@ public struct ObservedContainer: Sendable, Hashable {
         self.modelVersion = l[BerthLabel.modelVersion] ?? ""
         self.epoch = l[BerthLabel.epoch].flatMap { Int64($0) } ?? 0
         self.created = Date(timeIntervalSince1970: TimeInterval(c.created))
+        self.rank = l[BerthLabel.gangRank].flatMap(Int.init) ?? 0
+        self.gangSize = l[BerthLabel.gangSize].flatMap(Int.init) ?? 1
     }
 
     public init(node: String, id: String, name: String, deployment: String, replica: Int, specHash: String, templateHash: String,

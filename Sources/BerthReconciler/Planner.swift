@@ -176,12 +176,23 @@ public enum Planner {
             }
         }
 
-        // Running containers, one per replica, are what the scheduler should keep in place.
+        // Running containers, one per replica, are what the scheduler should keep in place; the
+        // members of a multi-node replica make one assignment, its slices in rank order.
         var previous: [Assignment] = []
         var seen = Set<String>()
-        for c in all.sorted(by: { ($0.running ? 0 : 1, $0.node, $0.name) < ($1.running ? 0 : 1, $1.node, $1.name) }) {
-            guard seen.insert("\(c.deployment)/\(c.replica)").inserted else { continue }
-            previous.append(Assignment(deployment: c.deployment, replica: c.replica, slices: [Slice(node: c.node, gpus: c.gpus, hostPort: c.hostPort)]))
+        let sorted = all.sorted(by: { ($0.running ? 0 : 1, $0.node, $0.name) < ($1.running ? 0 : 1, $1.node, $1.name) })
+        let gangMembers = Dictionary(grouping: sorted.filter { $0.gangSize > 1 }, by: { "\($0.deployment)/\($0.replica)" })
+        for c in sorted {
+            let key = "\(c.deployment)/\(c.replica)"
+            guard seen.insert(key).inserted else { continue }
+            if c.gangSize > 1, let members = gangMembers[key] {
+                var byRank: [Int: ObservedContainer] = [:]
+                for m in members where m.gangSize == c.gangSize && m.templateHash == c.templateHash && byRank[m.rank] == nil { byRank[m.rank] = m }
+                let slices = byRank.keys.sorted().map { r in Slice(node: byRank[r]!.node, gpus: byRank[r]!.gpus, hostPort: byRank[r]!.hostPort) }
+                previous.append(Assignment(deployment: c.deployment, replica: c.replica, slices: slices))
+            } else {
+                previous.append(Assignment(deployment: c.deployment, replica: c.replica, slices: [Slice(node: c.node, gpus: c.gpus, hostPort: c.hostPort)]))
+            }
         }
         let schedule = input.schedule(previous: previous)
 
@@ -219,11 +230,17 @@ public enum Planner {
                 var others: [ObservedContainer]
             }
             var slots: [Slot] = []
+            var gangs: [GangSlot] = []
             for a in (assignmentsByDeployment[request.name] ?? []).sorted(by: { $0.replica < $1.replica }) {
                 guard a.slices.count == 1 else {
-                    p.replicas.append(ReplicaStatus(slot: a.replica, node: a.slices.map(\.node).joined(separator: "+"), gpus: [], hostPort: nil, container: nil,
-                                                    modelVersion: nil, phase: .unschedulable,
-                                                    message: "placed as a gang over \(a.slices.count) nodes; starting multi-node replicas is not supported yet"))
+                    let members = a.slices.map { "\(nodeStates[$0.node]!.spec.address):\($0.hostPort)" }
+                    let targets = a.slices.enumerated().map { rank, slice in
+                        ContainerSpecBuilder.build(ReplicaPlacement(
+                            deployment: request.name, spec: spec, model: request.model, replica: a.replica, node: slice.node,
+                            nodeSpec: nodeStates[slice.node]!.spec, gpus: slice.gpus, hostPort: slice.hostPort, revision: revision,
+                            gang: Gang(rank: rank, size: a.slices.count, members: members)), epoch: epoch, templateHash: template)
+                    }
+                    gangs.append(GangSlot(assignment: a, targets: targets, onSlot: mine.filter { $0.replica == a.replica }))
                     continue
                 }
                 let slice = a.slices[0]
@@ -236,6 +253,7 @@ public enum Planner {
                 slots.append(Slot(assignment: a, target: target, current: current, others: onSlot.filter { $0 != current }))
             }
             var readyCount = slots.filter { s in isReady(s.current) || s.others.contains(where: isReady) }.count
+                + gangs.filter { g in g.onSlot.contains { $0.rank == 0 && isReady($0) } }.count
             p.ready = readyCount
             // Free replacements (nothing ready to lose) go first, so they never wait on the budget.
             slots.sort { s1, s2 in
@@ -320,6 +338,27 @@ public enum Planner {
                 p.replicas.append(ReplicaStatus(slot: s.assignment.replica, node: node, gpus: slice.gpus, hostPort: slice.hostPort,
                                                 container: container, modelVersion: version, phase: phase, message: message))
             }
+            for g in gangs {
+                var step = GangStep(targets: g.targets, onSlot: g.onSlot, isReady: isReady, now: now, deadline: deadline)
+                step.plan(refusal: refusal, keepOld: { losesReady in losesReady && (p.halted != nil || readyCount - 1 < minReady) })
+                if step.replacedReady { readyCount -= 1 }
+                actions += step.actions
+                wanted.formUnion(step.wanted)
+                kept += step.kept
+                if step.current && g.assignment.replica < replicas {
+                    p.updated += 1
+                    if step.phase == .ready { p.updatedReady += 1 }
+                }
+                if let refusal, step.refused {
+                    p.blocked = refusal
+                    p.blockedReason = "ArtifactsNotVerified"
+                }
+                let lead = g.assignment.slices[0]
+                p.replicas.append(ReplicaStatus(slot: g.assignment.replica, node: lead.node, gpus: lead.gpus, hostPort: lead.hostPort,
+                                                container: step.container ?? g.targets[0].name, modelVersion: step.version ?? request.model.version,
+                                                phase: step.phase, message: step.message + (step.message.isEmpty ? "" : "; ")
+                                                    + "gang of \(g.targets.count) over \(g.assignment.slices.map(\.node).joined(separator: "+")), led from \(lead.node)"))
+            }
             for u in unplacedByDeployment[request.name] ?? [] {
                 if u.replica >= replicas {
                     if minReady >= replicas {
@@ -348,5 +387,127 @@ public enum Planner {
         // Nothing can be done on a suspect node: its engine does not answer.
         let possible = (orphans + actions).filter { health.suspect[$0.node] == nil }
         return Plan(actions: possible, kept: kept, schedule: schedule, deployments: progress)
+    }
+}
+
+/// A replica placed over several nodes, as planned: one container per slice.
+struct GangSlot {
+    var assignment: Assignment
+    /// One container per member, by rank.
+    var targets: [PlannedContainer]
+    /// Every container of this replica slot, on any node.
+    var onSlot: [ObservedContainer]
+}
+
+/// The plan for one multi-node replica. It counts as ready when every member runs and the leader
+/// (rank 0) answers its health check. A member missing from a gang that is past forming (its
+/// leader ready once, or older than the ready deadline) breaks it: every member is removed and
+/// the gang is created anew, since its group cannot re-form around a replaced member.
+struct GangStep {
+    let targets: [PlannedContainer]
+    let onSlot: [ObservedContainer]
+    let isReady: (ObservedContainer?) -> Bool
+    let now: Date
+    let deadline: TimeInterval
+
+    var actions: [Action] = []
+    var wanted = Set<String>()
+    var kept: [ObservedContainer] = []
+    var phase = ReplicaStatus.Phase.pending
+    var message = ""
+    /// The containers run the desired spec (all members present).
+    var current = false
+    /// A ready old replica was taken down for this one.
+    var replacedReady = false
+    /// Nothing was created because the version is refused.
+    var refused = false
+    var container: String?
+    var version: String?
+
+    init(targets: [PlannedContainer], onSlot: [ObservedContainer], isReady: @escaping (ObservedContainer?) -> Bool, now: Date, deadline: TimeInterval) {
+        self.targets = targets
+        self.onSlot = onSlot
+        self.isReady = isReady
+        self.now = now
+        self.deadline = deadline
+    }
+
+    mutating func keep(_ c: ObservedContainer) { wanted.insert("\(c.node)/\(c.name)") }
+
+    mutating func remove(_ c: ObservedContainer, _ reason: String) {
+        actions.append(.remove(node: c.node, id: c.id, name: c.name, reason: reason))
+        keep(c)
+    }
+
+    mutating func create(_ t: PlannedContainer) {
+        actions.append(.create(node: t.placement.node, container: t))
+        wanted.insert("\(t.placement.node)/\(t.name)")
+    }
+
+    /// `keepOld(losesReady)` says whether an old, serving replica must stay for now (the rollout's budget).
+    mutating func plan(refusal: String?, keepOld: (Bool) -> Bool) {
+        let currents = targets.map { t in onSlot.first { $0.name == t.name && $0.node == t.placement.node } }
+        let present = currents.compactMap { $0 }
+        let others = onSlot.filter { c in !present.contains(c) }
+        let leader = currents[0]
+        if present.count == targets.count {
+            current = true
+            present.forEach { keep($0) }
+            for c in present where !c.running && c.state != "restarting" {
+                actions.append(.start(node: c.node, id: c.id, name: c.name))
+            }
+            let ready = isReady(leader) && present.allSatisfy(\.running)
+            if ready {
+                phase = .ready
+                kept += present
+            } else {
+                let age = leader.map { now.timeIntervalSince($0.created) } ?? 0
+                phase = age > deadline ? .failing : .starting
+                message = "leader's health check not answering 200 yet (\(Int(age)) s since created)"
+                kept += present.filter(\.running)
+            }
+            for o in others {
+                if ready || !isReady(o) { remove(o, "replaced by \(targets[0].name)") } else { keep(o) }
+            }
+            return
+        }
+        if let refusal {
+            refused = true
+            onSlot.forEach { keep($0) }
+            message = "not started: \(refusal)"
+            return
+        }
+        if present.isEmpty {
+            let losesReady = others.contains(where: isReady)
+            if !others.isEmpty && keepOld(losesReady) {
+                others.forEach { keep($0) }
+                let old = others.first(where: isReady) ?? others[0]
+                phase = isReady(old) ? .outdated : .pending
+                container = old.name
+                version = old.modelVersion
+                message = "waiting: replacing it now would leave too few ready"
+                if isReady(old) { kept.append(old) }
+                return
+            }
+            replacedReady = losesReady
+            for o in others { remove(o, "replaced by \(targets[0].name)") }
+            targets.forEach { create($0) }
+            message = others.isEmpty ? "creating \(targets.count) members" : "replacing \(others[0].name)"
+            return
+        }
+        // Some members missing.
+        let forming = leader.map { !isReady($0) && now.timeIntervalSince($0.created) <= deadline } ?? false
+        if forming && others.isEmpty {
+            present.forEach { keep($0) }
+            for (t, c) in zip(targets, currents) where c == nil { create(t) }
+            phase = .starting
+            message = "\(present.count) of \(targets.count) members created"
+            return
+        }
+        replacedReady = isReady(leader)
+        let missing = zip(targets, currents).filter { $0.1 == nil }.map { $0.0.placement.node }
+        for c in present + others { remove(c, "its gang lost a member on \(missing.joined(separator: ", ")); the whole gang is created anew") }
+        targets.forEach { create($0) }
+        message = "member on \(missing.joined(separator: ", ")) missing: creating the whole gang anew"
     }
 }

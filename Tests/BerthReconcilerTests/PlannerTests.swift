@@ -45,11 +45,14 @@ struct Cluster {
             switch action {
             case .create(let node, let c):
                 let l = c.spec.labels
-                containers[node, default: []].append(ObservedContainer(
+                var o = ObservedContainer(
                     node: node, id: "id-\(c.name)", name: c.name, deployment: l[BerthLabel.deployment]!, replica: Int(l[BerthLabel.replica]!)!,
                     specHash: c.specHash, templateHash: l[BerthLabel.templateHash]!, running: running,
                     gpus: l[BerthLabel.gpus]!.split(separator: ",").compactMap { Int($0) }, hostPort: Int(l[BerthLabel.hostPort]!)!,
-                    modelVersion: l[BerthLabel.modelVersion]!, created: now))
+                    modelVersion: l[BerthLabel.modelVersion]!, created: now)
+                o.rank = l[BerthLabel.gangRank].flatMap { Int($0) } ?? 0
+                o.gangSize = l[BerthLabel.gangSize].flatMap { Int($0) } ?? 1
+                containers[node, default: []].append(o)
             case .start(let node, let id, _):
                 containers[node] = containers[node]!.map { c in
                     var c = c
