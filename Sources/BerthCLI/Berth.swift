@@ -22,7 +22,7 @@ public struct Berth: AsyncParsableCommand {
              70  any other failure (the message says what)
             """,
         version: BerthVersion.current,
-        subcommands: [Apply.self, Diff.self, Get.self, History.self, Plan.self, Reconcile.self, Controller.self, Status.self, Describe.self, GatewayCommand.self, Rollback.self, SnapshotCommand.self, ModelCommand.self, NodeCommand.self]
+        subcommands: [Apply.self, Diff.self, Get.self, History.self, Plan.self, Reconcile.self, Controller.self, Status.self, Describe.self, GatewayCommand.self, Rollback.self, SnapshotCommand.self, ModelCommand.self, NodeCommand.self, MonitoringCommand.self]
     )
 
     public init() {}

@@ -1,0 +1,69 @@
+import Foundation
+import Testing
+
+/// `berth monitoring render`, checked by Prometheus' own tools.
+@Suite("berth monitoring render", .enabled(if: ProcessInfo.processInfo.environment["BERTH_INTEGRATION"] == "1", "needs promtool (scripts/install-deps --cluster)"))
+struct MonitoringTests {
+    let dir = BerthProcess.temporaryFolder()
+
+    func render(_ extra: [String] = []) throws -> String {
+        let out = dir + "/monitoring"
+        let r = try BerthProcess.run(["monitoring", "render", "--out", out] + extra, state: dir + "/berth.db")
+        #expect(r.code == 0, "\(r.stderr)")
+        return out
+    }
+
+    func promtool(_ args: [String]) throws -> (Int32, String) {
+        let r = try Spawn.run(["/usr/bin/promtool"] + args)
+        return (r.0, r.1 + r.2)
+    }
+
+    @Test func renderedConfigRulesAndDashboard_passPromtool() throws {
+        _ = try BerthProcess.run(["apply", "-f", LocalCluster.fleet, "-f", LocalCluster.nodes], state: dir + "/berth.db")
+        write(String(repeating: "t", count: 32), to: dir + "/token")
+        let out = try render(["--token-file", dir + "/token"])
+        let config = try promtool(["check", "config", out + "/prometheus.yml"])
+        #expect(config.0 == 0, "\(config.1)")
+        let rules = try promtool(["check", "rules", out + "/berth-rules.yml"])
+        #expect(rules.0 == 0 && rules.1.contains("8 rules found"), "\(rules.1)")
+        // Every dashboard query is valid PromQL: promtool checks them as recording rules.
+        let dashboard = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: out + "/berth-dashboard.json"))) as! [String: Any]
+        let exprs = (dashboard["panels"] as! [[String: Any]]).flatMap { ($0["targets"] as! [[String: Any]]).map { $0["expr"] as! String } }
+        #expect(exprs.count == 9)
+        let asRules = "groups:\n  - name: dashboard\n    rules:\n" + exprs.enumerated().map { i, e in
+            "      - record: dashboard_panel_\(i)\n        expr: \(String(data: try! JSONSerialization.data(withJSONObject: e, options: [.fragmentsAllowed, .withoutEscapingSlashes]), encoding: .utf8)!)\n"
+        }.joined()
+        write(asRules, to: dir + "/dashboard-rules.yml")
+        let panels = try promtool(["check", "rules", dir + "/dashboard-rules.yml"])
+        #expect(panels.0 == 0, "\(panels.1)")
+        // A broken rule would be caught: the check can fail.
+        write("groups:\n  - name: x\n    rules:\n      - alert: X\n        expr: \"rate(foo[5m]\"\n", to: dir + "/broken.yml")
+        #expect(try promtool(["check", "rules", dir + "/broken.yml"]).0 != 0)
+    }
+
+    @Test func gpuAlert_firesOnTheThirdSampleAbove90Percent_notBefore() throws {
+        let out = try render(["--scrape-interval", "15"])
+        // Samples every 15 s: two high, one low, then three high.
+        let test = """
+            rule_files: [\(out)/berth-rules.yml]
+            evaluation_interval: 15s
+            tests:
+              - interval: 15s
+                input_series:
+                  - series: 'nv_gpu_utilization{gpu_uuid="GPU-0", deployment="chat", node="node-1"}'
+                    values: '0.95 0.95 0.5 0.95 0.95 0.95'
+                alert_rule_test:
+                  - { eval_time: 15s, alertname: BerthGPUUtilizationHigh, exp_alerts: [] }
+                  - { eval_time: 45s, alertname: BerthGPUUtilizationHigh, exp_alerts: [] }
+                  - { eval_time: 60s, alertname: BerthGPUUtilizationHigh, exp_alerts: [] }
+                  - eval_time: 75s
+                    alertname: BerthGPUUtilizationHigh
+                    exp_alerts:
+                      - exp_labels: { severity: warning, gpu_uuid: GPU-0, deployment: chat, node: node-1 }
+                        exp_annotations: { summary: "GPU GPU-0 of chat on node-1 above 90 % for 3 samples in a row" }
+            """
+        write(test, to: dir + "/gpu-test.yml")
+        let r = try promtool(["test", "rules", dir + "/gpu-test.yml"])
+        #expect(r.0 == 0, "\(r.1)")
+    }
+}
