@@ -92,7 +92,7 @@ let package = Package(
         .testTarget(name: "BerthSchedulerTests", dependencies: ["BerthScheduler", "BerthModel"]),
         .testTarget(name: "BerthReconcilerTests", dependencies: ["BerthReconciler", "BerthDocker", "BerthModel"]),
         .testTarget(name: "BerthGatewayTests", dependencies: ["BerthGateway", "BerthModel"], resources: [.copy("Golden")]),
-        .testTarget(name: "BerthDockerTests", dependencies: ["BerthDocker", "BerthModel"]),
+        .testTarget(name: "BerthDockerTests", dependencies: ["BerthDocker", "BerthModel", .product(name: "Crypto", package: "swift-crypto")]),
         .testTarget(name: "BerthControlTests", dependencies: ["BerthControl", "BerthReconciler", "BerthStore", "BerthModel"]),
         .testTarget(name: "BerthCLITests", dependencies: ["berth", "BerthModel", "BerthStore", .product(name: "GRDB", package: "GRDB.swift")]),
     ],

@@ -89,18 +89,25 @@ public struct ParameterCount: Hashable, Sendable, Codable, CustomStringConvertib
         }
     }
 
-    /// `671B`, `1.5B`, `500M`.
+    /// `671B`, `1.5B`, `500M`: billions (or millions, below a billion) with up to three decimals when
+    /// that is exact, else the plain number. Integer arithmetic: this text is part of every
+    /// stored model document and template hash, and a plan writes it thousands of times.
     public var description: String {
-        func trim(_ x: Double) -> String {
-            var s = String(format: "%.3f", x)
-            while s.hasSuffix("0") { s.removeLast() }
-            if s.hasSuffix(".") { s.removeLast() }
-            return s
+        func short(_ unit: Int64, _ suffix: String) -> String? {
+            let step = unit / 1000
+            guard value % step == 0 else { return nil }
+            var text = String(value / unit)
+            var thousandths = value % unit / step
+            if thousandths > 0 {
+                var digits = 3
+                while thousandths % 10 == 0 { thousandths /= 10; digits -= 1 }
+                let fraction = String(thousandths)
+                text += "." + String(repeating: "0", count: digits - fraction.count) + fraction
+            }
+            return text + suffix
         }
-        let v = Double(value)
-        let short: String? = v >= 1e9 ? trim(v / 1e9) + "B" : v >= 1e6 ? trim(v / 1e6) + "M" : nil
-        // Keep the short form only when it reads back as exactly this count.
-        if let short, ParameterCount(text: short)?.value == value { return short }
+        if value >= 1_000_000_000 { return short(1_000_000_000, "B") ?? String(value) }
+        if value >= 1_000_000 { return short(1_000_000, "M") ?? String(value) }
         return String(value)
     }
 

@@ -178,16 +178,30 @@ public enum Planner {
 
         // Running containers, one per replica, are what the scheduler should keep in place; the
         // members of a multi-node replica make one assignment, its slices in rank order.
+        // The first container of a replica, by (running, node, name), stands for it: found in
+        // one pass, without sorting the fleet's containers.
+        struct Key: Hashable {
+            var deployment: String
+            var replica: Int
+        }
+        func before(_ a: ObservedContainer, _ b: ObservedContainer) -> Bool {
+            (a.running ? 0 : 1, a.node, a.name) < (b.running ? 0 : 1, b.node, b.name)
+        }
+        var first: [Key: ObservedContainer] = [:]
+        first.reserveCapacity(all.count)
+        var gangMembers: [Key: [ObservedContainer]] = [:]
+        for c in all {
+            let key = Key(deployment: c.deployment, replica: c.replica)
+            if c.gangSize > 1 { gangMembers[key, default: []].append(c) }
+            if let seen = first[key], !before(c, seen) { continue }
+            first[key] = c
+        }
         var previous: [Assignment] = []
-        var seen = Set<String>()
-        let sorted = all.sorted(by: { ($0.running ? 0 : 1, $0.node, $0.name) < ($1.running ? 0 : 1, $1.node, $1.name) })
-        let gangMembers = Dictionary(grouping: sorted.filter { $0.gangSize > 1 }, by: { "\($0.deployment)/\($0.replica)" })
-        for c in sorted {
-            let key = "\(c.deployment)/\(c.replica)"
-            guard seen.insert(key).inserted else { continue }
+        previous.reserveCapacity(first.count)
+        for (key, c) in first {
             if c.gangSize > 1, let members = gangMembers[key] {
                 var byRank: [Int: ObservedContainer] = [:]
-                for m in members where m.gangSize == c.gangSize && m.templateHash == c.templateHash && byRank[m.rank] == nil { byRank[m.rank] = m }
+                for m in members.sorted(by: before) where m.gangSize == c.gangSize && m.templateHash == c.templateHash && byRank[m.rank] == nil { byRank[m.rank] = m }
                 let slices = byRank.keys.sorted().map { r in Slice(node: byRank[r]!.node, gpus: byRank[r]!.gpus, hostPort: byRank[r]!.hostPort) }
                 previous.append(Assignment(deployment: c.deployment, replica: c.replica, slices: slices))
             } else {
@@ -198,7 +212,7 @@ public enum Planner {
 
         var actions: [Action] = []
         var kept: [ObservedContainer] = []
-        var wanted = Set<String>()  // "node/container" the plan keeps or creates
+        var wanted = Set<String>()  // ids of the observed containers the plan keeps (or removes itself)
         var progress: [DeploymentProgress] = []
         let assignmentsByDeployment = Dictionary(grouping: schedule.assignments, by: \.deployment)
         let unplacedByDeployment = Dictionary(grouping: schedule.unplaced, by: \.deployment)
@@ -228,6 +242,9 @@ public enum Planner {
                 var target: PlannedContainer
                 var current: ObservedContainer?
                 var others: [ObservedContainer]
+                /// Readiness, looked up once.
+                var currentReady: Bool
+                var otherReady: Bool
             }
             var slots: [Slot] = []
             var gangs: [GangSlot] = []
@@ -250,15 +267,16 @@ public enum Planner {
                 let target = ContainerSpecBuilder.build(placement, epoch: epoch, templateHash: template)
                 let onSlot = mine.filter { $0.replica == a.replica }
                 let current = onSlot.first { $0.name == target.name && $0.node == slice.node }
-                slots.append(Slot(assignment: a, target: target, current: current, others: onSlot.filter { $0 != current }))
+                let others = onSlot.filter { $0.id != current?.id }
+                slots.append(Slot(assignment: a, target: target, current: current, others: others,
+                                  currentReady: isReady(current), otherReady: others.contains(where: isReady)))
             }
-            var readyCount = slots.filter { s in isReady(s.current) || s.others.contains(where: isReady) }.count
+            var readyCount = slots.filter { $0.currentReady || $0.otherReady }.count
                 + gangs.filter { g in g.onSlot.contains { $0.rank == 0 && isReady($0) } }.count
             p.ready = readyCount
             // Free replacements (nothing ready to lose) go first, so they never wait on the budget.
             slots.sort { s1, s2 in
-                let r1 = s1.others.contains(where: isReady), r2 = s2.others.contains(where: isReady)
-                return r1 != r2 ? !r1 : s1.assignment.replica < s2.assignment.replica
+                s1.otherReady != s2.otherReady ? !s1.otherReady : s1.assignment.replica < s2.assignment.replica
             }
             for s in slots {
                 let slice = s.assignment.slices[0]
@@ -268,9 +286,9 @@ public enum Planner {
                 var container = s.target.name
                 var version = request.model.version
                 if let current = s.current {
-                    wanted.insert("\(node)/\(current.name)")
+                    wanted.insert(current.id)
                     p.updated += s.assignment.replica < replicas ? 1 : 0
-                    if isReady(current) {
+                    if s.currentReady {
                         phase = .ready
                         kept.append(current)
                         p.updatedReady += s.assignment.replica < replicas ? 1 : 0
@@ -291,7 +309,7 @@ public enum Planner {
                         if isReady(current) || !isReady(o) {
                             actions.append(.remove(node: o.node, id: o.id, name: o.name, reason: "replaced by \(current.name)"))
                         }
-                        wanted.insert("\(o.node)/\(o.name)")
+                        wanted.insert(o.id)
                     }
                 } else if s.others.isEmpty, let refusal {
                     phase = .pending
@@ -302,12 +320,11 @@ public enum Planner {
                     phase = .pending
                     message = "creating"
                     actions.append(.create(node: node, container: s.target))
-                    wanted.insert("\(node)/\(s.target.name)")
                 } else {
                     let losesReady = s.others.contains(where: isReady)
                     let old = s.others.first(where: isReady) ?? s.others[0]
                     if let refusal {
-                        for o in s.others { wanted.insert("\(o.node)/\(o.name)") }
+                        for o in s.others { wanted.insert(o.id) }
                         phase = isReady(old) ? (old.templateHash == template ? .ready : .outdated) : .pending
                         container = old.name
                         version = old.modelVersion
@@ -317,7 +334,7 @@ public enum Planner {
                         if isReady(old) { kept.append(old) }
                     } else if losesReady && (p.halted != nil || readyCount - 1 < minReady) {
                         // Keep the old one serving for now.
-                        for o in s.others { wanted.insert("\(o.node)/\(o.name)") }
+                        for o in s.others { wanted.insert(o.id) }
                         phase = old.templateHash == template ? .ready : .outdated
                         container = old.name
                         version = old.modelVersion
@@ -327,10 +344,9 @@ public enum Planner {
                         if losesReady { readyCount -= 1 }
                         for o in s.others {
                             actions.append(.remove(node: o.node, id: o.id, name: o.name, reason: "replaced by \(s.target.name)"))
-                            wanted.insert("\(o.node)/\(o.name)")
+                            wanted.insert(o.id)
                         }
                         actions.append(.create(node: node, container: s.target))
-                        wanted.insert("\(node)/\(s.target.name)")
                         phase = .pending
                         message = "replacing \(old.name)"
                     }
@@ -374,18 +390,20 @@ public enum Planner {
         }
         // Orphans: Berth's containers nobody wants, removed before anything is created.
         var orphans: [Action] = []
-        for (node, observation) in observed.sorted(by: { $0.key < $1.key }) {
-            for c in observation.containers.sorted(by: { $0.name < $1.name }) where !wanted.contains("\(node)/\(c.name)") {
-                let reason = switch replicaCounts[c.deployment] {
-                case nil: "deployment \(c.deployment) is gone"
-                case let count? where c.replica >= count: "replica \(c.replica) is beyond the \(count) desired (scale-down or a finished rollout's surge)"
-                default: "not desired on this node"
-                }
-                orphans.append(.remove(node: node, id: c.id, name: c.name, reason: reason))
+        var unwanted: [ObservedContainer] = []
+        for observation in observed.values {
+            for c in observation.containers where !wanted.contains(c.id) { unwanted.append(c) }
+        }
+        for c in unwanted.sorted(by: { ($0.node, $0.name) < ($1.node, $1.name) }) {
+            let reason = switch replicaCounts[c.deployment] {
+            case nil: "deployment \(c.deployment) is gone"
+            case let count? where c.replica >= count: "replica \(c.replica) is beyond the \(count) desired (scale-down or a finished rollout's surge)"
+            default: "not desired on this node"
             }
+            orphans.append(.remove(node: c.node, id: c.id, name: c.name, reason: reason))
         }
         // Nothing can be done on a suspect node: its engine does not answer.
-        let possible = (orphans + actions).filter { health.suspect[$0.node] == nil }
+        let possible = orphans.isEmpty && health.suspect.isEmpty ? actions : (orphans + actions).filter { health.suspect[$0.node] == nil }
         return Plan(actions: possible, kept: kept, schedule: schedule, deployments: progress)
     }
 }
@@ -432,7 +450,7 @@ struct GangStep {
         self.deadline = deadline
     }
 
-    mutating func keep(_ c: ObservedContainer) { wanted.insert("\(c.node)/\(c.name)") }
+    mutating func keep(_ c: ObservedContainer) { wanted.insert(c.id) }
 
     mutating func remove(_ c: ObservedContainer, _ reason: String) {
         actions.append(.remove(node: c.node, id: c.id, name: c.name, reason: reason))
@@ -441,7 +459,6 @@ struct GangStep {
 
     mutating func create(_ t: PlannedContainer) {
         actions.append(.create(node: t.placement.node, container: t))
-        wanted.insert("\(t.placement.node)/\(t.name)")
     }
 
     /// `keepOld(losesReady)` says whether an old, serving replica must stay for now (the rollout's budget).

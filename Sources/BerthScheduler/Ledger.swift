@@ -11,6 +11,15 @@ struct Ledger {
 
     var nodes: [Node]
     var index: [String: Int] = [:]
+    /// Free GPUs and used host ports per node, as plain integers: the placement loop reads them
+    /// for every node and replica, and reading a node's sets there cost more than the rest of it.
+    var freeCounts: [Int]
+    var portsUsed: [Int]
+    let portCapacity: [Int]
+    /// Node positions by free GPU count, as bitsets (`byFree[f]` has bit i set when node i has f
+    /// GPUs free): the best node for a replica is found in the few buckets at or above its size.
+    var byFree: [[UInt64]]
+    let words: Int
     /// Replicas of each deployment per node (by node position), for spreading.
     var perDeployment: [String: [Int]] = [:]
 
@@ -20,23 +29,38 @@ struct Ledger {
             return Node(state: s, devices: devices, free: Set(devices.map(\.index)), ports: [])
         }
         for (i, n) in nodes.enumerated() { index[n.state.name] = i }
+        freeCounts = nodes.map(\.free.count)
+        portsUsed = Array(repeating: 0, count: nodes.count)
+        portCapacity = nodes.map(\.state.spec.ports.count)
+        words = (nodes.count + 63) / 64
+        byFree = Array(repeating: Array(repeating: 0, count: words), count: (freeCounts.max() ?? 0) + 1)
+        for (i, f) in freeCounts.enumerated() { byFree[f][i / 64] |= 1 << UInt64(i % 64) }
     }
 
     /// A previous slice may stay when its node is still eligible (a cordon does not evict, a drain does) and
     /// its GPUs and port are still free in this pass.
     func canKeep(_ slice: Slice, for d: DeploymentRequest) -> Bool {
         guard let i = index[slice.node] else { return false }
-        let n = nodes[i]
-        guard n.state.spec.role == .active, n.state.ready, !n.state.draining, Feasibility.selectorProblem(n.state, d) == nil else { return false }
-        let usable = Set(Feasibility.usableDevices(n, d, memoryPerGPU: 0).map(\.index))
-        return slice.gpus.allSatisfy { n.free.contains($0) && usable.contains($0) }
-            && n.state.spec.ports.from...n.state.spec.ports.to ~= slice.hostPort && !n.ports.contains(slice.hostPort)
+        let state = nodes[i].state
+        guard state.spec.role == .active, state.ready, !state.draining, d.spec.nodeSelector.isEmpty || Feasibility.selectorProblem(state, d) == nil,
+              state.spec.ports.from...state.spec.ports.to ~= slice.hostPort, !nodes[i].ports.contains(slice.hostPort) else { return false }
+        // Free GPUs are GPUs of the node; a deployment naming a GPU model needs that model.
+        guard slice.gpus.allSatisfy({ nodes[i].free.contains($0) }) else { return false }
+        guard let model = d.spec.gpuModel else { return true }
+        return slice.gpus.allSatisfy { g in nodes[i].devices.contains { $0.index == g && $0.model == model } }
     }
 
     mutating func take(_ slice: Slice, deployment: String) {
         guard let i = index[slice.node] else { return }
         nodes[i].free.subtract(slice.gpus)
         nodes[i].ports.insert(slice.hostPort)
+        let was = freeCounts[i]
+        freeCounts[i] = nodes[i].free.count
+        if was != freeCounts[i] {
+            byFree[was][i / 64] &= ~(1 << UInt64(i % 64))
+            byFree[freeCounts[i]][i / 64] |= 1 << UInt64(i % 64)
+        }
+        portsUsed[i] = nodes[i].ports.count
         perDeployment[deployment, default: [Int](repeating: 0, count: nodes.count)][i] += 1
     }
 
@@ -53,6 +77,15 @@ struct Ledger {
         /// Most usable GPUs on one eligible node.
         var largestNode: Int
         var memoryPerGPU: Double
+        /// `eligible`'s node positions and whether each may use all its GPUs, apart: the
+        /// placement loop reads these without touching the arrays of usable GPUs.
+        var positions: [Int] = []
+        var usesAll: [Bool] = []
+        /// Eligible nodes as a bitset, and each node's position in `eligible` (-1: not eligible).
+        var mask: [UInt64] = []
+        var positionOf: [Int] = []
+        /// Every eligible node may use all its GPUs: the bucket search applies.
+        var allUseAll = false
     }
 
     func view(for d: DeploymentRequest, memoryPerGPU: Double) -> View {
@@ -66,7 +99,16 @@ struct Ledger {
                 eligible.append((i, usable, usable.count == n.devices.count))
             }
         }
-        return View(eligible: eligible, rejections: rejections, largestNode: eligible.map(\.usable.count).max() ?? 0, memoryPerGPU: memoryPerGPU)
+        var view = View(eligible: eligible, rejections: rejections, largestNode: eligible.map(\.usable.count).max() ?? 0, memoryPerGPU: memoryPerGPU,
+                        positions: eligible.map(\.node), usesAll: eligible.map(\.allDevices))
+        view.mask = Array(repeating: 0, count: words)
+        view.positionOf = Array(repeating: -1, count: nodes.count)
+        for (position, e) in eligible.enumerated() {
+            view.mask[e.node / 64] |= 1 << UInt64(e.node % 64)
+            view.positionOf[e.node] = position
+        }
+        view.allUseAll = eligible.allSatisfy(\.allDevices)
+        return view
     }
 
     /// Places one replica of `gpus` GPUs, on one node or as a gang.
@@ -78,11 +120,32 @@ struct Ledger {
         // position breaks ties as the name would).
         let same = perDeployment[d.name]
         var best: (position: Int, rank: (Int, Int, Int))?
-        for (position, e) in view.eligible.enumerated() where hasPort(e.node) {
-            let free = freeCount(e)
-            guard free >= gpus else { continue }
-            let r = (same?[e.node] ?? 0, free - gpus, e.node)
-            if best == nil || r < best!.rank { best = (position, r) }
+        // The best node holds no replica of this deployment yet and has the fewest free GPUs that
+        // suffice, lowest position first: the first such node in the buckets from `gpus` up.
+        if view.allUseAll, gpus < byFree.count {
+            search: for f in gpus..<byFree.count {
+                for w in 0..<words {
+                    var bits = byFree[f][w] & view.mask[w]
+                    while bits != 0 {
+                        let node = w * 64 + bits.trailingZeroBitCount
+                        bits &= bits - 1
+                        if portsUsed[node] < portCapacity[node], (same?[node] ?? 0) == 0 {
+                            best = (view.positionOf[node], (0, f - gpus, node))
+                            break search
+                        }
+                    }
+                }
+            }
+        }
+        if best == nil {
+            for position in view.positions.indices {
+                let node = view.positions[position]
+                guard portsUsed[node] < portCapacity[node] else { continue }
+                let free = view.usesAll[position] ? freeCounts[node] : freeCount(view.eligible[position])
+                guard free >= gpus else { continue }
+                let r = (same?[node] ?? 0, free - gpus, node)
+                if best == nil || r < best!.rank { best = (position, r) }
+            }
         }
         guard let best else {
             return .failure(Rejected(rejections: rejections(view, gpus: gpus, gang: nil)))
@@ -135,11 +198,12 @@ struct Ledger {
     }
 
     func freeCount(_ e: (node: Int, usable: [Int], allDevices: Bool)) -> Int {
+        if e.allDevices { return freeCounts[e.node] }
         let free = nodes[e.node].free
-        return e.allDevices ? free.count : e.usable.reduce(0) { $0 + (free.contains($1) ? 1 : 0) }
+        return e.usable.reduce(0) { $0 + (free.contains($1) ? 1 : 0) }
     }
 
-    func hasPort(_ i: Int) -> Bool { nodes[i].ports.count < nodes[i].state.spec.ports.count }
+    func hasPort(_ i: Int) -> Bool { portsUsed[i] < portCapacity[i] }
 
     func freePort(_ i: Int) -> Int? {
         let range = nodes[i].state.spec.ports
