@@ -94,7 +94,7 @@ let package = Package(
         .testTarget(name: "BerthGatewayTests", dependencies: ["BerthGateway", "BerthModel"], resources: [.copy("Golden")]),
         .testTarget(name: "BerthDockerTests", dependencies: ["BerthDocker", "BerthModel", .product(name: "Crypto", package: "swift-crypto")]),
         .testTarget(name: "BerthControlTests", dependencies: ["BerthControl", "BerthReconciler", "BerthStore", "BerthModel"]),
-        .testTarget(name: "BerthCLITests", dependencies: ["berth", "BerthModel", "BerthStore", .product(name: "GRDB", package: "GRDB.swift")]),
+        .testTarget(name: "BerthCLITests", dependencies: ["berth", "BerthModel", "BerthStore", "BerthReconciler", "BerthDocker", .product(name: "GRDB", package: "GRDB.swift")]),
     ],
     swiftLanguageModes: [.v6]
 )

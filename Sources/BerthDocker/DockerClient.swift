@@ -22,6 +22,10 @@ public final class DockerClient: Sendable {
     public let engineVersion: String
     let tls: TLSConfiguration?
     let http: HTTPClient
+    private let counter = RequestCounter()
+
+    /// Requests made to the engine through this client so far (streams and pulls included).
+    public var requestCount: Int { counter.value }
 
     init(endpoint: DockerEndpoint, apiVersion: APIVersion, engineVersion: String, tls: TLSConfiguration?) {
         self.endpoint = endpoint
@@ -65,6 +69,7 @@ public final class DockerClient: Sendable {
     }
 
     func request(_ method: HTTPMethod, _ path: String, query: [(String, String)], versioned: Bool) -> HTTPClientRequest {
+        counter.increment()
         var components = URLComponents()
         components.queryItems = query.isEmpty ? nil : query.map { URLQueryItem(name: $0.0, value: $0.1) }
         // `+` would read as a space; encode it explicitly.
@@ -183,4 +188,22 @@ public struct APIVersion: Comparable, Sendable, CustomStringConvertible {
     public var description: String { "\(major).\(minor)" }
 
     public static func < (a: APIVersion, b: APIVersion) -> Bool { (a.major, a.minor) < (b.major, b.minor) }
+}
+
+/// A count shared between tasks.
+final class RequestCounter: @unchecked Sendable {
+    private let lock = NSLock()
+    private var count = 0
+
+    var value: Int {
+        lock.lock()
+        defer { lock.unlock() }
+        return count
+    }
+
+    func increment() {
+        lock.lock()
+        count += 1
+        lock.unlock()
+    }
 }
