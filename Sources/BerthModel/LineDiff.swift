@@ -47,7 +47,8 @@ public enum LineDiff {
 
     static func lines(_ text: String) -> [String] {
         if text.isEmpty { return [] }
-        var parts = text.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
+        // Split on the newline byte: splitting Characters runs grapheme breaking over every byte.
+        var parts = text.utf8.split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: false).map { String(decoding: $0, as: UTF8.self) }
         if parts.last == "" { parts.removeLast() }
         return parts
     }

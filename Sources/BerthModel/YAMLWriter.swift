@@ -7,41 +7,13 @@ import Foundation
 /// plain only when Berth's own reader (`ScalarValue`) reads it back as that same string and it
 /// holds nothing YAML gives meaning to; everything else is double-quoted.
 enum YAMLWriter {
-    indirect enum Value: Decodable {
+    indirect enum Value: Equatable {
         case null, bool(Bool), int(Int64), double(Double), string(String)
         case array([Value]), object([String: Value])
-
-        init(from decoder: any Decoder) throws {
-            if let keyed = try? decoder.container(keyedBy: AnyKey.self) {
-                var o: [String: Value] = [:]
-                for k in keyed.allKeys { o[k.stringValue] = try keyed.decode(Value.self, forKey: k) }
-                self = .object(o)
-                return
-            }
-            if var list = try? decoder.unkeyedContainer() {
-                var a: [Value] = []
-                while !list.isAtEnd { a.append(try list.decode(Value.self)) }
-                self = .array(a)
-                return
-            }
-            let c = try decoder.singleValueContainer()
-            if c.decodeNil() { self = .null }
-            else if let b = try? c.decode(Bool.self) { self = .bool(b) }
-            else if let i = try? c.decode(Int64.self) { self = .int(i) }
-            else if let d = try? c.decode(Double.self) { self = .double(d) }
-            else { self = .string(try c.decode(String.self)) }
-        }
-    }
-
-    struct AnyKey: CodingKey {
-        var stringValue: String
-        var intValue: Int? { nil }
-        init(stringValue: String) { self.stringValue = stringValue }
-        init?(intValue: Int) { nil }
     }
 
     static func yaml(json: String) -> String? {
-        guard let value = try? JSONDecoder().decode(Value.self, from: Data(json.utf8)) else { return nil }
+        guard let value = JSONScanner.value(json) else { return nil }
         var out = ""
         write(value, indent: 0, into: &out, inline: false)
         return out
@@ -95,13 +67,20 @@ enum YAMLWriter {
     static let reserved: Set<String> = ["true", "True", "TRUE", "false", "False", "FALSE", "yes", "Yes", "YES", "no", "No", "NO",
                                         "on", "On", "ON", "off", "Off", "OFF", "null", "Null", "NULL", "y", "Y", "n", "N"]
 
-    static let plainSafe = Set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_./@+-=,")
+    /// Bytes a plain scalar may hold (all ASCII), as a table by byte value.
+    static let plainSafe: [Bool] = {
+        var table = [Bool](repeating: false, count: 256)
+        for b in "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_./@+-=,".utf8 { table[Int(b)] = true }
+        return table
+    }()
 
     /// A string as a YAML scalar: plain when that reads back as the same string, else double-quoted.
     static func scalar(_ s: String) -> String {
-        if let first = s.first, !"-.+,=@".contains(first), s.allSatisfy({ plainSafe.contains($0) }) {
+        let utf8 = s.utf8
+        if let first = utf8.first, !"-.+,=@".utf8.contains(first), utf8.allSatisfy({ plainSafe[Int($0)] }) {
             // Text starting with a letter is a string unless it is one of YAML's words.
-            if first.isLetter, !reserved.contains(s) { return s }
+            let letter = (UInt8(ascii: "a")...UInt8(ascii: "z")).contains(first | 0x20)
+            if letter, !reserved.contains(s) { return s }
             if ScalarValue(plain: s) == .string(s) { return s }
         }
         var q = "\""
@@ -120,3 +99,150 @@ enum YAMLWriter {
     }
 }
 
+
+/// Reads the canonical JSON Berth stores into `YAMLWriter.Value`s, in one pass over the bytes.
+///
+/// `JSONDecoder` has no way to ask what a value is; decoding an untyped tree through it throws an
+/// error for every container kind it tries on every scalar, which made `berth history diff` spend
+/// a fifth of its time building errors. nil for anything that is not one JSON value.
+enum JSONScanner {
+    static func value(_ text: String) -> YAMLWriter.Value? {
+        var text = text
+        return text.withUTF8 { bytes -> YAMLWriter.Value? in
+            var i = 0
+            guard let v = parse(bytes, &i) else { return nil }
+            skipSpace(bytes, &i)
+            return i == bytes.count ? v : nil
+        }
+    }
+
+    static func skipSpace(_ b: UnsafeBufferPointer<UInt8>, _ i: inout Int) {
+        while i < b.count, b[i] == 0x20 || b[i] == 0x0A || b[i] == 0x0D || b[i] == 0x09 { i += 1 }
+    }
+
+    static func literal(_ b: UnsafeBufferPointer<UInt8>, _ i: inout Int, _ word: StaticString) -> Bool {
+        let n = word.utf8CodeUnitCount
+        guard i + n <= b.count else { return false }
+        for k in 0..<n where b[i + k] != word.utf8Start[k] { return false }
+        i += n
+        return true
+    }
+
+    static func parse(_ b: UnsafeBufferPointer<UInt8>, _ i: inout Int) -> YAMLWriter.Value? {
+        skipSpace(b, &i)
+        guard i < b.count else { return nil }
+        switch b[i] {
+        case UInt8(ascii: "{"):
+            i += 1
+            var object: [String: YAMLWriter.Value] = [:]
+            skipSpace(b, &i)
+            if i < b.count, b[i] == UInt8(ascii: "}") { i += 1; return .object(object) }
+            while true {
+                skipSpace(b, &i)
+                guard let key = string(b, &i) else { return nil }
+                skipSpace(b, &i)
+                guard i < b.count, b[i] == UInt8(ascii: ":") else { return nil }
+                i += 1
+                guard let v = parse(b, &i) else { return nil }
+                object[key] = v
+                skipSpace(b, &i)
+                guard i < b.count else { return nil }
+                if b[i] == UInt8(ascii: ",") { i += 1; continue }
+                if b[i] == UInt8(ascii: "}") { i += 1; return .object(object) }
+                return nil
+            }
+        case UInt8(ascii: "["):
+            i += 1
+            var array: [YAMLWriter.Value] = []
+            skipSpace(b, &i)
+            if i < b.count, b[i] == UInt8(ascii: "]") { i += 1; return .array(array) }
+            while true {
+                guard let v = parse(b, &i) else { return nil }
+                array.append(v)
+                skipSpace(b, &i)
+                guard i < b.count else { return nil }
+                if b[i] == UInt8(ascii: ",") { i += 1; continue }
+                if b[i] == UInt8(ascii: "]") { i += 1; return .array(array) }
+                return nil
+            }
+        case UInt8(ascii: "\""):
+            return string(b, &i).map { .string($0) }
+        case UInt8(ascii: "t"): return literal(b, &i, "true") ? .bool(true) : nil
+        case UInt8(ascii: "f"): return literal(b, &i, "false") ? .bool(false) : nil
+        case UInt8(ascii: "n"): return literal(b, &i, "null") ? .null : nil
+        default:
+            return number(b, &i)
+        }
+    }
+
+    static func number(_ b: UnsafeBufferPointer<UInt8>, _ i: inout Int) -> YAMLWriter.Value? {
+        let start = i
+        var integral = true
+        scan: while i < b.count {
+            switch b[i] {
+            case UInt8(ascii: "0")...UInt8(ascii: "9"), UInt8(ascii: "-"), UInt8(ascii: "+"): i += 1
+            case UInt8(ascii: "."), UInt8(ascii: "e"), UInt8(ascii: "E"): integral = false; i += 1
+            default: break scan
+            }
+        }
+        guard i > start else { return nil }
+        let text = String(decoding: UnsafeBufferPointer(rebasing: b[start..<i]), as: UTF8.self)
+        if integral, let n = Int64(text) { return .int(n) }
+        return Double(text).map { .double($0) }
+    }
+
+    static func hex(_ b: UInt8) -> UInt32? {
+        switch b {
+        case UInt8(ascii: "0")...UInt8(ascii: "9"): UInt32(b - UInt8(ascii: "0"))
+        case UInt8(ascii: "a")...UInt8(ascii: "f"): UInt32(b - UInt8(ascii: "a") + 10)
+        case UInt8(ascii: "A")...UInt8(ascii: "F"): UInt32(b - UInt8(ascii: "A") + 10)
+        default: nil
+        }
+    }
+
+    static func string(_ b: UnsafeBufferPointer<UInt8>, _ i: inout Int) -> String? {
+        guard i < b.count, b[i] == UInt8(ascii: "\"") else { return nil }
+        i += 1
+        let start = i
+        // Most strings have no escapes: take their bytes as they are.
+        while i < b.count, b[i] != UInt8(ascii: "\""), b[i] != UInt8(ascii: "\\") { i += 1 }
+        guard i < b.count else { return nil }
+        if b[i] == UInt8(ascii: "\"") {
+            defer { i += 1 }
+            return String(decoding: UnsafeBufferPointer(rebasing: b[start..<i]), as: UTF8.self)
+        }
+        var bytes = Array(b[start..<i])
+        // Reads a `\uXXXX` escape starting at its backslash.
+        func unit(_ i: inout Int) -> UInt32? {
+            guard i + 5 < b.count, b[i + 1] == UInt8(ascii: "u"), let a = hex(b[i + 2]), let c = hex(b[i + 3]), let d = hex(b[i + 4]), let e = hex(b[i + 5]) else { return nil }
+            i += 6
+            return a << 12 | c << 8 | d << 4 | e
+        }
+        while i < b.count {
+            let c = b[i]
+            if c == UInt8(ascii: "\"") { i += 1; return String(decoding: bytes, as: UTF8.self) }
+            guard c == UInt8(ascii: "\\") else { bytes.append(c); i += 1; continue }
+            guard i + 1 < b.count else { return nil }
+            let escaped = b[i + 1]
+            switch escaped {
+            case UInt8(ascii: "\""), UInt8(ascii: "\\"), UInt8(ascii: "/"): bytes.append(escaped); i += 2
+            case UInt8(ascii: "b"): bytes.append(0x08); i += 2
+            case UInt8(ascii: "f"): bytes.append(0x0C); i += 2
+            case UInt8(ascii: "n"): bytes.append(0x0A); i += 2
+            case UInt8(ascii: "r"): bytes.append(0x0D); i += 2
+            case UInt8(ascii: "t"): bytes.append(0x09); i += 2
+            case UInt8(ascii: "u"):
+                guard var scalar = unit(&i) else { return nil }
+                if (0xD800..<0xDC00).contains(scalar) {
+                    // A surrogate pair: the low half follows as another \u escape.
+                    guard i < b.count, b[i] == UInt8(ascii: "\\"), let low = unit(&i), (0xDC00..<0xE000).contains(low) else { return nil }
+                    scalar = 0x10000 + ((scalar - 0xD800) << 10) + (low - 0xDC00)
+                }
+                guard let u = Unicode.Scalar(scalar) else { return nil }
+                bytes.append(contentsOf: Array(String(Character(u)).utf8))
+            default: return nil
+            }
+        }
+        return nil
+    }
+}
