@@ -95,6 +95,9 @@ extension LocalClusterEndToEnd.ControllerEndToEndTests {
         try cluster("partition", "node-2")
         let back = waitUntil(60) { chatReady(avoiding: "node-2") }
         #expect(back != nil, "\(replicas())\n\(controller.text.suffix(2000))")
+        let promotedAt = Date()
+        let nodesTable = try BerthProcess.run(["get", "nodes"], state: state).stdout
+        #expect(nodesTable.contains("NotReady (NodeFailed)") && nodesTable.contains("active (promoted standby)"), "\(nodesTable)")
         #expect(controller.text.contains("PromotionSucceeded") && controller.text.contains("EngineUnreachable"), "\(controller.text.suffix(2000))")
         let answers = (0..<20).map { _ in BerthProcess.post(Self.infer) }
         #expect(answers.allSatisfy { $0.contains("standin@") }, "every request answered while node-2 is partitioned: \(answers)")
@@ -108,6 +111,16 @@ extension LocalClusterEndToEnd.ControllerEndToEndTests {
         #expect(fenced != nil, "node-2's stale replica is removed on heal: \(berthContainers(2))")
         let status = try BerthProcess.run(["status"], state: state).stdout
         #expect(status.contains("node-2  standby (rejoined)"), "\(status)")
+        // After the promotion the gateway sent nothing to the partitioned replica's port.
+        for _ in 0..<20 { _ = BerthProcess.post(Self.infer) }
+        Thread.sleep(forTimeInterval: 1.5)  // the access log flushes every second
+        let routed = ((try? String(contentsOfFile: dir + "/gateways/local/logs/access.log", encoding: .utf8)) ?? "").split(separator: "\n")
+            .filter { line in
+                guard let stamp = line.split(separator: " ").first, let t = ISO8601DateFormatter().date(from: String(stamp)) else { return false }
+                return t > promotedAt && line.hasSuffix(":\(stalePort)")
+            }
+        let portReused = replicas().contains(" \(stalePort) ")
+        #expect(portReused || routed.isEmpty, "requests went to the partitioned replica after the promotion: \(routed.prefix(3))")
     }
 
     @Test func standbyWithoutRoom_failsThePromotionWithTheSchedulersReason() throws {

@@ -58,7 +58,7 @@ struct Get: ParsableCommand {
                 let sections = kinds.compactMap { k -> String? in
                     let ofKind = resources.filter { $0.kind == k }
                     guard !ofKind.isEmpty else { return nil }
-                    let table = k == .gateway ? GatewayRendering.table(ofKind, status: status) : ObjectRendering.table(k, ofKind)
+                    let table = k == .gateway ? GatewayRendering.table(ofKind, status: status) : ObjectRendering.table(k, ofKind, status: status)
                     return (kinds.count > 1 ? "\(k.plural.uppercased())\n" : "") + table
                 }
                 Console.print(sections.joined(separator: "\n"))

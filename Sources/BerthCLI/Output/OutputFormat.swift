@@ -15,14 +15,19 @@ enum ObjectRendering {
         return String(decoding: try! encoder.encode(resources), as: UTF8.self)
     }
 
-    static func table(_ kind: ResourceKind, _ resources: [Resource]) -> String {
+    /// `status`: the controller's last view, for nodes' readiness and heartbeat.
+    static func table(_ kind: ResourceKind, _ resources: [Resource], status: FleetStatus? = nil) -> String {
         switch kind {
         case .node:
-            var t = Table("NAME", "ROLE", "ADDRESS", "ENGINE", "GPUS", "PORTS")
+            var t = Table("NAME", "ROLE", "READY", "HEARTBEAT", "ADDRESS", "ENGINE", "GPUS", "PORTS")
+            let observed = Dictionary(uniqueKeysWithValues: (status?.nodes ?? []).map { ($0.name, $0) })
             for r in resources {
                 guard let n = r.node else { continue }
                 let gpus = n.gpus.count == 0 ? "none" : "\(n.gpus.count)× \(n.gpus.model ?? "GPU") \(FleetValidator.fmt(n.gpus.memoryGiB))GiB"
-                t.add([r.name, n.role.rawValue, n.address, n.engine.endpoint, gpus, "\(n.ports.from)-\(n.ports.to)"])
+                let o = observed[r.name]
+                let ready = o.map { $0.reason == "Suspect" ? "Suspect" : $0.ready ? "Ready" : "NotReady (\($0.reason))" } ?? "unknown"
+                let role = o.map { $0.role + ($0.hold.map { ", \($0)" } ?? "") } ?? n.role.rawValue
+                t.add([r.name, role, ready, o.map { StatusRendering.age($0.lastHeartbeat) } ?? "never", n.address, n.engine.endpoint, gpus, "\(n.ports.from)-\(n.ports.to)"])
             }
             return t.rendered
         case .model:
