@@ -24,6 +24,9 @@ public struct ControllerOptions: Sendable {
     /// Between rounds of image keeping (pre-pulls, garbage collection, artifact verification);
     /// nil for none. A new revision starts a round at once.
     public var imageInterval: TimeInterval? = 60
+    /// Between scrapes of the ready replicas' `/metrics` for the node and deployment figures on
+    /// the controller's own `/metrics`; nil for none.
+    public var telemetryInterval: TimeInterval? = 15
     public var failover = FailoverOptions()
     /// This controller's name in the lease: host, pid and a random suffix.
     public var identity: String
@@ -84,6 +87,7 @@ public final class ControlLoop: Service, Sendable {
     let wake = WakeUps()
     let snapshotDone = Flag(true)
     let keeperDone = Flag(true)
+    let scrapeDone = Flag(true)
 
     public init(options: ControllerOptions, board: StatusBoard, metrics: ControllerMetrics, logger: Logger) {
         self.options = options
@@ -109,6 +113,8 @@ public final class ControlLoop: Service, Sendable {
         let keeper = ImageKeeper(pool: reconciler.pool, statePath: options.statePath, logger: logger)
         var keeping: Task<Void, Never>?
         var lastKeep: (at: Date, revision: Int64) = (.distantPast, -1)
+        let telemetry = Telemetry()
+        var lastScrape = Date.distantPast
         // The lease is renewed beside the passes too: a pass slowed by a dead engine must not
         // cost the lease. (Renewing never takes a lease that another controller holds.)
         let heartbeat = Task.detached { [options] in
@@ -205,6 +211,15 @@ public final class ControlLoop: Service, Sendable {
                         defer { keeperDone.value = true }
                         await keeper.run(round)
                         wake.post("image round done")
+                    }
+                }
+                // Replicas' own metrics, scraped beside the passes.
+                if let interval = options.telemetryInterval, scrapeDone.value, Date().timeIntervalSince(lastScrape) >= interval {
+                    lastScrape = Date()
+                    scrapeDone.value = false
+                    Task.detached { [scrapeDone, metrics, observed = pass.observed, ready = pass.ready] in
+                        defer { scrapeDone.value = true }
+                        metrics.record(telemetry: await telemetry.scrape(desired: desired, observed: observed, ready: ready))
                     }
                 }
                 let now = Date()

@@ -8,6 +8,8 @@ public final class ControllerMetrics: Sendable {
     public let registry = PrometheusCollectorRegistry()
     let passDuration: DurationHistogram
     let leader: Gauge
+    private let telemetryLock = NSLock()
+    nonisolated(unsafe) private var telemetrySeries: [Gauge] = []
 
     public init() {
         passDuration = registry.makeDurationHistogram(
@@ -71,6 +73,32 @@ public final class ControllerMetrics: Sendable {
             gauge("node_up", "1 while the node's engine answers.", [("node", n.name)]).set(to: n.ready ? 1.0 : 0.0)
             gauge("node_gpus", "GPUs of a node by state.", [("node", n.name), ("state", "allocated")]).set(to: Double(n.gpusAllocated))
             gauge("node_gpus", "GPUs of a node by state.", [("node", n.name), ("state", "free")]).set(to: Double(max(0, n.gpusTotal - n.gpusAllocated)))
+        }
+    }
+
+    /// The replicas' own figures, summed per node and per deployment. Series of nodes and
+    /// deployments no longer reported are dropped.
+    func record(telemetry: TelemetrySummary) {
+        telemetryLock.lock()
+        defer { telemetryLock.unlock() }
+        for g in telemetrySeries { registry.unregisterGauge(g) }
+        telemetrySeries = []
+        func set(_ name: String, _ help: String, _ labels: [(String, String)], _ value: Double) {
+            let g = gauge(name, help, labels)
+            g.set(to: value)
+            telemetrySeries.append(g)
+        }
+        for (node, n) in telemetry.nodes {
+            set("node_gpu_utilization", "Mean GPU utilisation (0-1) the node's replicas report.", [("node", node)], n.gpuUtilization)
+            set("node_gpu_memory_used_bytes", "GPU memory in use that the node's replicas report.", [("node", node)], n.gpuMemoryUsedBytes)
+        }
+        for (deployment, d) in telemetry.deployments {
+            set("deployment_requests_per_second", "Inference requests per second over the last scrape interval.", [("deployment", deployment)], d.requestsPerSecond)
+            set("deployment_error_ratio", "Failed inference requests over all, over the last scrape interval.", [("deployment", deployment)], d.errorRatio)
+            set("deployment_gpu_utilization", "Mean GPU utilisation (0-1) of the deployment's replicas.", [("deployment", deployment)], d.gpuUtilization)
+            if let latency = d.latencySeconds {
+                set("deployment_request_latency_seconds", "Mean seconds per successful request over the last scrape interval.", [("deployment", deployment)], latency)
+            }
         }
     }
 

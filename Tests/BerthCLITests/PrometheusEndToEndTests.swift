@@ -11,9 +11,9 @@ extension LocalClusterEndToEnd.ControllerEndToEndTests {
             cleanUp()
         }
         // The stand-in reports 97 % GPU utilisation.
-        let hot = fleet { $0.replacingOccurrences(of: "STANDIN_LOAD_DELAY: \"1\" }", with: "STANDIN_LOAD_DELAY: \"1\", STANDIN_GPU_UTIL: \"0.97\" }") }
+        let hot = gatewayFleet { $0.replacingOccurrences(of: "STANDIN_LOAD_DELAY: \"1\" }", with: "STANDIN_LOAD_DELAY: \"1\", STANDIN_GPU_UTIL: \"0.97\" }") }
         _ = try apply(hot, wait: false)
-        let controller = try ControllerProcess(state: state, folder: dir)
+        let controller = try ControllerProcess(state: state, folder: dir, arguments: ["--telemetry-interval", "1"])
         defer { controller.stop() }
         #expect(try apply(hot).code == 0)
         let api = try #require(controller.api())
@@ -33,6 +33,17 @@ extension LocalClusterEndToEnd.ControllerEndToEndTests {
         #expect(alerts.contains("\"deployment\":\"chat\""), "the alert names the deployment from the replica's target labels")
         let targets = (try? BerthProcess.get("http://127.0.0.1:19090/api/v1/targets")) ?? ""
         #expect(targets.contains("\"job\":\"berth-controller\"") && !targets.contains("\"health\":\"down\""), "\(targets.prefix(3000))")
+        // The controller's own figures from its replicas' metrics.
+        let loop = RequestLoop(url: Self.infer)
+        var own = ""
+        let summed = waitUntil(15) {
+            own = (try? BerthProcess.get(api + "/metrics")) ?? ""
+            let rate = own.split(separator: "\n").first { $0.hasPrefix("berth_deployment_requests_per_second{deployment=\"chat\"}") }
+                .flatMap { $0.split(separator: " ").last }.flatMap { Double($0) } ?? 0
+            return own.contains("berth_deployment_gpu_utilization{deployment=\"chat\"} 0.97") && rate > 1
+        }
+        _ = loop.stop()
+        #expect(summed != nil, "\(own.split(separator: "\n").filter { $0.contains("gpu") || $0.contains("requests") })")
         let up = (try? BerthProcess.get("http://127.0.0.1:19090/api/v1/query?query=berth_controller_leader")) ?? ""
         #expect(up.contains("\"value\":[") && up.contains(",\"1\"]"), "the controller's own metrics are scraped: \(up)")
     }

@@ -51,6 +51,9 @@ struct Controller: AsyncParsableCommand {
     @Option(help: "Daily snapshots kept (the newest of each day).")
     var snapshotKeepDaily = 7
 
+    @Option(help: ArgumentHelp("Seconds between scrapes of the ready replicas' /metrics, summed per node and deployment on the controller's /metrics (GPU utilisation and memory, request rate, error ratio, latency); 0 for none.", valueName: "seconds"))
+    var telemetryInterval: Double = 15
+
     @Option(help: ArgumentHelp("Seconds between rounds of image keeping: kept versions' images pre-pulled, older ones removed, served versions' artifacts verified on their nodes; 0 for none. A new revision starts a round at once.", valueName: "seconds"))
     var imageInterval: Double = 60
 
@@ -110,6 +113,7 @@ struct Controller: AsyncParsableCommand {
         options.snapshotKeepHourly = snapshotKeepHourly
         options.snapshotKeepDaily = snapshotKeepDaily
         options.imageInterval = imageInterval > 0 ? imageInterval : nil
+        options.telemetryInterval = telemetryInterval > 0 ? telemetryInterval : nil
         options.failover.checkInterval = nodeCheckInterval
         options.failover.failureThreshold = nodeFailureThreshold
         options.failover.promotionDeadline = promotionDeadline

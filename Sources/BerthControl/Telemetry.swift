@@ -1,0 +1,129 @@
+import BerthDocker
+import BerthModel
+import BerthReconciler
+import Foundation
+
+/// What the controller learns from its replicas' own `/metrics` (Triton's metric names), summed
+/// up per node and per deployment for its `/metrics`.
+public struct TelemetrySummary: Sendable, Hashable {
+    public struct Node: Sendable, Hashable {
+        /// Mean utilisation (0–1) over the node's GPUs that replicas report.
+        public var gpuUtilization: Double
+        public var gpuMemoryUsedBytes: Double
+        public var gpus: Int
+    }
+
+    public struct Deployment: Sendable, Hashable {
+        public var requestsPerSecond: Double
+        /// Failed over all requests since the previous scrape; 0 without requests.
+        public var errorRatio: Double
+        /// Mean seconds per successful request since the previous scrape; nil without requests.
+        public var latencySeconds: Double?
+        public var gpuUtilization: Double
+    }
+
+    public var nodes: [String: Node] = [:]
+    public var deployments: [String: Deployment] = [:]
+}
+
+/// Scrapes ready replicas and turns counters into rates between scrapes. Parsing and summing are
+/// pure (`parse`, `summarize`); the actor holds the previous scrape.
+actor Telemetry {
+    /// One replica's samples that matter here.
+    struct Sample: Sendable, Hashable {
+        var gpuUtilization: [Double] = []
+        var gpuMemoryUsed: [Double] = []
+        var success: Double = 0
+        var failure: Double = 0
+        var durationMicroseconds: Double = 0
+    }
+
+    struct Scrape: Sendable {
+        var node: String
+        var deployment: String
+        var container: String
+        var sample: Sample
+    }
+
+    private var previous: (at: Date, samples: [String: Sample])?
+    private(set) var summary = TelemetrySummary()
+
+    /// Reads Prometheus text format: `name{labels} value` lines, comments skipped.
+    static func parse(_ text: String) -> Sample {
+        var s = Sample()
+        for line in text.split(separator: "\n") where !line.hasPrefix("#") {
+            let name = line.prefix { $0 != "{" && $0 != " " }
+            guard let valueText = line.split(separator: " ").last, let value = Double(valueText) else { continue }
+            switch name {
+            case "nv_gpu_utilization": s.gpuUtilization.append(value)
+            case "nv_gpu_memory_used_bytes": s.gpuMemoryUsed.append(value)
+            case "nv_inference_request_success": s.success += value
+            case "nv_inference_request_failure": s.failure += value
+            case "nv_inference_request_duration_us": s.durationMicroseconds += value
+            default: continue
+            }
+        }
+        return s
+    }
+
+    /// Gauges as they are; counters as rates against `previous` (a counter that went down — a
+    /// restarted replica — counts from zero).
+    static func summarize(_ scrapes: [Scrape], previous: [String: Sample], seconds: Double) -> TelemetrySummary {
+        var summary = TelemetrySummary()
+        var nodeUtil: [String: [Double]] = [:]
+        var deploymentUtil: [String: [Double]] = [:]
+        struct Counts { var success = 0.0, failure = 0.0, duration = 0.0 }
+        var counts: [String: Counts] = [:]
+        for s in scrapes {
+            nodeUtil[s.node, default: []] += s.sample.gpuUtilization
+            deploymentUtil[s.deployment, default: []] += s.sample.gpuUtilization
+            var n = summary.nodes[s.node] ?? TelemetrySummary.Node(gpuUtilization: 0, gpuMemoryUsedBytes: 0, gpus: 0)
+            n.gpuMemoryUsedBytes += s.sample.gpuMemoryUsed.reduce(0, +)
+            summary.nodes[s.node] = n
+            var c = counts[s.deployment] ?? Counts()
+            if let before = previous[s.container] {
+                func delta(_ now: Double, _ then: Double) -> Double { now >= then ? now - then : now }
+                c.success += delta(s.sample.success, before.success)
+                c.failure += delta(s.sample.failure, before.failure)
+                c.duration += delta(s.sample.durationMicroseconds, before.durationMicroseconds)
+            }
+            counts[s.deployment] = c
+        }
+        for (node, util) in nodeUtil {
+            summary.nodes[node]?.gpus = util.count
+            summary.nodes[node]?.gpuUtilization = util.isEmpty ? 0 : util.reduce(0, +) / Double(util.count)
+        }
+        for (deployment, c) in counts {
+            let util = deploymentUtil[deployment] ?? []
+            let total = c.success + c.failure
+            summary.deployments[deployment] = TelemetrySummary.Deployment(
+                requestsPerSecond: seconds > 0 ? total / seconds : 0,
+                errorRatio: total > 0 ? c.failure / total : 0,
+                latencySeconds: c.success > 0 ? c.duration / c.success / 1e6 : nil,
+                gpuUtilization: util.isEmpty ? 0 : util.reduce(0, +) / Double(util.count))
+        }
+        return summary
+    }
+
+    /// Scrapes every ready replica's `/metrics` (a replica that does not answer is left out).
+    func scrape(desired: [Resource], observed: [String: NodeObservation], ready: Set<String>, now: Date = Date()) async -> TelemetrySummary {
+        let addresses = Dictionary(uniqueKeysWithValues: desired.compactMap { r in r.node.map { (r.name, $0.address) } })
+        let targets = observed.values.flatMap(\.containers).filter { $0.running && ready.contains($0.id) }
+        let scrapes = await withTaskGroup(of: Scrape?.self) { group in
+            for c in targets {
+                let url = "http://\(addresses[c.node] ?? "127.0.0.1"):\(c.hostPort)/metrics"
+                group.addTask {
+                    guard let text = try? await ReplicaHTTP.get(url, timeout: .seconds(2)) else { return nil }
+                    return Scrape(node: c.node, deployment: c.deployment, container: c.id, sample: Self.parse(text))
+                }
+            }
+            var all: [Scrape] = []
+            for await s in group { if let s { all.append(s) } }
+            return all
+        }
+        let seconds = previous.map { now.timeIntervalSince($0.at) } ?? 0
+        summary = Self.summarize(scrapes, previous: previous?.samples ?? [:], seconds: seconds)
+        previous = (now, Dictionary(scrapes.map { ($0.container, $0.sample) }, uniquingKeysWith: { a, _ in a }))
+        return summary
+    }
+}
