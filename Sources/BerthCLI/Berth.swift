@@ -18,11 +18,12 @@ public struct Berth: AsyncParsableCommand {
               4  the named object or revision does not exist
               5  a rollback target is not feasible (what is missing is listed)
               6  `berth model verify` found a missing or changed file
+              7  `berth doctor` found something broken (1: only warnings)
              64  wrong command-line usage
              70  any other failure (the message says what)
             """,
         version: BerthVersion.current,
-        subcommands: [Apply.self, Diff.self, Get.self, History.self, Plan.self, Reconcile.self, Controller.self, Status.self, Describe.self, GatewayCommand.self, Rollback.self, SnapshotCommand.self, ModelCommand.self, NodeCommand.self, MonitoringCommand.self]
+        subcommands: [Apply.self, Diff.self, Get.self, History.self, Plan.self, Reconcile.self, Controller.self, Status.self, Describe.self, GatewayCommand.self, Rollback.self, SnapshotCommand.self, ModelCommand.self, NodeCommand.self, MonitoringCommand.self, DoctorCommand.self]
     )
 
     public init() {}

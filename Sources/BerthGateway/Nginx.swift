@@ -44,6 +44,14 @@ public struct Nginx: Sendable {
         return Self.messages(output).joined(separator: "; ").nonEmpty ?? "nginx -t failed (exit \(status))"
     }
 
+    /// Checks the configuration in effect without writing anything: the managed gateway's own file,
+    /// or a system nginx's whole configuration (which includes the gateway's block). nil when valid.
+    public func checkInstalled() -> String? {
+        let argv = managed ? [binary, "-t", "-q", "-p", paths.prefix + "/", "-c", paths.config] : [binary, "-t", "-q"]
+        guard let (status, output) = try? run(argv) else { return "cannot run \(binary)" }
+        return status == 0 ? nil : (Self.messages(output).joined(separator: "; ").nonEmpty ?? "nginx -t failed (exit \(status))")
+    }
+
     /// Moves the tested candidate into place in one rename, keeping the previous file as last good.
     public func install() throws {
         let fm = FileManager.default

@@ -1,0 +1,211 @@
+import BerthDocker
+import BerthGateway
+import BerthModel
+import BerthStore
+import Foundation
+
+/// One thing `berth doctor` looked at.
+public struct Finding: Codable, Sendable, Hashable {
+    public enum Level: String, Codable, Sendable, Comparable {
+        case ok, warning, failure
+        public static func < (a: Level, b: Level) -> Bool { a.rank < b.rank }
+        var rank: Int { switch self { case .ok: 0; case .warning: 1; case .failure: 2 } }
+    }
+
+    public var level: Level
+    /// `node/NAME`, `deployment/NAME`, `replica/DEPLOYMENT/N`, `gateway/NAME` or `state`.
+    public var target: String
+    public var check: String
+    public var detail: String
+    /// What to do about it; empty when fine.
+    public var advice: String
+}
+
+/// What `berth doctor` checks, and against which limits.
+public struct DoctorOptions: Sendable {
+    /// Only these targets (`node/NAME`, `deployment/NAME`); all when empty.
+    public var focus: String?
+    /// Images larger than this slow down a cold-standby promotion.
+    public var imageBudgetBytes: Int64 = 15_000_000_000
+    public var snapshotMaxAge: TimeInterval = 7200
+    public var minimumFreeDiskBytes: Int64 = 1 << 30
+
+    public init() {}
+}
+
+/// Walks the troubleshooting flow over the stored fleet and the real engines, replicas, state
+/// folder and gateways; reads only.
+public enum Doctor {
+    public static func run(store: StateStore, statePath: String, options: DoctorOptions) async -> [Finding] {
+        var findings: [Finding] = []
+        func add(_ level: Finding.Level, _ target: String, _ check: String, _ detail: String, _ advice: String = "") {
+            findings.append(Finding(level: level, target: target, check: check, detail: detail, advice: advice))
+        }
+        let objects = (try? store.objects().map(\.resource)) ?? []
+        let status = (try? store.fleetStatus()) ?? FleetStatus(controller: nil, deployments: [], nodes: [])
+        let nodes = objects.compactMap { r in r.node.map { (name: r.name, spec: $0) } }
+        let deployments = objects.compactMap { r in r.deployment.map { (name: r.name, spec: $0) } }
+        let models = Dictionary(uniqueKeysWithValues: objects.compactMap { r in r.model.map { (r.name, $0) } })
+        func wanted(_ target: String) -> Bool { options.focus == nil || options.focus == target }
+        let focusDeployment = options.focus?.hasPrefix("deployment/") == true ? String(options.focus!.dropFirst("deployment/".count)) : nil
+
+        // Nodes: engine, transport, runtime, images.
+        var clients: [String: DockerClient] = [:]
+        for (name, spec) in nodes {
+            let target = "node/\(name)"
+            let servesFocus = focusDeployment.map { d in status.deployments.first { $0.name == d }?.replicas.contains { $0.node == name } ?? false } ?? false
+            guard wanted(target) || servesFocus else { continue }
+            let endpoint = spec.engine.endpoint
+            if endpoint.hasPrefix("tcp://"), spec.engine.tls == nil {
+                let host = endpoint.dropFirst("tcp://".count).split(separator: ":").first.map(String.init) ?? ""
+                let loopback = host == "127.0.0.1" || host == "localhost" || host == "::1"
+                if !loopback {
+                    add(.warning, target, "transport", "\(endpoint) is plain TCP\(spec.engine.insecure ? " (allowed by insecure: true)" : ""): anyone on that network can run containers on the node",
+                        "give the engine TLS with client certificates (engine.tls: ca, cert, key) and drop insecure: true")
+                }
+            }
+            let client: DockerClient
+            do {
+                client = try await DockerClient.connect(DockerEndpoint(spec.engine), timeout: .seconds(5))
+            } catch {
+                add(.failure, target, "engine", "does not answer: \(error)", "check that dockerd runs on \(name), that \(endpoint) is right, and the TLS files")
+                continue
+            }
+            clients[name] = client
+            add(.ok, target, "engine", "Docker \(client.engineVersion), API \(client.apiVersion)")
+            if spec.runtime == .nvidia {
+                if let info = try? await client.info(), info.hasNvidiaRuntime {
+                    add(.ok, target, "nvidia runtime", "installed" + (info.defaultRuntime.map { " (default runtime \($0))" } ?? ""))
+                } else {
+                    add(.failure, target, "nvidia runtime", "the node says runtime: nvidia but its engine has no nvidia runtime",
+                        "install the NVIDIA Container Toolkit on \(name) and run `nvidia-ctk runtime configure --runtime=docker`, then restart dockerd")
+                }
+            }
+            // Images of the versions this node serves (or, on a standby, all served versions).
+            let served = Set(status.deployments.flatMap { d in d.replicas.filter { $0.node == name }.map { _ in d.name } })
+            var images = Set<String>()
+            for (dname, d) in deployments where d.replicas > 0 && (served.contains(dname) || spec.role == .standby) {
+                if let v = models[d.model]?.version(d.version) { images.insert(v.image) }
+            }
+            if !images.isEmpty, let present = try? await client.listImages() {
+                for image in images.sorted() {
+                    guard let found = present.first(where: { $0.repoTags.contains(image) }) else {
+                        add(spec.role == .standby ? .warning : .failure, target, "image", "\(image) is not on the node",
+                            spec.role == .standby ? "the controller pre-pulls it; a promotion now would wait for the download" : "check the registry is reachable from \(name); the controller pulls it on create")
+                        continue
+                    }
+                    let gb = Double(found.size) / 1e9
+                    if found.size > options.imageBudgetBytes {
+                        add(.warning, target, "image size", String(format: "%@ is %.1f GB, over the %.0f GB budget", image, gb, Double(options.imageBudgetBytes) / 1e9),
+                            "large images slow down cold-standby promotion: move the weights out of the image into a mounted model folder")
+                    } else {
+                        add(.ok, target, "image", String(format: "%@ present (%.1f GB)", image, gb))
+                    }
+                }
+            }
+        }
+
+        // Replicas: GPU environment against the assignment, health endpoints.
+        let nodeSpecs = Dictionary(uniqueKeysWithValues: nodes.map { ($0.name, $0.spec) })
+        for d in status.deployments where focusDeployment == nil || focusDeployment == d.name {
+            guard let spec = deployments.first(where: { $0.name == d.name })?.spec else { continue }
+            for r in d.replicas {
+                guard let node = r.node, let nodeSpec = nodeSpecs[node], let port = r.hostPort, let container = r.container else { continue }
+                let target = "replica/\(d.name)/\(r.slot)"
+                guard options.focus == nil || focusDeployment != nil || options.focus == "node/\(node)" else { continue }
+                if let client = clients[node] {
+                    if let details = try? await client.inspectContainer(container) {
+                        let env = Dictionary((details.config.env ?? []).compactMap { line -> (String, String)? in
+                            guard let eq = line.firstIndex(of: "=") else { return nil }
+                            return (String(line[..<eq]), String(line[line.index(after: eq)...]))
+                        }, uniquingKeysWith: { a, _ in a })
+                        let host = r.gpus.map(String.init).joined(separator: ",")
+                        let cuda = nodeSpec.runtime == .nvidia ? (0..<r.gpus.count).map(String.init).joined(separator: ",") : host
+                        if r.gpus.isEmpty {
+                            add(.ok, target, "gpus", "no GPUs assigned")
+                        } else if env["NVIDIA_VISIBLE_DEVICES"] == host && env["CUDA_VISIBLE_DEVICES"] == cuda {
+                            add(.ok, target, "gpus", "NVIDIA_VISIBLE_DEVICES=\(host) CUDA_VISIBLE_DEVICES=\(cuda) match the assignment")
+                        } else {
+                            add(.failure, target, "gpus", "container \(container) has NVIDIA_VISIBLE_DEVICES=\(env["NVIDIA_VISIBLE_DEVICES"] ?? "unset") CUDA_VISIBLE_DEVICES=\(env["CUDA_VISIBLE_DEVICES"] ?? "unset"); assigned GPUs \(host) on \(node)",
+                                "a container not created by this controller holds the replica's name, or its spec was edited: remove it and let the controller create it again")
+                        }
+                    } else {
+                        add(.failure, target, "container", "\(container) is not on \(node)", "the controller recreates it at its next pass; `berth status` tells whether one runs")
+                    }
+                }
+                for path in ["/v2/health/live", spec.health.path] {
+                    let url = "http://\(nodeSpec.address):\(port)\(path)"
+                    let code = await ReplicaHTTP.status(url, timeout: .seconds(2))
+                    if code == 200 {
+                        add(.ok, target, "health \(path)", "200 from \(url)")
+                    } else if path == "/v2/health/live" && code == 404 {
+                        continue  // not a Triton server: the ready check stands alone
+                    } else {
+                        add(.failure, target, "health \(path)", code.map { "\(url) answered \($0)" } ?? "\(url) did not answer within 2 s",
+                            "look at the replica's logs: docker -H <engine of \(node)> logs \(container)")
+                    }
+                }
+            }
+        }
+
+        // Deployments: their versions' artifacts.
+        for (name, d) in deployments where wanted("deployment/\(name)") && d.replicas > 0 {
+            guard let v = models[d.model]?.version(d.version), !v.artifacts.isEmpty else { continue }
+            let problems = (try? store.verificationProblems(model: d.model, version: v)) ?? ["verification results cannot be read"]
+            if problems.isEmpty {
+                add(.ok, "deployment/\(name)", "artifacts", "\(v.artifacts.count) artifact(s) of \(d.model)@\(v.version) verified")
+            } else {
+                for p in problems { add(.failure, "deployment/\(name)", "artifacts", p, "verify again with `berth model verify \(d.model)@\(v.version) --node NODE`, or fix the manifest's sha256") }
+            }
+        }
+
+        guard options.focus == nil else { return findings }
+
+        // The state folder, snapshots, the controller, the gateways.
+        let folder = ControllerOptions.folder(ofStatePath: statePath)
+        var fs = statvfs()
+        if statvfs(folder, &fs) == 0 {
+            let free = Int64(fs.f_bavail) * Int64(fs.f_frsize)
+            let total = Int64(fs.f_blocks) * Int64(fs.f_frsize)
+            let text = String(format: "%.1f GB free of %.1f GB on %@", Double(free) / 1e9, Double(total) / 1e9, folder)
+            if free < options.minimumFreeDiskBytes || (total > 0 && free * 20 < total) {
+                add(.warning, "state", "disk", text, "free space: snapshots and the database grow with history")
+            } else {
+                add(.ok, "state", "disk", text)
+            }
+        }
+        let newest = (try? SnapshotStore(statePath: statePath).list().last) ?? nil
+        if let newest {
+            let age = Date().timeIntervalSince(newest.createdAt)
+            if age > options.snapshotMaxAge {
+                add(.warning, "state", "snapshot", "the newest snapshot (\(newest.id)) is \(Int(age / 60)) minutes old", "is the controller running? `berth snapshot create` takes one now")
+            } else {
+                add(.ok, "state", "snapshot", "newest \(newest.id), \(Int(age / 60)) minutes old")
+            }
+        } else {
+            add(.warning, "state", "snapshot", "no snapshot yet", "`berth snapshot create`, or run the controller (it takes one every hour)")
+        }
+        if let lease = try? store.lease(), lease.expiresAt > Date() {
+            add(.ok, "state", "controller", "\(lease.holder) leads (epoch \(lease.epoch))")
+        } else {
+            add(.warning, "state", "controller", "no controller holds the lease: nothing reconciles the fleet", "start `berth controller`")
+        }
+        for r in objects {
+            guard let g = r.gateway else { continue }
+            let paths = g.managed ? NginxPaths.managed(stateFolder: folder, gateway: r.name) : NginxPaths.system(gateway: r.name, spec: g)
+            let nginx = Nginx(paths: paths, managed: g.managed)
+            guard nginx.installed() != nil else {
+                add(.failure, "gateway/\(r.name)", "nginx", "no configuration installed at \(paths.config)", "start the controller: it writes and loads it")
+                continue
+            }
+            if let problem = nginx.checkInstalled() {
+                add(.failure, "gateway/\(r.name)", "nginx config", problem, "`berth describe gateway \(r.name)` shows the last reload; `berth gateway render \(r.name)` what it should be")
+            } else if let pid = nginx.masterPID() {
+                add(.ok, "gateway/\(r.name)", "nginx", "configuration valid and loaded by master \(pid)")
+            } else {
+                add(.failure, "gateway/\(r.name)", "nginx", "configuration valid but no nginx master runs", g.managed ? "the controller starts it at its next pass" : "start the system nginx")
+            }
+        }
+        return findings
+    }
+}
