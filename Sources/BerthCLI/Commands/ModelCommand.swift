@@ -1,12 +1,84 @@
 import ArgumentParser
 import BerthDocker
 import BerthModel
+import BerthReconciler
 import BerthStore
 import Foundation
 
 struct ModelCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "model", abstract: "Work with model versions and their files.", subcommands: [Verify.self])
+        commandName: "model", abstract: "Work with model versions and their files.", subcommands: [Verify.self, Purge.self])
+
+    struct Purge: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Overwrite and remove a model version's artifacts from this machine's filesystem.",
+            discussion: """
+                Each artifact file of MODEL@VERSION is overwritten in place --passes times (random bytes, zeros \
+                on the last pass), synced after every pass, then removed; the purge is recorded in the event \
+                log with who did it. Refused (exit 5) for a version a deployment uses or one kept ready \
+                (among the model's keepVersions newest, or pinned). Best effort: SSDs remap writes and \
+                copy-on-write or journalling file systems and snapshots may keep old blocks; encrypting the \
+                model disk and discarding its key is the sure way.
+                """)
+
+        @Argument(help: ArgumentHelp("The version to purge.", valueName: "model@version"))
+        var target: String
+
+        @Option(help: "Overwrite passes before removing.")
+        var passes = 3
+
+        @Option(help: ArgumentHelp("Who purges; default $USER.", valueName: "name"))
+        var author: String?
+
+        @OptionGroup var state: StateOptions
+
+        func validate() throws {
+            guard target.split(separator: "@").count == 2 else { throw ValidationError("give MODEL@VERSION, e.g. deepseek-v3@2025-01-fp8") }
+            guard (1...35).contains(passes) else { throw ValidationError("--passes is 1–35") }
+        }
+
+        func run() async throws {
+            let parts = target.split(separator: "@", maxSplits: 1).map(String.init)
+            guard let store = try reportingErrorsReturning({ try state.openForReading() }) ?? nil,
+                  let spec = try reportingErrorsReturning({ try store.object(ObjectKey(.model, parts[0])) }) ?? nil, let model = spec.resource.model
+            else {
+                Console.error("model \"\(parts[0])\" not found in \(state.path)")
+                throw Exit.notFound
+            }
+            guard let version = model.version(parts[1]) else {
+                Console.error("model \(parts[0]) has no version \"\(parts[1])\"; it has: \(model.versions.map(\.version).joined(separator: ", "))")
+                throw Exit.notFound
+            }
+            let users = try reportingErrorsReturning({ try store.objects(kind: .deployment) })!
+                .filter { $0.resource.deployment?.model == parts[0] && $0.resource.deployment?.version == parts[1] }.map(\.resource.name)
+            if !users.isEmpty {
+                Console.error("\(target) is deployed (\(users.map { "deployment/\($0)" }.joined(separator: ", "))): move them to another version first")
+                throw Exit.infeasible
+            }
+            if ImageRetention.keptVersions(of: model, deployed: []).contains(where: { $0.version == parts[1] }) {
+                let why = version.pinned == true ? "it is pinned" : "it is among the \(model.keepVersions) newest versions kept ready to roll back to (keepVersions)"
+                Console.error("\(target) is kept: \(why); unpin it or lower keepVersions first")
+                throw Exit.infeasible
+            }
+            var removed = 0, bytes: Int64 = 0, failed = 0
+            for artifact in version.artifacts {
+                let r = ArtifactPurge.purge(artifact.path, passes: passes)
+                switch r.problem {
+                case "": removed += 1; bytes += r.bytes; Console.print("purged    \(r.path) (\(r.bytes) bytes, \(passes) passes)")
+                case "missing": Console.print("missing   \(r.path) (nothing to purge)")
+                default: failed += 1; Console.print("FAILED    \(r.path): \(r.problem)")
+                }
+            }
+            let who = author ?? Identity.currentUser
+            try reportingErrors {
+                try store.record(events: [Event(time: Date(), revision: nil, kind: "model", name: parts[0], type: failed > 0 ? "Warning" : "Normal",
+                                                reason: "ArtifactsPurged",
+                                                message: "\(target): \(removed) file(s), \(bytes) bytes overwritten \(passes) times and removed by \(who)"
+                                                    + (failed > 0 ? "; \(failed) failed" : ""))])
+            }
+            if failed > 0 { throw Exit.internalError }
+        }
+    }
 
     struct Verify: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
