@@ -42,7 +42,19 @@ public struct PlannedContainer: Sendable, Hashable {
         name = ContainerSpecBuilder.containerName(deployment: placement.deployment, replica: placement.replica, specHash: specHash)
     }
 
-    /// What the engine is asked to create (labels included).
+    /// The create request with the deployment's secrets read into its environment — built only
+    /// for the engine, never stored, logged or shown. Throws, naming the reference, when a secret
+    /// cannot be read.
+    public func resolvedSpec(environment: [String: String] = ProcessInfo.processInfo.environment) throws -> ContainerCreateSpec {
+        var spec = self.spec
+        guard let secrets = placement.spec.secretEnv, !secrets.isEmpty else { return spec }
+        var env = spec.env.filter { line in !secrets.keys.contains { line.hasPrefix($0 + "=") } }
+        for (name, ref) in secrets.sorted(by: { $0.key < $1.key }) { env.append("\(name)=\(try ref.resolve(variable: name, environment: environment))") }
+        spec.env = env
+        return spec
+    }
+
+    /// What the engine is asked to create (labels included), secrets not resolved.
     public var spec: ContainerCreateSpec {
         get { edited ?? ContainerSpecBuilder.spec(placement, epoch: epoch, template: template, specHash: specHash) }
         set { edited = newValue }
@@ -171,11 +183,13 @@ public enum ContainerSpecBuilder {
             var command: [String]?
             var volumes: [Volume]
             var memoryLimitBytes: Int64?
+            /// References only (never values); absent for deployments without secrets.
+            var secretEnv: [String: SecretRef]?
         }
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
         let t = Template(model: model, gpusPerReplica: spec.gpusPerReplica, port: spec.port, env: spec.env, command: spec.command,
-                         volumes: spec.volumes, memoryLimitBytes: spec.memoryLimitBytes)
+                         volumes: spec.volumes, memoryLimitBytes: spec.memoryLimitBytes, secretEnv: spec.secretEnv)
         return String(decoding: try! encoder.encode(t), as: UTF8.self)
     }
 
@@ -184,7 +198,7 @@ public enum ContainerSpecBuilder {
     /// the encoder's (a GPU memory figure, text beyond printable ASCII): the encoder is used then.
     /// Tests compare the two over random templates.
     static func canonicalTemplate(spec: DeploymentSpec, model: ModelVersion) -> String? {
-        guard model.gpuMemoryGiB == nil else { return nil }
+        guard model.gpuMemoryGiB == nil, spec.secretEnv == nil else { return nil }
         var out = ""
         out.reserveCapacity(512)
         var ok = true

@@ -12,7 +12,7 @@ extension DockerClient {
     /// left alone and reported as a name conflict.
     public func ensureContainer(_ planned: PlannedContainer) async throws -> (id: String, outcome: EnsureOutcome) {
         do {
-            let id = try await createContainer(name: planned.name, spec: planned.spec)
+            let id = try await createContainer(name: planned.name, spec: try planned.resolvedSpec())
             return (id, .created)
         } catch let error as DockerError where error.code == .nameConflict {
             let existing = try await inspectContainer(planned.name)

@@ -1,3 +1,5 @@
+import Foundation
+
 /// A set of identical replicas serving one model version.
 public struct DeploymentSpec: Codable, Hashable, Sendable {
     public var model: String
@@ -14,6 +16,9 @@ public struct DeploymentSpec: Codable, Hashable, Sendable {
     public var rollout: RolloutPolicy
     public var health: HealthCheck
     public var env: [String: String]
+    /// Environment variables whose values are secrets, given by reference: only the reference is
+    /// ever stored, shown or hashed; the controller reads the value when it creates a container.
+    public var secretEnv: [String: SecretRef]?
     public var command: [String]?
     public var volumes: [Volume]
     /// Memory limit of each container in bytes.
@@ -25,8 +30,9 @@ public struct DeploymentSpec: Codable, Hashable, Sendable {
         model: String, version: String, replicas: Int = 1, gpusPerReplica: Int? = nil, gpuModel: String? = nil,
         weight: Int = 1, port: Int = 8000, rollout: RolloutPolicy = .init(), health: HealthCheck = .init(),
         env: [String: String] = [:], command: [String]? = nil, volumes: [Volume] = [],
-        memoryLimitBytes: Int64? = nil, nodeSelector: [String: String] = [:]
+        memoryLimitBytes: Int64? = nil, nodeSelector: [String: String] = [:], secretEnv: [String: SecretRef]? = nil
     ) {
+        self.secretEnv = secretEnv?.isEmpty == true ? nil : secretEnv
         self.model = model
         self.version = version
         self.replicas = replicas
@@ -148,5 +154,46 @@ public enum IntOrPercent: Hashable, Sendable, Codable, CustomStringConvertible {
         case .count(let n): try c.encode(n)
         case .percent: try c.encode(description)
         }
+    }
+}
+
+/// Where a secret's value comes from: an environment variable of the controller's process, or a
+/// file on the controller's machine.
+public struct SecretRef: Codable, Hashable, Sendable, CustomStringConvertible {
+    public var fromEnv: String?
+    public var fromFile: String?
+
+    public init(fromEnv: String? = nil, fromFile: String? = nil) {
+        self.fromEnv = fromEnv
+        self.fromFile = fromFile
+    }
+
+    public var description: String { fromEnv.map { "fromEnv \($0)" } ?? fromFile.map { "fromFile \($0)" } ?? "nothing" }
+
+    /// Why a secret cannot be read; names the reference, never a value.
+    public struct Unavailable: Error, CustomStringConvertible, Sendable {
+        public var variable: String
+        public var reference: SecretRef
+        public var reason: String
+        public var description: String { "secret \(variable) (\(reference)): \(reason)" }
+    }
+
+    /// The value, read now. A file's single trailing newline is dropped.
+    public func resolve(variable: String, environment: [String: String] = ProcessInfo.processInfo.environment) throws -> String {
+        if let name = fromEnv {
+            guard let value = environment[name] else {
+                throw Unavailable(variable: variable, reference: self, reason: "the controller's environment has no \(name)")
+            }
+            return value
+        }
+        if let path = fromFile {
+            guard let data = FileManager.default.contents(atPath: path) else {
+                throw Unavailable(variable: variable, reference: self, reason: "cannot read \(path)")
+            }
+            var text = String(decoding: data, as: UTF8.self)
+            if text.hasSuffix("\n") { text.removeLast() }
+            return text
+        }
+        throw Unavailable(variable: variable, reference: self, reason: "no fromEnv or fromFile")
     }
 }

@@ -258,9 +258,58 @@ enum DocumentReader {
 
     // MARK: Deployment
 
+    /// Environment variables: plain strings, or secrets by reference (`{ fromEnv: NAME }` or
+    /// `{ fromFile: /absolute/path }`), whose values are never stored.
+    static func readEnv(_ field: Field) -> (plain: [String: String], secrets: [String: SecretRef])? {
+        guard case .mapping(let entries) = field.node else {
+            field.fail("got \(field.found)", expected: "a mapping of variable names to strings or { fromEnv: NAME } / { fromFile: /path }")
+            return nil
+        }
+        var plain: [String: String] = [:]
+        var secrets: [String: SecretRef] = [:]
+        var ok = true
+        for (k, v) in entries {
+            let keyField = Field(node: k, path: field.path, sink: field.sink, records: false)
+            guard let key = keyField.string(expected: "a variable name") else { ok = false; continue }
+            if let problem = NameRules.envName(key) {
+                keyField.fail("key \"\(key)\" is not valid", expected: problem)
+                ok = false
+                continue
+            }
+            let valueField = Field(node: v, path: "\(field.path).\(key)", sink: field.sink)
+            if case .mapping = v {
+                guard let m = valueField.mapping(fields: ["fromEnv", "fromFile"]) else { ok = false; continue }
+                let fromEnv = m.optional("fromEnv")?.string(expected: "the name of an environment variable of the controller")
+                let fromFile = m.optional("fromFile")?.string(expected: "an absolute path on the controller's machine")
+                m.finish()
+                if (fromEnv == nil) == (fromFile == nil) {
+                    valueField.fail("a secret reference names one source", expected: "exactly one of fromEnv or fromFile")
+                    ok = false
+                } else if let name = fromEnv, let problem = NameRules.envName(name) {
+                    valueField.fail("fromEnv \"\(name)\" is not valid", expected: problem)
+                    ok = false
+                } else if let path = fromFile, !path.hasPrefix("/") {
+                    valueField.fail("fromFile \"\(path)\" is relative", expected: "an absolute path on the controller's machine")
+                    ok = false
+                } else {
+                    secrets[key] = SecretRef(fromEnv: fromEnv, fromFile: fromFile)
+                }
+                continue
+            }
+            guard let value = valueField.string(expected: "a string value, or { fromEnv: NAME } / { fromFile: /path } for a secret") else { ok = false; continue }
+            if let problem = NameRules.printable(value) {
+                valueField.fail("value \"\(value)\" is not valid", expected: problem)
+                ok = false
+                continue
+            }
+            plain[key] = value
+        }
+        return ok ? (plain, secrets) : nil
+    }
+
     static func readDeployment(_ field: Field) -> DeploymentSpec? {
         let fields = ["model", "version", "replicas", "gpusPerReplica", "gpuModel", "weight", "port", "rollout",
-                      "health", "env", "command", "volumes", "memoryLimitBytes", "nodeSelector"]
+                      "health", "env", "secretEnv", "command", "volumes", "memoryLimitBytes", "nodeSelector"]
         guard let m = field.mapping(fields: fields) else { return nil }
         var ok = true
         func opt<T>(_ key: String, _ read: (Field) -> T?) -> T? {
@@ -278,7 +327,20 @@ enum DocumentReader {
         let port = opt("port") { $0.int(in: 1...65535, expected: "a TCP port, 1–65535") }
         let rollout = opt("rollout", readRollout)
         let health = opt("health", readHealth)
-        let env = opt("env") { $0.stringMap(key: NameRules.envName, value: NameRules.printable) }
+        let env = opt("env", readEnv)
+        // The stored form of references (what `berth get -o yaml` prints); `env` takes them too.
+        let secretEnv = opt("secretEnv") { f -> [String: SecretRef]? in
+            guard let e = readEnv(f) else { return nil }
+            for key in e.plain.keys.sorted() {
+                Field(node: f.node, path: "\(f.path).\(key)", sink: f.sink).fail("a plain value under secretEnv", expected: "{ fromEnv: NAME } or { fromFile: /path }; plain values go under env")
+            }
+            return e.plain.isEmpty ? e.secrets : nil
+        }
+        let twice = Set(env?.secrets.keys.map { $0 } ?? []).intersection(secretEnv?.keys.map { $0 } ?? [])
+        for key in twice.sorted() {
+            m.optional("secretEnv")?.fail("\(key) is given twice, in env and in secretEnv", expected: "each variable once")
+            ok = false
+        }
         let command = opt("command") { f -> [String]? in
             guard let items = f.list() else { return nil }
             let parts = items.compactMap { $0.string(expected: "a command word (a string)") }
@@ -296,8 +358,8 @@ enum DocumentReader {
         return DeploymentSpec(
             model: model, version: version, replicas: replicas ?? 1, gpusPerReplica: gpus, gpuModel: gpuModel,
             weight: weight ?? 1, port: port ?? 8000, rollout: rollout ?? .init(), health: health ?? .init(),
-            env: env ?? [:], command: command, volumes: volumes ?? [], memoryLimitBytes: memoryLimit.map(Int64.init),
-            nodeSelector: selector ?? [:])
+            env: env?.plain ?? [:], command: command, volumes: volumes ?? [], memoryLimitBytes: memoryLimit.map(Int64.init),
+            nodeSelector: selector ?? [:], secretEnv: (env?.secrets ?? [:]).merging(secretEnv ?? [:]) { a, _ in a })
     }
 
     static func readRollout(_ field: Field) -> RolloutPolicy? {

@@ -1,0 +1,61 @@
+import BerthModel
+import Foundation
+import Testing
+
+@Suite("Secrets by reference")
+struct SecretEnvTests {
+    func deployment(_ env: String) -> String {
+        """
+        apiVersion: berth/v1
+        kind: Deployment
+        metadata: { name: chat }
+        spec:
+          model: m
+          version: v1
+          env: \(env)
+        """
+    }
+
+    @Test func envTakesReferences_andKeepsOnlyThem() throws {
+        let loaded = try ManifestLoader.load(text: deployment("{ LOG: info, HF_TOKEN: { fromEnv: HF_TOKEN }, API_KEY: { fromFile: /etc/berth/api-key } }"), file: "d.yaml")
+        let spec = try #require(loaded.first?.resource.deployment)
+        #expect(spec.env == ["LOG": "info"])
+        #expect(spec.secretEnv == ["HF_TOKEN": SecretRef(fromEnv: "HF_TOKEN"), "API_KEY": SecretRef(fromFile: "/etc/berth/api-key")])
+        // What is stored, and printed, is the reference; it reads back the same.
+        let yaml = ResourceCoding.yaml([loaded[0].resource])
+        #expect(yaml.contains("secretEnv:") && yaml.contains("fromFile: /etc/berth/api-key"), "\(yaml)")
+        let again = try ManifestLoader.load(text: yaml, file: "printed.yaml")
+        #expect(again.first?.resource == loaded.first?.resource)
+    }
+
+    @Test func badReferences_sayWhatIsExpected() {
+        for (env, says) in [
+            ("{ K: { fromEnv: A, fromFile: /x } }", "exactly one of fromEnv or fromFile"),
+            ("{ K: {} }", "exactly one of fromEnv or fromFile"),
+            ("{ K: { fromFile: relative/path } }", "is relative"),
+            ("{ K: { fromSecret: x } }", "unknown field \"fromSecret\""),
+        ] {
+            do {
+                _ = try ManifestLoader.load(text: deployment(env), file: "d.yaml")
+                Issue.record("accepted \(env)")
+            } catch let errors as ManifestErrors {
+                #expect(errors.description.contains("d.yaml:7:") && errors.description.contains("spec.env.K") && errors.description.contains(says), "\(errors.description)")
+            } catch {
+                Issue.record("\(error)")
+            }
+        }
+    }
+
+    @Test func resolve_readsTheSourceNow_andNamesOnlyTheReferenceWhenItCannot() throws {
+        let path = NSTemporaryDirectory() + "berth-secret-\(UUID().uuidString)"
+        try "s3cr3t\n".write(toFile: path, atomically: true, encoding: .utf8)
+        #expect(try SecretRef(fromFile: path).resolve(variable: "K") == "s3cr3t")
+        #expect(try SecretRef(fromEnv: "TOKEN").resolve(variable: "K", environment: ["TOKEN": "t0k"]) == "t0k")
+        do {
+            _ = try SecretRef(fromEnv: "MISSING").resolve(variable: "K", environment: [:])
+            Issue.record("resolved a missing variable")
+        } catch {
+            #expect("\(error)" == "secret K (fromEnv MISSING): the controller's environment has no MISSING")
+        }
+    }
+}
