@@ -167,7 +167,7 @@ public final class ControlLoop: Service, Sendable {
 
             // Snapshots run beside the passes, on their own connection: a long copy never stalls the loop.
             if let interval = options.snapshotInterval, snapshotDone.value {
-                let last = (try? SnapshotStore(statePath: options.statePath).list().last?.createdAt) ?? .distantPast
+                let last = (try? SnapshotStore(statePath: options.statePath).list().first?.createdAt) ?? .distantPast  // newest first
                 if Date().timeIntervalSince(last) >= interval {
                     snapshotDone.value = false
                     snapshotting = Task.detached { [options, logger, metrics, snapshotDone] in

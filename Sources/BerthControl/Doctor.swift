@@ -174,7 +174,7 @@ public enum Doctor {
                 add(.ok, "state", "disk", text)
             }
         }
-        let newest = (try? SnapshotStore(statePath: statePath).list().last) ?? nil
+        let newest = (try? SnapshotStore(statePath: statePath).list().first) ?? nil  // newest first
         if let newest {
             let age = Date().timeIntervalSince(newest.createdAt)
             if age > options.snapshotMaxAge {

@@ -100,6 +100,31 @@ struct SnapshotTests {
         #expect(controller.text.contains("snapshot ") && controller.text.contains("pruned"), "\(controller.text.suffix(1500))")
     }
 
+    @Test func theController_takesNoSnapshotWhileTheNewestIsRecent_howeverOldTheOthers() throws {
+        let (dir, state) = try threeRevisions()
+        defer { stopGateways(stateFolder: dir + "/state") }
+        #expect(try BerthProcess.run(["snapshot", "create"], state: state).code == 0)
+        // An older snapshot beside it, from three hours ago.
+        let snapshots = SnapshotStore(statePath: state)
+        let recent = try #require(try snapshots.list().first)
+        var old = recent
+        old.id = "20200101T000000Z-r3"
+        old.createdAt = recent.createdAt.addingTimeInterval(-3 * 3600)
+        try FileManager.default.copyItem(atPath: snapshots.databasePath(recent.id), toPath: snapshots.databasePath(old.id))
+        let encoder = JSONEncoder()
+        encoder.dateEncodingStrategy = .iso8601
+        try encoder.encode(old).write(to: URL(fileURLWithPath: snapshots.databasePath(old.id).replacingOccurrences(of: ".db", with: ".json")))
+        #expect(try snapshots.list().count == 2)
+        // A second on, so that a snapshot the controller took would have an id of its own.
+        Thread.sleep(forTimeInterval: 1.1)
+
+        let controller = try ControllerProcess(state: state, folder: dir)
+        waitUntil(10) { controller.text.contains("leading with epoch") }
+        Thread.sleep(forTimeInterval: 1.5)
+        #expect(controller.stop() == 0)
+        #expect(try snapshots.list().map(\.id).sorted() == [old.id, recent.id].sorted(), "the newest is seconds old: no snapshot due (\(controller.text.suffix(800)))")
+    }
+
     @Test func snapshotTakenWhileAppliesRun_isConsistent() async throws {
         let state = BerthProcess.temporaryFolder() + "/state/berth.db"
         let store = try StateStore.open(path: state, create: true)

@@ -88,7 +88,7 @@ struct FleetWait {
         let tty = isatty(STDERR_FILENO) != 0
         var lastLine = ""
         while true {
-            let (done, line, failure) = try check(now: Date())
+            let (done, line, failure) = try check(now: Date(), since: started)
             let elapsed = Int(Date().timeIntervalSince(started))
             let shown = "[\(elapsed)s] \(line)"
             if tty {
@@ -115,7 +115,9 @@ struct FleetWait {
     }
 
     /// Converged?, the progress line, and a failure that ends the wait.
-    func check(now: Date) throws -> (Bool, String, String?) {
+    /// Only status from a pass that ended after `since` counts: an older one may describe
+    /// containers that are gone (a controller stopped long ago, a cluster started afresh).
+    func check(now: Date, since: Date) throws -> (Bool, String, String?) {
         let status = try store.fleetStatus()
         let objects = try store.objects(kind: .deployment)
         guard let lease = try store.lease(), lease.expiresAt > now else {
@@ -123,6 +125,9 @@ struct FleetWait {
         }
         guard let controller = status.controller, controller.revision >= revision else {
             return (false, "waiting for the controller to pick up revision \(revision)", nil)
+        }
+        guard controller.lastPassAt >= since else {
+            return (false, "waiting for the controller's next pass", nil)
         }
         let byName = Dictionary(uniqueKeysWithValues: status.deployments.map { ($0.name, $0) })
         var parts: [String] = []
