@@ -87,12 +87,14 @@ let package = Package(
             dependencies: ["BerthModel", "BerthStore", "BerthScheduler", "BerthReconciler", "BerthDocker"],
             path: "Benchmarks/berth-bench"
         ),
-        .testTarget(name: "BerthModelTests", dependencies: ["BerthModel", .product(name: "Yams", package: "Yams")]),
+        // What several test targets share.
+        .target(name: "BerthTestSupport", path: "Tests/BerthTestSupport"),
+        .testTarget(name: "BerthModelTests", dependencies: ["BerthModel", "BerthTestSupport", .product(name: "Yams", package: "Yams")]),
         .testTarget(name: "BerthStoreTests", dependencies: ["BerthStore", .product(name: "GRDB", package: "GRDB.swift")]),
-        .testTarget(name: "BerthSchedulerTests", dependencies: ["BerthScheduler", "BerthModel"]),
+        .testTarget(name: "BerthSchedulerTests", dependencies: ["BerthScheduler", "BerthModel", "BerthTestSupport"]),
         .testTarget(name: "BerthReconcilerTests", dependencies: ["BerthReconciler", "BerthDocker", "BerthModel"]),
-        .testTarget(name: "BerthGatewayTests", dependencies: ["BerthGateway", "BerthModel"], resources: [.copy("Golden")]),
-        .testTarget(name: "BerthDockerTests", dependencies: ["BerthDocker", "BerthModel", .product(name: "Crypto", package: "swift-crypto")]),
+        .testTarget(name: "BerthGatewayTests", dependencies: ["BerthGateway", "BerthModel", "BerthTestSupport"], resources: [.copy("Golden")]),
+        .testTarget(name: "BerthDockerTests", dependencies: ["BerthDocker", "BerthModel", "BerthTestSupport", .product(name: "Crypto", package: "swift-crypto")]),
         .testTarget(name: "BerthControlTests", dependencies: ["BerthControl", "BerthReconciler", "BerthStore", "BerthModel"]),
         .testTarget(name: "BerthCLITests", dependencies: ["berth", "BerthModel", "BerthStore", "BerthReconciler", "BerthDocker", .product(name: "GRDB", package: "GRDB.swift")]),
     ],

@@ -92,6 +92,16 @@ struct ControllerEndToEndTests {
         stopGateways(stateFolder: dir)
     }
 
+    /// Stores `fleet` (so that the state exists), starts a controller on it, and applies it again,
+    /// waiting for the controller to converge it.
+    func startController(on fleet: String, arguments: [String] = []) throws -> ControllerProcess {
+        _ = try apply(fleet, wait: false)
+        let controller = try ControllerProcess(state: state, folder: dir, arguments: arguments)
+        let applied = try apply(fleet)
+        #expect(applied.code == 0, "\(applied.stderr)\n\(controller.text.suffix(2000))")
+        return controller
+    }
+
     func apply(_ path: String, wait: Bool = true, timeout: Int = 60) throws -> BerthProcess.Result {
         try BerthProcess.run(["apply", "-f", LocalCluster.nodes, "-f", path] + (wait ? ["--wait", "--timeout", "\(timeout)"] : []), state: state)
     }
@@ -140,10 +150,8 @@ struct ControllerEndToEndTests {
     @Test func rollingUpdate_keepsTwoReady_andANeverReadyVersionHalts_withAutoRollback() throws {
         try LocalCluster.removeBerthContainers()
         defer { cleanUp() }
-        _ = try apply(fleet(), wait: false)
-        let controller = try ControllerProcess(state: state, folder: dir)
+        let controller = try startController(on: fleet())
         defer { controller.stop() }
-        #expect(try apply(fleet()).code == 0)
 
         // Watch the ready chat replicas the whole time (maxUnavailable 0: never below 2).
         nonisolated(unsafe) var minimum = Int.max
@@ -243,10 +251,8 @@ struct ControllerEndToEndTests {
     @Test func gateway_splitsByRouteWeight_limitsRate_andRollsWithZeroFailedRequests() throws {
         try LocalCluster.removeBerthContainers()
         defer { cleanUp() }
-        _ = try apply(gatewayFleet(), wait: false)
-        let controller = try ControllerProcess(state: state, folder: dir)
+        let controller = try startController(on: gatewayFleet())
         defer { controller.stop() }
-        #expect(try apply(gatewayFleet()).code == 0)
         let url = "http://127.0.0.1:18080/v2/models/standin/infer"
         #expect(waitUntil(10) { BerthProcess.post(url).contains("standin@") } != nil, "the gateway serves: \(controller.text.suffix(2000))")
         let gateways = try BerthProcess.run(["get", "gateways"], state: state).stdout
@@ -311,10 +317,8 @@ struct ControllerEndToEndTests {
             _ = try? Spawn.run([BerthProcess.root.appendingPathComponent("scripts/local-cluster").path, "heal", "node-2"])
             cleanUp()
         }
-        _ = try apply(gatewayFleet(), wait: false)
-        let controller = try ControllerProcess(state: state, folder: dir, arguments: ["--node-check-interval", "1", "--node-failure-threshold", "3"])
+        let controller = try startController(on: gatewayFleet(), arguments: ["--node-check-interval", "1", "--node-failure-threshold", "3"])
         defer { controller.stop() }
-        #expect(try apply(gatewayFleet()).code == 0)
         let url = "http://127.0.0.1:18080/v2/models/standin/infer"
         #expect(waitUntil(10) { BerthProcess.post(url).contains("standin@") } != nil)
         let before = try BerthProcess.run(["get", "replicas", "chat"], state: state).stdout

@@ -37,10 +37,8 @@ extension LocalClusterEndToEnd.ControllerEndToEndTests {
     @Test func drain_movesReplicasOff_withZeroFailedRequests_uncordonLetsThemBack() throws {
         try LocalCluster.removeBerthContainers()
         defer { cleanUp() }
-        _ = try apply(gatewayFleet(), wait: false)
-        let controller = try ControllerProcess(state: state, folder: dir)
+        let controller = try startController(on: gatewayFleet())
         defer { controller.stop() }
-        #expect(try apply(gatewayFleet()).code == 0)
         #expect(waitUntil(10) { BerthProcess.post(Self.infer).contains("standin@") } != nil)
         #expect(!berthContainers(1).isEmpty, "node-1 serves before the drain")
 
@@ -78,10 +76,8 @@ extension LocalClusterEndToEnd.ControllerEndToEndTests {
         for image in ["127.0.0.1:5000/berth/standin:v1", "127.0.0.1:5000/berth/standin:v2"] {
             _ = try? LocalCluster.docker(3, ["rmi", "-f", image])
         }
-        _ = try apply(gatewayFleet(), wait: false)
-        let controller = try ControllerProcess(state: state, folder: dir, arguments: ["--node-check-interval", "1", "--image-interval", "1"])
+        let controller = try startController(on: gatewayFleet(), arguments: ["--node-check-interval", "1", "--image-interval", "1"])
         defer { controller.stop() }
-        #expect(try apply(gatewayFleet()).code == 0)
         let pulled = waitUntil(60) {
             let images = (try? LocalCluster.docker(3, ["images", "--format", "{{.Repository}}:{{.Tag}}"])) ?? ""
             return images.contains("berth/standin:v1") && images.contains("berth/standin:v2")
@@ -162,10 +158,8 @@ extension LocalClusterEndToEnd.ControllerEndToEndTests {
         }
         // Slow replicas (6 s to load) leave time to fail the promoted standby mid-promotion.
         let slow = gatewayFleet { $0.replacingOccurrences(of: "STANDIN_LOAD_DELAY: \"1\"", with: "STANDIN_LOAD_DELAY: \"6\"") }
-        _ = try apply(slow, wait: false)
-        let controller = try ControllerProcess(state: state, folder: dir, arguments: ["--node-check-interval", "1"])
+        let controller = try startController(on: slow, arguments: ["--node-check-interval", "1"])
         defer { controller.stop() }
-        #expect(try apply(slow).code == 0)
 
         try cluster("crash", "node-2")
         #expect(waitUntil(30) { replicas().contains("node-3") } != nil, "promoted onto node-3: \(replicas())")

@@ -12,10 +12,8 @@ extension LocalClusterEndToEnd.ControllerEndToEndTests {
         }
         // The stand-in reports 97 % GPU utilisation.
         let hot = gatewayFleet { $0.replacingOccurrences(of: "STANDIN_LOAD_DELAY: \"1\" }", with: "STANDIN_LOAD_DELAY: \"1\", STANDIN_GPU_UTIL: \"0.97\" }") }
-        _ = try apply(hot, wait: false)
-        let controller = try ControllerProcess(state: state, folder: dir, arguments: ["--telemetry-interval", "1"])
+        let controller = try startController(on: hot, arguments: ["--telemetry-interval", "1"])
         defer { controller.stop() }
-        #expect(try apply(hot).code == 0)
         let api = try #require(controller.api())
         let out = dir + "/monitoring"
         let rendered = try BerthProcess.run(["monitoring", "render", "--out", out, "--scrape-interval", "1",

@@ -39,10 +39,8 @@ extension LocalClusterEndToEnd.ControllerEndToEndTests {
         _ = try LocalCluster.docker(1, ["create", "--name", "berth-test-foreign", "\(Self.registry):gc-old2", "true"])
 
         let fleet = olderVersionsFleet(keep: 2)
-        _ = try apply(fleet, wait: false)
-        let controller = try ControllerProcess(state: state, folder: dir, arguments: ["--image-interval", "1"])
+        let controller = try startController(on: fleet, arguments: ["--image-interval", "1"])
         defer { controller.stop() }
-        #expect(try apply(fleet).code == 0)
         let collected = waitUntil(30) { !images(1).contains("standin:gc-old1") }
         #expect(collected != nil, "old1 (not among the 2 kept) is removed from node-1: \(images(1))\n\(controller.text.suffix(2000))")
         let after = images(1)
@@ -75,10 +73,8 @@ extension LocalClusterEndToEnd.ControllerEndToEndTests {
                     .replacingOccurrences(of: "  replicas: 1\n  gpusPerReplica: 1", with: "  replicas: 0\n  gpusPerReplica: 1")
             }
         }
-        _ = try apply(withArtifact(wrong, chat: "v1"), wait: false)
-        let controller = try ControllerProcess(state: state, folder: dir)
+        let controller = try startController(on: withArtifact(wrong, chat: "v1"))
         defer { controller.stop() }
-        #expect(try apply(withArtifact(wrong, chat: "v1")).code == 0)
 
         // v2's file does not match its manifest: the controller verifies it on the nodes and refuses it.
         let refused = try apply(withArtifact(wrong, chat: "v2"), timeout: 20)
@@ -98,10 +94,8 @@ extension LocalClusterEndToEnd.ControllerEndToEndTests {
     @Test func rollback_v2ToV1_throughTheGateway_withZeroFailedRequests() throws {
         try LocalCluster.removeBerthContainers()
         defer { cleanUp() }
-        _ = try apply(gatewayFleet(), wait: false)
-        let controller = try ControllerProcess(state: state, folder: dir)
+        let controller = try startController(on: gatewayFleet())
         defer { controller.stop() }
-        #expect(try apply(gatewayFleet()).code == 0)
         #expect(try apply(gatewayFleet(Self.chatVersion("v2"))).code == 0)
         #expect(waitUntil(10) { BerthProcess.post(Self.infer).contains("standin@") } != nil)
 

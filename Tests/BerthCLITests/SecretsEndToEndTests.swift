@@ -11,10 +11,8 @@ extension LocalClusterEndToEnd.ControllerEndToEndTests {
         let withSecret = fleet {
             $0.replacingOccurrences(of: "env: { STANDIN_LOAD_DELAY: \"1\" }", with: "env: { STANDIN_LOAD_DELAY: \"1\", API_TOKEN: { fromFile: \(self.dir)/token } }")
         }
-        _ = try apply(withSecret, wait: false)
-        let controller = try ControllerProcess(state: state, folder: dir)
+        let controller = try startController(on: withSecret)
         defer { controller.stop() }
-        #expect(try apply(withSecret).code == 0, "\(controller.text.suffix(2000))")
         let name = try LocalCluster.docker(1, ["ps", "--filter", "label=io.berth.deployment=chat", "--format", "{{.Names}}"]).split(separator: "\n").first.map(String.init) ?? "?"
         let env = try LocalCluster.docker(1, ["inspect", "--format", "{{json .Config.Env}}", name])
         #expect(env.contains("API_TOKEN=\(secret)"), "the container gets the value: \(env)")

@@ -2,6 +2,7 @@
 import BerthModel
 import Crypto
 import Foundation
+import BerthTestSupport
 import Testing
 
 @Suite("Template hash")
@@ -49,17 +50,5 @@ struct SpecHashTests {
         let text = "berth-spec-v2|chat|qwen|\(template)|1|\(gpus.map(String.init).joined(separator: ","))|20001|host|nvidia"
         let expected = SHA256.hash(data: Data(text.utf8)).map { String(format: "%02x", $0) }.joined().prefix(16)
         #expect(ContainerSpecBuilder.build(p, epoch: 1).specHash == String(expected))
-    }
-}
-
-/// SplitMix64: the same sequence for the same seed.
-struct SeededGenerator: RandomNumberGenerator {
-    var state: UInt64
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
     }
 }

@@ -1,5 +1,6 @@
 import BerthGateway
 import BerthModel
+import BerthTestSupport
 import Testing
 
 func replicas(_ deployment: String, _ count: Int, port: Int, ready: Bool = true, weight: Int = 1) -> [Candidate] {
@@ -62,7 +63,7 @@ struct UpstreamWeightsTests {
     /// Over random fleets: every ready, staying replica of a routed deployment is in with weight
     /// ≥ 1, nothing else is, and each deployment's traffic is its route's share within rounding.
     @Test func randomFleets_keepEachRoutesShare() {
-        var rng = SplitMix(seed: 42)
+        var rng = SeededGenerator(state: 42)
         for _ in 0..<300 {
             let names = ["a", "b", "c", "d"].prefix(Int(rng.next() % 4) + 1)
             let routes = names.map { Route(deployment: $0, weight: Int(rng.next() % 100)) }
@@ -91,18 +92,5 @@ struct UpstreamWeightsTests {
                         "\(routes) \(members)")
             }
         }
-    }
-}
-
-/// A small deterministic generator for property tests.
-struct SplitMix {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
     }
 }

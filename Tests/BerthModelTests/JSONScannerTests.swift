@@ -1,5 +1,6 @@
 @testable import BerthModel
 import Foundation
+import BerthTestSupport
 import Testing
 
 @Suite("JSON scanner for the YAML writer")
@@ -50,17 +51,5 @@ struct JSONScannerTests {
             #expect(JSONScanner.value(bad) == nil, "\(bad)")
         }
         #expect(JSONScanner.value("\"\\ud83d\\ude80 \\u00e9\"") == .string("🚀 é"))
-    }
-}
-
-/// SplitMix64: the same sequence for the same seed.
-struct SeededGenerator: RandomNumberGenerator {
-    var state: UInt64
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
     }
 }
