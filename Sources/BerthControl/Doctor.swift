@@ -1,6 +1,7 @@
 import BerthDocker
 import BerthGateway
 import BerthModel
+import BerthReconciler
 import BerthStore
 import Foundation
 
@@ -49,6 +50,25 @@ public enum Doctor {
         func wanted(_ target: String) -> Bool { options.focus == nil || options.focus == target }
         let focusDeployment = options.focus?.hasPrefix("deployment/") == true ? String(options.focus!.dropFirst("deployment/".count)) : nil
 
+        // What each node should hold, as the controller keeps it (ImageRetention).
+        let deploymentSpecs = Dictionary(uniqueKeysWithValues: deployments.map { ($0.name, $0.spec) })
+        var serving: [String: Set<String>] = [:]
+        var servedImages: [String: Set<String>] = [:]
+        for d in status.deployments {
+            guard let spec = deploymentSpecs[d.name], let image = models[spec.model]?.version(spec.version)?.image else { continue }
+            for r in d.replicas {
+                guard let node = r.node else { continue }
+                serving[node, default: []].insert(spec.model)
+                servedImages[node, default: []].insert(image)
+            }
+        }
+        var roles: [String: NodeSpec.Role] = [:]
+        for (name, spec) in nodes {
+            let seen = status.nodes.first { $0.name == name }
+            roles[name] = seen?.promoted == true ? .active : seen?.rejoinedAsStandby == true ? .standby : spec.role
+        }
+        let retention = ImageRetention.plan(desired: objects, serving: serving, roles: roles)
+
         // Nodes: engine, transport, runtime, images.
         var clients: [String: DockerClient] = [:]
         for (name, spec) in nodes {
@@ -81,17 +101,19 @@ public enum Doctor {
                         "install the NVIDIA Container Toolkit on \(name) and run `nvidia-ctk runtime configure --runtime=docker`, then restart dockerd")
                 }
             }
-            // Images of the versions this node serves (or, on a standby, all served versions).
-            let served = Set(status.deployments.flatMap { d in d.replicas.filter { $0.node == name }.map { _ in d.name } })
-            var images = Set<String>()
-            for (dname, d) in deployments where d.replicas > 0 && (served.contains(dname) || spec.role == .standby) {
-                if let v = models[d.model]?.version(d.version) { images.insert(v.image) }
-            }
+            // The images the node should hold: the kept versions of the models it serves (the
+            // retention promise), or on a standby the served versions.
+            let images = retention[name]?.keep ?? []
             if !images.isEmpty, let present = try? await client.listImages() {
-                for image in images.sorted() {
+                for image in images {
+                    let servedHere = servedImages[name]?.contains(image) ?? false
                     guard let found = present.first(where: { $0.repoTags.contains(image) }) else {
-                        add(spec.role == .standby ? .warning : .failure, target, "image", "\(image) is not on the node",
-                            spec.role == .standby ? "the controller pre-pulls it; a promotion now would wait for the download" : "check the registry is reachable from \(name); the controller pulls it on create")
+                        if servedHere && spec.role == .active {
+                            add(.failure, target, "image", "\(image), which this node serves, is not on the node", "check the registry is reachable from \(name); the controller pulls it on create")
+                        } else {
+                            add(.warning, target, "image", "\(image) (\(spec.role == .standby ? "a served version, for a promotion" : "a kept version, for a rollback")) is not on the node",
+                                "the controller pre-pulls it every --image-interval; until then a \(spec.role == .standby ? "promotion" : "rollback") would wait on the download")
+                        }
                         continue
                     }
                     let gb = Double(found.size) / 1e9
@@ -99,7 +121,7 @@ public enum Doctor {
                         add(.warning, target, "image size", String(format: "%@ is %.1f GB, over the %.0f GB budget", image, gb, Double(options.imageBudgetBytes) / 1e9),
                             "large images slow down cold-standby promotion: move the weights out of the image into a mounted model folder")
                     } else {
-                        add(.ok, target, "image", String(format: "%@ present (%.1f GB)", image, gb))
+                        add(.ok, target, "image", String(format: "%@ present (%.1f GB, %@)", image, gb, servedHere ? "served" : spec.role == .standby ? "for a promotion" : "kept for rollback"))
                     }
                 }
             }

@@ -33,6 +33,15 @@ extension LocalClusterEndToEnd.ControllerEndToEndTests {
         #expect(broken.stdout.contains("What to do:") && broken.stdout.contains("no controller holds the lease"), "\(broken.stdout)")
         #expect(broken.stdout.contains("broken: "), "\(broken.stdout)")
 
+        // A kept version whose image is not on the node serving the model: a rollback would wait.
+        let kept = gatewayFleet {
+            $0.replacingOccurrences(of: "  keepVersions: 3\n  versions:\n", with: "  keepVersions: 3\n  versions:\n    - { version: v0, image: \"127.0.0.1:5000/berth/standin:never-pulled\", parameters: 1.5B, precision: bf16 }\n")
+        }
+        #expect(try apply(kept, wait: false).code == 0)
+        let retention = try BerthProcess.run(["doctor", "node/node-1"], state: state)
+        #expect(retention.stdout.contains("standin:never-pulled (a kept version, for a rollback) is not on the node"), "\(retention.stdout)")
+        #expect(retention.stdout.contains("standin:v1 present (") && retention.stdout.contains("served)"), "\(retention.stdout)")
+
         // A node that says nvidia without the runtime, and one behind plain TCP.
         let nodes = nodes {
             $0.replacingOccurrences(of: "  engine: { endpoint: \"unix:///run/berth-local/node-1/docker.sock\" }\n  role: active\n",
