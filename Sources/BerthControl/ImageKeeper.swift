@@ -18,6 +18,8 @@ actor ImageKeeper {
         var images: [String: ImageRetention.NodeImages]
         /// `model@version` with artifacts → nodes that will run it (standbys included).
         var verify: [(model: String, version: ModelVersion, nodes: Set<String>)]
+        /// Images whose registry demands credentials, with them (passwords by reference).
+        var credentials: [String: RegistryCredentials] = [:]
     }
 
     let pool: ClientPool
@@ -73,7 +75,10 @@ actor ImageKeeper {
             let targets = (placed["\(d.model)@\(d.version)"] ?? []).union(standbys).intersection(roles.keys)
             verify.append((d.model, version, targets))
         }
-        return Round(desired: desired, nodes: nodes, images: ImageRetention.plan(desired: desired, serving: serving, roles: roles), verify: verify)
+        var credentials: [String: RegistryCredentials] = [:]
+        for m in models.values { for v in m.versions { if let auth = v.registryAuth { credentials[v.image] = auth } } }
+        return Round(desired: desired, nodes: nodes, images: ImageRetention.plan(desired: desired, serving: serving, roles: roles), verify: verify,
+                     credentials: credentials)
     }
 
     /// Carries out one round, nodes in parallel, each node's steps in turn: pull, verify, collect.
@@ -91,7 +96,7 @@ actor ImageKeeper {
                 }
                 let pool = self.pool
                 group.addTask {
-                    await Self.keep(node: node.name, engine: node.engine, images: images, verify: verifications, pool: pool, store: store)
+                    await Self.keep(node: node.name, engine: node.engine, images: images, verify: verifications, credentials: round.credentials, pool: pool, store: store)
                 }
             }
             for await done in group {
@@ -113,7 +118,7 @@ actor ImageKeeper {
     }
 
     static func keep(node: String, engine: EngineEndpoint, images: ImageRetention.NodeImages, verify: [(String, ModelVersion)],
-                     pool: ClientPool, store: StateStore?) async -> NodeRound {
+                     credentials: [String: RegistryCredentials], pool: ClientPool, store: StateStore?) async -> NodeRound {
         var round = NodeRound(node: node)
         var notices: [Notice] = []
         func note(_ warning: Bool, _ reason: String, _ message: String) {
@@ -129,7 +134,7 @@ actor ImageKeeper {
             }
             let started = ContinuousClock.now
             do {
-                try await client.pullImage(image)
+                try await client.pullImage(image, auth: try credentials[image].map { try RegistryAuth(image: image, credentials: $0) })
                 let took = ContinuousClock.now - started
                 report.append(NodeImage(image: image, state: "pulled"))
                 let seconds = Double(took.components.seconds) + Double(took.components.attoseconds) / 1e18

@@ -198,7 +198,7 @@ public enum ContainerSpecBuilder {
     /// the encoder's (a GPU memory figure, text beyond printable ASCII): the encoder is used then.
     /// Tests compare the two over random templates.
     static func canonicalTemplate(spec: DeploymentSpec, model: ModelVersion) -> String? {
-        guard model.gpuMemoryGiB == nil, spec.secretEnv == nil else { return nil }
+        guard model.gpuMemoryGiB == nil, spec.secretEnv == nil, model.registryAuth == nil else { return nil }
         var out = ""
         out.reserveCapacity(512)
         var ok = true

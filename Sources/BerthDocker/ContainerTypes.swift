@@ -1,3 +1,4 @@
+import BerthModel
 /// One container as `GET /containers/json` lists it: all Berth needs to observe a node in one call.
 public struct ContainerSummary: Decodable, Sendable, Hashable {
     public var id: String
@@ -221,5 +222,12 @@ public struct RegistryAuth: Encodable, Sendable {
         self.username = username
         self.password = password
         self.serveraddress = serveraddress
+    }
+
+    /// The credentials for pulling `image`, the password read now from its reference.
+    public init(image: String, credentials: RegistryCredentials) throws {
+        let first = image.split(separator: "/").first.map(String.init) ?? ""
+        let host = image.contains("/") && (first.contains(".") || first.contains(":") || first == "localhost") ? first : "https://index.docker.io/v1/"
+        self.init(username: credentials.username, password: try credentials.password.resolve(variable: "registry password of \(image)"), serveraddress: host)
     }
 }

@@ -200,7 +200,7 @@ enum DocumentReader {
     }
 
     static func readVersion(_ field: Field) -> ModelVersion? {
-        guard let m = field.mapping(fields: ["version", "image", "parameters", "precision", "gpuMemoryGiB", "artifacts", "pinned"]) else { return nil }
+        guard let m = field.mapping(fields: ["version", "image", "parameters", "precision", "gpuMemoryGiB", "artifacts", "pinned", "registryAuth"]) else { return nil }
         let version = m.required("version", expected: "a version name")?.string(expected: "a version name such as \"v1\"").flatMap { checked($0, m, "version", NameRules.versionName) }
         let image = m.required("image", expected: "an image reference")?.string().flatMap { checked($0, m, "image", NameRules.imageReference) }
         let parameters = m.required("parameters", expected: "a parameter count such as 671B").flatMap(readParameters)
@@ -210,6 +210,23 @@ enum DocumentReader {
         let memory = memoryField?.number(minimum: 0.001, expected: "GiB of GPU memory one replica needs")
         let pinnedField = m.optional("pinned")
         let pinned = pinnedField?.bool()
+        let authField = m.optional("registryAuth")
+        let auth = authField.flatMap { f -> RegistryCredentials? in
+            guard let a = f.mapping(fields: ["username", "password"]) else { return nil }
+            let username = a.required("username", expected: "the registry user name")?.string(expected: "the registry user name")
+            let passwordField = a.required("password", expected: "{ fromFile: /path } or { fromEnv: NAME }")
+            var password: SecretRef?
+            if let passwordField {
+                if case .mapping = passwordField.node {
+                    password = readSecretRef(passwordField)
+                } else {
+                    passwordField.fail("a password written in the manifest would be stored and shown", expected: "the password by reference: { fromFile: /path } or { fromEnv: NAME }")
+                }
+            }
+            a.finish()
+            guard let username, let password else { return nil }
+            return RegistryCredentials(username: username, password: password)
+        }
         var artifacts: [Artifact] = []
         var broken = false
         if let list = m.optional("artifacts")?.list() {
@@ -227,9 +244,9 @@ enum DocumentReader {
         }
         m.finish()
         guard let version, let image, let parameters, let precision, !broken, memoryField == nil || memory != nil,
-              pinnedField == nil || pinned != nil else { return nil }
+              pinnedField == nil || pinned != nil, authField == nil || auth != nil else { return nil }
         return ModelVersion(version: version, image: image, parameters: parameters, precision: precision, gpuMemoryGiB: memory, artifacts: artifacts,
-                            pinned: pinned == true ? true : nil)
+                            pinned: pinned == true ? true : nil, registryAuth: auth)
     }
 
     static func readParameters(_ field: Field) -> ParameterCount? {
@@ -258,6 +275,24 @@ enum DocumentReader {
 
     // MARK: Deployment
 
+    /// `{ fromEnv: NAME }` or `{ fromFile: /absolute/path }`.
+    static func readSecretRef(_ field: Field) -> SecretRef? {
+        guard let m = field.mapping(fields: ["fromEnv", "fromFile"]) else { return nil }
+        let fromEnv = m.optional("fromEnv")?.string(expected: "the name of an environment variable of the controller")
+        let fromFile = m.optional("fromFile")?.string(expected: "an absolute path on the controller's machine")
+        m.finish()
+        if (fromEnv == nil) == (fromFile == nil) {
+            field.fail("a secret reference names one source", expected: "exactly one of fromEnv or fromFile")
+        } else if let name = fromEnv, let problem = NameRules.envName(name) {
+            field.fail("fromEnv \"\(name)\" is not valid", expected: problem)
+        } else if let path = fromFile, !path.hasPrefix("/") {
+            field.fail("fromFile \"\(path)\" is relative", expected: "an absolute path on the controller's machine")
+        } else {
+            return SecretRef(fromEnv: fromEnv, fromFile: fromFile)
+        }
+        return nil
+    }
+
     /// Environment variables: plain strings, or secrets by reference (`{ fromEnv: NAME }` or
     /// `{ fromFile: /absolute/path }`), whose values are never stored.
     static func readEnv(_ field: Field) -> (plain: [String: String], secrets: [String: SecretRef])? {
@@ -278,22 +313,7 @@ enum DocumentReader {
             }
             let valueField = Field(node: v, path: "\(field.path).\(key)", sink: field.sink)
             if case .mapping = v {
-                guard let m = valueField.mapping(fields: ["fromEnv", "fromFile"]) else { ok = false; continue }
-                let fromEnv = m.optional("fromEnv")?.string(expected: "the name of an environment variable of the controller")
-                let fromFile = m.optional("fromFile")?.string(expected: "an absolute path on the controller's machine")
-                m.finish()
-                if (fromEnv == nil) == (fromFile == nil) {
-                    valueField.fail("a secret reference names one source", expected: "exactly one of fromEnv or fromFile")
-                    ok = false
-                } else if let name = fromEnv, let problem = NameRules.envName(name) {
-                    valueField.fail("fromEnv \"\(name)\" is not valid", expected: problem)
-                    ok = false
-                } else if let path = fromFile, !path.hasPrefix("/") {
-                    valueField.fail("fromFile \"\(path)\" is relative", expected: "an absolute path on the controller's machine")
-                    ok = false
-                } else {
-                    secrets[key] = SecretRef(fromEnv: fromEnv, fromFile: fromFile)
-                }
+                if let ref = readSecretRef(valueField) { secrets[key] = ref } else { ok = false }
                 continue
             }
             guard let value = valueField.string(expected: "a string value, or { fromEnv: NAME } / { fromFile: /path } for a secret") else { ok = false; continue }

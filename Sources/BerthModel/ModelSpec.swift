@@ -26,18 +26,32 @@ public struct ModelVersion: Codable, Hashable, Sendable {
     public var artifacts: [Artifact]
     /// Kept ready (its image on the nodes, never garbage-collected) however old it gets.
     public var pinned: Bool?
+    /// Credentials for a registry that demands them; the password by reference only.
+    public var registryAuth: RegistryCredentials?
 
     public init(
         version: String, image: String, parameters: ParameterCount, precision: Precision,
-        gpuMemoryGiB: Double? = nil, artifacts: [Artifact] = [], pinned: Bool? = nil
+        gpuMemoryGiB: Double? = nil, artifacts: [Artifact] = [], pinned: Bool? = nil, registryAuth: RegistryCredentials? = nil
     ) {
         self.pinned = pinned
+        self.registryAuth = registryAuth
         self.version = version
         self.image = image
         self.parameters = parameters
         self.precision = precision
         self.gpuMemoryGiB = gpuMemoryGiB
         self.artifacts = artifacts
+    }
+}
+
+/// A user name and a password given by reference, for pulling a version's image.
+public struct RegistryCredentials: Codable, Hashable, Sendable {
+    public var username: String
+    public var password: SecretRef
+
+    public init(username: String, password: SecretRef) {
+        self.username = username
+        self.password = password
     }
 }
 

@@ -249,7 +249,7 @@ public struct Reconciler: Sendable {
             do {
                 id = try await client.ensureContainer(planned).id
             } catch let error as DockerError where error.code == .imageMissing {
-                try await client.pullImage(planned.spec.image)
+                try await client.pullImage(planned.spec.image, auth: try planned.placement.model.registryAuth.map { try RegistryAuth(image: planned.spec.image, credentials: $0) })
                 id = try await client.ensureContainer(planned).id
             }
             try await client.startContainer(id)

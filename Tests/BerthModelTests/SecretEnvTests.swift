@@ -59,3 +59,37 @@ struct SecretEnvTests {
         }
     }
 }
+
+@Suite("Registry credentials by reference")
+struct RegistryCredentialsTests {
+    func model(_ auth: String) -> String {
+        """
+        apiVersion: berth/v1
+        kind: Model
+        metadata: { name: m }
+        spec:
+          versions:
+            - version: v1
+              image: registry.internal:5000/serving/m:v1
+              parameters: 7B
+              precision: bf16
+              registryAuth: \(auth)
+        """
+    }
+
+    @Test func thePasswordIsAReference_neverText() throws {
+        let loaded = try ManifestLoader.load(text: model("{ username: puller, password: { fromFile: /etc/berth/registry-password } }"), file: "m.yaml")
+        let auth = try #require(loaded.first?.resource.model?.versions.first?.registryAuth)
+        #expect(auth.username == "puller" && auth.password == SecretRef(fromFile: "/etc/berth/registry-password"))
+        let printed = ResourceCoding.yaml([loaded[0].resource])
+        #expect(try ManifestLoader.load(text: printed, file: "printed.yaml").first?.resource == loaded.first?.resource, "\(printed)")
+        do {
+            _ = try ManifestLoader.load(text: model("{ username: puller, password: hunter2 }"), file: "m.yaml")
+            Issue.record("a password written in the manifest was accepted")
+        } catch let errors as ManifestErrors {
+            #expect(errors.description.contains("m.yaml:10:") && errors.description.contains("registryAuth.password")
+                    && errors.description.contains("the password by reference"), "\(errors.description)")
+            #expect(!errors.description.contains("hunter2"), "the error repeats the password")
+        }
+    }
+}
