@@ -103,11 +103,13 @@ public final class ControlLoop: Service, Sendable {
         let gateways = GatewaySync(stateFolder: options.stateFolder, logger: logger)
         let tracker = NodeHealthTracker(options: options.failover, previous: (try? store.fleetStatus()) ?? FleetStatus(controller: nil, deployments: [], nodes: []))
         let started = Date()
+        let pseudonyms = try Pseudonyms(stateFolder: options.stateFolder)
         var watchers: [String: Task<Void, Never>] = [:]
         var previous = (try? store.fleetStatus()) ?? FleetStatus(controller: nil, deployments: [], nodes: [])
         var epoch: Int64 = 0
         var passes = 0
         var seenRevision: Int64 = -1
+        var loggedRevision: Int64 = -1
         var wasLeader = false
         var snapshotting: Task<Void, Never>?
         let keeper = ImageKeeper(pool: reconciler.pool, statePath: options.statePath, logger: logger)
@@ -187,6 +189,11 @@ public final class ControlLoop: Service, Sendable {
                 let objects = try store.objects()
                 let desired = objects.map(\.resource)
                 let revision = try store.latestRevision() ?? 0
+                if revision != loggedRevision, let r = try store.revision(revision) {
+                    // Who stored it, as a pseudonym: the log may travel further than the state file.
+                    logger.notice("working on revision \(revision) (\(r.origin.rawValue) by \(pseudonyms.user(r.author)))", metadata: ["revision": "\(revision)"])
+                    loggedRevision = revision
+                }
                 seenRevision = revision
                 watchEvents(desired, &watchers, logger: logger)
                 let (gates, gateProblems) = StoredGates.read(store, desired: desired)
@@ -248,7 +255,8 @@ public final class ControlLoop: Service, Sendable {
                 }
                 for e in await tracker.takeEvents() {
                     output.events.append(e.event(at: now, revision: revision))
-                    if e.warning { logger.warning("\(e.reason): \(e.message)", metadata: ["node": "\(e.name)"]) } else { logger.notice("\(e.reason): \(e.message)", metadata: ["node": "\(e.name)"]) }
+                    let text = "\(e.reason): \(pseudonyms.redact(e.message, names: e.personal))"
+                    if e.warning { logger.warning("\(text)", metadata: ["node": "\(e.name)"]) } else { logger.notice("\(text)", metadata: ["node": "\(e.name)"]) }
                 }
                 for f in await tracker.takeFinished() { metrics.promotionFinished(seconds: f.seconds, succeeded: f.succeeded, deadlineExceeded: f.deadlineExceeded) }
                 output.events += await gateways.takeEvents().map { $0.event(at: now, revision: revision) }

@@ -90,9 +90,9 @@ actor NodeHealthTracker {
             guard let spec = specs[name] else { continue }
             promotionsDone.append(name)
             if demoted.remove(name) != nil {
-                events.append(Notice(kind: "node", name: name, warning: false, reason: "NodePromoted", message: "rejoined node made active again by \(hold.author)"))
+                events.append(Notice(kind: "node", name: name, warning: false, reason: "NodePromoted", message: "rejoined node made active again by \(hold.author)", personal: [hold.author]))
             } else if spec.role == .standby && promoted.insert(name).inserted {
-                events.append(Notice(kind: "node", name: name, warning: false, reason: "NodePromoted", message: "standby promoted to active by \(hold.author)"))
+                events.append(Notice(kind: "node", name: name, warning: false, reason: "NodePromoted", message: "standby promoted to active by \(hold.author)", personal: [hold.author]))
             } else {
                 events.append(Notice(kind: "node", name: name, warning: false, reason: "NodePromoted", message: "already active; nothing to do"))
             }

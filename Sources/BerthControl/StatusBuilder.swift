@@ -11,6 +11,8 @@ struct Notice: Sendable {
     var warning: Bool
     var reason: String
     var message: String
+    /// Names in `message` that could be personal: the event keeps them, the log shows pseudonyms.
+    var personal: [String] = []
 
     func event(at time: Date, revision: Int64?) -> Event {
         Event(time: time, revision: revision, kind: kind, name: name, type: warning ? "Warning" : "Normal", reason: reason, message: message)

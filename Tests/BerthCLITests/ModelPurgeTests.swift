@@ -54,5 +54,10 @@ struct ModelPurgeTests {
         let newest = try BerthProcess.run(["model", "purge", "m@v2"], state: state)
         #expect(newest.code == 5 && newest.stderr.contains("among the 1 newest versions kept"), "\(newest.stderr)")
         for name in ["mid", "v1", "v2"] { #expect(FileManager.default.fileExists(atPath: "\(dir)/\(name).bin"), "\(name) untouched") }
+        // The model's page shows each version's standing and the purge among its events.
+        let described = try BerthProcess.run(["describe", "model", "m"], state: state).stdout
+        for line in ["old  ", "collectable", "pinned", "deployed", "ArtifactsPurged", "removed by dpo"] {
+            #expect(described.contains(line), "\(line): \(described)")
+        }
     }
 }

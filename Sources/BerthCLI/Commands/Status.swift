@@ -1,5 +1,6 @@
 import ArgumentParser
 import BerthModel
+import BerthReconciler
 import BerthStore
 import Foundation
 
@@ -37,9 +38,9 @@ struct Status: ParsableCommand {
 /// `berth describe deployment|node NAME`.
 struct Describe: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Show one deployment, node or gateway in detail: spec, conditions, replicas or upstream, recent events.")
+        abstract: "Show one deployment, node, gateway or model in detail: spec, conditions, replicas or upstream or versions, recent events.")
 
-    @Argument(help: ArgumentHelp("deployment, node or gateway.", valueName: "kind"))
+    @Argument(help: ArgumentHelp("deployment, node, gateway or model.", valueName: "kind"))
     var kind: String
 
     @Argument(help: "Name of the object.")
@@ -48,8 +49,8 @@ struct Describe: ParsableCommand {
     @OptionGroup var state: StateOptions
 
     func validate() throws {
-        guard let k = ResourceKind(userInput: kind), k != .model else {
-            throw ValidationError("describe takes deployment, node or gateway, not \"\(kind)\"")
+        guard ResourceKind(userInput: kind) != nil else {
+            throw ValidationError("describe takes deployment, node, gateway or model, not \"\(kind)\"")
         }
     }
 
@@ -67,6 +68,11 @@ struct Describe: ParsableCommand {
                 Console.print(StatusRendering.describe(deployment: object, status: status.deployments.first { $0.name == name }, events: events))
             case .gateway:
                 Console.print(GatewayRendering.describe(object, status: status.gateways.first { $0.name == name }, events: events))
+            case .model:
+                let deployed = try store.objects(kind: .deployment).compactMap(\.resource.deployment).filter { $0.model == name }
+                var verified: [String: [Verification]] = [:]
+                for v in object.resource.model!.versions { verified[v.version] = try store.latestVerifications(model: name, version: v.version) }
+                Console.print(StatusRendering.describe(model: object, deployed: deployed, verified: verified, events: events))
             default:
                 Console.print(StatusRendering.describe(node: object, status: status, hold: try store.nodeHolds()[name], events: events))
             }
@@ -172,6 +178,36 @@ enum StatusRendering {
         }
         out += "\nConditions:\n" + conditions(status.conditions)
         out += "\nReplicas:\n" + replicas([status])
+        out += "\nEvents (newest last):\n" + StatusRendering.events(events)
+        return out
+    }
+
+    /// A model's versions: which are deployed, kept ready, pinned or collectable, and how their
+    /// artifacts last verified; then its events (purges among them).
+    static func describe(model object: StoredObject, deployed: [DeploymentSpec], verified: [String: [Verification]], events: [Event]) -> String {
+        let spec = object.resource.model!
+        let inUse = Set(deployed.filter { $0.replicas > 0 }.map(\.version))
+        let kept = Set(ImageRetention.keptVersions(of: spec, deployed: inUse).map(\.version))
+        var out = "Name:        \(object.resource.name)\n"
+        out += "Keep:        the \(spec.keepVersions) newest versions ready, plus deployed and pinned ones\n"
+        out += "Revision:    \(object.revision) (created in \(object.createdRevision))\n"
+        var t = Table("VERSION", "IMAGE", "SIZE", "STATE", "ARTIFACTS")
+        for v in spec.versions {
+            var state = [inUse.contains(v.version) ? "deployed" : nil, v.pinned == true ? "pinned" : nil].compactMap { $0 }
+            if state.isEmpty { state = [kept.contains(v.version) ? "kept" : "collectable"] }
+            let results = verified[v.version] ?? []
+            let artifacts: String
+            if v.artifacts.isEmpty {
+                artifacts = "none listed"
+            } else if results.contains(where: { !$0.ok }) {
+                artifacts = "FAILED (\(results.filter { !$0.ok }.count))"
+            } else {
+                let checked = Set(results.filter(\.ok).map(\.path))
+                artifacts = "\(v.artifacts.filter { checked.contains($0.path) }.count)/\(v.artifacts.count) verified"
+            }
+            t.add([v.version, v.image, "\(v.parameters) \(v.precision.rawValue)", state.joined(separator: ", "), artifacts])
+        }
+        out += "\nVersions (oldest first):\n" + t.rendered
         out += "\nEvents (newest last):\n" + StatusRendering.events(events)
         return out
     }
