@@ -116,13 +116,17 @@ public struct Reconciler: Sendable {
         let verdicts = await health?(observed, ready) ?? FleetHealth()
         let plan = Planner.plan(desired: desired, observed: observed, ready: ready, revision: revision, epoch: epoch, health: verdicts)
         let held = await gate?(plan, observed, ready) ?? []
-        guard execute, !plan.isNoOp else { return Pass(observed: observed, ready: ready, plan: plan, results: [], deferred: [], health: verdicts) }
-        // Containers that are ready, or neither there nor planned, start their backoff afresh.
+        // Containers that are ready, or neither there nor planned, start their backoff afresh — on
+        // every pass, the quiet ones included: a replica started once and ready since must not
+        // wait out a longer backoff the next time it dies.
         let containers = observed.values.flatMap(\.containers)
-        func keys(_ c: ObservedContainer) -> [String] { [Action.startKey(id: c.id), Action.createKey(node: c.node, name: c.name)] }
-        let healthy = Set(containers.filter { ready.contains($0.id) }.flatMap(keys))
-        let present = Set(containers.flatMap(keys)).union(plan.actions.map(\.backoffKey))
-        await backoff.reset { !healthy.contains($0) && present.contains($0) }
+        if execute {
+            func keys(_ c: ObservedContainer) -> [String] { [Action.startKey(id: c.id), Action.createKey(node: c.node, name: c.name)] }
+            let healthy = Set(containers.filter { ready.contains($0.id) }.flatMap(keys))
+            let present = Set(containers.flatMap(keys)).union(plan.actions.map(\.backoffKey))
+            await backoff.reset { !healthy.contains($0) && present.contains($0) }
+        }
+        guard execute, !plan.isNoOp else { return Pass(observed: observed, ready: ready, plan: plan, results: [], deferred: [], health: verdicts) }
         var now: [Action] = []
         var deferred: [Action] = []
         // Ports of containers whose removal waits: a create that wants the same port waits too.
