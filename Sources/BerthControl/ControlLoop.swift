@@ -253,17 +253,17 @@ public final class ControlLoop: Service, Sendable {
                     if d.promoted { output.nodes[i].role = "active (promoted standby)" }
                     if d.demoted { output.nodes[i].role = "standby (rejoined)" }
                 }
-                for e in await tracker.takeEvents() {
-                    output.events.append(e.event(at: now, revision: revision))
-                    let text = "\(e.reason): \(pseudonyms.redact(e.message, names: e.personal))"
-                    if e.warning { logger.warning("\(text)", metadata: ["node": "\(e.name)"]) } else { logger.notice("\(text)", metadata: ["node": "\(e.name)"]) }
+                // Node notices become events and log lines (warnings as warnings), people as pseudonyms.
+                func record(_ notices: [Notice], level: Logger.Level) {
+                    for e in notices {
+                        output.events.append(e.event(at: now, revision: revision))
+                        logger.log(level: e.warning ? .warning : level, "\(e.reason): \(pseudonyms.redact(e.message, names: e.personal))", metadata: ["node": "\(e.name)"])
+                    }
                 }
+                record(await tracker.takeEvents(), level: .notice)
                 for f in await tracker.takeFinished() { metrics.promotionFinished(seconds: f.seconds, succeeded: f.succeeded, deadlineExceeded: f.deadlineExceeded) }
                 output.events += await gateways.takeEvents().map { $0.event(at: now, revision: revision) }
-                for e in await keeper.takeEvents() {
-                    output.events.append(e.event(at: now, revision: revision))
-                    if e.warning { logger.warning("\(e.reason): \(e.message)", metadata: ["node": "\(e.name)"]) } else { logger.info("\(e.reason): \(e.message)", metadata: ["node": "\(e.name)"]) }
-                }
+                record(await keeper.takeEvents(), level: .info)
                 let duration = t0.duration(to: clock.now)
                 for r in pass.results {
                     var meta: Logger.Metadata = ["node": "\(r.action.node)", "revision": "\(revision)"]

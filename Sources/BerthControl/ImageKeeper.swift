@@ -84,12 +84,13 @@ actor ImageKeeper {
     /// Carries out one round, nodes in parallel, each node's steps in turn: pull, verify, collect.
     func run(_ round: Round) async {
         let store = try? StateStore.open(path: statePath, create: false)
+        // Where each version has verified already, read once for all nodes.
+        let verifiedAt = round.verify.map { v in (try? store?.verifiedPlaces(model: v.model, version: v.version)) ?? nil }
         await withTaskGroup(of: NodeRound.self) { group in
             for node in round.nodes {
                 let images = round.images[node.name] ?? ImageRetention.NodeImages(keep: [], collectable: [])
                 var verifications: [(String, ModelVersion)] = []
-                for v in round.verify where v.nodes.contains(node.name) {
-                    let places = (try? store?.verifiedPlaces(model: v.model, version: v.version)) ?? nil
+                for (v, places) in zip(round.verify, verifiedAt) where v.nodes.contains(node.name) {
                     let key = "\(node.name)/\(v.model)@\(v.version.version)"
                     if places?.contains(node.name) == true || (retryAfter[key].map { $0 > Date() } ?? false) { continue }
                     verifications.append((v.model, v.version))

@@ -236,6 +236,11 @@ public enum Planner {
             var p = DeploymentProgress(name: request.name, desired: replicas, modelVersion: request.model.version, replicas: [],
                                        ready: 0, updated: 0, updatedReady: 0, rollingOut: rollingOut, halted: rollingOut ? halted : nil, blocked: nil)
             if !rollingOut, let halted { p.blocked = halted }
+            /// A version whose artifacts have not verified holds the rollout, with its own reason.
+            func refuse(_ why: String) {
+                p.blocked = why
+                p.blockedReason = "ArtifactsNotVerified"
+            }
 
             struct Slot {
                 var assignment: Assignment
@@ -314,8 +319,7 @@ public enum Planner {
                 } else if s.others.isEmpty, let refusal {
                     phase = .pending
                     message = "not started: \(refusal)"
-                    p.blocked = refusal
-                    p.blockedReason = "ArtifactsNotVerified"
+                    refuse(refusal)
                 } else if s.others.isEmpty {
                     phase = .pending
                     message = "creating"
@@ -323,22 +327,19 @@ public enum Planner {
                 } else {
                     let losesReady = s.others.contains(where: isReady)
                     let old = s.others.first(where: isReady) ?? s.others[0]
-                    if let refusal {
+                    // Why the old one stays serving for now, if it does.
+                    let keepOld: String? =
+                        if let refusal { "kept: \(refusal)" }
+                        else if losesReady && p.halted != nil { "kept: the rollout is halted" }
+                        else if losesReady && readyCount - 1 < minReady { "waiting: replacing it now would leave fewer than \(minReady) ready" }
+                        else { nil }
+                    if let keepOld {
                         for o in s.others { wanted.insert(o.id) }
                         phase = isReady(old) ? (old.templateHash == template ? .ready : .outdated) : .pending
                         container = old.name
                         version = old.modelVersion
-                        message = "kept: \(refusal)"
-                        p.blocked = refusal
-                        p.blockedReason = "ArtifactsNotVerified"
-                        if isReady(old) { kept.append(old) }
-                    } else if losesReady && (p.halted != nil || readyCount - 1 < minReady) {
-                        // Keep the old one serving for now.
-                        for o in s.others { wanted.insert(o.id) }
-                        phase = old.templateHash == template ? .ready : .outdated
-                        container = old.name
-                        version = old.modelVersion
-                        message = p.halted != nil ? "kept: the rollout is halted" : "waiting: replacing it now would leave fewer than \(minReady) ready"
+                        message = keepOld
+                        if let refusal { refuse(refusal) }
                         if isReady(old) { kept.append(old) }
                     } else {
                         if losesReady { readyCount -= 1 }
@@ -365,10 +366,7 @@ public enum Planner {
                     p.updated += 1
                     if step.phase == .ready { p.updatedReady += 1 }
                 }
-                if let refusal, step.refused {
-                    p.blocked = refusal
-                    p.blockedReason = "ArtifactsNotVerified"
-                }
+                if let refusal, step.refused { refuse(refusal) }
                 let lead = g.assignment.slices[0]
                 p.replicas.append(ReplicaStatus(slot: g.assignment.replica, node: lead.node, gpus: lead.gpus, hostPort: lead.hostPort,
                                                 container: step.container ?? g.targets[0].name, modelVersion: step.version ?? request.model.version,

@@ -62,6 +62,9 @@ public actor Backoff {
     }
 
     public func attempts(_ key: String) -> Int { entries[key]?.attempts ?? 0 }
+
+    /// Nothing is backing off (the usual state of a settled fleet).
+    public var isEmpty: Bool { entries.isEmpty }
 }
 
 /// Observe → probe → plan → execute, one pass at a time.
@@ -118,9 +121,9 @@ public struct Reconciler: Sendable {
         let held = await gate?(plan, observed, ready) ?? []
         // Containers that are ready, or neither there nor planned, start their backoff afresh — on
         // every pass, the quiet ones included: a replica started once and ready since must not
-        // wait out a longer backoff the next time it dies.
+        // wait out a longer backoff the next time it dies. Nothing to forget costs nothing.
         let containers = observed.values.flatMap(\.containers)
-        if execute {
+        if execute, await !backoff.isEmpty {
             func keys(_ c: ObservedContainer) -> [String] { [Action.startKey(id: c.id), Action.createKey(node: c.node, name: c.name)] }
             let healthy = Set(containers.filter { ready.contains($0.id) }.flatMap(keys))
             let present = Set(containers.flatMap(keys)).union(plan.actions.map(\.backoffKey))
