@@ -1,0 +1,80 @@
+import BerthModel
+import BerthReconciler
+import Foundation
+
+extension NodeHealthTracker {
+    /// Promotes the best standby in place of `failed` (the one with the most GPUs) and starts
+    /// following the promotion; without a standby, says so.
+    func startPromotion(failed: String, specs: [String: NodeSpec], observed: [String: NodeObservation], now: Date, at instant: MonotonicInstant) {
+        let acting = (specs[failed]?.role == .active && !demoted.contains(failed)) || promoted.contains(failed)
+        let replicas = Array(Set((nodes[failed]?.lastSeen ?? []).map { "\($0.deployment)/\($0.replica)" })).sorted()
+        guard acting, !replicas.isEmpty else { return }
+        promoted.remove(failed)
+        var promotion = Promotion(failedNode: failed, standby: nil, state: .running, reason: "", replicas: replicas, detectedAt: now,
+                                  deadline: now.addingTimeInterval(options.promotionDeadline))
+        let candidates = specs.filter { name, spec in
+            spec.role == .standby && !promoted.contains(name) && nodes[name]?.notReadyAt == nil
+                && { if case .reachable? = observed[name] { true } else { false } }()
+        }.sorted { ($0.value.gpus.count, $1.key) > ($1.value.gpus.count, $0.key) }
+        if let standby = candidates.first?.key {
+            promoted.insert(standby)
+            promotion.standby = standby
+            events.append(Notice(kind: "node", name: standby, warning: false, reason: "PromotionStarted", message: "promoted to active in place of \(failed): \(replicas.count) replica(s) to move (\(replicas.joined(separator: ", "))); deadline \(Int(options.promotionDeadline)) s"))
+        } else {
+            events.append(Notice(kind: "node", name: failed, warning: true, reason: "NoStandby", message: "no standby node is ready to take \(failed)'s replicas; the active nodes' free GPUs are all there is"))
+        }
+        promotions.append(promotion)
+        promotionStarts[Self.key(promotion)] = instant
+        if promotions.count > 20 {
+            for p in promotions.prefix(promotions.count - 20) { promotionStarts[Self.key(p)] = nil }
+            promotions.removeFirst(promotions.count - 20)
+        }
+    }
+
+    /// Follows running promotions through this pass's plan: scheduled, started, ready (and so in
+    /// the gateway, which takes ready replicas in the same pass), or failed. Times are offsets on
+    /// the monotonic clock from the detection; the deadline too.
+    func progress(plan: Plan, at instant: MonotonicInstant = .now) {
+        let replicas = Dictionary(uniqueKeysWithValues: plan.deployments.map { ($0.name, Dictionary($0.replicas.map { ($0.slot, $0) }, uniquingKeysWith: { a, _ in a })) })
+        for i in promotions.indices where promotions[i].state == .running {
+            var p = promotions[i]
+            let elapsed = instant.seconds(since: promotionStarts[Self.key(p)] ?? instant)
+            let at = p.detectedAt.addingTimeInterval(elapsed)
+            let states = p.replicas.map { key -> ReplicaStatus? in
+                let parts = key.split(separator: "/")
+                return replicas[String(parts[0])]?[Int(parts[1]) ?? -1]
+            }
+            let moved = states.compactMap { $0 }.filter { $0.node != p.failedNode }
+            if let stuck = states.compactMap({ $0 }).first(where: { $0.phase == .unschedulable }) {
+                p.state = .failed
+                p.reason = "replica \(stuck.slot) cannot be placed: \(stuck.message)"
+            } else if moved.count == states.count {
+                if p.scheduledAt == nil { p.scheduledAt = at }
+                if p.startedAt == nil, moved.allSatisfy({ $0.phase == .starting || $0.phase == .ready }) { p.startedAt = at }
+                if moved.allSatisfy({ $0.phase == .ready }) {
+                    p.startedAt = p.startedAt ?? at
+                    p.readyAt = at
+                    p.gatewayAt = at
+                    p.state = .succeeded
+                }
+            }
+            if p.state == .running && elapsed > options.promotionDeadline {
+                p.state = .failed
+                p.reason = "deadline exceeded: \(Int(options.promotionDeadline)) s after the failure, \(moved.filter { $0.phase == .ready }.count) of \(p.replicas.count) replica(s) ready"
+            }
+            if p.state != promotions[i].state {
+                func offset(_ d: Date?) -> String { d.map { String(format: "+%.1fs", $0.timeIntervalSince(p.detectedAt)) } ?? "-" }
+                let timeline = "detected → scheduled \(offset(p.scheduledAt)), started \(offset(p.startedAt)), ready \(offset(p.readyAt)), in the gateway \(offset(p.gatewayAt))"
+                if p.state == .succeeded {
+                    events.append(Notice(kind: "node", name: p.standby ?? p.failedNode, warning: false, reason: "PromotionSucceeded",
+                                         message: "\(p.replicas.count) replica(s) of \(p.failedNode) serving again after \(String(format: "%.1f", elapsed)) s: \(timeline)"))
+                } else {
+                    events.append(Notice(kind: "node", name: p.standby ?? p.failedNode, warning: true, reason: "PromotionFailed", message: "\(p.reason); \(timeline)"))
+                }
+                finished.append((elapsed, p.state == .succeeded, p.reason.hasPrefix("deadline exceeded")))
+                promotionStarts[Self.key(p)] = nil
+            }
+            promotions[i] = p
+        }
+    }
+}
