@@ -28,6 +28,8 @@ public struct ControllerOptions: Sendable {
     /// the controller's own `/metrics`; nil for none.
     public var telemetryInterval: TimeInterval? = 15
     public var failover = FailoverOptions()
+    /// Events older than this many days are deleted (hourly), and beyond the newest 100,000.
+    public var eventRetentionDays: Double = 30
     /// This controller's name in the lease: host, pid and a random suffix.
     public var identity: String
 
@@ -83,8 +85,8 @@ public final class ControlLoop: Service, Sendable {
     let board: StatusBoard
     let metrics: ControllerMetrics
     let logger: Logger
-    let reconciler = Reconciler()
-    let wake = WakeUps()
+    let reconciler: Reconciler
+    let wake: WakeUps
     let snapshotDone = Flag(true)
     let keeperDone = Flag(true)
     let scrapeDone = Flag(true)
@@ -94,6 +96,9 @@ public final class ControlLoop: Service, Sendable {
         self.board = board
         self.metrics = metrics
         self.logger = logger
+        let wake = WakeUps()
+        self.wake = wake
+        reconciler = Reconciler(pulls: ImagePulls(onFinish: { wake.post($0) }))
     }
 
     public func run() async throws {
@@ -117,17 +122,33 @@ public final class ControlLoop: Service, Sendable {
         var lastKeep: (at: Date, revision: Int64) = (.distantPast, -1)
         let telemetry = Telemetry()
         var lastScrape = Date.distantPast
+        // The epoch this controller leads with, nil while it does not: the heartbeat and the fence
+        // renew only that lease, so a deposed leader can never renew its way back.
+        let leading = Locked<Int64?>(nil)
         // The lease is renewed beside the passes too: a pass slowed by a dead engine must not
         // cost the lease. (Renewing never takes a lease that another controller holds.)
         let heartbeat = Task.detached { [options] in
             let renewal = try? StateStore.open(path: options.statePath, create: false)
             while !Task.isCancelled {
                 try? await Task.sleep(for: .milliseconds(Int64(options.leaseTTL * 1000 / 3)))
-                if let lease = try? renewal?.lease(), lease.holder == options.identity, lease.expiresAt > Date() {
-                    _ = try? renewal?.acquireLease(holder: options.identity, ttl: options.leaseTTL)
+                if let epoch = leading.value {
+                    do { try renewal?.renewLease(holder: options.identity, epoch: epoch, ttl: options.leaseTTL) } catch is LeaseLost { leading.value = nil } catch {}
                 }
             }
         }
+        // Asked before every batch of engine actions: this controller still holds the lease at its epoch.
+        let fence: Fence = { [options] in
+            guard let epoch = leading.value else { return "this controller does not hold the lease" }
+            do {
+                try store.renewLease(holder: options.identity, epoch: epoch, ttl: options.leaseTTL)
+                return nil
+            } catch {
+                leading.value = nil
+                return "\(error)"
+            }
+        }
+        var watch = LeaseWatch()
+        var lastPrune: ContinuousClock.Instant?
         defer {
             heartbeat.cancel()
             for w in watchers.values { w.cancel() }
@@ -137,18 +158,19 @@ public final class ControlLoop: Service, Sendable {
             // 1. The lease: only its holder acts.
             let lease: Lease
             do {
-                lease = try store.acquireLease(holder: options.identity, ttl: options.leaseTTL)
+                lease = try store.acquireLease(holder: options.identity, ttl: options.leaseTTL, watch: &watch)
             } catch {
                 logger.error("cannot take or renew the lease: \(error)")
                 await board.failed("\(error)")
                 await pause(.seconds(1), store: store, seen: seenRevision)
                 continue
             }
-            let leading = lease.holder == options.identity
-            await board.update(leader: leading, holder: lease.holder)
-            metrics.setLeader(leading)
-            if leading != wasLeader {
-                if leading {
+            let isLeader = lease.holder == options.identity
+            leading.value = isLeader ? lease.epoch : nil
+            await board.update(leader: isLeader, holder: lease.holder)
+            metrics.setLeader(isLeader)
+            if isLeader != wasLeader {
+                if isLeader {
                     epoch = lease.epoch
                     logger.notice("leading with epoch \(epoch)", metadata: ["epoch": "\(epoch)"])
                     try? store.record(events: [Event(time: Date(), revision: nil, kind: nil, name: nil, reason: "LeaderElected",
@@ -156,9 +178,9 @@ public final class ControlLoop: Service, Sendable {
                 } else {
                     logger.warning("lost the lease to \(lease.holder); waiting")
                 }
-                wasLeader = leading
+                wasLeader = isLeader
             }
-            guard leading else {
+            guard isLeader else {
                 if passes == 0 || seenRevision != -2 {
                     logger.info("another controller leads (\(lease.holder), lease until \(lease.expiresAt)); standing by")
                     seenRevision = -2
@@ -205,7 +227,8 @@ public final class ControlLoop: Service, Sendable {
                         gates.apply(to: &health)
                         return health
                     },
-                    gate: { plan, observed, ready in await gateways.sync(desired: desired, plan: plan, observed: observed, ready: ready) })
+                    gate: { plan, observed, ready in await gateways.sync(desired: desired, plan: plan, observed: observed, ready: ready) },
+                    fence: fence)
                 await tracker.progress(plan: pass.plan)
                 for node in await tracker.takePromotionsDone() { try store.promotionDone(node: node) }
                 // Images and artifacts are kept beside the passes; a new revision starts a round at once.
@@ -216,7 +239,7 @@ public final class ControlLoop: Service, Sendable {
                     let round = ImageKeeper.round(desired: desired, plan: pass.plan, observed: pass.observed, health: pass.health)
                     keeping = Task.detached { [keeperDone, wake] in
                         defer { keeperDone.value = true }
-                        await keeper.run(round)
+                        await keeper.run(round, fence: fence)
                         wake.post("image round done")
                     }
                 }
@@ -252,6 +275,20 @@ public final class ControlLoop: Service, Sendable {
                     }
                     if d.promoted { output.nodes[i].role = "active (promoted standby)" }
                     if d.demoted { output.nodes[i].role = "standby (rejoined)" }
+                }
+                // A node deleted while Berth's containers ran there: they run on unmanaged and unwatched.
+                let desiredNodes = Set(desired.compactMap { $0.node == nil ? nil : $0.name })
+                for n in previous.nodes where !desiredNodes.contains(n.name) && (n.reason == "NodeDeleted" || n.containers > 0) {
+                    var gone = n
+                    gone.ready = false
+                    gone.role = "deleted"
+                    if n.reason != "NodeDeleted" {
+                        gone.reason = "NodeDeleted"
+                        gone.message = "deleted from the desired state while \(n.containers) Berth container(s) ran there: they run on, unmanaged and unwatched"
+                        output.events.append(Event(time: now, revision: revision, kind: "node", name: n.name, type: "Warning", reason: "NodeDeleted", message: gone.message))
+                        logger.warning("NodeDeleted: \(gone.message)", metadata: ["node": "\(n.name)"])
+                    }
+                    output.nodes.append(gone)
                 }
                 // Node notices become events and log lines (warnings as warnings), people as pseudonyms.
                 func record(_ notices: [Notice], level: Logger.Level) {
@@ -291,6 +328,12 @@ public final class ControlLoop: Service, Sendable {
                 await board.update(status: status, at: now)
                 metrics.record(pass: pass, status: output, duration: duration)
                 try autoRollback(status.deployments, objects: objects, pass: pass, store: store, logger: logger)
+                if lastPrune.map({ ContinuousClock.now - $0 > .seconds(3600) }) ?? true {
+                    lastPrune = .now
+                    if let n = try? store.pruneEvents(olderThanDays: options.eventRetentionDays), n > 0 {
+                        logger.info("pruned \(n) event(s) older than \(options.eventRetentionDays) days")
+                    }
+                }
                 busy = !pass.plan.isNoOp || !pass.deferred.isEmpty || status.deployments.contains { $0.rollout != .complete }
                     || status.nodes.contains { $0.reason == "Suspect" } || (controller.promotions.contains { $0.state == .running })
                 starting = Self.healthURLs(of: pass.plan.deployments, phase: .starting, desired: desired)
@@ -299,6 +342,7 @@ public final class ControlLoop: Service, Sendable {
                 }
             } catch let lost as LeaseLost {
                 logger.warning("\(lost)")
+                leading.value = nil
                 wasLeader = false
                 await board.update(leader: false, holder: lost.holder)
                 continue
@@ -352,6 +396,8 @@ public final class ControlLoop: Service, Sendable {
             var options = ApplyOptions(author: "berth-controller", message: "automatic rollback of \(key) to revision \(good): \(reason)", origin: .rollback)
             options.time = Date()
             let result = try store.apply([LoadedResource(resource: old)], options: options)
+            // Already there (the rollback went through on an earlier pass): nothing to say again.
+            guard result.revision != nil else { continue }
             logger.warning("rolled back to revision \(good): \(reason)", metadata: ["deployment": "\(d.name)", "revision": "\(result.revision ?? 0)"])
             try store.record(events: [Event(time: Date(), revision: result.revision, kind: "deployment", name: d.name, type: "Warning",
                                             reason: "AutoRollback", message: "returned to revision \(good): \(reason)")])
@@ -426,6 +472,17 @@ public final class ControlLoop: Service, Sendable {
             if ticks % 4 == 0, seen >= 0, let latest = try? store.latestRevision(), latest != seen { return }
             try? await Task.sleep(for: .milliseconds(25))
         }
+    }
+}
+
+/// A value shared with background tasks.
+final class Locked<Value: Sendable>: @unchecked Sendable {
+    private let lock = NSLock()
+    private var _value: Value
+    init(_ value: Value) { _value = value }
+    var value: Value {
+        get { lock.lock(); defer { lock.unlock() }; return _value }
+        set { lock.lock(); _value = newValue; lock.unlock() }
     }
 }
 

@@ -17,12 +17,20 @@ import Logging
 public actor GatewaySync {
     let stateFolder: String
     let logger: Logger
-    struct Draining {
+    /// Old workers still finishing requests after a reload, and the endpoints they may still send
+    /// to. Kept in a file beside the configuration too, so a restarted controller knows them.
+    struct Draining: Codable {
         var master: Int32
         var workers: Set<Int32>
         var endpoints: Set<String>
     }
     var draining: [String: Draining] = [:]
+    /// Gateways whose nginx this controller has reloaded (or started) since it started: until then
+    /// what nginx runs is unknown (a stop between installing a file and reloading leaves the old
+    /// configuration running), so the first pass reloads once.
+    var current: Set<String> = []
+    /// Gateways whose drain file was read.
+    var loaded: Set<String> = []
     var lastReload: [String: (at: Date, ms: Int)] = [:]
     /// A configuration nginx refused, by gateway: not tried again for 30 s unless it changes.
     var refused: [String: (text: String, at: Date, why: String)] = [:]
@@ -65,6 +73,7 @@ public actor GatewaySync {
             var members = UpstreamWeights.members(routes: spec.routes, candidates: candidates)
             let paths = spec.managed ? NginxPaths.managed(stateFolder: stateFolder, gateway: name) : NginxPaths.system(gateway: name, spec: spec)
             let nginx = Nginx(paths: paths, managed: spec.managed)
+            if loaded.insert(name).inserted { draining[name] = Self.readDraining(nginx) }
             let text = NginxConfig.render(gateway: name, spec: spec, members: members, paths: paths)
             let error = apply(text, nginx: nginx, gateway: name)
 
@@ -80,6 +89,7 @@ public actor GatewaySync {
                     draining[name] = d
                     inEffect.formUnion(d.endpoints)
                 }
+                Self.writeDraining(draining[name], nginx)
             }
             for (endpoint, c) in byEndpoint where leaving[c.id] != nil && inEffect.contains(endpoint) { held.insert(c.id) }
             for i in members.indices {
@@ -114,7 +124,8 @@ public actor GatewaySync {
     func apply(_ text: String, nginx: Nginx, gateway name: String) -> String? {
         let master = nginx.masterPID()
         let installed = nginx.installed()
-        if text == installed && (master != nil || !nginx.managed) { return nil }
+        let unknown = master != nil && !current.contains(name)
+        if text == installed && (master != nil || !nginx.managed) && !unknown { return nil }
         if let r = refused[name], r.text == text, Date().timeIntervalSince(r.at) < 30 { return r.why }
         let why = tryApply(text, nginx: nginx, gateway: name, master: master, installed: installed)
         refused[name] = why.map { (text, Date(), $0) }
@@ -131,7 +142,10 @@ public actor GatewaySync {
                 try nginx.install()
             }
             if let master {
-                let before = Nginx.endpoints(in: installed ?? "")
+                // What the old workers may route to: the installed file, and after a restart the
+                // last good one too (the file may have been installed without a reload).
+                var before = Nginx.endpoints(in: installed ?? "")
+                if !current.contains(name) { before.formUnion(Nginx.endpoints(in: nginx.lastGood() ?? "")) }
                 do {
                     let (old, seconds) = try nginx.reload(master: master)
                     let removed = before.subtracting(Nginx.endpoints(in: text))
@@ -140,7 +154,9 @@ public actor GatewaySync {
                         d.workers.formUnion(old)
                         d.endpoints.formUnion(removed)
                         draining[name] = d
+                        Self.writeDraining(d, nginx)
                     }
+                    current.insert(name)
                     lastReload[name] = (Date(), Int(seconds * 1000))
                     logger.info("nginx reloaded in \(Int(seconds * 1000)) ms: \(Nginx.endpoints(in: text).count) replica(s) in the upstream",
                                 metadata: ["gateway": "\(name)"])
@@ -151,6 +167,7 @@ public actor GatewaySync {
                 }
             } else if nginx.managed {
                 let pid = try nginx.start()
+                current.insert(name)
                 lastReload[name] = (Date(), 0)
                 logger.notice("started nginx (master \(pid)) with \(Nginx.endpoints(in: text).count) replica(s) in the upstream", metadata: ["gateway": "\(name)"])
             } else {
@@ -161,6 +178,23 @@ public actor GatewaySync {
             logger.error("\(error)", metadata: ["gateway": "\(name)"])
             return "\(error)"
         }
+    }
+
+    static func drainingPath(_ nginx: Nginx) -> String { nginx.paths.config + ".draining" }
+
+    static func readDraining(_ nginx: Nginx) -> Draining? {
+        guard let data = FileManager.default.contents(atPath: drainingPath(nginx)) else { return nil }
+        return try? JSONDecoder().decode(Draining.self, from: data)
+    }
+
+    /// Written before the removals it protects can happen; removed once the drain is over.
+    static func writeDraining(_ d: Draining?, _ nginx: Nginx) {
+        let path = drainingPath(nginx)
+        guard let d, let data = try? JSONEncoder().encode(d) else {
+            unlink(path)
+            return
+        }
+        try? data.write(to: URL(fileURLWithPath: path), options: .atomic)
     }
 
     /// Managed gateways that are no longer desired: their nginx stops; files stay for the record.

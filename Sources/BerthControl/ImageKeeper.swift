@@ -82,7 +82,9 @@ actor ImageKeeper {
     }
 
     /// Carries out one round, nodes in parallel, each node's steps in turn: pull, verify, collect.
-    func run(_ round: Round) async {
+    /// `fence` is asked before each node's pulls, verifications and removals: a controller that
+    /// lost the lease stops its round there.
+    func run(_ round: Round, fence: Fence? = nil) async {
         let store = try? StateStore.open(path: statePath, create: false)
         // Where each version has verified already, read once for all nodes.
         let verifiedAt = round.verify.map { v in (try? store?.verifiedPlaces(model: v.model, version: v.version)) ?? nil }
@@ -97,7 +99,7 @@ actor ImageKeeper {
                 }
                 let pool = self.pool
                 group.addTask {
-                    await Self.keep(node: node.name, engine: node.engine, images: images, verify: verifications, credentials: round.credentials, pool: pool, store: store)
+                    await Self.keep(node: node.name, engine: node.engine, images: images, verify: verifications, credentials: round.credentials, pool: pool, store: store, fence: fence)
                 }
             }
             for await done in group {
@@ -119,7 +121,7 @@ actor ImageKeeper {
     }
 
     static func keep(node: String, engine: EngineEndpoint, images: ImageRetention.NodeImages, verify: [(String, ModelVersion)],
-                     credentials: [String: RegistryCredentials], pool: ClientPool, store: StateStore?) async -> NodeRound {
+                     credentials: [String: RegistryCredentials], pool: ClientPool, store: StateStore?, fence: Fence? = nil) async -> NodeRound {
         var round = NodeRound(node: node)
         var notices: [Notice] = []
         func note(_ warning: Bool, _ reason: String, _ message: String) {
@@ -128,6 +130,13 @@ actor ImageKeeper {
         guard let client = try? await pool.client(for: engine), let present = try? await client.listImages() else { return round }
         let tags = Set(present.flatMap(\.repoTags))
         var report: [NodeImage] = []
+        func mayAct() async -> Bool {
+            guard let refusal = await fence?() else { return true }
+            note(true, "ImageRoundStopped", "image round stopped on \(node): \(refusal)")
+            round.notices = notices
+            return false
+        }
+        guard await mayAct() else { return round }
         for image in images.keep {
             if tags.contains(image) {
                 report.append(NodeImage(image: image, state: "present"))
@@ -145,6 +154,7 @@ actor ImageKeeper {
                 note(true, "ImagePullFailed", "\(image): \(error)")
             }
         }
+        if !verify.isEmpty { guard await mayAct() else { return round } }
         for (model, version) in verify {
             do {
                 let results = try await ArtifactVerifier.verifyOnNode(client, version)
@@ -167,7 +177,13 @@ actor ImageKeeper {
                 round.unverifiable.append("\(model)@\(version.version)")
             }
         }
-        let used = Set(((try? await client.listContainers(labels: [])) ?? []).map(\.image))
+        // Which images containers use: when the engine cannot say, nothing is removed.
+        guard !images.collectable.isEmpty, let containers = try? await client.listContainers(labels: []), await mayAct() else {
+            round.images = report
+            round.notices = notices
+            return round
+        }
+        let used = Set(containers.map(\.image))
         for image in images.collectable where tags.contains(image) && !used.contains(image) {
             do {
                 try await client.removeImage(image)

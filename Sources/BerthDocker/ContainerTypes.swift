@@ -26,6 +26,9 @@ public struct ContainerSummary: Decodable, Sendable, Hashable {
     /// The name without Docker's leading slash.
     public var name: String { (names.first ?? "").trimmingCharacters(in: ["/"]) }
     public var isRunning: Bool { state == "running" }
+    /// Running or paused: its process exists (a paused one is running but answers nothing, so
+    /// Berth treats it as running and unhealthy, never as stopped to be started).
+    public var isAlive: Bool { state == "running" || state == "paused" }
 
     enum CodingKeys: String, CodingKey {
         case id = "Id", names = "Names", image = "Image", labels = "Labels", state = "State", status = "Status", ports = "Ports", created = "Created"

@@ -5,7 +5,9 @@ import NIOFoundationCompat
 extension DockerClient {
     /// Pulls `reference` (`registry:5000/repo:tag`), reading the progress stream to the end.
     /// Errors the registry reports inside the stream (no such tag, denied) are thrown as `.imageMissing`.
-    public func pullImage(_ reference: String, auth: RegistryAuth? = nil, timeout: Duration = .seconds(1800)) async throws {
+    /// `progress`, when given, hears the bytes done and known in all so far, summed over layers.
+    public func pullImage(_ reference: String, auth: RegistryAuth? = nil, timeout: Duration = .seconds(1800),
+                          progress: (@Sendable (_ done: Int64, _ total: Int64) -> Void)? = nil) async throws {
         let (name, tag) = Self.split(reference)
         var headers: [(String, String)] = []
         if let auth {
@@ -16,10 +18,14 @@ extension DockerClient {
         let response = try await open(.POST, "/images/create", query: [("fromImage", name), ("tag", tag)], headers: headers,
                                       timeout: timeout, operation: operation, notFound: .imageMissing)
         struct Progress: Decodable {
+            var id: String?
             var error: String?
             var errorDetail: Detail?
+            var progressDetail: Bytes?
             struct Detail: Decodable { var message: String? }
+            struct Bytes: Decodable { var current: Int64?; var total: Int64? }
         }
+        var layers: [String: (done: Int64, total: Int64)] = [:]
         var pending = Data()
         do {
             for try await chunk in response.body {
@@ -30,6 +36,10 @@ extension DockerClient {
                     if let p = try? JSONDecoder().decode(Progress.self, from: line), let message = p.errorDetail?.message ?? p.error {
                         let denied = message.lowercased().contains("unauthorized") || message.lowercased().contains("no basic auth credentials")
                         throw DockerError(denied ? .unauthorized : .imageMissing, endpoint: endpoint.description, operation: operation, message: message)
+                    }
+                    if let progress, let p = try? JSONDecoder().decode(Progress.self, from: line), let id = p.id, let total = p.progressDetail?.total, total > 0 {
+                        layers[id] = (p.progressDetail?.current ?? 0, total)
+                        progress(layers.values.reduce(0) { $0 + $1.done }, layers.values.reduce(0) { $0 + $1.total })
                     }
                 }
             }

@@ -146,11 +146,17 @@ public final class DockerClient: Sendable {
         let code: DockerError.Code = switch status {
         case 401, 403, 500 where lowered.contains("no basic auth credentials") || lowered.contains("unauthorized") || lowered.contains("authentication required"): .unauthorized
         case 404: notFound
-        case 409: .nameConflict
+        case 409: Self.conflictCode(lowered)
         case 400: .badRequest
         default: .engine
         }
         return DockerError(code, endpoint: endpoint.description, operation: operation, status: status, message: text)
+    }
+
+    /// The engine answers 409 both for a name in use and for an operation its state refuses
+    /// ("cannot start a paused container", "removal already in progress"); only the message tells.
+    public static func conflictCode(_ lowered: String) -> DockerError.Code {
+        lowered.contains("already in use") || lowered.contains("name") && lowered.contains("conflict") ? .nameConflict : .stateConflict
     }
 
     func transportError(_ error: any Error, operation: String) -> DockerError {

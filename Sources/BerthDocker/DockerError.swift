@@ -11,6 +11,9 @@ public struct DockerError: Error, Sendable, CustomStringConvertible {
         case notFound
         /// A container of that name exists already.
         case nameConflict
+        /// The container's state does not allow the operation (paused, being removed, …): a 409
+        /// that is not about a name.
+        case stateConflict
         /// The image is not on the node and could not be pulled.
         case imageMissing
         /// The registry wants (other) credentials for this image.
@@ -48,6 +51,7 @@ public struct DockerError: Error, Sendable, CustomStringConvertible {
         case .tls: "TLS handshake failed"
         case .notFound: "not found"
         case .nameConflict: "name conflict"
+        case .stateConflict: "container state conflict"
         case .imageMissing: "image missing"
         case .unauthorized: "registry credentials missing or refused"
         case .badRequest: "bad request"

@@ -64,6 +64,9 @@ public struct Nginx: Sendable {
         }
     }
 
+    /// The configuration installed before the current one, if kept.
+    public func lastGood() -> String? { try? String(contentsOfFile: lastGoodPath, encoding: .utf8) }
+
     /// Puts the last good configuration back (after a reload nginx refused).
     public func restoreLastGood() {
         if FileManager.default.fileExists(atPath: lastGoodPath) { _ = rename(lastGoodPath, paths.config) }
@@ -187,6 +190,9 @@ public struct Nginx: Sendable {
         posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
         posix_spawn_file_actions_addopen(&actions, 1, outputPath, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
         posix_spawn_file_actions_adddup2(&actions, 1, 2)
+        // nginx must inherit nothing but 0–2: a daemonized master would hold the controller's
+        // listening socket (its API port) for the rest of its life.
+        Self.closeOnExec()
         var cArgs = argv.map { strdup($0) } + [nil]
         defer { for a in cArgs { free(a) } }
         var pid: pid_t = 0
@@ -205,6 +211,18 @@ public struct Nginx: Sendable {
             break  // ECHILD: reaped elsewhere; judge by the output
         }
         return (exitCode, (try? String(contentsOfFile: outputPath, encoding: .utf8)) ?? "")
+    }
+
+    /// Marks every descriptor of this process above 2 close-on-exec. Descriptors that Swift or its
+    /// libraries open without `O_CLOEXEC` (listening sockets among them) would otherwise reach
+    /// every program spawned.
+    static func closeOnExec() {
+        guard let entries = try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/fd") else { return }
+        for e in entries {
+            guard let fd = Int32(e), fd > 2 else { continue }
+            let flags = fcntl(fd, F_GETFD)
+            if flags >= 0 && flags & FD_CLOEXEC == 0 { _ = fcntl(fd, F_SETFD, flags | FD_CLOEXEC) }
+        }
     }
 
     /// `server ADDRESS weight=N;` lines of a configuration: the endpoints it sends traffic to.

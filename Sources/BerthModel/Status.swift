@@ -58,6 +58,8 @@ public struct ReplicaStatus: Codable, Sendable, Hashable {
         case unschedulable
         /// Placed; its container is being created or started.
         case pending
+        /// Placed; its node is pulling the image first (see `message` for progress).
+        case pulling
         /// Running, health endpoint not answering 200 yet.
         case starting
         /// Health endpoint answers 200: takes traffic.

@@ -13,6 +13,7 @@ public struct ObservedContainer: Sendable, Hashable {
     /// Hash of what the deployment and model say about the container, placement aside: differs
     /// from the desired one exactly when a rollout must replace this container.
     public var templateHash: String
+    /// Its process exists: running, or paused (then it fails its health checks like a stalled one).
     public var running: Bool
     /// Docker's state word: `running`, `restarting`, `exited`, …
     public var state: String
@@ -22,6 +23,10 @@ public struct ObservedContainer: Sendable, Hashable {
     /// The lease epoch of the controller that created it.
     public var epoch: Int64
     public var created: Date
+    /// Seconds since this controller first saw it running, on its monotonic clock (set by the
+    /// reconciler; see `ContainerAges`). Ready deadlines use this, never the engine's `Created`
+    /// against the controller's wall clock: a node clock behind would make containers late at birth.
+    public var seenRunningFor: TimeInterval?
     /// Rank and size of a member of a multi-node replica (0 and 1 for a one-node replica).
     public var rank = 0
     public var gangSize = 1
@@ -40,7 +45,7 @@ public struct ObservedContainer: Sendable, Hashable {
         self.replica = replica
         self.specHash = hash
         self.templateHash = l[BerthLabel.templateHash] ?? ""
-        self.running = c.isRunning
+        self.running = c.isAlive
         self.state = c.state
         self.gpus = (l[BerthLabel.gpus] ?? "").split(separator: ",").compactMap { Int($0) }
         self.hostPort = port
@@ -67,6 +72,42 @@ public struct ObservedContainer: Sendable, Hashable {
         self.modelVersion = modelVersion
         self.epoch = epoch
         self.created = created
+    }
+}
+
+extension ObservedContainer {
+    /// How long it has been running, as far as this controller knows: its monotonic age when the
+    /// reconciler set one, else (pure callers, tests) the wall-clock time since the engine created it.
+    public func age(now: Date) -> TimeInterval { seenRunningFor ?? now.timeIntervalSince(created) }
+}
+
+/// When this controller first saw each container running, on its monotonic clock.
+public actor ContainerAges {
+    var firstSeen: [String: ContinuousClock.Instant] = [:]
+
+    public init() {}
+
+    /// Stamps every container of `observed` with its age; forgets containers gone or stopped.
+    public func stamp(_ observed: [String: NodeObservation], at instant: ContinuousClock.Instant = .now) -> [String: NodeObservation] {
+        var alive = Set<String>()
+        var result = observed
+        for (node, o) in observed {
+            guard case .reachable(var containers) = o else { continue }
+            for i in containers.indices where containers[i].running {
+                let id = containers[i].id
+                alive.insert(id)
+                let first = firstSeen[id] ?? instant
+                firstSeen[id] = first
+                let d = first.duration(to: instant)
+                containers[i].seenRunningFor = TimeInterval(d.components.seconds) + TimeInterval(d.components.attoseconds) / 1e18
+            }
+            result[node] = .reachable(containers)
+        }
+        // Containers of an unreachable node keep their stamps: it may answer again.
+        let seen = Set(observed.values.flatMap(\.containers).map(\.id))
+        let anyUnreachable = observed.values.contains { if case .unreachable = $0 { true } else { false } }
+        firstSeen = firstSeen.filter { alive.contains($0.key) || (anyUnreachable && !seen.contains($0.key)) }
+        return result
     }
 }
 

@@ -228,10 +228,10 @@ public enum Planner {
             let deadline = TimeInterval(spec.rollout.readyDeadlineSeconds)
             let rollingOut = mine.contains { $0.templateHash != template || health.draining.contains($0.node) }
             let refusal = health.refusedVersions["\(spec.model)@\(request.model.version)"]
-            let late = mine.filter { $0.templateHash == template && !isReady($0) && now.timeIntervalSince($0.created) > deadline }
+            let late = mine.filter { $0.templateHash == template && !isReady($0) && $0.age(now: now) > deadline }
                 .sorted { $0.replica < $1.replica }
             let halted = late.first.map { c in
-                "replica \(c.replica) (\(c.name) on \(c.node)) not ready \(Int(now.timeIntervalSince(c.created))) s after it was created; the ready deadline is \(Int(deadline)) s"
+                "replica \(c.replica) (\(c.name) on \(c.node)) not ready \(Int(c.age(now: now))) s after it started; the ready deadline is \(Int(deadline)) s"
             }
             var p = DeploymentProgress(name: request.name, desired: replicas, modelVersion: request.model.version, replicas: [],
                                        ready: 0, updated: 0, updatedReady: 0, rollingOut: rollingOut, halted: rollingOut ? halted : nil, blocked: nil)
@@ -298,9 +298,11 @@ public enum Planner {
                         kept.append(current)
                         p.updatedReady += s.assignment.replica < replicas ? 1 : 0
                     } else if current.running {
-                        let age = Int(now.timeIntervalSince(current.created))
-                        phase = now.timeIntervalSince(current.created) > deadline ? .failing : .starting
-                        message = "health check \(spec.health.path) not answering 200 yet (\(age) s since created)"
+                        let age = current.age(now: now)
+                        phase = age > deadline ? .failing : .starting
+                        message = current.state == "paused"
+                            ? "container paused: it answers nothing (unpause it, or remove it and Berth makes a new one)"
+                            : "health check \(spec.health.path) not answering 200 yet (\(Int(age)) s since it started)"
                         kept.append(current)
                     } else if current.state == "restarting" {
                         phase = .starting
@@ -476,9 +478,9 @@ struct GangStep {
                 phase = .ready
                 kept += present
             } else {
-                let age = leader.map { now.timeIntervalSince($0.created) } ?? 0
+                let age = leader.map { $0.age(now: now) } ?? 0
                 phase = age > deadline ? .failing : .starting
-                message = "leader's health check not answering 200 yet (\(Int(age)) s since created)"
+                message = "leader's health check not answering 200 yet (\(Int(age)) s since it started)"
                 kept += present.filter(\.running)
             }
             for o in others {
@@ -511,7 +513,7 @@ struct GangStep {
             return
         }
         // Some members missing.
-        let forming = leader.map { !isReady($0) && now.timeIntervalSince($0.created) <= deadline } ?? false
+        let forming = leader.map { !isReady($0) && $0.age(now: now) <= deadline } ?? false
         if forming && others.isEmpty {
             present.forEach { keep($0) }
             for (t, c) in zip(targets, currents) where c == nil { create(t) }

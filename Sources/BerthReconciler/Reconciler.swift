@@ -23,7 +23,19 @@ public struct ActionResult: Sendable {
     public var action: Action
     /// nil when it went through.
     public var error: String?
+    /// Not run yet, and why (its image is being pulled): neither done nor failed.
+    public var waiting: String?
+
+    public init(action: Action, error: String?, waiting: String? = nil) {
+        self.action = action
+        self.error = error
+        self.waiting = waiting
+    }
 }
+
+/// Decides, before each batch of engine actions, whether this process may still act: nil when
+/// it may, else why not (the lease went to another controller). See `StateStore.renewLease`.
+public typealias Fence = @Sendable () async -> String?
 
 /// Per-container retry spacing: a container that keeps failing to start, or keeps exiting, is
 /// tried again after 1, 2, 4 … 60 s rather than on every pass. Only timing lives here: what to do
@@ -73,11 +85,17 @@ public struct Reconciler: Sendable {
     public let backoff: Backoff
     /// How long one node's list call may take.
     public let observeTimeout: Duration
+    /// When each container was first seen running (ready deadlines count from there).
+    public let ages = ContainerAges()
+    /// Image pulls in flight beside the passes.
+    public let pulls: ImagePulls
 
-    public init(pool: ClientPool = ClientPool(), backoff: Backoff = Backoff(), observeTimeout: Duration = .seconds(5)) {
+    public init(pool: ClientPool = ClientPool(), backoff: Backoff = Backoff(), observeTimeout: Duration = .seconds(5),
+                pulls: ImagePulls = ImagePulls()) {
         self.pool = pool
         self.backoff = backoff
         self.observeTimeout = observeTimeout
+        self.pulls = pulls
     }
 
     /// What one pass saw, planned and did.
@@ -110,14 +128,17 @@ public struct Reconciler: Sendable {
     /// removed yet; their removals, and the creates that would reuse their node and port, wait.
     /// `health`, when given, turns this pass's observation into the controller's verdicts about
     /// nodes (failures counted over time, promotions) before planning.
+    /// `fence`, when given, is asked before each node's batch of actions; a batch it refuses is
+    /// not sent (a deposed leader stops acting at once).
     public func pass(desired: [Resource], revision: Int64, epoch: Int64 = 0, execute: Bool = true,
                      health: (@Sendable ([String: NodeObservation], Set<String>) async -> FleetHealth)? = nil,
-                     gate: (@Sendable (Plan, [String: NodeObservation], Set<String>) async -> Set<String>)? = nil) async -> Pass {
+                     gate: (@Sendable (Plan, [String: NodeObservation], Set<String>) async -> Set<String>)? = nil,
+                     fence: Fence? = nil) async -> Pass {
         let nodes = desired.compactMap { r in r.node.map { (name: r.name, spec: $0) } }
-        let observed = await observe(nodes)
+        let observed = await ages.stamp(await observe(nodes))
         let ready = await probe(observed, desired: desired)
         let verdicts = await health?(observed, ready) ?? FleetHealth()
-        let plan = Planner.plan(desired: desired, observed: observed, ready: ready, revision: revision, epoch: epoch, health: verdicts)
+        var plan = Planner.plan(desired: desired, observed: observed, ready: ready, revision: revision, epoch: epoch, health: verdicts)
         let held = await gate?(plan, observed, ready) ?? []
         // Containers that are ready, or neither there nor planned, start their backoff afresh — on
         // every pass, the quiet ones included: a replica started once and ready since must not
@@ -145,13 +166,32 @@ public struct Reconciler: Sendable {
             default: break
             }
             if case .remove = action { now.append(action); continue }
+            // A replica whose image is being pulled waits for the pull, not for its backoff.
+            if case .create(let node, let c) = action, let pull = await pulls.running(node: node, image: c.spec.image) {
+                deferred.append(action)
+                Self.mark(&plan, container: c.name, phase: .pulling, message: pull.summary)
+                continue
+            }
             if await backoff.allows(action.backoffKey) { now.append(action) } else { deferred.append(action) }
         }
         var runnable = plan
         runnable.actions = now
-        let results = await self.execute(runnable, nodes: Dictionary(uniqueKeysWithValues: nodes.map { ($0.name, $0.spec) }))
-        for r in results where r.action.kind != "remove" { await backoff.attempted(r.action.backoffKey) }
+        let results = await self.execute(runnable, nodes: Dictionary(uniqueKeysWithValues: nodes.map { ($0.name, $0.spec) }), fence: fence)
+        for r in results where r.action.kind != "remove" && r.waiting == nil { await backoff.attempted(r.action.backoffKey) }
+        for r in results {
+            if let waiting = r.waiting, case .create(_, let c) = r.action { Self.mark(&plan, container: c.name, phase: .pulling, message: waiting) }
+        }
         return Pass(observed: observed, ready: ready, plan: plan, results: results, deferred: deferred, health: verdicts)
+    }
+
+    /// Sets the phase of the replica planned as `container`.
+    static func mark(_ plan: inout Plan, container: String, phase: ReplicaStatus.Phase, message: String) {
+        for d in plan.deployments.indices {
+            for r in plan.deployments[d].replicas.indices where plan.deployments[d].replicas[r].container == container {
+                plan.deployments[d].replicas[r].phase = phase
+                plan.deployments[d].replicas[r].message = message
+            }
+        }
     }
 
     /// A replica's health endpoint: the node's address, the replica's host port (or, with host
@@ -205,17 +245,20 @@ public struct Reconciler: Sendable {
     /// Runs the plan: nodes in parallel; on each node, first every removal, then every create and
     /// start (a replacement's new container wants the port and GPUs its old one frees), each
     /// phase with at most `perNode` actions at once.
-    public func execute(_ plan: Plan, nodes: [String: NodeSpec], perNode: Int = 8) async -> [ActionResult] {
+    /// Each batch is sent only once `fence` allows it.
+    public func execute(_ plan: Plan, nodes: [String: NodeSpec], perNode: Int = 8, fence: Fence? = nil) async -> [ActionResult] {
         let byNode = Dictionary(grouping: plan.actions, by: \.node)
         return await withTaskGroup(of: [ActionResult].self) { group in
             for (node, actions) in byNode {
                 guard let spec = nodes[node] else { continue }
                 group.addTask {
-                    let removals = actions.filter { $0.kind == "remove" }
-                    let rest = actions.filter { $0.kind != "remove" }
-                    var results = await runBounded(removals, engine: spec.engine, limit: perNode)
-                    results += await runBounded(rest, engine: spec.engine, limit: perNode)
-                    return results
+                    func batch(_ actions: [Action]) async -> [ActionResult] {
+                        guard !actions.isEmpty else { return [] }
+                        if let refusal = await fence?() { return actions.map { ActionResult(action: $0, error: "not sent: \(refusal)") } }
+                        return await runBounded(actions, engine: spec.engine, node: node, limit: perNode)
+                    }
+                    let removals = await batch(actions.filter { $0.kind == "remove" })
+                    return removals + (await batch(actions.filter { $0.kind != "remove" }))
                 }
             }
             var all: [ActionResult] = []
@@ -225,7 +268,7 @@ public struct Reconciler: Sendable {
     }
 
     /// Runs `actions` against one engine, at most `limit` at a time.
-    func runBounded(_ actions: [Action], engine: EngineEndpoint, limit: Int) async -> [ActionResult] {
+    func runBounded(_ actions: [Action], engine: EngineEndpoint, node: String, limit: Int) async -> [ActionResult] {
         await withTaskGroup(of: ActionResult.self) { group in
             var results: [ActionResult] = []
             var next = actions.makeIterator()
@@ -233,8 +276,7 @@ public struct Reconciler: Sendable {
                 group.addTask {
                     do {
                         let client = try await pool.client(for: engine)
-                        try await run(action, on: client)
-                        return ActionResult(action: action, error: nil)
+                        return ActionResult(action: action, error: nil, waiting: try await run(action, on: client, node: node))
                     } catch {
                         return ActionResult(action: action, error: "\(error)")
                     }
@@ -249,15 +291,22 @@ public struct Reconciler: Sendable {
         }
     }
 
-    func run(_ action: Action, on client: DockerClient) async throws {
+    /// Runs one action; returns why it waits instead (its image is being pulled), or nil when done.
+    func run(_ action: Action, on client: DockerClient, node: String) async throws -> String? {
         switch action {
         case .create(_, let planned):
             let id: String
+            let image = planned.spec.image
             do {
                 id = try await client.ensureContainer(planned).id
             } catch let error as DockerError where error.code == .imageMissing {
-                try await client.pullImage(planned.spec.image, auth: try planned.placement.model.registryAuth.map { try RegistryAuth(image: planned.spec.image, credentials: $0) })
-                id = try await client.ensureContainer(planned).id
+                // The pull runs beside the passes; the replica waits in phase `pulling`.
+                if let failure = await pulls.takeFailure(node: node, image: image) {
+                    throw DockerError(.imageMissing, endpoint: client.endpoint.description, operation: "pull image \(image)", message: failure)
+                }
+                let auth = try planned.placement.model.registryAuth.map { try RegistryAuth(image: image, credentials: $0) }
+                await pulls.begin(node: node, image: image, client: client, auth: auth)
+                return "pulling \(image) on \(node): started"
             }
             try await client.startContainer(id)
         case .start(_, let id, _):
@@ -266,8 +315,9 @@ public struct Reconciler: Sendable {
             do {
                 try await client.removeContainer(id, force: true)
             } catch let error as DockerError where error.code == .notFound {
-                return  // already gone: the goal is reached
+                return nil  // already gone: the goal is reached
             }
         }
+        return nil
     }
 }

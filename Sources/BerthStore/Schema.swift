@@ -103,6 +103,11 @@ enum Schema {
                 t.column("since", .datetime).notNull()
             }
         }
+        migrator.registerMigration("v5-lease-renewals") { db in
+            // Counts renewals: a standby judges the lease stale when this has not moved for a TTL
+            // on its own monotonic clock, never by comparing wall-clock times.
+            try db.alter(table: "lease") { t in t.add(column: "renewals", .integer).notNull().defaults(to: 0) }
+        }
         return migrator
     }
 }

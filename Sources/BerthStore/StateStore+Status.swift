@@ -2,7 +2,11 @@ import BerthModel
 import Foundation
 import GRDB
 
-/// The single-leader lease: whoever holds it unexpired may act on the fleet and write status.
+/// The single-leader lease: whoever holds it may act on the fleet and write status.
+///
+/// Wall-clock times in the row are for people. Whether a lease is still held is judged on the
+/// monotonic clock of whoever looks (`LeaseWatch`): a lease whose `renewals` have not moved for
+/// its TTL is stale, so a clock jump on any host neither deposes a leader nor keeps a dead one.
 public struct Lease: Codable, Sendable, Hashable, FetchableRecord, PersistableRecord {
     public static let databaseTableName = "lease"
     public static let controller = "controller"
@@ -14,9 +18,16 @@ public struct Lease: Codable, Sendable, Hashable, FetchableRecord, PersistableRe
     public var acquiredAt: Date
     public var renewedAt: Date
     public var expiresAt: Date
+    /// Grows with every renewal.
+    public var renewals: Int64 = 0
+
+    /// Given up by a clean stop: anyone may take it at once.
+    public var released: Bool { expiresAt <= renewedAt }
+    /// The renewal period its holder promised, in seconds (1 s to 10 min).
+    public var ttl: TimeInterval { min(600, max(1, expiresAt.timeIntervalSince(renewedAt))) }
 }
 
-/// Why a status write was refused.
+/// Why a status write or an engine action was refused.
 public struct LeaseLost: Error, CustomStringConvertible, Sendable {
     public var holder: String?
     public var description: String {
@@ -24,17 +35,42 @@ public struct LeaseLost: Error, CustomStringConvertible, Sendable {
     }
 }
 
+/// One observer's view of the lease over time, on its monotonic clock: a lease held by another is
+/// stale once its renewals have not moved for its TTL since this observer first saw them so.
+public struct LeaseWatch: Sendable {
+    var seen: (holder: String, epoch: Int64, renewals: Int64)?
+    var since: ContinuousClock.Instant = .now
+
+    public init() {}
+
+    /// Notes `lease` as seen at `instant`; true when it may be taken over.
+    public mutating func isStale(_ lease: Lease, at instant: ContinuousClock.Instant = .now) -> Bool {
+        if lease.released { return true }
+        let key = (lease.holder, lease.epoch, lease.renewals)
+        guard let seen, seen == key else {
+            self.seen = key
+            since = instant
+            return false
+        }
+        let waited = since.duration(to: instant)
+        return waited >= .milliseconds(Int64(lease.ttl * 1000))
+    }
+}
+
 extension StateStore {
     /// Takes or renews the lease for `holder` until `now + ttl`; returns the lease as it stands
-    /// afterwards (held by someone else when theirs has not expired). One transaction.
-    public func acquireLease(holder: String, ttl: TimeInterval, now: Date = Date()) throws -> Lease {
+    /// afterwards (held by someone else unless `watch` finds theirs stale). One transaction.
+    public func acquireLease(holder: String, ttl: TimeInterval, now: Date = Date(), watch: inout LeaseWatch,
+                             at instant: ContinuousClock.Instant = .now) throws -> Lease {
         try write("taking the controller lease") { db in
             if var lease = try Lease.fetchOne(db, key: Lease.controller) {
-                if lease.holder == holder {
+                if lease.holder == holder && !lease.released {
                     lease.renewedAt = now
                     lease.expiresAt = now.addingTimeInterval(ttl)
-                } else if lease.expiresAt <= now {
-                    lease = Lease(name: Lease.controller, holder: holder, epoch: lease.epoch + 1, acquiredAt: now, renewedAt: now, expiresAt: now.addingTimeInterval(ttl))
+                    lease.renewals += 1
+                } else if watch.isStale(lease, at: instant) {
+                    lease = Lease(name: Lease.controller, holder: holder, epoch: lease.epoch + 1, acquiredAt: now, renewedAt: now,
+                                  expiresAt: now.addingTimeInterval(ttl), renewals: 0)
                 } else {
                     return lease
                 }
@@ -47,15 +83,36 @@ extension StateStore {
         }
     }
 
+    /// Renews the lease only while `holder` holds it at `epoch`; throws `LeaseLost` otherwise.
+    /// The fence before every batch of engine actions and every image round.
+    public func renewLease(holder: String, epoch: Int64, ttl: TimeInterval, now: Date = Date()) throws {
+        try write("renewing the controller lease") { db in
+            guard var lease = try Lease.fetchOne(db, key: Lease.controller), lease.holder == holder, lease.epoch == epoch, !lease.released else {
+                throw LeaseLost(holder: try Lease.fetchOne(db, key: Lease.controller)?.holder)
+            }
+            lease.renewedAt = now
+            lease.expiresAt = now.addingTimeInterval(ttl)
+            lease.renewals += 1
+            try lease.update(db)
+        }
+    }
+
     /// Gives the lease up at once (a clean stop), so a waiting controller need not wait for expiry.
     public func releaseLease(holder: String, now: Date = Date()) throws {
         try write("releasing the controller lease") { db in
-            try db.execute(sql: "UPDATE lease SET expiresAt = ? WHERE name = ? AND holder = ?", arguments: [now, Lease.controller, holder])
+            try db.execute(sql: "UPDATE lease SET expiresAt = renewedAt WHERE name = ? AND holder = ?", arguments: [Lease.controller, holder])
         }
     }
 
     public func lease() throws -> Lease? {
         try read("reading the controller lease") { try Lease.fetchOne($0, key: Lease.controller) }
+    }
+
+    /// Who holds the lease now by the wall clock (for one-shot commands that must not act beside
+    /// a controller); nil when nobody does.
+    public func liveLeaseHolder(now: Date = Date()) throws -> Lease? {
+        guard let lease = try lease(), !lease.released, lease.expiresAt > now else { return nil }
+        return lease
     }
 
     /// Replaces the stored status with `status` and appends `events`, in one transaction, only
@@ -79,7 +136,7 @@ extension StateStore {
         if let c = status.controller { try put("controller", "leader", c) }
         try write("storing the fleet status") { db in
             let lease = try Lease.fetchOne(db, key: Lease.controller)
-            guard let lease, lease.holder == holder, lease.expiresAt > now else { throw LeaseLost(holder: lease?.holder) }
+            guard let lease, lease.holder == holder, !lease.released else { throw LeaseLost(holder: lease?.holder) }
             var current: [Key: String] = [:]
             for row in try Row.fetchAll(db, sql: "SELECT kind, name, document FROM status") {
                 current[Key(kind: row["kind"], name: row["name"])] = row["document"]
@@ -111,6 +168,26 @@ extension StateStore {
                 }
             }
             return status
+        }
+    }
+
+    /// Drops the stored status and the lease: after a restore, what a controller saw then is not
+    /// what holds now (a node failed then is not failed now).
+    public func forgetControllerState() throws {
+        try write("forgetting the restored status") { db in
+            try db.execute(sql: "DELETE FROM status")
+            try db.execute(sql: "DELETE FROM lease")
+        }
+    }
+
+    /// Deletes events older than `days`, and beyond the newest `keep` whatever their age; returns
+    /// how many went. The event log would otherwise grow for ever.
+    @discardableResult
+    public func pruneEvents(olderThanDays days: Double, keep: Int = 100_000, now: Date = Date()) throws -> Int {
+        try write("pruning old events") { db in
+            try db.execute(sql: "DELETE FROM event WHERE time < ? OR id <= (SELECT MAX(id) FROM event) - ?",
+                           arguments: [now.addingTimeInterval(-days * 86_400), keep])
+            return db.changesCount
         }
     }
 

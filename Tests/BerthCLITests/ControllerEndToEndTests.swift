@@ -7,10 +7,12 @@ final class ControllerProcess {
     let log: String
     private var status: Int32?
 
-    init(state: String, folder: String, name: String = "controller", arguments: [String] = []) throws {
+    /// `wrapper` runs before the binary (e.g. `faketime +2h`).
+    init(state: String, folder: String, name: String = "controller", listen: String = "127.0.0.1:0", arguments: [String] = [],
+         wrapper: [String] = []) throws {
         log = folder + "/\(name).log"
-        pid = try Spawn.start([BerthProcess.binary.path, "controller", "--state", state, "--listen", "127.0.0.1:0", "--interval", "30",
-                               "--lease-ttl", "3", "--log-level", "debug"] + arguments, stdout: log)
+        pid = try Spawn.start(wrapper + [BerthProcess.binary.path, "controller", "--state", state, "--listen", listen, "--interval", "30",
+                                         "--lease-ttl", "3", "--log-level", "debug"] + arguments, stdout: log)
     }
 
     var text: String { (try? String(contentsOfFile: log, encoding: .utf8)) ?? "" }

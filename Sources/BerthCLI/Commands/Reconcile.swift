@@ -4,6 +4,7 @@ import BerthModel
 import BerthReconciler
 import BerthStore
 import Foundation
+import Logging
 
 struct Reconcile: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -29,8 +30,23 @@ struct Reconcile: AsyncParsableCommand {
         let revision = try reportingErrorsReturning { try store.latestRevision() }! ?? 0
         var epoch: Int64 = 0
         let identity = "berth-reconcile:\(ProcessInfo.processInfo.hostName):\(getpid())"
+        let ttl: TimeInterval = 6
         if !dryRun {
-            let lease = try reportingErrorsReturning { try store.acquireLease(holder: identity, ttl: 60) }!
+            if let live = try reportingErrorsReturning({ try store.liveLeaseHolder() }) ?? nil {
+                Console.error("a controller leads on this state (\(live.holder)); it reconciles continuously. See `berth status`.")
+                throw Exit.differences
+            }
+            // A lease left by a controller that died is taken once it has not moved for its TTL.
+            var watch = LeaseWatch()
+            var lease = try reportingErrorsReturning { try store.acquireLease(holder: identity, ttl: ttl, watch: &watch) }!
+            if lease.holder != identity {
+                Console.note("waiting up to \(Int(lease.ttl) + 1) s for the lease of \(lease.holder) (expired, not released) to stay unrenewed")
+                let deadline = ContinuousClock.now + .seconds(lease.ttl + 1)
+                while lease.holder != identity && ContinuousClock.now < deadline {
+                    try await Task.sleep(for: .milliseconds(250))
+                    lease = try reportingErrorsReturning { try store.acquireLease(holder: identity, ttl: ttl, watch: &watch) }!
+                }
+            }
             guard lease.holder == identity else {
                 Console.error("a controller leads on this state (\(lease.holder)); it reconciles continuously. See `berth status`.")
                 throw Exit.differences
@@ -38,10 +54,28 @@ struct Reconcile: AsyncParsableCommand {
             epoch = lease.epoch
         }
         defer { if !dryRun { try? store.releaseLease(holder: identity) } }
+        // The lease is renewed while the pass works, and checked before every batch of actions.
+        let renewal = dryRun ? nil : Task { [epoch] in
+            while !Task.isCancelled {
+                try? await Task.sleep(for: .seconds(ttl / 3))
+                try? store.renewLease(holder: identity, epoch: epoch, ttl: ttl)
+            }
+        }
+        defer { renewal?.cancel() }
+        let fence: Fence = { [epoch] in
+            do { try store.renewLease(holder: identity, epoch: epoch, ttl: ttl); return nil } catch { return "\(error)" }
+        }
         let (gates, problems) = StoredGates.read(store, desired: desired)
         for p in problems { Console.note(p) }
         let health = gates.health
-        let pass = await Reconciler().pass(desired: desired, revision: revision, epoch: epoch, execute: !dryRun, health: { _, _ in health })
+        // The gateways follow the pass as the controller's do: leaving replicas out before they stop.
+        let gateways = GatewaySync(stateFolder: ControllerOptions.folder(ofStatePath: state.path), logger: Logger(label: "berth.reconcile"))
+        var gate: (@Sendable (BerthReconciler.Plan, [String: NodeObservation], Set<String>) async -> Set<String>)?
+        if !dryRun {
+            gate = { @Sendable plan, observed, ready in await gateways.sync(desired: desired, plan: plan, observed: observed, ready: ready) }
+        }
+        let pass = await Reconciler().pass(desired: desired, revision: revision, epoch: epoch, execute: !dryRun, health: { _, _ in health },
+                                           gate: gate, fence: dryRun ? nil : fence)
         for (key, why) in gates.refusedVersions.sorted(by: { $0.key < $1.key }) { Console.note("\(key) not started: \(why)") }
         for (name, why) in pass.unreachable { Console.note("node \(name) not ready: \(why)") }
         let plan = pass.plan
@@ -53,8 +87,11 @@ struct Reconcile: AsyncParsableCommand {
         for action in plan.actions { Console.print((dryRun ? "would " : "") + action.description) }
         if dryRun { return }
         let failed = pass.results.filter { $0.error != nil }
+        let waiting = pass.results.filter { $0.waiting != nil }
         for f in failed { Console.error("\(f.action): \(f.error!)") }
-        Console.print("\(pass.results.count - failed.count) of \(pass.results.count) action(s) done; \(plan.kept.count) container(s) already matched")
+        for w in waiting { Console.note("\(w.action): \(w.waiting!)") }
+        for d in pass.deferred { Console.note("\(d) waits (a gateway still routes to it, its image is being pulled, or its retry backoff); run again") }
+        Console.print("\(pass.results.count - failed.count - waiting.count) of \(plan.actions.count) action(s) done; \(plan.kept.count) container(s) already matched")
         if !failed.isEmpty { throw Exit.differences }
     }
 }

@@ -1,0 +1,82 @@
+import Foundation
+import Testing
+
+/// The controller must never be the cause of an outage: restarts, paused replicas, clock jumps
+/// and a gateway left half-updated, on the local cluster.
+extension LocalClusterEndToEnd.ControllerEndToEndTests {
+    /// A port nobody listens on, for a controller's API.
+    static func freePort() -> Int {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(fd) }
+        var addr = sockaddr_in(sin_family: sa_family_t(AF_INET), sin_port: 0, sin_addr: in_addr(s_addr: inet_addr("127.0.0.1")), sin_zero: (0, 0, 0, 0, 0, 0, 0, 0))
+        _ = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
+        var len = socklen_t(MemoryLayout<sockaddr_in>.size)
+        _ = withUnsafeMutablePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &len) } }
+        return Int(UInt16(bigEndian: addr.sin_port))
+    }
+
+    @Test func aControllerWithAManagedGateway_restartsOnTheSamePort_andReloadsNginxOnce() throws {
+        try LocalCluster.removeBerthContainers()
+        defer { cleanUp() }
+        let port = Self.freePort()
+        _ = try apply(gatewayFleet(), wait: false)
+        var controller = try ControllerProcess(state: state, folder: dir, listen: "127.0.0.1:\(port)")
+        #expect(try apply(gatewayFleet()).code == 0, "\(controller.text.suffix(2000))")
+        #expect(waitUntil(10) { BerthProcess.post(Self.infer).contains("standin@") } != nil)
+        let pidFile = dir + "/gateways/local/nginx.pid"
+        let master = try #require(Int32(try String(contentsOfFile: pidFile, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)))
+        func workers() -> Set<String> {
+            let children = (try? String(contentsOfFile: "/proc/\(master)/task/\(master)/children", encoding: .utf8)) ?? ""
+            return Set(children.split(separator: " ").map(String.init))
+        }
+        #expect(controller.stop() == 0)
+        let before = workers()
+        #expect(!before.isEmpty)
+        // nginx outlives the controller, and holds nothing of it: the same port binds again.
+        controller = try ControllerProcess(state: state, folder: dir, name: "controller-2", listen: "127.0.0.1:\(port)")
+        defer { controller.stop() }
+        #expect(controller.api() == "http://127.0.0.1:\(port)", "\(controller.text.suffix(2000))")
+        #expect(!controller.text.contains("Address already in use"))
+        // The first pass makes what nginx runs current: one reload, new workers.
+        #expect(waitUntil(10) { !workers().isEmpty && workers().isDisjoint(with: before) } != nil, "\(controller.text.suffix(2000))")
+        #expect(BerthProcess.post(Self.infer).contains("standin@"))
+    }
+
+    @Test func aPausedReplica_isRunningButUnhealthy_neverStartedAgain() throws {
+        try LocalCluster.removeBerthContainers()
+        defer { cleanUp() }
+        // Node verdicts aside (a node whose every replica stops answering may be failed: that is
+        // the failover tests' business), a paused container must never be "started".
+        let controller = try startController(on: fleet(), arguments: ["--node-failure-threshold", "1000"])
+        defer { controller.stop() }
+        let name = try LocalCluster.docker(1, ["ps", "--filter", "label=io.berth.deployment=chat", "--format", "{{.Names}}"]).split(separator: "\n").first.map(String.init)
+        let victim = try #require(name)
+        _ = try LocalCluster.docker(1, ["pause", victim])
+        defer { _ = try? LocalCluster.docker(1, ["unpause", victim]) }
+        // Passes run (the replica is not ready); none tries to start it.
+        #expect(waitUntil(15) { replicas().contains("container paused") } != nil, "\(replicas())\n\(controller.text.suffix(3000))")
+        Thread.sleep(forTimeInterval: 2)
+        #expect(!controller.text.contains("start container \(victim)") && !controller.text.contains("conflict"), "\(controller.text.suffix(3000))")
+        _ = try LocalCluster.docker(1, ["unpause", victim])
+        #expect(waitUntil(15) { !replicas().contains("container paused") && replicas().components(separatedBy: " ready ").count == 3 } != nil, "\(replicas())")
+        #expect(try LocalCluster.docker(1, ["inspect", "-f", "{{.State.Status}}", victim]) == "running", "the same container serves again")
+    }
+
+    @Test func aControllerWhoseClockRunsTwoHoursAhead_rollsOutWithoutCallingReplicasLate() throws {
+        guard FileManager.default.fileExists(atPath: "/usr/bin/faketime") else {
+            Issue.record("faketime is missing: scripts/install-deps --cluster installs it")
+            return
+        }
+        try LocalCluster.removeBerthContainers()
+        defer { cleanUp() }
+        _ = try apply(fleet(), wait: false)
+        let controller = try ControllerProcess(state: state, folder: dir, wrapper: ["/usr/bin/faketime", "-f", "+2h"])
+        defer { controller.stop() }
+        // Engines' `Created` is two hours before the controller's "now"; a 60 s ready deadline
+        // measured from it would halt the rollout at once.
+        let applied = try apply(fleet(Self.chatVersion("v2")), timeout: 90)
+        #expect(applied.code == 0, "\(applied.stdout)\(applied.stderr)\n\(controller.text.suffix(3000))")
+        #expect(!controller.text.contains("ready deadline"), "\(controller.text.suffix(3000))")
+        #expect(try LocalCluster.running().filter { $0.contains("chat-") && !$0.contains("canary") }.allSatisfy { $0.hasSuffix(" v2") })
+    }
+}
