@@ -212,6 +212,10 @@ public enum Doctor {
         } else {
             add(.warning, "state", "controller", "no controller holds the lease: nothing reconciles the fleet", "start `berth controller`")
         }
+        // Nodes deleted from the desired state while Berth's containers ran there: nobody manages them.
+        for n in ((try? store.fleetStatus().nodes) ?? []) where n.reason == "NodeDeleted" {
+            add(.warning, "node/\(n.name)", "deleted node", n.message, "remove its Berth containers on the node (`docker ps --filter label=io.berth.managed-by=berth`), or apply the Node again to manage them")
+        }
         for r in objects {
             guard let g = r.gateway else { continue }
             let paths = g.managed ? NginxPaths.managed(stateFolder: folder, gateway: r.name) : NginxPaths.system(gateway: r.name, spec: g)

@@ -49,6 +49,21 @@ public enum ArtifactVerifier {
 }
 
 extension ArtifactVerifier {
+    /// The label of Berth's short-lived task containers (`verify`).
+    public static let verifyLabel = "io.berth.task"
+
+    /// Removes verify containers left behind by a verifier killed mid-way (a controller SIGKILLed
+    /// during an image round): exited ones older than 10 minutes (a live verifier reads its
+    /// output within seconds), and any older than an hour.
+    public static func sweepVerifyContainers(_ client: DockerClient, now: Date = Date()) async {
+        guard let left = try? await client.listContainers(labels: ["\(verifyLabel)=verify"]) else { return }
+        for c in left {
+            let age = now.timeIntervalSince1970 - TimeInterval(c.created)
+            guard (!c.isAlive && age > 600) || age > 3600 else { continue }
+            try? await client.removeContainer(c.id, force: true)
+        }
+    }
+
     /// Verifies every artifact of `version` on a node without an agent: a short-lived container of
     /// `image` (one with `sha256sum`, such as the version's own image) runs with each artifact's
     /// folder mounted read-only and no network, and its output is compared with the manifest.
@@ -56,11 +71,14 @@ extension ArtifactVerifier {
         let paths = version.artifacts.map(\.path)
         guard !paths.isEmpty else { return [] }
         let folders = Array(Set(paths.map { ($0 as NSString).deletingLastPathComponent })).sorted()
-        // `sha256sum` prints nothing for a missing file but complains on stderr; run each file on its own line.
-        let script = paths.map { "[ -e '\($0)' ] && sha256sum '\($0)' || echo \"missing  \($0)\"" }.joined(separator: "; ")
+        // Paths travel as arguments, never inside the script: no quoting to get wrong. `sha256sum`
+        // prints nothing for a missing file but complains on stderr; each file gets its own line.
+        let script = #"for f in "$@"; do if [ -e "$f" ]; then sha256sum "$f"; else echo "missing  $f"; fi; done"#
+        // Verify containers left by a verifier that was killed are swept before a new one starts.
+        await sweepVerifyContainers(client)
         let spec = ContainerCreateSpec(
-            image: image ?? version.image, cmd: ["sh", "-c", script], env: [],
-            labels: ["io.berth.task": "verify"], exposedPorts: nil,
+            image: image ?? version.image, cmd: ["sh", "-c", script, "berth-verify"] + paths, env: [],
+            labels: [BerthLabel.managedBy: "berth", verifyLabel: "verify"], exposedPorts: nil,
             hostConfig: HostConfig(networkMode: "none", portBindings: nil, binds: folders.map { "\($0):\($0):ro" },
                                    restartPolicy: RestartPolicy(name: "no"), shmSize: 64 << 20, memory: nil, deviceRequests: nil))
         let name = "berth-verify-\(UUID().uuidString.prefix(8).lowercased())"

@@ -56,8 +56,9 @@ public struct DockerEndpoint: Sendable, CustomStringConvertible {
             config.trustRoots = .file(tls.ca)
             config.certificateChain = try NIOSSLCertificate.fromPEMFile(tls.cert).map { .certificate($0) }
             config.privateKey = .privateKey(try NIOSSLPrivateKey(file: tls.key, format: .pem))
-            // Engines are addressed by IP as often as by name; the CA is private to the fleet.
-            config.certificateVerification = .noHostnameVerification
+            // The engine's certificate must name the address it is reached at (a DNS name or an IP
+            // in its subjectAltName): any certificate of the fleet's CA must not pass for any engine.
+            config.certificateVerification = .fullVerification
             return config
         } catch {
             throw DockerError(.tls, endpoint: description, operation: "load the TLS files (ca \(tls.ca), cert \(tls.cert), key \(tls.key))",

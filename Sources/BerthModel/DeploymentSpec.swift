@@ -178,7 +178,18 @@ public struct SecretRef: Codable, Hashable, Sendable, CustomStringConvertible {
         public var description: String { "secret \(variable) (\(reference)): \(reason)" }
     }
 
-    /// The value, read now. A file's single trailing newline is dropped.
+    /// Where `fromFile` secrets must live, unless `BERTH_SECRETS_DIR` (the controller's
+    /// `--secrets-dir`) names another folder: a reference can never read the controller's TLS
+    /// key, API token or any other file of its host into a container an author controls.
+    public static let defaultDirectory = "/etc/berth/secrets"
+
+    /// The secrets folder in force for `environment`.
+    public static func directory(_ environment: [String: String] = ProcessInfo.processInfo.environment) -> String {
+        environment["BERTH_SECRETS_DIR"].flatMap { $0.isEmpty ? nil : $0 } ?? defaultDirectory
+    }
+
+    /// The value, read now. A file's single trailing newline is dropped. A file is read only
+    /// when its real path (symbolic links followed) lies inside the secrets folder.
     public func resolve(variable: String, environment: [String: String] = ProcessInfo.processInfo.environment) throws -> String {
         if let name = fromEnv {
             guard let value = environment[name] else {
@@ -187,7 +198,12 @@ public struct SecretRef: Codable, Hashable, Sendable, CustomStringConvertible {
             return value
         }
         if let path = fromFile {
-            guard let data = FileManager.default.contents(atPath: path) else {
+            let folder = Self.directory(environment)
+            guard let real = Self.realPath(path), let root = Self.realPath(folder), real.hasPrefix(root.hasSuffix("/") ? root : root + "/") else {
+                throw Unavailable(variable: variable, reference: self,
+                                  reason: "\(path) is not a file inside the secrets folder \(folder) (symbolic links followed); put it there or start the controller with --secrets-dir")
+            }
+            guard let data = FileManager.default.contents(atPath: real) else {
                 throw Unavailable(variable: variable, reference: self, reason: "cannot read \(path)")
             }
             var text = String(decoding: data, as: UTF8.self)
@@ -195,5 +211,11 @@ public struct SecretRef: Codable, Hashable, Sendable, CustomStringConvertible {
             return text
         }
         throw Unavailable(variable: variable, reference: self, reason: "no fromEnv or fromFile")
+    }
+
+    static func realPath(_ path: String) -> String? {
+        guard let resolved = realpath(path, nil) else { return nil }
+        defer { free(resolved) }
+        return String(cString: resolved)
     }
 }

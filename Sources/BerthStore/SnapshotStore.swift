@@ -112,6 +112,26 @@ public struct SnapshotStore: Sendable {
             try? FileManager.default.removeItem(atPath: databasePath(id))
             try? FileManager.default.removeItem(atPath: recordPath(id))
         }
+        return removed + pruneLeftovers(recorded: Set(all.map(\.id)))
+    }
+
+    /// Removes what a snapshot killed half-way leaves: temporary copies (`.STAMP-…db` and their
+    /// journals) and database files without a record, once older than `age` (a snapshot still in
+    /// progress is left alone).
+    @discardableResult
+    public func pruneLeftovers(recorded: Set<String>? = nil, olderThan age: TimeInterval = 3600, now: Date = Date()) -> [String] {
+        let fm = FileManager.default
+        guard let names = try? fm.contentsOfDirectory(atPath: folder) else { return [] }
+        let recorded = recorded ?? Set((try? list())?.map(\.id) ?? [])
+        var removed: [String] = []
+        for name in names {
+            let temporary = name.hasPrefix(".") && name.contains(".db")
+            let unrecorded = !name.hasPrefix(".") && name.hasSuffix(".db") && !recorded.contains(String(name.dropLast(3)))
+            guard temporary || unrecorded else { continue }
+            let path = (folder as NSString).appendingPathComponent(name)
+            guard let modified = (try? fm.attributesOfItem(atPath: path))?[.modificationDate] as? Date, now.timeIntervalSince(modified) > age else { continue }
+            if (try? fm.removeItem(atPath: path)) != nil { removed.append(name) }
+        }
         return removed
     }
 

@@ -83,4 +83,16 @@ extension StateStore {
             version.artifacts.allSatisfy { a in results.contains { $0.node == place && $0.path == a.path && $0.expected == a.sha256 } }
         }
     }
+
+    /// Records that `version`'s files were purged: a failing result for each artifact, here and on
+    /// every node that had results, so none of its earlier verifications counts any more.
+    public func recordPurge(model: String, version: ModelVersion, by who: String, at time: Date = Date()) throws {
+        let places = Set(try latestVerifications(model: model, version: version.version).map(\.node)).union([nil])
+        try record(places.flatMap { place in
+            version.artifacts.map {
+                Verification(model: model, version: version.version, path: $0.path, node: place, expected: $0.sha256, actual: nil,
+                             ok: false, detail: "purged by \(who); verify again before serving it", verifiedAt: time)
+            }
+        })
+    }
 }

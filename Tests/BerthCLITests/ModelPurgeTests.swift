@@ -1,3 +1,4 @@
+import BerthModel
 import BerthStore
 import Foundation
 import Testing
@@ -59,5 +60,71 @@ struct ModelPurgeTests {
         for line in ["old  ", "collectable", "pinned", "deployed", "ArtifactsPurged", "removed by dpo"] {
             #expect(described.contains(line), "\(line): \(described)")
         }
+    }
+}
+
+@Suite("berth model purge: shared files")
+struct ModelPurgeSharedFileTests {
+    /// v1 and v2 name the same bytes (one path, a symbolic link, a hard link); v2 is deployed.
+    @Test(arguments: ["same path", "symbolic link", "hard link"])
+    func purge_whenAnotherVersionThatMustStayHasTheSameFile_refusesAndTouchesNothing(_ how: String) throws {
+        let dir = BerthProcess.temporaryFolder()
+        let state = dir + "/berth.db"
+        let data = Data((0..<100_000).map { UInt8(truncatingIfNeeded: $0 &* 7) })
+        try data.write(to: URL(fileURLWithPath: "\(dir)/weights.bin"))
+        var v1Path = "\(dir)/weights.bin"
+        if how == "symbolic link" { v1Path = "\(dir)/v1.bin"; try FileManager.default.createSymbolicLink(atPath: v1Path, withDestinationPath: "\(dir)/weights.bin") }
+        if how == "hard link" { v1Path = "\(dir)/v1.bin"; #expect(link("\(dir)/weights.bin", v1Path) == 0) }
+        let sha = String(repeating: "ab", count: 32)
+        write("""
+            apiVersion: berth/v1
+            kind: Node
+            metadata: { name: n }
+            spec: { address: 127.0.0.1, engine: { endpoint: "unix:///run/docker.sock" }, gpus: { count: 2, memoryGiB: 80 } }
+            ---
+            apiVersion: berth/v1
+            kind: Model
+            metadata: { name: m }
+            spec:
+              keepVersions: 1
+              versions:
+                - { version: v1, image: "r:5000/m:v1", parameters: 1.5B, precision: bf16, artifacts: [{ path: \(v1Path), sha256: \(sha) }] }
+                - { version: v2, image: "r:5000/m:v2", parameters: 1.5B, precision: bf16, artifacts: [{ path: \(dir)/weights.bin, sha256: \(sha) }] }
+            ---
+            apiVersion: berth/v1
+            kind: Deployment
+            metadata: { name: chat }
+            spec: { model: m, version: v2, replicas: 1, gpusPerReplica: 1 }
+            """, to: dir + "/fleet.yaml")
+        #expect(try BerthProcess.run(["apply", "-f", dir + "/fleet.yaml"], state: state).code == 0)
+        let purged = try BerthProcess.run(["model", "purge", "m@v1"], state: state)
+        #expect(purged.code == 5, "\(purged.stdout)\(purged.stderr)")
+        #expect(purged.stderr.contains("is also \(dir)/weights.bin of m@v2 (deployed)") && purged.stderr.contains("nothing was purged"), "\(purged.stderr)")
+        #expect(FileManager.default.contents(atPath: "\(dir)/weights.bin") == data, "v2's bytes are untouched")
+    }
+
+    @Test func purge_makesEarlierVerificationsOfThatVersionNoLongerCount() throws {
+        let dir = BerthProcess.temporaryFolder()
+        let state = dir + "/berth.db"
+        try Data("w".utf8).write(to: URL(fileURLWithPath: "\(dir)/old.bin"))
+        let sha = "50e721e49c013f00c62cf59f2163542a9d8df02464efeb615d31051b0fddc326"  // sha256("w")
+        write("""
+            apiVersion: berth/v1
+            kind: Model
+            metadata: { name: m }
+            spec:
+              keepVersions: 1
+              versions:
+                - { version: old, image: "r:5000/m:old", parameters: 1.5B, precision: bf16, artifacts: [{ path: \(dir)/old.bin, sha256: \(sha) }] }
+                - { version: v2, image: "r:5000/m:v2", parameters: 1.5B, precision: bf16 }
+            """, to: dir + "/fleet.yaml")
+        #expect(try BerthProcess.run(["apply", "-f", dir + "/fleet.yaml"], state: state).code == 0)
+        let verified = try BerthProcess.run(["model", "verify", "m@old"], state: state)
+        #expect(verified.code == 0, "\(verified.stdout)\(verified.stderr)")
+        #expect(try BerthProcess.run(["model", "purge", "m@old"], state: state).code == 0)
+        let store = try StateStore.open(path: state, create: false)
+        let model = try #require(try store.object(ObjectKey(.model, "m"))?.resource.model)
+        let problems = try store.verificationProblems(model: "m", version: try #require(model.version("old")))
+        #expect(problems.contains { $0.contains("purged") }, "\(problems)")
     }
 }

@@ -54,6 +54,29 @@ struct SnapshotTests {
         #expect(try BerthProcess.run(["history"], state: state).stdout.contains("extra"))
     }
 
+    @Test func replaceDatabase_underARunningController_isRefusedNamingIt_andARestoreForgetsOldNodeVerdicts() throws {
+        let (dir, state) = try threeRevisions()
+        // The snapshot carries an old verdict: a node failed when it was taken.
+        let store = try StateStore.open(path: state, create: false)
+        var watch = LeaseWatch()
+        _ = try store.acquireLease(holder: "old-controller", ttl: 6, watch: &watch)
+        try store.writeStatus(FleetStatus(controller: nil, deployments: [], nodes: [
+            NodeStatus(name: "gpu-a1", role: "active", ready: false, reason: "NodeFailed", message: "EngineUnreachable: gone", lastHeartbeat: nil, gpusTotal: 8, gpusAllocated: 0, containers: 0),
+        ]), holder: "old-controller")
+        try store.releaseLease(holder: "old-controller")
+        let id = String(try BerthProcess.run(["snapshot", "create"], state: state).stdout.split(separator: " ")[1])
+        let controller = try ControllerProcess(state: state, folder: dir)
+        defer { controller.stop() }
+        #expect(waitUntil(10) { controller.text.contains("leading with epoch") } != nil, "\(controller.text)")
+        let refused = try BerthProcess.run(["snapshot", "restore", id, "--replace-database"], state: state)
+        #expect(refused.code == 1 && refused.stderr.contains("a controller holds the lease") && refused.stderr.contains("stop it before"), "\(refused.stderr)")
+        #expect(!(try FileManager.default.contentsOfDirectory(atPath: dir + "/state")).contains { $0.hasPrefix("berth.db.broken-") }, "nothing moved")
+        #expect(controller.stop() == 0)
+        let restored = try BerthProcess.run(["snapshot", "restore", id, "--replace-database"], state: state)
+        #expect(restored.code == 0, "\(restored.stderr)")
+        #expect(try StateStore.open(path: state, create: false).fleetStatus().nodes.isEmpty, "the old NodeFailed mark is gone")
+    }
+
     @Test func retention_keepsTheNewestPerHourAndPerDay() throws {
         let state = BerthProcess.temporaryFolder() + "/state/berth.db"
         _ = try StateStore.open(path: state, create: true)

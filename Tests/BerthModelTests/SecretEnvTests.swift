@@ -47,9 +47,11 @@ struct SecretEnvTests {
     }
 
     @Test func resolve_readsTheSourceNow_andNamesOnlyTheReferenceWhenItCannot() throws {
-        let path = NSTemporaryDirectory() + "berth-secret-\(UUID().uuidString)"
+        let folder = NSTemporaryDirectory() + "berth-secrets-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        let path = folder + "/api-key"
         try "s3cr3t\n".write(toFile: path, atomically: true, encoding: .utf8)
-        #expect(try SecretRef(fromFile: path).resolve(variable: "K") == "s3cr3t")
+        #expect(try SecretRef(fromFile: path).resolve(variable: "K", environment: ["BERTH_SECRETS_DIR": folder]) == "s3cr3t")
         #expect(try SecretRef(fromEnv: "TOKEN").resolve(variable: "K", environment: ["TOKEN": "t0k"]) == "t0k")
         do {
             _ = try SecretRef(fromEnv: "MISSING").resolve(variable: "K", environment: [:])
@@ -57,6 +59,25 @@ struct SecretEnvTests {
         } catch {
             #expect("\(error)" == "secret K (fromEnv MISSING): the controller's environment has no MISSING")
         }
+    }
+
+    @Test func resolve_whenAFileLiesOutsideTheSecretsFolder_refusesToReadIt() throws {
+        let folder = NSTemporaryDirectory() + "berth-secrets-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        let outside = NSTemporaryDirectory() + "berth-not-a-secret-\(UUID().uuidString)"
+        try "controller TLS key".write(toFile: outside, atomically: true, encoding: .utf8)
+        try FileManager.default.createSymbolicLink(atPath: folder + "/link", withDestinationPath: outside)
+        let environment = ["BERTH_SECRETS_DIR": folder]
+        for path in [outside, folder + "/link", folder + "/../" + (outside as NSString).lastPathComponent, "/etc/passwd"] {
+            do {
+                _ = try SecretRef(fromFile: path).resolve(variable: "K", environment: environment)
+                Issue.record("read \(path)")
+            } catch {
+                #expect("\(error)".contains("is not a file inside the secrets folder \(folder)"), "\(error)")
+                #expect(!"\(error)".contains("controller TLS key"))
+            }
+        }
+        #expect(SecretRef.directory([:]) == "/etc/berth/secrets")
     }
 }
 

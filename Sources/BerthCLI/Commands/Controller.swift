@@ -66,6 +66,18 @@ struct Controller: AsyncParsableCommand {
     @Option(help: ArgumentHelp("Seconds from a node's failure to its replicas ready elsewhere before the promotion counts as failed.", valueName: "seconds"))
     var promotionDeadline: Double = 600
 
+    @Option(help: ArgumentHelp("The only folder `fromFile` secrets (deployments' secret environment, registry passwords) may be read from, symbolic links followed. Default $BERTH_SECRETS_DIR, else /etc/berth/secrets.", valueName: "path"))
+    var secretsDir: String?
+
+    @Option(help: ArgumentHelp("At most this many nodes are failed for their replicas' health alone within --replica-health-window; past that, failing replicas point at the application, not the nodes.", valueName: "n"))
+    var maxReplicaHealthFailures = 1
+
+    @Option(help: ArgumentHelp("Seconds over which --max-replica-health-failures counts.", valueName: "seconds"))
+    var replicaHealthWindow: Double = 600
+
+    @Option(help: ArgumentHelp("Days events are kept (pruned hourly; at most the newest 100,000 in any case).", valueName: "days"))
+    var eventRetentionDays: Double = 30
+
     @Option(help: "Log level: trace, debug, info, notice, warning, error.")
     var logLevel: String = "info"
 
@@ -75,6 +87,9 @@ struct Controller: AsyncParsableCommand {
         guard snapshotInterval >= 0, snapshotKeepHourly >= 0, snapshotKeepDaily >= 0 else { throw ValidationError("--snapshot-interval and the --snapshot-keep counts cannot be negative") }
         guard nodeCheckInterval > 0, nodeFailureThreshold >= 1, promotionDeadline > 0 else {
             throw ValidationError("--node-check-interval and --promotion-deadline must be positive, --node-failure-threshold at least 1")
+        }
+        guard maxReplicaHealthFailures >= 0, replicaHealthWindow > 0, eventRetentionDays > 0 else {
+            throw ValidationError("--max-replica-health-failures cannot be negative, --replica-health-window and --event-retention-days must be positive")
         }
         guard interval > 0, busyInterval > 0, leaseTTL >= 1 else { throw ValidationError("--interval and --busy-interval must be positive, --lease-ttl at least 1") }
         guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("--log-level \"\(logLevel)\" is not one of trace, debug, info, notice, warning, error") }
@@ -117,6 +132,10 @@ struct Controller: AsyncParsableCommand {
         options.failover.checkInterval = nodeCheckInterval
         options.failover.failureThreshold = nodeFailureThreshold
         options.failover.promotionDeadline = promotionDeadline
+        options.failover.maxReplicaHealthFailures = maxReplicaHealthFailures
+        options.failover.replicaHealthWindow = replicaHealthWindow
+        options.eventRetentionDays = eventRetentionDays
+        if let secretsDir { setenv("BERTH_SECRETS_DIR", secretsDir, 1) }
         let board = StatusBoard()
         let metrics = ControllerMetrics()
         let loop = ControlLoop(options: options, board: board, metrics: metrics, logger: logger)

@@ -113,6 +113,11 @@ struct SnapshotCommand: ParsableCommand {
                 let snapshots = SnapshotStore(statePath: state.path)
                 let snapshot = try snapshots.open(id)
                 if replaceDatabase {
+                    // Replacing the file under a running controller would lose what it writes next.
+                    if let current = try? StateStore.open(path: state.path, create: false), let live = (try? current.liveLeaseHolder()) ?? nil {
+                        Console.error("a controller holds the lease on \(state.path) (\(live.holder), until \(HistoryRendering.time(live.expiresAt))); stop it before replacing the database")
+                        throw Exit.differences
+                    }
                     try replace(with: snapshots.databasePath(id), record: snapshot.record)
                     return
                 }
@@ -142,6 +147,9 @@ struct SnapshotCommand: ParsableCommand {
             try fm.copyItem(atPath: snapshotPath, toPath: state.path)
             // Prove the copy opens as a Berth state before saying so.
             let restored = try StateStore.open(path: state.path, create: false)
+            // The snapshot's status is an old observation (NodeFailed marks, a lease): the next
+            // controller observes afresh.
+            try restored.forgetControllerState()
             Console.print("  restored: \(state.path) now holds revisions up to \(try restored.latestRevision() ?? 0)")
         }
     }
