@@ -422,6 +422,10 @@ public final class ControlLoop: Service, Sendable {
                 defer { wake.ended(name, wake: true) }
                 do {
                     for try await event in client.events() where ["die", "destroy", "oom", "stop"].contains(event.action) {
+                        // The engine sends `die` before its container list shows the exit (10–200 ms
+                        // later): a pass woken at once would list the container running. Its
+                        // inspect answers only once the exit is recorded.
+                        if event.action == "die" { _ = try? await client.inspectContainer(event.actor.id) }
                         wake.post("\(event.action) \(event.actor.attributes["name"] ?? event.actor.id) on \(name)")
                     }
                 } catch {}

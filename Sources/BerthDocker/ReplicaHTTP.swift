@@ -5,12 +5,22 @@ import NIOHTTP1
 
 /// Plain HTTP to replicas: health probes and inference calls.
 public enum ReplicaHTTP {
-    /// GETs `url`; the status code, or nil when nothing answered in time.
+    /// For health checks. A refused connection is an answer — nothing listens: the replica died or
+    /// has not opened its port yet — not a flaky network: the shared client retries it with backoff
+    /// until the deadline, so one probe of a closed port took its whole timeout (2 s) and held up
+    /// the pass that sent it. Lives as long as the process.
+    static let probes: HTTPClient = {
+        var configuration = HTTPClient.Configuration()
+        configuration.connectionPool.retryConnectionEstablishment = false
+        return HTTPClient(eventLoopGroup: HTTPClient.defaultEventLoopGroup, configuration: configuration)
+    }()
+
+    /// GETs `url`; the status code, or nil when nothing answered in time or nothing listens.
     public static func status(_ url: String, timeout: Duration = .seconds(2)) async -> Int? {
         var request = HTTPClientRequest(url: url)
         request.method = .GET
         do {
-            let response = try await HTTPClient.shared.execute(request, timeout: .milliseconds(Int64(timeout.components.seconds * 1000 + timeout.components.attoseconds / 1_000_000_000_000_000)))
+            let response = try await probes.execute(request, timeout: .milliseconds(Int64(timeout.components.seconds * 1000 + timeout.components.attoseconds / 1_000_000_000_000_000)))
             _ = try await response.body.collect(upTo: 1 << 20)
             return Int(response.status.code)
         } catch {

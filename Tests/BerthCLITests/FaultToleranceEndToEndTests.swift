@@ -61,22 +61,4 @@ extension LocalClusterEndToEnd.ControllerEndToEndTests {
         #expect(waitUntil(15) { !replicas().contains("container paused") && replicas().components(separatedBy: " ready ").count == 3 } != nil, "\(replicas())")
         #expect(try LocalCluster.docker(1, ["inspect", "-f", "{{.State.Status}}", victim]) == "running", "the same container serves again")
     }
-
-    @Test func aControllerWhoseClockRunsTwoHoursAhead_rollsOutWithoutCallingReplicasLate() throws {
-        guard FileManager.default.fileExists(atPath: "/usr/bin/faketime") else {
-            Issue.record("faketime is missing: scripts/install-deps --cluster installs it")
-            return
-        }
-        try LocalCluster.removeBerthContainers()
-        defer { cleanUp() }
-        _ = try apply(fleet(), wait: false)
-        let controller = try ControllerProcess(state: state, folder: dir, wrapper: ["/usr/bin/faketime", "-f", "+2h"])
-        defer { controller.stop() }
-        // Engines' `Created` is two hours before the controller's "now"; a 60 s ready deadline
-        // measured from it would halt the rollout at once.
-        let applied = try apply(fleet(Self.chatVersion("v2")), timeout: 90)
-        #expect(applied.code == 0, "\(applied.stdout)\(applied.stderr)\n\(controller.text.suffix(3000))")
-        #expect(!controller.text.contains("ready deadline"), "\(controller.text.suffix(3000))")
-        #expect(try LocalCluster.running().filter { $0.contains("chat-") && !$0.contains("canary") }.allSatisfy { $0.hasSuffix(" v2") })
-    }
 }
