@@ -46,7 +46,7 @@ let validationCases: [ValidationCase] = [
     // Duplicates
     .init(name: "duplicate object", yaml: d + "\n---\n" + d, at: "10:1", field: "metadata.name", says: "defined twice (first at test.yaml:1:1)"),
     .init(name: "duplicate model version", yaml: edit(Fixture.model, "- version: v2", "- version: v1"), at: "14:7", field: "spec.versions[1]", says: "listed twice"),
-    .init(name: "duplicate yaml key", yaml: edit(d, "replicas: 2", "replicas: 2\n  replicas: 3"), at: nil, field: "", says: "written twice"),
+    .init(name: "duplicate yaml key", yaml: edit(d, "replicas: 2", "replicas: 2\n  replicas: 3"), at: "9:3", field: "spec.replicas", says: "written twice in one mapping (first at line 8, column 3)"),
     // Dangling references
     .init(name: "missing model", yaml: edit(fleet, "model: qwen-7b", "model: qwen-8b"), at: nil, field: "spec.model", says: "model \"qwen-8b\" does not exist"),
     .init(name: "missing model version", yaml: edit(fleet, "version: v1\n  replicas", "version: v9\n  replicas"), at: nil, field: "spec.version", says: "has no version \"v9\"; expected one of: v1, v2"),
