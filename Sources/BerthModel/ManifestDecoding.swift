@@ -552,12 +552,12 @@ public enum EndpointSyntax {
 }
 
 extension EndpointSyntax {
-    /// Whether a tcp:// endpoint names this machine.
+    /// Whether a tcp:// endpoint names this machine's loopback interface (`NetworkAddress.isLoopback`).
     public static func isLoopback(_ endpoint: String) -> Bool {
-        let rest = endpoint.dropFirst("tcp://".count)
-        guard let colon = rest.lastIndex(of: ":") else { return false }
-        let host = rest[..<colon]
-        return host == "localhost" || host.hasPrefix("127.") || host == "[::1]"
+        guard endpoint.hasPrefix("tcp://"), let host = NetworkAddress.split(authority: String(endpoint.dropFirst("tcp://".count)))?.host else {
+            return false
+        }
+        return NetworkAddress.isLoopback(host: host)
     }
 }
 
