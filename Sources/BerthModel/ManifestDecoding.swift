@@ -311,6 +311,13 @@ enum DocumentReader {
                 ok = false
                 continue
             }
+            if let why = NameRules.reservedEnvName(key) {
+                // Plain or secret alike: the container would get it either way.
+                Field(node: k, path: "\(field.path).\(key)", sink: field.sink, records: false)
+                    .fail("a deployment may not set \(key): \(why)", expected: "another variable name")
+                ok = false
+                continue
+            }
             let valueField = Field(node: v, path: "\(field.path).\(key)", sink: field.sink)
             if case .mapping = v {
                 if let ref = readSecretRef(valueField) { secrets[key] = ref } else { ok = false }
