@@ -21,9 +21,11 @@ public struct NginxPaths: Sendable, Hashable {
     }
 
     /// A system nginx: the server block goes to `configPath`, included by the system's configuration.
-    public static func system(gateway: String, spec: GatewaySpec) -> NginxPaths {
-        let config = spec.configPath ?? "/etc/nginx/conf.d/berth-\(gateway).conf"
-        return NginxPaths(prefix: "/etc/nginx", config: config, pidFile: spec.pidFile ?? "/run/nginx.pid")
+    /// Without `configPath` or `pidFile`, the defaults lie in `folders`. `Nginx` checks the paths
+    /// against the same folders before it writes or signals anything.
+    public static func system(gateway: String, spec: GatewaySpec, folders: SystemNginxFolders = .fromEnvironment()) -> NginxPaths {
+        let config = spec.configPath ?? folders.defaultConfigPath(gateway: gateway)
+        return NginxPaths(prefix: String(folders.config.dropLast()), config: config, pidFile: spec.pidFile ?? folders.defaultPidFile)
     }
 }
 
