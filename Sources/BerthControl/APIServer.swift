@@ -8,23 +8,19 @@ import NIOCore
 /// The controller's HTTP API: `/healthz`, `/readyz`, `/metrics` and a read-only JSON status under
 /// `/api/v1/`. A token, when given, is required on every request but `/healthz`.
 public enum APIServer {
-    /// Parses `HOST:PORT`; loopback hosts need no token, others do.
+    /// Parses `HOST:PORT` (`[::1]:7480` for IPv6); loopback hosts (`NetworkAddress.isLoopback`)
+    /// need no token, others do.
     public static func parse(listen: String) throws -> (host: String, port: Int) {
-        guard let colon = listen.lastIndex(of: ":"), let port = Int(listen[listen.index(after: colon)...]), (0...65535).contains(port) else {
-            throw APIError("--listen \"\(listen)\" is not HOST:PORT (e.g. 127.0.0.1:7480)")
+        guard let parts = NetworkAddress.split(authority: listen), let port = parts.port else {
+            throw APIError("--listen \"\(listen)\" is not HOST:PORT (e.g. 127.0.0.1:7480, or [::1]:7480)")
         }
-        let host = String(listen[..<colon]).trimmingCharacters(in: CharacterSet(charactersIn: "[]"))
-        return (host.isEmpty ? "127.0.0.1" : host, port)
-    }
-
-    public static func isLoopback(_ host: String) -> Bool {
-        host == "localhost" || host == "::1" || host.hasPrefix("127.")
+        return (parts.host.isEmpty ? "127.0.0.1" : parts.host, port)
     }
 
     public static func application(listen: String, token: String?, board: StatusBoard, metrics: ControllerMetrics,
                                    options: ControllerOptions, logger: Logger) throws -> some ApplicationProtocol {
         let (host, port) = try parse(listen: listen)
-        if !isLoopback(host) && token == nil {
+        if !NetworkAddress.isLoopback(host: host) && token == nil {
             throw APIError("listening on \(host) (not loopback) needs --token-file: the status API would be open to the network")
         }
         let router = Router()

@@ -77,9 +77,7 @@ public enum Doctor {
             guard wanted(target) || servesFocus else { continue }
             let endpoint = spec.engine.endpoint
             if endpoint.hasPrefix("tcp://"), spec.engine.tls == nil {
-                let host = endpoint.dropFirst("tcp://".count).split(separator: ":").first.map(String.init) ?? ""
-                let loopback = host == "127.0.0.1" || host == "localhost" || host == "::1"
-                if !loopback {
+                if !EndpointSyntax.isLoopback(endpoint) {
                     add(.warning, target, "transport", "\(endpoint) is plain TCP\(spec.engine.insecure ? " (allowed by insecure: true)" : ""): anyone on that network can run containers on the node",
                         "give the engine TLS with client certificates (engine.tls: ca, cert, key) and drop insecure: true")
                 }

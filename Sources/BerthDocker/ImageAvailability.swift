@@ -33,7 +33,7 @@ public enum ImageAvailability {
             return "no registry host in the reference (Docker Hub cannot be reached from here)"
         }
         let host = parts[0]
-        let loopback = host.hasPrefix("127.") || host.hasPrefix("localhost")
+        let loopback = NetworkAddress.split(authority: host).map { NetworkAddress.isLoopback(host: $0.host) } ?? false
         var request = HTTPClientRequest(url: "\(loopback ? "http" : "https")://\(host)/v2/\(parts[1])/manifests/\(reference)")
         request.method = .HEAD
         request.headers.add(name: "Accept", value: "application/vnd.docker.distribution.manifest.v2+json, application/vnd.oci.image.manifest.v1+json, application/vnd.oci.image.index.v1+json, application/vnd.docker.distribution.manifest.list.v2+json")

@@ -14,11 +14,34 @@ public struct Nginx: Sendable {
     public let binary: String
     public let paths: NginxPaths
     public let managed: Bool
+    /// Where a system nginx's files may lie (`managed: false`).
+    public let folders: SystemNginxFolders
 
-    public init(paths: NginxPaths, managed: Bool, binary: String? = nil) {
+    public init(paths: NginxPaths, managed: Bool, binary: String? = nil, folders: SystemNginxFolders = .fromEnvironment()) {
         self.paths = paths
         self.managed = managed
         self.binary = binary ?? ProcessInfo.processInfo.environment["BERTH_NGINX"] ?? "/usr/sbin/nginx"
+        self.folders = folders
+    }
+
+    /// Throws unless a system nginx's configuration and pid file lie in its folders. Manifests are
+    /// checked when applied; this refuses a path stored before that check (or edited in the
+    /// database) before anything is written, renamed or signalled. A managed gateway's paths are
+    /// Berth's own, under the state folder.
+    public func checkPaths() throws {
+        guard !managed else { return }
+        if let refused = folders.check(configPath: paths.config) {
+            throw NginxError("configuration path \(Self.shown(paths.config)) \(refused.problem) — while preparing a system nginx's gateway configuration (expected \(refused.expected))")
+        }
+        if let refused = folders.check(pidFile: paths.pidFile) {
+            throw NginxError("pid file \(Self.shown(paths.pidFile)) \(refused.problem) — while preparing a system nginx's gateway configuration (expected \(refused.expected))")
+        }
+    }
+
+    /// A path quoted, with control characters escaped, for a message.
+    static func shown(_ path: String) -> String {
+        let text = path.count > 80 ? String(path.prefix(80)) + "…" : path
+        return "\"" + text.unicodeScalars.map { $0.escaped(asASCII: true) }.joined() + "\""
     }
 
     var candidatePath: String { paths.config + ".candidate" }
@@ -26,10 +49,14 @@ public struct Nginx: Sendable {
     var errorLog: String { managed ? "\(paths.prefix)/logs/error.log" : "/var/log/nginx/error.log" }
 
     /// The configuration nginx runs now (the installed file), or nil.
-    public func installed() -> String? { try? String(contentsOfFile: paths.config, encoding: .utf8) }
+    public func installed() -> String? {
+        guard (try? checkPaths()) != nil else { return nil }
+        return try? String(contentsOfFile: paths.config, encoding: .utf8)
+    }
 
     /// Writes `text` as the candidate and runs `nginx -t` on it: nil when valid, else nginx's message.
     public func test(_ text: String) throws -> String? {
+        try checkPaths()
         try prepareFolders()
         try write(text, to: candidatePath)
         var testConfig = candidatePath
@@ -47,6 +74,7 @@ public struct Nginx: Sendable {
     /// Checks the configuration in effect without writing anything: the managed gateway's own file,
     /// or a system nginx's whole configuration (which includes the gateway's block). nil when valid.
     public func checkInstalled() -> String? {
+        do { try checkPaths() } catch { return "\(error)" }
         let argv = managed ? [binary, "-t", "-q", "-p", paths.prefix + "/", "-c", paths.config] : [binary, "-t", "-q"]
         guard let (status, output) = try? run(argv) else { return "cannot run \(binary)" }
         return status == 0 ? nil : (Self.messages(output).joined(separator: "; ").nonEmpty ?? "nginx -t failed (exit \(status))")
@@ -54,6 +82,7 @@ public struct Nginx: Sendable {
 
     /// Moves the tested candidate into place in one rename, keeping the previous file as last good.
     public func install() throws {
+        try checkPaths()
         let fm = FileManager.default
         if fm.fileExists(atPath: paths.config) {
             try? fm.removeItem(atPath: lastGoodPath)
@@ -69,12 +98,13 @@ public struct Nginx: Sendable {
 
     /// Puts the last good configuration back (after a reload nginx refused).
     public func restoreLastGood() {
+        guard (try? checkPaths()) != nil else { return }
         if FileManager.default.fileExists(atPath: lastGoodPath) { _ = rename(lastGoodPath, paths.config) }
     }
 
     /// The master's pid when it runs.
     public func masterPID() -> Int32? {
-        guard let text = try? String(contentsOfFile: paths.pidFile, encoding: .utf8),
+        guard (try? checkPaths()) != nil, let text = try? String(contentsOfFile: paths.pidFile, encoding: .utf8),
               let pid = Int32(text.trimmingCharacters(in: .whitespacesAndNewlines)), pid > 0, kill(pid, 0) == 0,
               let cmdline = try? String(contentsOfFile: "/proc/\(pid)/cmdline", encoding: .utf8), cmdline.contains("nginx")
         else { return nil }

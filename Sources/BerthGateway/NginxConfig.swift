@@ -21,9 +21,11 @@ public struct NginxPaths: Sendable, Hashable {
     }
 
     /// A system nginx: the server block goes to `configPath`, included by the system's configuration.
-    public static func system(gateway: String, spec: GatewaySpec) -> NginxPaths {
-        let config = spec.configPath ?? "/etc/nginx/conf.d/berth-\(gateway).conf"
-        return NginxPaths(prefix: "/etc/nginx", config: config, pidFile: spec.pidFile ?? "/run/nginx.pid")
+    /// Without `configPath` or `pidFile`, the defaults lie in `folders`. `Nginx` checks the paths
+    /// against the same folders before it writes or signals anything.
+    public static func system(gateway: String, spec: GatewaySpec, folders: SystemNginxFolders = .fromEnvironment()) -> NginxPaths {
+        let config = spec.configPath ?? folders.defaultConfigPath(gateway: gateway)
+        return NginxPaths(prefix: String(folders.config.dropLast()), config: config, pidFile: spec.pidFile ?? folders.defaultPidFile)
     }
 }
 
@@ -56,7 +58,7 @@ public enum NginxConfig {
                 uwsgi_temp_path \(p)/tmp/uwsgi;
                 scgi_temp_path \(p)/tmp/scgi;
                 # No client addresses: access logs must not carry personal data.
-                log_format berth '$time_iso8601 $request_method $uri $status $body_bytes_sent $request_time $upstream_addr';
+                log_format berth '\(accessLogFormat)';
                 access_log \(p)/logs/access.log berth buffer=64k flush=1s;
 
             \(http.split(separator: "\n", omittingEmptySubsequences: false).map { $0.isEmpty ? "" : "    " + $0 }.joined(separator: "\n"))
@@ -64,6 +66,12 @@ public enum NginxConfig {
 
             """
     }
+
+    /// What each request leaves in the access log: never who sent it.
+    static let accessLogFormat = "$time_iso8601 $request_method $uri $status $body_bytes_sent $request_time $upstream_addr"
+
+    /// Where a system nginx's access log for the gateway goes (the system's own log format names clients).
+    public static func systemAccessLog(gateway name: String) -> String { "/var/log/nginx/berth-\(name).access.log" }
 
     static func httpBlock(gateway name: String, spec: GatewaySpec, members: [UpstreamMember]) -> String {
         let id = "berth_" + name.replacingOccurrences(of: "-", with: "_")
@@ -113,9 +121,19 @@ public enum NginxConfig {
         let limit = spec.rateLimit.map { l in
             "limit_req zone=\(zone)" + (l.burst > 0 ? " burst=\(l.burst) nodelay" : "") + ";\nlimit_req_status 429;\n"
         } ?? ""
+        var logs = ""
+        if !spec.managed {
+            out += "log_format \(id) '\(accessLogFormat)';\n"
+            logs = "access_log \(systemAccessLog(gateway: name)) \(id);\n"
+        }
+        // nginx names the client ("client: ADDR") in every message about a request: rate limits,
+        // failing replicas, timeouts. Those go nowhere; the access log keeps status and replica.
+        // The main error log (reloads, refused configurations) stays.
+        logs += "error_log /dev/null emerg;\n"
         out += """
             server {
                 listen \(spec.listen);
+            \(logs.split(separator: "\n").map { "    " + $0 }.joined(separator: "\n"))
                 location = /healthz {
                     access_log off;
                     default_type text/plain;

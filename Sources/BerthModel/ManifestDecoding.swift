@@ -311,6 +311,13 @@ enum DocumentReader {
                 ok = false
                 continue
             }
+            if let why = NameRules.reservedEnvName(key) {
+                // Plain or secret alike: the container would get it either way.
+                Field(node: k, path: "\(field.path).\(key)", sink: field.sink, records: false)
+                    .fail("a deployment may not set \(key): \(why)", expected: "another variable name")
+                ok = false
+                continue
+            }
             let valueField = Field(node: v, path: "\(field.path).\(key)", sink: field.sink)
             if case .mapping = v {
                 if let ref = readSecretRef(valueField) { secrets[key] = ref } else { ok = false }
@@ -493,22 +500,25 @@ enum DocumentReader {
             r.finish()
             if let rate, burstField == nil || burst != nil { rateLimit = RateLimit(rate: rate, burst: burst ?? 0) }
         }
-        let absolute = "an absolute path, e.g. /etc/nginx/conf.d/berth.conf"
-        func path(_ name: String) -> (field: Field?, value: String?) {
+        // Berth renames its file over configPath and signals the pid read from pidFile: both stay
+        // inside the system nginx's folders.
+        let folders = SystemNginxFolders.fromEnvironment()
+        func path(_ name: String, _ check: (String) -> (problem: String, expected: String)?) -> (field: Field?, value: String?) {
             guard let f = m.optional(name) else { return (nil, nil) }
-            guard let text = f.string(expected: absolute) else { return (f, nil) }
-            guard text.hasPrefix("/"), !text.contains("\0") else {
-                f.fail("\"\(text)\" is not an absolute path", expected: absolute)
-                return (f, nil)
-            }
+            guard let text = f.string(expected: "an absolute path") else { return (f, nil) }
             if managed ?? true {
                 f.fail("\(name) is for a system nginx (managed: false); a managed gateway keeps its files under the state folder",
                        expected: "managed: false with \(name), or no \(name)")
                 return (f, nil)
             }
+            if let refused = check(text) {
+                let shown = text.count > 80 ? String(text.prefix(80)) + "…" : text
+                f.fail("\"\(shown.unicodeScalars.map { $0.escaped(asASCII: true) }.joined())\" \(refused.problem)", expected: refused.expected)
+                return (f, nil)
+            }
             return (f, text)
         }
-        let configPath = path("configPath"), pidFile = path("pidFile")
+        let configPath = path("configPath", { folders.check(configPath: $0) }), pidFile = path("pidFile", { folders.check(pidFile: $0) })
         let drainField = m.optional("drainSeconds")
         let drain = drainField?.int(in: 0...3600, expected: "seconds, 0–3600")
         let readField = m.optional("readTimeoutSeconds")
@@ -552,12 +562,12 @@ public enum EndpointSyntax {
 }
 
 extension EndpointSyntax {
-    /// Whether a tcp:// endpoint names this machine.
+    /// Whether a tcp:// endpoint names this machine's loopback interface (`NetworkAddress.isLoopback`).
     public static func isLoopback(_ endpoint: String) -> Bool {
-        let rest = endpoint.dropFirst("tcp://".count)
-        guard let colon = rest.lastIndex(of: ":") else { return false }
-        let host = rest[..<colon]
-        return host == "localhost" || host.hasPrefix("127.") || host == "[::1]"
+        guard endpoint.hasPrefix("tcp://"), let host = NetworkAddress.split(authority: String(endpoint.dropFirst("tcp://".count)))?.host else {
+            return false
+        }
+        return NetworkAddress.isLoopback(host: host)
     }
 }
 

@@ -104,6 +104,10 @@ public enum ManifestLoader {
     }
 
     static func parse(text: String, file: String) -> ([LoadedResource], [ManifestIssue]) {
+        // Aliases, keys and tags are checked before Yams composes anything: composing expands
+        // aliases used as keys, and keeps only the last of two keys that differ by a tag.
+        let shapeIssues = YAMLGuard.check(text, file: file)
+        if !shapeIssues.isEmpty { return ([], shapeIssues) }
         let sink = IssueSink(file: file)
         var resources: [LoadedResource] = []
         do {

@@ -48,6 +48,19 @@ public enum NameRules {
         return valid ? nil : "letters, digits and '_', not starting with a digit (e.g. \"TRITON_LOG_LEVEL\")"
     }
 
+    /// Why a deployment may not set variable `name` itself, or nil. Berth sets these in every
+    /// replica: the GPU wiring (which GPUs the container sees) and the `BERTH_*` facts about the
+    /// replica. A manifest that set them could take another replica's GPUs or lie about itself.
+    public static func reservedEnvName(_ name: String) -> String? {
+        if name == "NVIDIA_VISIBLE_DEVICES" || name == "CUDA_VISIBLE_DEVICES" {
+            return "\(name) is the GPU wiring: Berth sets it to the GPUs assigned to each replica"
+        }
+        if name.hasPrefix("BERTH_") {
+            return "BERTH_* variables are Berth's: it sets BERTH_DEPLOYMENT, BERTH_REPLICA, BERTH_PORT and others in each replica"
+        }
+        return nil
+    }
+
     /// Any value that is handed on without a shell: printable, no control characters.
     public static func printable(_ value: String) -> String? {
         value.unicodeScalars.allSatisfy({ $0.value >= 0x20 && $0.value != 0x7F }) ? nil : "printable characters only"

@@ -63,6 +63,35 @@ struct NginxConfigTests {
         }
     }
 
+    /// A gateway stored before its paths were checked (or edited in the database) is refused
+    /// before anything is written, renamed or signalled.
+    @Test(arguments: [
+        ("/tmp/FOLDER/berth.conf", "/run/nginx.pid", "configuration path \"/tmp/FOLDER/berth.conf\" lies outside /etc/nginx/"),
+        ("/etc/nginx/conf.d/../../../tmp/FOLDER/berth.conf", "/run/nginx.pid", "is not normalized"),
+        ("/etc/nginx/conf.d/berth.conf\nuser root;", "/run/nginx.pid", "\"/etc/nginx/conf.d/berth.conf\\nuser root;\" has characters other than"),
+        ("/etc/nginx/conf.d/berth.conf", "/tmp/FOLDER/nginx.pid", "pid file \"/tmp/FOLDER/nginx.pid\" lies outside /run/ and /var/run/"),
+    ])
+    func systemNginx_withAStoredPathOutsideItsFolders_refusesBeforeWriting(config: String, pidFile: String, says: String) throws {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("berth-paths-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        let name = folder.split(separator: "/").last.map(String.init)!
+        var spec = GatewaySpec(listen: 8080, managed: false, routes: [Route(deployment: "chat", weight: 1)])
+        spec.configPath = config.replacingOccurrences(of: "FOLDER", with: name)
+        spec.pidFile = pidFile.replacingOccurrences(of: "FOLDER", with: name)
+        let nginx = Nginx(paths: .system(gateway: "public", spec: spec, folders: .standard), managed: false, folders: .standard)
+        let says = says.replacingOccurrences(of: "FOLDER", with: name)
+        let tested = #expect(throws: NginxError.self) { try nginx.test("events {}\n") }
+        #expect(tested?.description.contains(says) == true, "\(tested?.description ?? "")")
+        #expect(tested?.description.contains("while preparing a system nginx's gateway configuration") == true)
+        let installed = #expect(throws: NginxError.self) { try nginx.install() }
+        #expect(installed?.description.contains(says) == true)
+        #expect(nginx.checkInstalled()?.contains(says) == true)
+        #expect(nginx.masterPID() == nil)
+        #expect(nginx.installed() == nil)
+        #expect(try FileManager.default.contentsOfDirectory(atPath: folder).isEmpty, "nothing written")
+    }
+
     /// Every golden configuration passes a real `nginx -t` (files moved under a temporary prefix).
     @Test(.enabled(if: ProcessInfo.processInfo.environment["BERTH_INTEGRATION"] == "1", "needs nginx; set BERTH_INTEGRATION=1"),
           arguments: cases.map(\.name))
@@ -73,7 +102,7 @@ struct NginxConfigTests {
         let paths = c.spec.managed ? NginxPaths.managed(stateFolder: folder, gateway: "public")
             : NginxPaths(prefix: folder, config: folder + "/conf.d/berth-public.conf", pidFile: folder + "/nginx.pid")
         let text = NginxConfig.render(gateway: "public", spec: c.spec, members: c.members, paths: paths)
-        let refusal = try Nginx(paths: paths, managed: c.spec.managed).test(text)
+        let refusal = try Nginx(paths: paths, managed: c.spec.managed, folders: SystemNginxFolders(config: folder + "/", pid: [folder + "/"])).test(text)
         #expect(refusal == nil, "\(refusal ?? "")")
     }
 

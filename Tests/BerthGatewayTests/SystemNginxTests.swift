@@ -38,8 +38,10 @@ struct SystemNginxTests {
         var spec = GatewaySpec(listen: 18098, managed: false, routes: [Route(deployment: "chat", weight: 1)])
         spec.configPath = folder + "/conf.d/berth-public.conf"
         spec.pidFile = folder + "/nginx.pid"
-        let paths = NginxPaths.system(gateway: "public", spec: spec)
-        let nginx = Nginx(paths: paths, managed: false)
+        // The operator names the test's folders as the system nginx's (BERTH_NGINX_CONF_DIR, BERTH_NGINX_PID_DIR).
+        let folders = SystemNginxFolders(config: folder + "/", pid: [folder + "/"])
+        let paths = NginxPaths.system(gateway: "public", spec: spec, folders: folders)
+        let nginx = Nginx(paths: paths, managed: false, folders: folders)
         // No ready replica yet: the block answers 503 for the gateway.
         let text = NginxConfig.render(gateway: "public", spec: spec, members: [], paths: paths)
         #expect(try nginx.test(text) == nil)

@@ -46,6 +46,29 @@ struct SecretEnvTests {
         }
     }
 
+    /// The GPU wiring and BERTH_* are set by Berth in each replica, whatever the value's source.
+    @Test(arguments: [
+        ("env", "{ NVIDIA_VISIBLE_DEVICES: all }", "spec.env.NVIDIA_VISIBLE_DEVICES", "GPU wiring"),
+        ("env", "{ CUDA_VISIBLE_DEVICES: \"0,1\" }", "spec.env.CUDA_VISIBLE_DEVICES", "GPU wiring"),
+        ("env", "{ BERTH_REPLICA: \"0\" }", "spec.env.BERTH_REPLICA", "BERTH_* variables are Berth's"),
+        ("env", "{ NVIDIA_VISIBLE_DEVICES: { fromEnv: GPUS } }", "spec.env.NVIDIA_VISIBLE_DEVICES", "GPU wiring"),
+        ("env", "{ CUDA_VISIBLE_DEVICES: { fromFile: /etc/gpus } }", "spec.env.CUDA_VISIBLE_DEVICES", "GPU wiring"),
+        ("secretEnv", "{ BERTH_PORT: { fromEnv: PORT } }", "spec.secretEnv.BERTH_PORT", "BERTH_* variables are Berth's"),
+    ])
+    func env_whenItSetsBerthsOwnVariables_isRefusedWithFieldAndWhy(key: String, env: String, field: String, why: String) throws {
+        let text = deployment(env).replacingOccurrences(of: "  env:", with: "  \(key):")
+        let issues = Fixture.validate(text, file: "d.yaml")
+        let issue = try #require(issues.first { $0.field == field }, "\(issues)")
+        #expect(issue.location.map { "\($0.line):\($0.column)" } == "7:\(key.count + 7)", "\(issue)")
+        #expect(issue.problem.contains("a deployment may not set") && issue.problem.contains(why), "\(issue)")
+        #expect(issue.expected == "another variable name")
+    }
+
+    @Test func env_namesThatOnlyResembleBerthsOwn_areAccepted() throws {
+        let loaded = try ManifestLoader.load(text: deployment("{ BERTHA: x, MY_BERTH_X: y, NVIDIA_DRIVER_CAPABILITIES: compute }"), file: "d.yaml")
+        #expect(loaded.first?.resource.deployment?.env.count == 3)
+    }
+
     @Test func resolve_readsTheSourceNow_andNamesOnlyTheReferenceWhenItCannot() throws {
         let folder = NSTemporaryDirectory() + "berth-secrets-\(UUID().uuidString)"
         try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)

@@ -46,7 +46,7 @@ let validationCases: [ValidationCase] = [
     // Duplicates
     .init(name: "duplicate object", yaml: d + "\n---\n" + d, at: "10:1", field: "metadata.name", says: "defined twice (first at test.yaml:1:1)"),
     .init(name: "duplicate model version", yaml: edit(Fixture.model, "- version: v2", "- version: v1"), at: "14:7", field: "spec.versions[1]", says: "listed twice"),
-    .init(name: "duplicate yaml key", yaml: edit(d, "replicas: 2", "replicas: 2\n  replicas: 3"), at: nil, field: "", says: "written twice"),
+    .init(name: "duplicate yaml key", yaml: edit(d, "replicas: 2", "replicas: 2\n  replicas: 3"), at: "9:3", field: "spec.replicas", says: "written twice in one mapping (first at line 8, column 3)"),
     // Dangling references
     .init(name: "missing model", yaml: edit(fleet, "model: qwen-7b", "model: qwen-8b"), at: nil, field: "spec.model", says: "model \"qwen-8b\" does not exist"),
     .init(name: "missing model version", yaml: edit(fleet, "version: v1\n  replicas", "version: v9\n  replicas"), at: nil, field: "spec.version", says: "has no version \"v9\"; expected one of: v1, v2"),
@@ -129,6 +129,60 @@ struct ValidationTests {
             #expect(text.contains("huge.yaml: file is 100.0 MiB, over the 32 MiB limit"))
             #expect(text.contains("missing.yaml: no such file or folder"))
             #expect(error.issues.count == 4)
+        }
+    }
+}
+
+/// `configPath` and `pidFile` of a system nginx: Berth renames a file over the one and signals the
+/// pid in the other, so both stay in the system nginx's folders.
+let gatewayPathCases: [ValidationCase] = {
+    func config(_ value: String) -> String { edit(Fixture.gateway, "listen: 8080", "listen: 8080\n  managed: false\n  configPath: \(value)") }
+    func pid(_ value: String) -> String { edit(Fixture.gateway, "listen: 8080", "listen: 8080\n  managed: false\n  pidFile: \(value)") }
+    return [
+        .init(name: "config path climbing out", yaml: config("/etc/nginx/../../root/.bashrc"), at: "8:15", field: "spec.configPath", says: "is not normalized"),
+        .init(name: "relative config path", yaml: config("conf.d/berth.conf"), at: "8:15", field: "spec.configPath", says: "is not an absolute path"),
+        .init(name: "config path with ;", yaml: config("\"/etc/nginx/conf.d/a.conf;b\""), at: "8:15", field: "spec.configPath", says: "has characters other than"),
+        .init(name: "config path with a newline", yaml: config("\"/etc/nginx/conf.d/a\\nb.conf\""), at: "8:15", field: "spec.configPath", says: "\"/etc/nginx/conf.d/a\\nb.conf\" has characters other than"),
+        .init(name: "config path with //", yaml: config("/etc/nginx//conf.d/berth.conf"), at: "8:15", field: "spec.configPath", says: "is not normalized"),
+        .init(name: "config path with /./", yaml: config("/etc/nginx/./conf.d/berth.conf"), at: "8:15", field: "spec.configPath", says: "is not normalized"),
+        .init(name: "config path elsewhere", yaml: config("/tmp/berth.conf"), at: "8:15", field: "spec.configPath", says: "lies outside /etc/nginx/; expected an absolute path under /etc/nginx/ ending in .conf"),
+        .init(name: "config path beside the folder", yaml: config("/etc/nginxx/berth.conf"), at: "8:15", field: "spec.configPath", says: "lies outside /etc/nginx/"),
+        .init(name: "config path over nginx.conf", yaml: config("/etc/nginx/nginx.conf"), at: "8:15", field: "spec.configPath", says: "is nginx's main configuration"),
+        .init(name: "config path not .conf", yaml: config("/etc/nginx/conf.d/berth"), at: "8:15", field: "spec.configPath", says: "does not name a .conf file"),
+        .init(name: "pid file elsewhere", yaml: pid("/tmp/nginx.pid"), at: "8:12", field: "spec.pidFile", says: "lies outside /run/ and /var/run/"),
+        .init(name: "pid file climbing out", yaml: pid("/run/../etc/passwd"), at: "8:12", field: "spec.pidFile", says: "is not normalized"),
+        .init(name: "config path of a managed gateway", yaml: edit(Fixture.gateway, "listen: 8080", "listen: 8080\n  configPath: /etc/nginx/conf.d/berth.conf"),
+              at: "7:15", field: "spec.configPath", says: "a managed gateway keeps its files under the state folder"),
+    ]
+}()
+
+@Suite("Gateway paths")
+struct GatewayPathTests {
+    @Test(arguments: gatewayPathCases)
+    func gateway_whenSystemNginxPathsLeaveTheirFolders_isRefusedWithFieldAndFix(_ c: ValidationCase) throws {
+        let issues = Fixture.validate(c.yaml)
+        let issue = try #require(issues.first { $0.field == c.field && $0.description.contains(c.says) },
+                                 "no issue on \(c.field) saying \(c.says); got:\n\(issues.map(\.description).joined(separator: "\n"))")
+        #expect(issue.location.map { "\($0.line):\($0.column)" } == c.at, "\(issue)")
+        #expect(issue.expected != nil)
+    }
+
+    @Test func gateway_systemNginxPathsInTheirFolders_areKept() throws {
+        let text = edit(Fixture.gateway, "listen: 8080", "listen: 8080\n  managed: false\n  configPath: /etc/nginx/conf.d/berth-public.conf\n  pidFile: /var/run/nginx.pid")
+        let spec = try #require(ManifestLoader.load(text: text, file: "g.yaml").first?.resource.gateway)
+        #expect(spec.configPath == "/etc/nginx/conf.d/berth-public.conf")
+        #expect(spec.pidFile == "/var/run/nginx.pid")
+    }
+
+    @Test func operator_namesAnotherNginxFolder_andOnlyClean_absoluteFoldersCount() {
+        let custom = SystemNginxFolders.fromEnvironment(["BERTH_NGINX_CONF_DIR": "/usr/local/nginx/conf", "BERTH_NGINX_PID_DIR": "/usr/local/nginx/logs/"])
+        #expect(custom == SystemNginxFolders(config: "/usr/local/nginx/conf/", pid: ["/usr/local/nginx/logs/"]))
+        #expect(custom.check(configPath: "/usr/local/nginx/conf/berth.conf") == nil)
+        #expect(custom.check(configPath: "/etc/nginx/conf.d/berth.conf")?.problem == "lies outside /usr/local/nginx/conf/")
+        #expect(custom.check(pidFile: "/usr/local/nginx/logs/nginx.pid") == nil)
+        #expect(custom.defaultConfigPath(gateway: "public") == "/usr/local/nginx/conf/conf.d/berth-public.conf")
+        for bad in ["relative/conf", "/", "/usr/../etc", "/etc//nginx", "/etc/nginx;x"] {
+            #expect(SystemNginxFolders.fromEnvironment(["BERTH_NGINX_CONF_DIR": bad]) == .standard, "\(bad)")
         }
     }
 }
