@@ -105,8 +105,11 @@ public final class ControlLoop: Service, Sendable {
         var logger = self.logger
         logger[metadataKey: "controller"] = "\(options.identity)"
         let store = try StateStore.open(path: options.statePath, create: false)
-        let gateways = GatewaySync(stateFolder: options.stateFolder, logger: logger)
-        let tracker = NodeHealthTracker(options: options.failover, previous: (try? store.fleetStatus()) ?? FleetStatus(controller: nil, deployments: [], nodes: []))
+        // What a leader knows beyond the state (node verdicts, promotions, what nginx runs) is made
+        // afresh from the stored status each time this controller starts to lead: a standby that
+        // waited through a promotion must not act on what it read when it started.
+        var gateways = GatewaySync(stateFolder: options.stateFolder, logger: logger)
+        var tracker = NodeHealthTracker(options: options.failover, previous: FleetStatus(controller: nil, deployments: [], nodes: []))
         let started = Date()
         let pseudonyms = try Pseudonyms(stateFolder: options.stateFolder)
         var watchers: [String: Task<Void, Never>] = [:]
@@ -172,6 +175,9 @@ public final class ControlLoop: Service, Sendable {
             if isLeader != wasLeader {
                 if isLeader {
                     epoch = lease.epoch
+                    previous = (try? store.fleetStatus()) ?? FleetStatus(controller: nil, deployments: [], nodes: [])
+                    tracker = NodeHealthTracker(options: options.failover, previous: previous)
+                    gateways = GatewaySync(stateFolder: options.stateFolder, logger: logger)
                     logger.notice("leading with epoch \(epoch)", metadata: ["epoch": "\(epoch)"])
                     try? store.record(events: [Event(time: Date(), revision: nil, kind: nil, name: nil, reason: "LeaderElected",
                                                      message: "\(options.identity) leads with epoch \(epoch)")])
@@ -220,6 +226,7 @@ public final class ControlLoop: Service, Sendable {
                 watchEvents(desired, &watchers, logger: logger)
                 let (gates, gateProblems) = StoredGates.read(store, desired: desired)
                 for p in gateProblems { logger.error("\(p)") }
+                let (tracker, gateways) = (tracker, gateways)
                 let pass = await reconciler.pass(
                     desired: desired, revision: revision, epoch: epoch,
                     health: { observed, ready in

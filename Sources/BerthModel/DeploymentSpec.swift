@@ -199,10 +199,13 @@ public struct SecretRef: Codable, Hashable, Sendable, CustomStringConvertible {
         }
         if let path = fromFile {
             let folder = Self.directory(environment)
-            guard let real = Self.realPath(path), let root = Self.realPath(folder), real.hasPrefix(root.hasSuffix("/") ? root : root + "/") else {
-                throw Unavailable(variable: variable, reference: self,
-                                  reason: "\(path) is not a file inside the secrets folder \(folder) (symbolic links followed); put it there or start the controller with --secrets-dir")
-            }
+            let outside = Unavailable(variable: variable, reference: self,
+                                      reason: "\(path) is not a file inside the secrets folder \(folder) (symbolic links followed); put it there or start the controller with --secrets-dir")
+            func inside(_ p: String, _ root: String) -> Bool { p.hasPrefix(root.hasSuffix("/") ? root : root + "/") }
+            // As written, then as the file system resolves it (a link out of the folder counts as out).
+            guard inside((path as NSString).standardizingPath, (folder as NSString).standardizingPath) else { throw outside }
+            guard let real = Self.realPath(path) else { throw Unavailable(variable: variable, reference: self, reason: "cannot read \(path)") }
+            guard let root = Self.realPath(folder), inside(real, root) else { throw outside }
             guard let data = FileManager.default.contents(atPath: real) else {
                 throw Unavailable(variable: variable, reference: self, reason: "cannot read \(path)")
             }

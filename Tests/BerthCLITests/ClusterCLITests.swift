@@ -50,6 +50,18 @@ struct ClusterCLITests {
         #expect(ids.isEmpty)
     }
 
+    @Test func modelVerifyOnANode_takesPathsAsArguments_soAQuoteInOneIsJustACharacter() throws {
+        let dir = BerthProcess.temporaryFolder()
+        let state = dir + "/berth.db"
+        let weights = dir + "/it's/weights.bin"
+        try FileManager.default.createDirectory(atPath: dir + "/it's", withIntermediateDirectories: true)
+        try Data((0..<1_000).map { UInt8(truncatingIfNeeded: $0) }).write(to: URL(fileURLWithPath: weights))
+        let applied = try BerthProcess.run(["apply", "-f", nodes, "-f", try fleet(dir: dir, artifact: ("\"\(weights)\"", try sha256(weights)))], state: state)
+        #expect(applied.code == 0, "\(applied.stderr)")
+        let ok = try BerthProcess.run(["model", "verify", "standin@v1", "--node", "node-1"], state: state)
+        #expect(ok.code == 0 && ok.stdout.contains("ok        standin@v1 on node-1  \(weights)"), "\(ok.stdout)\(ok.stderr)")
+    }
+
     @Test func rollback_checksImagesOnNodesAndInTheRegistry() throws {
         let dir = BerthProcess.temporaryFolder()
         let state = dir + "/berth.db"

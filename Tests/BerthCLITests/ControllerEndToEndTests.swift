@@ -190,6 +190,10 @@ struct ControllerEndToEndTests {
         #expect(rolledBack != nil, "\(controller.text.suffix(3000))")
         #expect(waitUntil(30) { (try? BerthProcess.run(["get", "replicas", "chat"], state: state).stdout.components(separatedBy: " v2 ").count == 3) ?? false } != nil)
         #expect(waitUntil(30) { (try? Self.readyChat().count == 2) ?? false && (try? LocalCluster.running().count == 3) ?? false } != nil, "back to two v2 replicas, no leftovers")
+        // The rollback is told once, not again on every later pass with nothing to change.
+        Thread.sleep(forTimeInterval: 2)
+        let described2 = try BerthProcess.run(["describe", "deployment", "chat"], state: state).stdout
+        #expect(described2.components(separatedBy: "AutoRollback").count == 2, "\(described2)")
     }
 
     @Test func restartMidRollout_finishesWithoutDuplicatesOrOrphans() throws {

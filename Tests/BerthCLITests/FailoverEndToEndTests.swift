@@ -205,3 +205,34 @@ extension LocalClusterEndToEnd.ControllerEndToEndTests {
         #expect(status.contains("node-3  active (promoted standby)") && status.contains("NotReady"), "\(status)")
     }
 }
+
+extension LocalClusterEndToEnd.ControllerEndToEndTests {
+    /// A standby controller that started before a promotion must not act on what it read then.
+    @Test func aStandbyControllerTakingOverAfterAPromotion_keepsThePromotedAndRejoinedRoles() throws {
+        try LocalCluster.removeBerthContainers()
+        defer {
+            try? cluster("heal", "node-2")
+            cleanUp()
+        }
+        _ = try apply(fleet(), wait: false)
+        let first = try ControllerProcess(state: state, folder: dir, arguments: ["--node-check-interval", "1"])
+        #expect(try apply(fleet()).code == 0, "\(first.text.suffix(2000))")
+        let second = try ControllerProcess(state: state, folder: dir, name: "controller-2", arguments: ["--node-check-interval", "1"])
+        defer { second.stop() }
+        #expect(waitUntil(10) { second.text.contains("standing by") } != nil, "\(second.text.suffix(2000))")
+
+        try cluster("crash", "node-2")
+        #expect(waitUntil(60) { first.text.contains("PromotionSucceeded") } != nil, "\(first.text.suffix(3000))")
+        try cluster("heal", "node-2")
+        #expect(waitUntil(30) { (try? BerthProcess.run(["status"], state: state).stdout.contains("node-2  standby (rejoined)")) ?? false } != nil,
+                "\((try? BerthProcess.run(["status"], state: state).stdout) ?? "")")
+        let before = berthContainers(3).sorted()
+        first.crash()
+        #expect(waitUntil(20) { second.text.contains("leading with epoch") } != nil, "\(second.text.suffix(2000))")
+        Thread.sleep(forTimeInterval: 4)
+        let status = try BerthProcess.run(["status"], state: state).stdout
+        #expect(status.contains("node-3  active (promoted standby)") && status.contains("node-2  standby (rejoined)"), "\(status)\n\(second.text.suffix(3000))")
+        #expect(berthContainers(3).sorted() == before, "nothing moved: \(replicas())")
+        #expect(!second.text.contains("NodeRejoined") && !second.text.contains("PromotionStarted"), "\(second.text.suffix(3000))")
+    }
+}

@@ -62,3 +62,36 @@ extension LocalClusterEndToEnd.ControllerEndToEndTests {
         #expect(try LocalCluster.docker(1, ["inspect", "-f", "{{.State.Status}}", victim]) == "running", "the same container serves again")
     }
 }
+
+extension LocalClusterEndToEnd.ControllerEndToEndTests {
+    @Test func aPullFromAStalledRegistry_runsBesideThePasses_andTheReplicaWaitsInPhasePulling() throws {
+        try LocalCluster.removeBerthContainers()
+        defer { cleanUp() }
+        // A tag no node holds: the v1 image pushed again under a new name.
+        let image = "127.0.0.1:5000/berth/standin:pull-\(UUID().uuidString.prefix(6).lowercased())"
+        _ = try LocalCluster.docker(1, ["tag", "127.0.0.1:5000/berth/standin:v1", image])
+        _ = try LocalCluster.docker(1, ["push", image])
+        _ = try LocalCluster.docker(1, ["rmi", image])
+        let withVersion: (String) -> String = {
+            $0.replacingOccurrences(of: "    - version: v2\n", with: "    - version: slow\n      image: \(image)\n      parameters: 1.5B\n      precision: bf16\n    - version: v2\n")
+        }
+        let controller = try startController(on: fleet(withVersion), arguments: ["--image-interval", "0"])
+        defer { controller.stop() }
+        let registry = try #require(Int32(try Spawn.run(["/usr/bin/pgrep", "-f", "docker-registry serve /run/berth-local"]).1
+            .split(separator: "\n").first.map { String($0) } ?? ""))
+        kill(registry, SIGSTOP)
+        defer { kill(registry, SIGCONT) }
+        #expect(try apply(fleet { Self.chatVersion("slow")(withVersion($0)) }, wait: false).code == 0)
+        #expect(waitUntil(20) { replicas().contains("pulling \(image) on ") } != nil, "\(replicas())\n\(controller.text.suffix(3000))")
+        // Passes go on meanwhile: the status keeps being written.
+        func lastPass() -> String { (try? BerthProcess.run(["status", "-o", "json"], state: state).stdout)?.components(separatedBy: "\"lastPassAt\"").dropFirst().first?.prefix(40).description ?? "" }
+        let before = lastPass()
+        #expect(waitUntil(15) { lastPass() != before } != nil, "no pass while the pull hangs: \(controller.text.suffix(3000))")
+        #expect(Self.readyChatCount() == 2, "the v1 replicas keep serving")
+        kill(registry, SIGCONT)
+        #expect(waitUntil(90) { (try? LocalCluster.running().filter { $0.hasPrefix("berth-chat-") && !$0.contains("canary") && $0.hasSuffix(" slow") }.count) == 2 } != nil,
+                "\(replicas())\n\(controller.text.suffix(3000))")
+    }
+
+    static func readyChatCount() -> Int { (try? readyChat().count) ?? 0 }
+}

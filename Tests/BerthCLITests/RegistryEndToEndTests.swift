@@ -32,7 +32,7 @@ extension LocalClusterEndToEnd.ControllerEndToEndTests {
                                     with: "      image: \(image)\n      registryAuth: { username: puller, password: { fromFile: \(self.dir)/registry-password } }\n")
                 .replacingOccurrences(of: "  replicas: 1\n  gpusPerReplica: 1", with: "  replicas: 0\n  gpusPerReplica: 1")
         }
-        let controller = try startController(on: fleet)
+        let controller = try startController(on: fleet, arguments: ["--secrets-dir", dir])
         defer { controller.stop() }
         #expect(replicas().components(separatedBy: " ready ").count == 3, "both chat replicas run the private image: \(replicas())\n\(controller.text.suffix(1500))")
         let bytes = try Data(contentsOf: URL(fileURLWithPath: state)) + ((try? Data(contentsOf: URL(fileURLWithPath: state + "-wal"))) ?? Data())

@@ -11,7 +11,7 @@ extension LocalClusterEndToEnd.ControllerEndToEndTests {
         let withSecret = fleet {
             $0.replacingOccurrences(of: "env: { STANDIN_LOAD_DELAY: \"1\" }", with: "env: { STANDIN_LOAD_DELAY: \"1\", API_TOKEN: { fromFile: \(self.dir)/token } }")
         }
-        let controller = try startController(on: withSecret)
+        let controller = try startController(on: withSecret, arguments: ["--secrets-dir", dir])
         defer { controller.stop() }
         let name = try LocalCluster.docker(1, ["ps", "--filter", "label=io.berth.deployment=chat", "--format", "{{.Names}}"]).split(separator: "\n").first.map(String.init) ?? "?"
         let env = try LocalCluster.docker(1, ["inspect", "--format", "{{json .Config.Env}}", name])

@@ -66,7 +66,10 @@ struct SnapshotTests {
         try store.releaseLease(holder: "old-controller")
         let id = String(try BerthProcess.run(["snapshot", "create"], state: state).stdout.split(separator: " ")[1])
         let controller = try ControllerProcess(state: state, folder: dir)
-        defer { controller.stop() }
+        defer {
+            controller.stop()
+            stopGateways(stateFolder: dir + "/state")  // the fleet's gateway: the controller started its nginx
+        }
         #expect(waitUntil(10) { controller.text.contains("leading with epoch") } != nil, "\(controller.text)")
         let refused = try BerthProcess.run(["snapshot", "restore", id, "--replace-database"], state: state)
         #expect(refused.code == 1 && refused.stderr.contains("a controller holds the lease") && refused.stderr.contains("stop it before"), "\(refused.stderr)")

@@ -189,6 +189,48 @@ struct DockerClientIntegrationTests {
         }
     }
 
+    /// A TLS server with a certificate of the fleet's CA that names `san`, on a free port.
+    func tlsServer(san: String, in dir: String) throws -> (Process, Int) {
+        let ca = "\(LocalCluster.run)/pki"
+        let script = """
+            set -e; cd '\(dir)'
+            openssl req -newkey rsa:2048 -nodes -subj /CN=other -keyout key.pem -out req.csr 2>/dev/null
+            printf 'subjectAltName=\(san)\\nextendedKeyUsage=serverAuth\\n' > ext
+            openssl x509 -req -in req.csr -CA '\(ca)/ca.pem' -CAkey '\(ca)/ca-key.pem' -CAcreateserial -CAserial serial -days 1 -extfile ext -out cert.pem 2>/dev/null
+            """
+        let make = Process()
+        make.executableURL = URL(fileURLWithPath: "/bin/sh")
+        make.arguments = ["-c", script]
+        try make.run()
+        make.waitUntilExit()
+        #expect(make.terminationStatus == 0)
+        let port = 24_000 + Int.random(in: 0..<900)
+        let server = Process()
+        server.executableURL = URL(fileURLWithPath: "/usr/bin/openssl")
+        server.arguments = ["s_server", "-quiet", "-www", "-accept", "127.0.0.1:\(port)", "-cert", dir + "/cert.pem", "-key", dir + "/key.pem"]
+        server.standardOutput = FileHandle.nullDevice
+        server.standardError = FileHandle.nullDevice
+        try server.run()
+        Thread.sleep(forTimeInterval: 0.5)
+        return (server, port)
+    }
+
+    @Test func tlsEngine_whoseCertificateNamesAnotherHost_isRefused() async throws {
+        for (san, passes) in [("DNS:other-node.example", false), ("IP:127.0.0.1", true)] {
+            let dir = NSTemporaryDirectory() + "berth-tls-\(UUID().uuidString)"
+            try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+            let (server, port) = try tlsServer(san: san, in: dir)
+            defer { server.terminate() }
+            do {
+                _ = try await DockerClient.connect(DockerEndpoint("tcp://127.0.0.1:\(port)", tls: LocalCluster.tls()), timeout: .seconds(3))
+                Issue.record("a web page passed for an engine")
+            } catch let error as DockerError {
+                // Past the handshake, the page is no engine; before it, the name is refused.
+                #expect((error.code == .tls) == !passes, "\(san): \(error)")
+            }
+        }
+    }
+
     @Test func unreachableEngines_giveClearErrors() async throws {
         for endpoint in ["unix:///run/berth-local/no-such-node/docker.sock", "tcp://127.0.0.1:1"] {
             do {
