@@ -32,8 +32,10 @@ public actor GatewaySync {
     /// Gateways whose drain file was read.
     var loaded: Set<String> = []
     var lastReload: [String: (at: Date, ms: Int)] = [:]
-    /// A configuration nginx refused, by gateway: not tried again for 30 s unless it changes.
-    var refused: [String: (text: String, at: Date, why: String)] = [:]
+    /// A configuration nginx refused, by gateway: not tried again for 30 s unless it changes. A
+    /// managed nginx that would not start (its port taken) is not tried again for 30 s whatever
+    /// the text: each try costs nginx's own bind retries (2.5 s) inside the pass.
+    var refused: [String: (text: String, at: ContinuousClock.Instant, why: String, start: Bool)] = [:]
     var previous: [String: GatewayStatus] = [:]
     public private(set) var statuses: [GatewayStatus] = []
     /// Events of this pass's gateway changes, taken by the loop.
@@ -126,9 +128,9 @@ public actor GatewaySync {
         let installed = nginx.installed()
         let unknown = master != nil && !current.contains(name)
         if text == installed && (master != nil || !nginx.managed) && !unknown { return nil }
-        if let r = refused[name], r.text == text, Date().timeIntervalSince(r.at) < 30 { return r.why }
+        if let r = refused[name], r.text == text || r.start, ContinuousClock.now - r.at < .seconds(30) { return r.why }
         let why = tryApply(text, nginx: nginx, gateway: name, master: master, installed: installed)
-        refused[name] = why.map { (text, Date(), $0) }
+        refused[name] = why.map { (text, ContinuousClock.now, $0, master == nil && nginx.managed) }
         return why
     }
 
