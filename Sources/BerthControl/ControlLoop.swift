@@ -87,9 +87,9 @@ public final class ControlLoop: Service, Sendable {
     let logger: Logger
     let reconciler: Reconciler
     let wake: WakeUps
-    let snapshotDone = Flag(true)
-    let keeperDone = Flag(true)
-    let scrapeDone = Flag(true)
+    let snapshotDone = Locked(true)
+    let keeperDone = Locked(true)
+    let scrapeDone = Locked(true)
 
     public init(options: ControllerOptions, board: StatusBoard, metrics: ControllerMetrics, logger: Logger) {
         self.options = options
@@ -492,17 +492,6 @@ final class Locked<Value: Sendable>: @unchecked Sendable {
     private var _value: Value
     init(_ value: Value) { _value = value }
     var value: Value {
-        get { lock.lock(); defer { lock.unlock() }; return _value }
-        set { lock.lock(); _value = newValue; lock.unlock() }
-    }
-}
-
-/// A boolean shared with a background task.
-final class Flag: @unchecked Sendable {
-    private let lock = NSLock()
-    private var _value: Bool
-    init(_ value: Bool) { _value = value }
-    var value: Bool {
         get { lock.lock(); defer { lock.unlock() }; return _value }
         set { lock.lock(); _value = newValue; lock.unlock() }
     }

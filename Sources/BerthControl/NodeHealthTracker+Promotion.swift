@@ -12,12 +12,15 @@ extension NodeHealthTracker {
         promoted.remove(failed)
         var promotion = Promotion(failedNode: failed, standby: nil, state: .running, reason: "", replicas: replicas, detectedAt: now,
                                   deadline: now.addingTimeInterval(options.promotionDeadline))
+        // Every node acting as a standby: declared so and not promoted, or an active node that
+        // rejoined as a standby after a failure.
         let candidates = specs.filter { name, spec in
-            spec.role == .standby && !promoted.contains(name) && nodes[name]?.notReadyAt == nil
+            (spec.role == .standby && !promoted.contains(name) || spec.role == .active && demoted.contains(name))
+                && name != failed && nodes[name]?.notReadyAt == nil
                 && { if case .reachable? = observed[name] { true } else { false } }()
         }.sorted { ($0.value.gpus.count, $1.key) > ($1.value.gpus.count, $0.key) }
         if let standby = candidates.first?.key {
-            promoted.insert(standby)
+            if demoted.remove(standby) == nil { promoted.insert(standby) }
             promotion.standby = standby
             events.append(Notice(kind: "node", name: standby, warning: false, reason: "PromotionStarted", message: "promoted to active in place of \(failed): \(replicas.count) replica(s) to move (\(replicas.joined(separator: ", "))); deadline \(Int(options.promotionDeadline)) s"))
         } else {

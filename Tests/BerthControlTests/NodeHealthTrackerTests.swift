@@ -128,3 +128,22 @@ struct NodeHealthTrackerTests {
         #expect(await t.evaluate(observed: observed, ready: [], desired: desired).promoted == ["s"], "it stays promoted")
     }
 }
+
+extension NodeHealthTrackerTests {
+    @Test func anActiveNodeThatRejoinedAsAStandby_isPromotedWhenAnotherFails() async {
+        let t = tracker()
+        let up: [String: NodeObservation] = ["a": .reachable([container("a1")]), "b": .reachable([container("b1", on: "b")]), "c": .reachable([]), "s": .reachable([])]
+        _ = await check(t, up, ready: ["a1", "b1"], at: 0)
+        // b fails and its replica goes to the standby s; b comes back and rejoins as a standby.
+        var down = up
+        down["b"] = .unreachable("connection refused")
+        for second in 1...4 { _ = await check(t, down, ready: ["a1"], at: Double(second)) }
+        var health = await check(t, ["a": .reachable([container("a1")]), "b": .reachable([]), "c": .reachable([]), "s": .reachable([])], ready: ["a1"], at: 5)
+        #expect(health.promoted == ["s"] && health.demoted == ["b"])
+        // Now a fails: b, standing by, takes its place (the declared standby is busy as an active node).
+        let aDown: [String: NodeObservation] = ["a": .unreachable("gone"), "b": .reachable([]), "c": .reachable([]), "s": .reachable([])]
+        for second in 6...9 { health = await check(t, aDown, ready: [], at: Double(second)) }
+        #expect(health.notReady.contains("a") && health.demoted.isEmpty, "\(health)")
+        #expect(await t.takeEvents().contains { $0.reason == "PromotionStarted" && $0.name == "b" })
+    }
+}
