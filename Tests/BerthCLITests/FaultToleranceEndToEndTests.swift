@@ -95,3 +95,30 @@ extension LocalClusterEndToEnd.ControllerEndToEndTests {
 
     static func readyChatCount() -> Int { (try? readyChat().count) ?? 0 }
 }
+
+extension LocalClusterEndToEnd.ControllerEndToEndTests {
+    @Test func aNodeDeletedWhileItsReplicasRun_isShownAsNodeDeleted_inStatusAndDoctor() throws {
+        try LocalCluster.removeBerthContainers()
+        defer { cleanUp() }
+        let controller = try startController(on: fleet())
+        defer { controller.stop() }
+        let onNode2 = berthContainersRunning(2)
+        #expect(!onNode2.isEmpty, "the example fleet places a replica on node-2")
+        // The fleet without node-2: its containers are nobody's to remove any more.
+        let nodes = dir + "/nodes-without-2.yaml"
+        let all = try String(contentsOfFile: LocalCluster.nodes, encoding: .utf8).components(separatedBy: "---\n")
+        write(all.filter { !$0.contains("name: node-2") }.joined(separator: "---\n"), to: nodes)
+        let applied = try BerthProcess.run(["apply", "-f", nodes, "-f", fleet(), "--prune"], state: state)
+        #expect(applied.code == 0, "\(applied.stdout)\(applied.stderr)")
+        #expect(waitUntil(20) { (try? BerthProcess.run(["status"], state: state).stdout.contains("NodeDeleted")) ?? false } != nil,
+                "\((try? BerthProcess.run(["status"], state: state).stdout) ?? "")")
+        let doctor = try BerthProcess.run(["doctor"], state: state)
+        #expect(doctor.stdout.contains("deleted node") && doctor.stdout.contains("node/node-2"), "\(doctor.stdout)")
+        #expect(berthContainersRunning(2) == onNode2, "Berth leaves them alone: they are not its to stop")
+        for id in onNode2 { _ = try? LocalCluster.docker(2, ["rm", "-f", id]) }
+    }
+
+    func berthContainersRunning(_ node: Int) -> [String] {
+        ((try? LocalCluster.docker(node, ["ps", "-q", "--filter", "label=io.berth.managed-by=berth"])) ?? "").split(separator: "\n").map(String.init).sorted()
+    }
+}

@@ -82,7 +82,7 @@ enum GatewayRendering {
         let spec = object.resource.gateway!
         var out = "Name:        \(object.resource.name)\n"
         out += "Listen:      \(spec.listen)\n"
-        out += "nginx:       \(spec.managed ? "managed by Berth" : "system nginx, pid file \(spec.pidFile ?? "/run/nginx.pid")")\n"
+        out += "nginx:       \(spec.managed ? "managed by Berth" : "system nginx, pid file \(NginxPaths.system(gateway: object.resource.name, spec: spec).pidFile)")\n"
         out += "Routes:      \(spec.routes.map { "\($0.deployment) weight \($0.weight)" }.joined(separator: ", "))\n"
         out += "Rate limit:  \(spec.rateLimit.map { "\($0.rate), burst \($0.burst), 429 past it" } ?? "none")\n"
         out += "Timeouts:    read \(spec.readTimeout) s, drain \(spec.drain) s\n"

@@ -115,6 +115,10 @@ enum StatusRendering {
             t.add([n.name, n.role + (n.hold.map { ", \($0)" } ?? ""), n.ready ? "Ready" : "NotReady", "\(n.gpusAllocated)/\(n.gpusTotal)", "\(n.containers)", age(n.lastHeartbeat),
                    n.ready && n.reason != "Suspect" ? "" : "\(n.reason): \(n.message.prefix(80))"])
         }
+        // Nodes no longer desired whose Berth containers were left running, as the controller saw them.
+        for n in nodes where n.reason == "NodeDeleted" && !objects.contains(where: { $0.kind == .node && $0.name == n.name }) {
+            t.add([n.name, n.role, "NotReady", "-", "\(n.containers)", age(n.lastHeartbeat), "\(n.reason): \(n.message.prefix(80))"])
+        }
         return t.rendered
     }
 
