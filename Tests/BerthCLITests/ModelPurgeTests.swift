@@ -16,26 +16,7 @@ struct ModelPurgeTests {
         func version(_ v: String, pinned: Bool = false) -> String {
             "    - { version: \(v), image: \"r:5000/m:\(v)\", parameters: 1.5B, precision: bf16\(pinned ? ", pinned: true" : ""), artifacts: [{ path: \(dir)/\(v).bin, sha256: \(sha) }] }\n"
         }
-        write("""
-            apiVersion: berth/v1
-            kind: Node
-            metadata: { name: n }
-            spec: { address: 127.0.0.1, engine: { endpoint: "unix:///run/docker.sock" }, gpus: { count: 2, memoryGiB: 80 } }
-            ---
-            apiVersion: berth/v1
-            kind: Model
-            metadata: { name: m }
-            spec:
-              keepVersions: 1
-              versions:
-
-            """ + version("old") + version("mid", pinned: true) + version("v1") + version("v2") + """
-            ---
-            apiVersion: berth/v1
-            kind: Deployment
-            metadata: { name: chat }
-            spec: { model: m, version: v1, replicas: 1, gpusPerReplica: 1 }
-            """, to: dir + "/fleet.yaml")
+        write(purgeFleet(versions: version("old") + version("mid", pinned: true) + version("v1") + version("v2"), deployed: "v1"), to: dir + "/fleet.yaml")
         let applied = try BerthProcess.run(["apply", "-f", dir + "/fleet.yaml"], state: state)
         #expect(applied.code == 0, "\(applied.stderr)")
 
@@ -76,26 +57,11 @@ struct ModelPurgeSharedFileTests {
         if how == "symbolic link" { v1Path = "\(dir)/v1.bin"; try FileManager.default.createSymbolicLink(atPath: v1Path, withDestinationPath: "\(dir)/weights.bin") }
         if how == "hard link" { v1Path = "\(dir)/v1.bin"; #expect(link("\(dir)/weights.bin", v1Path) == 0) }
         let sha = String(repeating: "ab", count: 32)
-        write("""
-            apiVersion: berth/v1
-            kind: Node
-            metadata: { name: n }
-            spec: { address: 127.0.0.1, engine: { endpoint: "unix:///run/docker.sock" }, gpus: { count: 2, memoryGiB: 80 } }
-            ---
-            apiVersion: berth/v1
-            kind: Model
-            metadata: { name: m }
-            spec:
-              keepVersions: 1
-              versions:
+        write(purgeFleet(versions: """
                 - { version: v1, image: "r:5000/m:v1", parameters: 1.5B, precision: bf16, artifacts: [{ path: \(v1Path), sha256: \(sha) }] }
                 - { version: v2, image: "r:5000/m:v2", parameters: 1.5B, precision: bf16, artifacts: [{ path: \(dir)/weights.bin, sha256: \(sha) }] }
-            ---
-            apiVersion: berth/v1
-            kind: Deployment
-            metadata: { name: chat }
-            spec: { model: m, version: v2, replicas: 1, gpusPerReplica: 1 }
-            """, to: dir + "/fleet.yaml")
+
+            """, deployed: "v2"), to: dir + "/fleet.yaml")
         #expect(try BerthProcess.run(["apply", "-f", dir + "/fleet.yaml"], state: state).code == 0)
         let purged = try BerthProcess.run(["model", "purge", "m@v1"], state: state)
         #expect(purged.code == 5, "\(purged.stdout)\(purged.stderr)")
@@ -127,4 +93,29 @@ struct ModelPurgeSharedFileTests {
         let problems = try store.verificationProblems(model: "m", version: try #require(model.version("old")))
         #expect(problems.contains { $0.contains("purged") }, "\(problems)")
     }
+}
+
+/// One node, model `m` keeping one version with `versions` (lines of its version list), and
+/// deployment `chat` on version `deployed`.
+func purgeFleet(versions: String, deployed: String) -> String {
+    """
+    apiVersion: berth/v1
+    kind: Node
+    metadata: { name: n }
+    spec: { address: 127.0.0.1, engine: { endpoint: "unix:///run/docker.sock" }, gpus: { count: 2, memoryGiB: 80 } }
+    ---
+    apiVersion: berth/v1
+    kind: Model
+    metadata: { name: m }
+    spec:
+      keepVersions: 1
+      versions:
+
+    """ + versions + """
+    ---
+    apiVersion: berth/v1
+    kind: Deployment
+    metadata: { name: chat }
+    spec: { model: m, version: \(deployed), replicas: 1, gpusPerReplica: 1 }
+    """
 }
