@@ -32,7 +32,25 @@ public final class DockerClient: Sendable {
         self.apiVersion = apiVersion
         self.engineVersion = engineVersion
         self.tls = tls
-        self.http = HTTPClient.shared
+        (self.http, self.streamingClient) = endpoint.dnsOverride.isEmpty ? (HTTPClient.shared, Self.streaming) : Self.clients(dnsOverride: endpoint.dnsOverride)
+    }
+
+    let streamingClient: HTTPClient
+
+    /// Clients for engines reached under an explicit TLS server name, one pair per override,
+    /// kept for the life of the process (an HTTPClient must be shut down before it goes).
+    private static let overridden = OverrideClients()
+
+    static func clients(dnsOverride: [String: String]) -> (HTTPClient, HTTPClient) {
+        overridden.clients(dnsOverride) {
+            var plain = HTTPClient.Configuration()
+            plain.dnsOverride = dnsOverride
+            var streaming = HTTPClient.Configuration()
+            streaming.dnsOverride = dnsOverride
+            streaming.timeout = .init(connect: .seconds(10), read: nil)
+            return (HTTPClient(eventLoopGroup: HTTPClient.defaultEventLoopGroup, configuration: plain),
+                    HTTPClient(eventLoopGroup: HTTPClient.defaultEventLoopGroup, configuration: streaming))
+        }
     }
 
     /// For streams (events, pulls, long stops): the shared client drops a connection after 90
@@ -96,7 +114,7 @@ public final class DockerClient: Sendable {
         }
         do {
             // Calls that may take longer than the shared client's 90 s read timeout use the streaming client.
-            let client = timeout > .seconds(60) ? Self.streaming : http
+            let client = timeout > .seconds(60) ? streamingClient : http
             let response = try await client.execute(request, timeout: .nanoseconds(Int64(timeout.components.seconds) * 1_000_000_000 + timeout.components.attoseconds / 1_000_000_000))
             let body = try await response.body.collect(upTo: maxBytes)
             let status = Int(response.status.code)
@@ -115,7 +133,7 @@ public final class DockerClient: Sendable {
         var request = request(method, path, query: query, versioned: true)
         for (name, value) in headers { request.headers.add(name: name, value: value) }
         do {
-            let response = try await Self.streaming.execute(request, timeout: .seconds(timeout.components.seconds))
+            let response = try await streamingClient.execute(request, timeout: .seconds(timeout.components.seconds))
             let status = Int(response.status.code)
             if status >= 400 {
                 let body = try await response.body.collect(upTo: 1 << 20)
@@ -194,6 +212,21 @@ public struct APIVersion: Comparable, Sendable, CustomStringConvertible {
     public var description: String { "\(major).\(minor)" }
 
     public static func < (a: APIVersion, b: APIVersion) -> Bool { (a.major, a.minor) < (b.major, b.minor) }
+}
+
+/// The HTTP clients made for DNS overrides, made once each.
+final class OverrideClients: @unchecked Sendable {
+    private let lock = NSLock()
+    private var clients: [[String: String]: (HTTPClient, HTTPClient)] = [:]
+
+    func clients(_ key: [String: String], make: () -> (HTTPClient, HTTPClient)) -> (HTTPClient, HTTPClient) {
+        lock.lock()
+        defer { lock.unlock() }
+        if let c = clients[key] { return c }
+        let c = make()
+        clients[key] = c
+        return c
+    }
 }
 
 /// A count shared between tasks.

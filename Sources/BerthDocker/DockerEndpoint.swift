@@ -43,9 +43,17 @@ public struct DockerEndpoint: Sendable, CustomStringConvertible {
             let encoded = path.addingPercentEncoding(withAllowedCharacters: .alphanumerics.union(CharacterSet(charactersIn: "-._~"))) ?? path
             return "http+unix://\(encoded)"
         case .tcp(let host, let port):
-            let h = host.contains(":") ? "[\(host)]" : host
+            // With an explicit server name the URL names it (the certificate is checked against
+            // it) and the client's DNS override sends the connection to the address.
+            let h = tls?.serverName ?? (host.contains(":") ? "[\(host)]" : host)
             return "\(tls == nil ? "http" : "https")://\(h):\(port)"
         }
+    }
+
+    /// Host name → address for the HTTP client, when the certificate names a server name.
+    var dnsOverride: [String: String] {
+        guard case .tcp(let host, _) = transport, let name = tls?.serverName else { return [:] }
+        return [name: host]
     }
 
     /// Client TLS settings from the manifest's CA, certificate and key files.

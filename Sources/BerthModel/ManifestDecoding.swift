@@ -76,13 +76,21 @@ enum DocumentReader {
         var tlsBroken = false
         if let f = m.optional("tls") {
             tlsBroken = true
-            if let t = f.mapping(fields: ["ca", "cert", "key"]) {
+            if let t = f.mapping(fields: ["ca", "cert", "key", "serverName"]) {
                 let files = ["ca", "cert", "key"].map { key in
                     t.required(key, expected: "a file path")?.string(expected: "a file path")
                 }
+                var serverName: String?
+                var nameBroken = false
+                if let n = t.optional("serverName"), let text = n.string(expected: "a DNS name") {
+                    if TLSFiles.isServerName(text) { serverName = text } else {
+                        nameBroken = true
+                        n.fail("\"\(text)\" is not a DNS name", expected: "the name the engine's certificate gives (letters, digits, '-' and '.'), e.g. gpu-a1.fleet.internal")
+                    }
+                }
                 t.finish()
-                if let ca = files[0], let cert = files[1], let key = files[2] {
-                    tls = TLSFiles(ca: ca, cert: cert, key: key)
+                if let ca = files[0], let cert = files[1], let key = files[2], !nameBroken {
+                    tls = TLSFiles(ca: ca, cert: cert, key: key, serverName: serverName)
                     tlsBroken = false
                 }
             }

@@ -67,11 +67,24 @@ public struct TLSFiles: Codable, Hashable, Sendable {
     public var ca: String
     public var cert: String
     public var key: String
+    /// The name the engine's certificate gives, when it does not name the address the engine is
+    /// reached at (the rare case): the handshake then checks this name instead.
+    public var serverName: String?
 
-    public init(ca: String, cert: String, key: String) {
+    public init(ca: String, cert: String, key: String, serverName: String? = nil) {
         self.ca = ca
         self.cert = cert
         self.key = key
+        self.serverName = serverName
+    }
+
+    /// A DNS name: dot-separated labels of letters, digits and inner hyphens, not all digits.
+    public static func isServerName(_ text: String) -> Bool {
+        let labels = text.split(separator: ".", omittingEmptySubsequences: false)
+        guard !text.isEmpty, text.count <= 253, !labels.allSatisfy({ $0.allSatisfy(\.isNumber) }) else { return false }
+        return labels.allSatisfy { l in
+            !l.isEmpty && l.count <= 63 && l.first != "-" && l.last != "-" && l.allSatisfy { $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "-") }
+        }
     }
 }
 

@@ -216,17 +216,21 @@ struct DockerClientIntegrationTests {
     }
 
     @Test func tlsEngine_whoseCertificateNamesAnotherHost_isRefused() async throws {
-        for (san, passes) in [("DNS:other-node.example", false), ("IP:127.0.0.1", true)] {
+        // The rare certificate that names the engine otherwise: `tls.serverName` says which name to check.
+        for (san, serverName, passes) in [("DNS:other-node.example", nil, false), ("IP:127.0.0.1", nil, true),
+                                          ("DNS:other-node.example", "other-node.example", true), ("DNS:other-node.example", "third.example", false)] as [(String, String?, Bool)] {
             let dir = NSTemporaryDirectory() + "berth-tls-\(UUID().uuidString)"
             try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
             let (server, port) = try tlsServer(san: san, in: dir)
             defer { server.terminate() }
             do {
-                _ = try await DockerClient.connect(DockerEndpoint("tcp://127.0.0.1:\(port)", tls: LocalCluster.tls()), timeout: .seconds(3))
+                var tls = LocalCluster.tls()
+                tls.serverName = serverName
+                _ = try await DockerClient.connect(DockerEndpoint("tcp://127.0.0.1:\(port)", tls: tls), timeout: .seconds(3))
                 Issue.record("a web page passed for an engine")
             } catch let error as DockerError {
                 // Past the handshake, the page is no engine; before it, the name is refused.
-                #expect((error.code == .tls) == !passes, "\(san): \(error)")
+                #expect((error.code == .tls) == !passes, "\(san), server name \(serverName ?? "none"): \(error)")
             }
         }
     }

@@ -29,4 +29,18 @@ struct EngineTransportTests {
         _ = try ManifestLoader.load(text: node("{ endpoint: \"tcp://127.0.0.1:2375\" }"), file: "node.yaml")
         _ = try ManifestLoader.load(text: node("{ endpoint: \"tcp://10.0.0.5:2376\", tls: { ca: /etc/berth/ca.pem, cert: /etc/berth/c.pem, key: /etc/berth/k.pem } }"), file: "node.yaml")
     }
+
+    @Test func anExplicitTLSServerName_isKept_andMustBeADNSName() throws {
+        let tls = "tls: { ca: /etc/berth/ca.pem, cert: /etc/berth/c.pem, key: /etc/berth/k.pem, serverName: %@ }"
+        let ok = try ManifestLoader.load(text: node("{ endpoint: \"tcp://10.0.0.5:2376\", \(tls.replacingOccurrences(of: "%@", with: "gpu-1.fleet.internal")) }"), file: "node.yaml")
+        #expect(ok.first?.resource.node?.engine.tls?.serverName == "gpu-1.fleet.internal")
+        for bad in ["\"bad name\"", "10.0.0.5", "-x.example", "\"a..b\""] {
+            do {
+                _ = try ManifestLoader.load(text: node("{ endpoint: \"tcp://10.0.0.5:2376\", \(tls.replacingOccurrences(of: "%@", with: bad)) }"), file: "node.yaml")
+                Issue.record("accepted serverName \(bad)")
+            } catch let errors as ManifestErrors {
+                #expect(errors.description.contains("spec.engine.tls.serverName") && errors.description.contains("is not a DNS name"), "\(errors.description)")
+            }
+        }
+    }
 }
