@@ -235,6 +235,30 @@ struct DockerClientIntegrationTests {
         }
     }
 
+    @Test func verifyContainersLeftByAKilledVerifier_areSwept_butNotOneStillWorking() async throws {
+        let client = try await LocalCluster.client(1)
+        func verifyContainer(_ cmd: [String]) async throws -> String {
+            let host = try JSONDecoder().decode(HostConfig.self, from: Data(#"{"NetworkMode": "none", "RestartPolicy": {"Name": "no"}, "ShmSize": 67108864}"#.utf8))
+            let spec = ContainerCreateSpec(image: LocalCluster.imageV1, cmd: cmd, env: [], labels: [BerthLabel.managedBy: "berth", ArtifactVerifier.verifyLabel: "verify"],
+                                           exposedPorts: nil, hostConfig: host)
+            let id = try await client.createContainer(name: "berth-verify-test-\(UUID().uuidString.prefix(8).lowercased())", spec: spec)
+            try await client.startContainer(id)
+            return id
+        }
+        let exited = try await verifyContainer(["sh", "-c", "exit 0"])
+        _ = try await client.waitContainer(exited)
+        let working = try await verifyContainer(["sh", "-c", "sleep 30"])
+        defer { Task { try? await client.removeContainer(working, force: true) } }
+        func present() async throws -> Set<String> { Set(try await client.listContainers(labels: ["\(ArtifactVerifier.verifyLabel)=verify"]).map(\.id)) }
+        // Just now: a verifier may still be reading its output; nothing goes.
+        await ArtifactVerifier.sweepVerifyContainers(client)
+        #expect(try await present().isSuperset(of: [exited, working]))
+        // Twenty minutes on (the verifier that made it was killed): the exited one goes, the running one stays.
+        await ArtifactVerifier.sweepVerifyContainers(client, now: Date().addingTimeInterval(1_200))
+        let left = try await present()
+        #expect(!left.contains(exited) && left.contains(working), "\(left)")
+    }
+
     @Test func unreachableEngines_giveClearErrors() async throws {
         for endpoint in ["unix:///run/berth-local/no-such-node/docker.sock", "tcp://127.0.0.1:1"] {
             do {
