@@ -186,7 +186,9 @@ actor NodeHealthTracker {
                 n = NodeState(lastSeen: n.lastSeen, everReady: n.everReady, noticed: fleetWide ? n.noticed : "")
             case let (kind, why)?:
                 n.lastError = why
-                n.failure = kind
+                // A failed node keeps the kind of its failure until it recovers: an engine that was
+                // gone, whose old replicas come back unready, still rejoins as a standby.
+                if n.notReadyAt == nil { n.failure = kind }
                 let first = n.firstFailure ?? instant
                 n.firstFailure = first
                 n.failedChecks = 1 + Int(instant.seconds(since: first) / options.checkInterval)

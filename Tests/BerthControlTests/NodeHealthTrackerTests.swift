@@ -147,3 +147,22 @@ extension NodeHealthTrackerTests {
         #expect(await t.takeEvents().contains { $0.reason == "PromotionStarted" && $0.name == "b" })
     }
 }
+
+extension NodeHealthTrackerTests {
+    @Test func anEngineBackWithItsOldReplicasUnready_stillRejoinsAsAStandby() async {
+        let t = tracker()
+        let up: [String: NodeObservation] = ["a": .reachable([container("a1")]), "b": .reachable([container("b1", on: "b")]), "c": .reachable([]), "s": .reachable([])]
+        _ = await check(t, up, ready: ["a1", "b1"], at: 0)
+        var down = up
+        down["a"] = .unreachable("connection refused")
+        for second in 1...4 { _ = await check(t, down, ready: ["b1"], at: Double(second)) }
+        #expect(await t.details("a").failure == "EngineUnreachable")
+        // The engine is back with a1, which was ready before and is not (yet) now, while chat serves on b.
+        var health = await check(t, up, ready: ["b1"], at: 5)
+        let kind = await t.details("a").failure
+        #expect(health.notReady == ["a"] && kind == "EngineUnreachable", "the failure keeps its kind")
+        // a1 removed (the plan fences it): the node rejoins as a standby, not as an active node.
+        health = await check(t, ["a": .reachable([]), "b": .reachable([container("b1", on: "b")]), "c": .reachable([]), "s": .reachable([])], ready: ["b1"], at: 6)
+        #expect(health.notReady.isEmpty && health.demoted == ["a"])
+    }
+}
