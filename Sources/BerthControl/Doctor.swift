@@ -205,7 +205,7 @@ public enum Doctor {
         } else {
             add(.warning, "state", "snapshot", "no snapshot yet", "`berth snapshot create`, or run the controller (it takes one every hour)")
         }
-        if let lease = try? store.lease(), lease.expiresAt > Date() {
+        if let lease = (try? store.liveLeaseHolder()) ?? nil {
             add(.ok, "state", "controller", "\(lease.holder) leads (epoch \(lease.epoch))")
         } else {
             add(.warning, "state", "controller", "no controller holds the lease: nothing reconciles the fleet", "start `berth controller`")

@@ -24,14 +24,6 @@ public struct FailoverOptions: Sendable {
 /// subtracting wall-clock dates, so a clock jump neither fails a node nor ends a deadline.
 public typealias MonotonicInstant = ContinuousClock.Instant
 
-extension MonotonicInstant {
-    /// Seconds from `earlier` to this instant.
-    func seconds(since earlier: MonotonicInstant) -> TimeInterval {
-        let d = earlier.duration(to: self)
-        return TimeInterval(d.components.seconds) + TimeInterval(d.components.attoseconds) / 1e18
-    }
-}
-
 /// What a reachable node's replica checks say about the node.
 enum ReplicaVerdict: Equatable {
     /// Its once-ready replicas all fail, while the same deployments are ready on other nodes: a

@@ -145,9 +145,8 @@ actor ImageKeeper {
             let started = ContinuousClock.now
             do {
                 try await client.pullImage(image, auth: try credentials[image].map { try RegistryAuth(image: image, credentials: $0) })
-                let took = ContinuousClock.now - started
+                let seconds = ContinuousClock.now.seconds(since: started)
                 report.append(NodeImage(image: image, state: "pulled"))
-                let seconds = Double(took.components.seconds) + Double(took.components.attoseconds) / 1e18
                 note(false, "ImagePulled", "\(image) pulled ahead of need in \(String(format: "%.1f", seconds)) s")
             } catch {
                 report.append(NodeImage(image: image, state: "failed", detail: "\(error)"))

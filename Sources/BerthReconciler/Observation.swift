@@ -81,6 +81,14 @@ extension ObservedContainer {
     public func age(now: Date) -> TimeInterval { seenRunningFor ?? now.timeIntervalSince(created) }
 }
 
+extension ContinuousClock.Instant {
+    /// Seconds from `earlier` to this instant.
+    public func seconds(since earlier: ContinuousClock.Instant) -> TimeInterval {
+        let d = earlier.duration(to: self)
+        return TimeInterval(d.components.seconds) + TimeInterval(d.components.attoseconds) / 1e18
+    }
+}
+
 /// When this controller first saw each container running, on its monotonic clock.
 public actor ContainerAges {
     var firstSeen: [String: ContinuousClock.Instant] = [:]
@@ -98,8 +106,7 @@ public actor ContainerAges {
                 alive.insert(id)
                 let first = firstSeen[id] ?? instant
                 firstSeen[id] = first
-                let d = first.duration(to: instant)
-                containers[i].seenRunningFor = TimeInterval(d.components.seconds) + TimeInterval(d.components.attoseconds) / 1e18
+                containers[i].seenRunningFor = instant.seconds(since: first)
             }
             result[node] = .reachable(containers)
         }

@@ -120,7 +120,7 @@ struct FleetWait {
     func check(now: Date, since: Date) throws -> (Bool, String, String?) {
         let status = try store.fleetStatus()
         let objects = try store.objects(kind: .deployment)
-        guard let lease = try store.lease(), lease.expiresAt > now else {
+        guard try store.liveLeaseHolder(now: now) != nil else {
             return (false, "no controller is running on this state (start `berth controller`)", nil)
         }
         guard let controller = status.controller, controller.revision >= revision else {

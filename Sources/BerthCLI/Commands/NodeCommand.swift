@@ -39,7 +39,7 @@ struct NodeCommand: AsyncParsableCommand {
                 }
                 try store.change(node: name, change, author: author ?? Identity.currentUser, reason: message)
                 Console.print(done(spec))
-                if let lease = try store.lease(), lease.expiresAt > Date() {} else {
+                if try store.liveLeaseHolder() == nil {
                     Console.note("no controller is running on this state: the change takes effect when one starts (`berth controller`)")
                 }
             }
