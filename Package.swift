@@ -37,15 +37,21 @@ let package = Package(
                 .product(name: "Crypto", package: "swift-crypto"),
             ]
         ),
+        // What a container runtime is to Berth (the `ContainerRuntime` protocol, its errors), and
+        // the containers Berth wants: labels, deterministic names, spec and template hashes. Pure.
+        .target(
+            name: "BerthRuntime",
+            dependencies: ["BerthModel", .product(name: "Crypto", package: "swift-crypto")]
+        ),
         // Pure placement of replicas on GPUs.
         .target(name: "BerthScheduler", dependencies: ["BerthModel"]),
-        // Observe, plan (pure), execute.
-        .target(name: "BerthReconciler", dependencies: ["BerthModel", "BerthScheduler", "BerthDocker"]),
+        // Observe, plan (pure), execute — through `ContainerRuntime`, never a concrete engine.
+        .target(name: "BerthReconciler", dependencies: ["BerthModel", "BerthScheduler", "BerthRuntime"]),
         // Docker Engine API client over AsyncHTTPClient.
         .target(
             name: "BerthDocker",
             dependencies: [
-                "BerthModel",
+                "BerthModel", "BerthRuntime",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -62,7 +68,7 @@ let package = Package(
         .target(
             name: "BerthControl",
             dependencies: [
-                "BerthModel", "BerthStore", "BerthScheduler", "BerthReconciler", "BerthDocker", "BerthGateway",
+                "BerthModel", "BerthStore", "BerthScheduler", "BerthReconciler", "BerthRuntime", "BerthDocker", "BerthGateway",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
@@ -92,10 +98,10 @@ let package = Package(
         .testTarget(name: "BerthModelTests", dependencies: ["BerthModel", "BerthTestSupport", .product(name: "Yams", package: "Yams")]),
         .testTarget(name: "BerthStoreTests", dependencies: ["BerthStore", .product(name: "GRDB", package: "GRDB.swift")]),
         .testTarget(name: "BerthSchedulerTests", dependencies: ["BerthScheduler", "BerthModel", "BerthTestSupport"]),
-        .testTarget(name: "BerthReconcilerTests", dependencies: ["BerthReconciler", "BerthDocker", "BerthModel"]),
+        .testTarget(name: "BerthReconcilerTests", dependencies: ["BerthReconciler", "BerthRuntime", "BerthDocker", "BerthModel"]),
         .testTarget(name: "BerthGatewayTests", dependencies: ["BerthGateway", "BerthModel", "BerthTestSupport"], resources: [.copy("Golden")]),
-        .testTarget(name: "BerthDockerTests", dependencies: ["BerthDocker", "BerthModel", "BerthTestSupport", .product(name: "Crypto", package: "swift-crypto")]),
-        .testTarget(name: "BerthControlTests", dependencies: ["BerthControl", "BerthReconciler", "BerthStore", "BerthModel", "BerthDocker"]),
+        .testTarget(name: "BerthDockerTests", dependencies: ["BerthDocker", "BerthRuntime", "BerthModel", "BerthTestSupport", .product(name: "Crypto", package: "swift-crypto")]),
+        .testTarget(name: "BerthControlTests", dependencies: ["BerthControl", "BerthReconciler", "BerthRuntime", "BerthStore", "BerthModel", "BerthDocker"]),
         .testTarget(name: "BerthCLITests", dependencies: ["berth", "BerthModel", "BerthStore", "BerthReconciler", "BerthDocker", .product(name: "GRDB", package: "GRDB.swift")]),
     ],
     swiftLanguageModes: [.v6]

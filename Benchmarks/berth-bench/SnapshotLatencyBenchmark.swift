@@ -1,3 +1,4 @@
+import BerthDocker
 import BerthModel
 import BerthReconciler
 import BerthStore
@@ -17,7 +18,7 @@ func snapshotLatencyBenchmark(_ options: BenchOptions) async throws {
     let store = try StateStore.open(path: state, create: false)
     let revisions = try store.latestRevision() ?? 0
     print("berth-bench snapshot-latency — \(revisions) revisions, \(ProcessInfo.processInfo.activeProcessorCount) cores")
-    let reconciler = Reconciler()
+    let reconciler = Reconciler(runtimes: ClientPool(), prober: HTTPProber())
 
     func pass() async throws -> Double {
         let t0 = ContinuousClock.now

@@ -86,6 +86,8 @@ public final class ControlLoop: Service, Sendable {
     let metrics: ControllerMetrics
     let logger: Logger
     let reconciler: Reconciler
+    /// The engines' Docker clients: the reconciler's runtimes, and the event watch and image keeper's.
+    let pool: ClientPool
     let wake: WakeUps
     let snapshotDone = Locked(true)
     let keeperDone = Locked(true)
@@ -98,7 +100,9 @@ public final class ControlLoop: Service, Sendable {
         self.logger = logger
         let wake = WakeUps()
         self.wake = wake
-        reconciler = Reconciler(pulls: ImagePulls(onFinish: { wake.post($0) }))
+        let pool = ClientPool()
+        self.pool = pool
+        reconciler = Reconciler(runtimes: pool, prober: HTTPProber(), pulls: ImagePulls(onFinish: { wake.post($0) }))
     }
 
     public func run() async throws {
@@ -120,7 +124,7 @@ public final class ControlLoop: Service, Sendable {
         var loggedRevision: Int64 = -1
         var wasLeader = false
         var snapshotting: Task<Void, Never>?
-        let keeper = ImageKeeper(pool: reconciler.pool, statePath: options.statePath, logger: logger)
+        let keeper = ImageKeeper(pool: pool, statePath: options.statePath, logger: logger)
         var keeping: Task<Void, Never>?
         var lastKeep: (at: Date, revision: Int64) = (.distantPast, -1)
         let telemetry = Telemetry()
@@ -421,7 +425,7 @@ public final class ControlLoop: Service, Sendable {
             watchers[name] = nil
         }
         for (name, spec) in nodes where watchers[name] == nil {
-            let pool = reconciler.pool
+            let pool = self.pool
             let wake = self.wake
             watchers[name] = Task {
                 // A stream that never connected ends quietly: the next pass tries again.
@@ -448,7 +452,7 @@ public final class ControlLoop: Service, Sendable {
         return deployments.flatMap { d in
             d.replicas.compactMap { r -> String? in
                 guard r.phase == phase, let name = r.node, let node = nodes[name], let port = r.hostPort, let spec = specs[d.name] else { return nil }
-                return Reconciler.healthURL(node: node, deployment: spec, hostPort: port)
+                return HealthProbe.url(node: node, deployment: spec, hostPort: port)
             }
         }
     }
@@ -460,12 +464,13 @@ public final class ControlLoop: Service, Sendable {
         let deadline = ContinuousClock.now + interval
         var ticks = 0
         let wake = self.wake
+        let transport = reconciler.probe.transport
         let watcher = watching.isEmpty ? nil : Task {
             while !Task.isCancelled {
                 await withTaskGroup(of: Void.self) { group in
                     for url in watching {
                         group.addTask {
-                            if await ReplicaHTTP.status(url, timeout: .milliseconds(250)) == 200 { wake.post("ready: \(url)") }
+                            if await transport.status(url, timeout: .milliseconds(250)) == 200 { wake.post("ready: \(url)") }
                         }
                     }
                 }

@@ -153,9 +153,13 @@ public enum Doctor {
                         add(.failure, target, "container", "\(container) is not on \(node)", "the controller recreates it at its next pass; `berth status` tells whether one runs")
                     }
                 }
+                // The controller's own probe: the same address, port (the check's own under host
+                // networking) and path as the reconcile passes ask.
+                let probe = HealthProbe(HTTPProber())
+                let base = HealthProbe.base(node: nodeSpec, deployment: spec, hostPort: port)
                 for path in ["/v2/health/live", spec.health.path] {
-                    let url = "http://\(nodeSpec.address):\(port)\(path)"
-                    let code = await ReplicaHTTP.status(url, timeout: .seconds(2))
+                    let url = base + path
+                    let code = await probe.transport.status(url, timeout: .seconds(2))
                     if code == 200 {
                         add(.ok, target, "health \(path)", "200 from \(url)")
                     } else if path == "/v2/health/live" && code == 404 {

@@ -1,5 +1,6 @@
 import BerthModel
 import BerthReconciler
+import BerthRuntime
 import BerthStore
 import Foundation
 
@@ -22,7 +23,6 @@ public struct FailoverOptions: Sendable {
 
 /// A moment on the controller's monotonic clock: durations are measured here, never by
 /// subtracting wall-clock dates, so a clock jump neither fails a node nor ends a deadline.
-public typealias MonotonicInstant = ContinuousClock.Instant
 
 /// What a reachable node's replica checks say about the node.
 enum ReplicaVerdict: Equatable {

@@ -1,5 +1,6 @@
 import BerthModel
 import BerthReconciler
+import BerthRuntime
 import Foundation
 
 extension NodeHealthTracker {

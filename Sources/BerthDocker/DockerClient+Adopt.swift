@@ -1,11 +1,5 @@
 extension DockerClient {
-    /// What `ensureContainer` found or did.
-    public enum EnsureOutcome: String, Sendable {
-        /// A new container was created.
-        case created
-        /// A Berth container of that name and spec hash existed already (an earlier create went through).
-        case adopted
-    }
+    public typealias EnsureOutcome = BerthRuntime.EnsureOutcome
 
     /// Creates the planned container, or adopts the existing one of the same deterministic name.
     /// A container of that name that Berth does not own, or that carries another spec hash, is

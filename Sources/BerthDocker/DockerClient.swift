@@ -13,7 +13,7 @@ public final class DockerClient: Sendable {
     public static let minimumAPIVersion = APIVersion(1, 41)
     public static let maximumAPIVersion = APIVersion(1, 45)
     /// Labels every filter of Berth's list and event calls use.
-    public static let managedLabel = "io.berth.managed-by=berth"
+    public static let managedLabel = BerthLabel.managedFilter
 
     public let endpoint: DockerEndpoint
     /// The API version requests are sent with.

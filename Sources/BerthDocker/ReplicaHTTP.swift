@@ -54,3 +54,12 @@ public enum ReplicaHTTP {
         return text
     }
 }
+
+/// Health probes over real HTTP (`ReplicaHTTP.status`).
+public struct HTTPProber: ReplicaProber {
+    public init() {}
+
+    public func status(_ url: String, timeout: Duration) async -> Int? {
+        await ReplicaHTTP.status(url, timeout: timeout)
+    }
+}

@@ -1,4 +1,4 @@
-import BerthDocker
+import BerthRuntime
 import BerthModel
 import Foundation
 
@@ -17,8 +17,10 @@ public actor ImagePulls {
         public var failure: String?
 
         /// "pulling IMAGE on NODE: 120 of 900 MB (13 %), 14 s", for a replica's status.
+        /// When this summary was read.
+        var asOf: ContinuousClock.Instant = .now
         public var summary: String {
-            let seconds = Int(started.duration(to: .now).components.seconds)
+            let seconds = Int(started.duration(to: asOf).components.seconds)
             let bytes = total > 0 ? ": \(done / 1_000_000) of \(total / 1_000_000) MB (\(done * 100 / total) %)" : ""
             return "pulling \(image) on \(node)\(bytes), \(seconds) s"
         }
@@ -28,7 +30,10 @@ public actor ImagePulls {
     let onFinish: @Sendable (String) -> Void
 
     /// `onFinish` hears about every finished pull (to wake the loop).
-    public init(onFinish: @escaping @Sendable (String) -> Void = { _ in }) {
+    let clock: any ControllerClock
+
+    public init(clock: any ControllerClock = SystemClock(), onFinish: @escaping @Sendable (String) -> Void = { _ in }) {
+        self.clock = clock
         self.onFinish = onFinish
     }
 
@@ -36,7 +41,12 @@ public actor ImagePulls {
 
     /// The pull of `image` on `node` in flight, if any.
     public func running(node: String, image: String) -> Pull? {
-        pulls[Self.key(node, image)].flatMap { $0.failure == nil ? $0 : nil }
+        pulls[Self.key(node, image)].flatMap { p in
+            guard p.failure == nil else { return nil }
+            var p = p
+            p.asOf = clock.now
+            return p
+        }
     }
 
     /// Takes the failure of the last pull of `image` on `node`, once.
@@ -48,13 +58,13 @@ public actor ImagePulls {
     }
 
     /// Starts pulling unless a pull of the same image on the node runs already.
-    public func begin(node: String, image: String, client: DockerClient, auth: RegistryAuth?) {
+    public func begin(node: String, image: String, client: any ContainerRuntime, auth: RegistryAuth?) {
         let key = Self.key(node, image)
         if let p = pulls[key], p.failure == nil { return }
-        pulls[key] = Pull(image: image, node: node, started: .now)
+        pulls[key] = Pull(image: image, node: node, started: clock.now)
         Task.detached { [onFinish] in
             do {
-                try await client.pullImage(image, auth: auth) { done, total in
+                try await client.pullImage(image, auth: auth, timeout: .seconds(1800)) { done, total in
                     Task { await self.progress(key, done: done, total: total) }
                 }
                 await self.finished(key, failure: nil)

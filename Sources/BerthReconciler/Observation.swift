@@ -1,4 +1,4 @@
-import BerthDocker
+import BerthRuntime
 import BerthModel
 import Foundation
 
@@ -79,14 +79,6 @@ extension ObservedContainer {
     /// How long it has been running, as far as this controller knows: its monotonic age when the
     /// reconciler set one, else (pure callers, tests) the wall-clock time since the engine created it.
     public func age(now: Date) -> TimeInterval { seenRunningFor ?? now.timeIntervalSince(created) }
-}
-
-extension ContinuousClock.Instant {
-    /// Seconds from `earlier` to this instant.
-    public func seconds(since earlier: ContinuousClock.Instant) -> TimeInterval {
-        let d = earlier.duration(to: self)
-        return TimeInterval(d.components.seconds) + TimeInterval(d.components.attoseconds) / 1e18
-    }
 }
 
 /// When this controller first saw each container running, on its monotonic clock.

@@ -1,4 +1,4 @@
-import BerthDocker
+import BerthRuntime
 import BerthModel
 import BerthScheduler
 import Foundation

@@ -1,22 +1,6 @@
-import BerthDocker
+import BerthRuntime
 import BerthModel
 import Foundation
-
-/// Engine clients, one per endpoint, made on first use and reused across passes.
-public actor ClientPool {
-    var clients: [String: DockerClient] = [:]
-
-    public init() {}
-
-    public func client(for engine: EngineEndpoint, timeout: Duration = .seconds(3)) async throws -> DockerClient {
-        if let c = clients[engine.endpoint] { return c }
-        let c = try await DockerClient.connect(DockerEndpoint(engine), timeout: timeout)
-        clients[engine.endpoint] = c
-        return c
-    }
-
-    public func forget(_ engine: EngineEndpoint) { clients[engine.endpoint] = nil }
-}
 
 /// What happened to one action.
 public struct ActionResult: Sendable {
@@ -81,7 +65,12 @@ public actor Backoff {
 
 /// Observe → probe → plan → execute, one pass at a time.
 public struct Reconciler: Sendable {
-    public let pool: ClientPool
+    /// Each node's container runtime.
+    public let runtimes: any RuntimeProvider
+    /// How replicas' health endpoints are asked.
+    public let probe: HealthProbe
+    /// Where ages, backoffs and deadlines read the time.
+    public let clock: any ControllerClock
     public let backoff: Backoff
     /// How long one node's list call may take.
     public let observeTimeout: Duration
@@ -90,12 +79,14 @@ public struct Reconciler: Sendable {
     /// Image pulls in flight beside the passes.
     public let pulls: ImagePulls
 
-    public init(pool: ClientPool = ClientPool(), backoff: Backoff = Backoff(), observeTimeout: Duration = .seconds(5),
-                pulls: ImagePulls = ImagePulls()) {
-        self.pool = pool
+    public init(runtimes: any RuntimeProvider, prober: any ReplicaProber, clock: any ControllerClock = SystemClock(),
+                backoff: Backoff = Backoff(), observeTimeout: Duration = .seconds(5), pulls: ImagePulls? = nil) {
+        self.runtimes = runtimes
+        self.probe = HealthProbe(prober)
+        self.clock = clock
         self.backoff = backoff
         self.observeTimeout = observeTimeout
-        self.pulls = pulls
+        self.pulls = pulls ?? ImagePulls(clock: clock)
     }
 
     /// What one pass saw, planned and did.
@@ -135,10 +126,11 @@ public struct Reconciler: Sendable {
                      gate: (@Sendable (Plan, [String: NodeObservation], Set<String>) async -> Set<String>)? = nil,
                      fence: Fence? = nil) async -> Pass {
         let nodes = desired.compactMap { r in r.node.map { (name: r.name, spec: $0) } }
-        let observed = await ages.stamp(await observe(nodes))
-        let ready = await probe(observed, desired: desired)
+        let observed = await ages.stamp(await observe(nodes), at: clock.now)
+        let ready = await probe.ready(observed, desired: desired)
         let verdicts = await health?(observed, ready) ?? FleetHealth()
-        var plan = Planner.plan(desired: desired, observed: observed, ready: ready, revision: revision, epoch: epoch, health: verdicts)
+        var plan = Planner.plan(desired: desired, observed: observed, ready: ready, revision: revision, epoch: epoch,
+                                now: clock.date, health: verdicts)
         let held = await gate?(plan, observed, ready) ?? []
         // Containers that are ready, or neither there nor planned, start their backoff afresh — on
         // every pass, the quiet ones included: a replica started once and ready since must not
@@ -172,12 +164,12 @@ public struct Reconciler: Sendable {
                 Self.mark(&plan, container: c.name, phase: .pulling, message: pull.summary)
                 continue
             }
-            if await backoff.allows(action.backoffKey) { now.append(action) } else { deferred.append(action) }
+            if await backoff.allows(action.backoffKey, now: clock.now) { now.append(action) } else { deferred.append(action) }
         }
         var runnable = plan
         runnable.actions = now
         let results = await self.execute(runnable, nodes: Dictionary(uniqueKeysWithValues: nodes.map { ($0.name, $0.spec) }), fence: fence)
-        for r in results where r.action.kind != "remove" && r.waiting == nil { await backoff.attempted(r.action.backoffKey) }
+        for r in results where r.action.kind != "remove" && r.waiting == nil { await backoff.attempted(r.action.backoffKey, now: clock.now) }
         for r in results {
             if let waiting = r.waiting, case .create(_, let c) = r.action { Self.mark(&plan, container: c.name, phase: .pulling, message: waiting) }
         }
@@ -194,30 +186,9 @@ public struct Reconciler: Sendable {
         }
     }
 
-    /// A replica's health endpoint: the node's address, the replica's host port (or, with host
-    /// networking, the check's own port when it names one) and the check's path.
+    /// A replica's health endpoint (see `HealthProbe.url`).
     public static func healthURL(node: NodeSpec, deployment: DeploymentSpec, hostPort: Int) -> String {
-        let port = node.network == .host ? (deployment.health.port ?? hostPort) : hostPort
-        return "http://\(node.address):\(port)\(deployment.health.path)"
-    }
-
-    /// GETs each running replica's health endpoint (`http://ADDRESS:HOSTPORT/PATH` of its node and
-    /// deployment), all at once, each bounded by its check's timeout. Returns the ids of those
-    /// that answered 200.
-    public func probe(_ observed: [String: NodeObservation], desired: [Resource]) async -> Set<String> {
-        let nodes = Dictionary(uniqueKeysWithValues: desired.compactMap { r in r.node.map { (r.name, $0) } })
-        let deployments = Dictionary(uniqueKeysWithValues: desired.compactMap { r in r.deployment.map { (r.name, $0) } })
-        return await withTaskGroup(of: String?.self) { group in
-            for c in observed.values.flatMap(\.containers) where c.running {
-                guard let node = nodes[c.node], let d = deployments[c.deployment] else { continue }
-                let url = Self.healthURL(node: node, deployment: d, hostPort: c.hostPort)
-                let timeout = Duration.seconds(max(1, d.health.timeoutSeconds))
-                group.addTask { await ReplicaHTTP.status(url, timeout: timeout) == 200 ? c.id : nil }
-            }
-            var ready = Set<String>()
-            for await id in group { if let id { ready.insert(id) } }
-            return ready
-        }
+        HealthProbe.url(node: node, deployment: deployment, hostPort: hostPort)
     }
 
     /// One labelled list call per node, all nodes at once.
@@ -226,12 +197,12 @@ public struct Reconciler: Sendable {
             for (name, spec) in nodes {
                 group.addTask {
                     do {
-                        let client = try await pool.client(for: spec.engine)
+                        let runtime = try await runtimes.runtime(for: spec.engine)
                         // A node whose engine does not answer within seconds is a failed check, not a stalled pass.
-                        let containers = try await client.listContainers(timeout: observeTimeout)
+                        let containers = try await runtime.listContainers(timeout: observeTimeout)
                         return (name, .reachable(containers.compactMap { ObservedContainer($0, node: name) }))
                     } catch {
-                        await pool.forget(spec.engine)
+                        await runtimes.forget(spec.engine)
                         return (name, .unreachable("\(error)"))
                     }
                 }
@@ -275,8 +246,8 @@ public struct Reconciler: Sendable {
             func launch(_ action: Action) {
                 group.addTask {
                     do {
-                        let client = try await pool.client(for: engine)
-                        return ActionResult(action: action, error: nil, waiting: try await run(action, on: client, node: node))
+                        let runtime = try await runtimes.runtime(for: engine)
+                        return ActionResult(action: action, error: nil, waiting: try await run(action, on: runtime, node: node))
                     } catch {
                         return ActionResult(action: action, error: "\(error)")
                     }
@@ -292,17 +263,17 @@ public struct Reconciler: Sendable {
     }
 
     /// Runs one action; returns why it waits instead (its image is being pulled), or nil when done.
-    func run(_ action: Action, on client: DockerClient, node: String) async throws -> String? {
+    func run(_ action: Action, on client: any ContainerRuntime, node: String) async throws -> String? {
         switch action {
         case .create(_, let planned):
             let id: String
             let image = planned.spec.image
             do {
                 id = try await client.ensureContainer(planned).id
-            } catch let error as DockerError where error.code == .imageMissing {
+            } catch let error as RuntimeError where error.code == .imageMissing {
                 // The pull runs beside the passes; the replica waits in phase `pulling`.
                 if let failure = await pulls.takeFailure(node: node, image: image) {
-                    throw DockerError(.imageMissing, endpoint: client.endpoint.description, operation: "pull image \(image)", message: failure)
+                    throw RuntimeError(.imageMissing, endpoint: client.location, operation: "pull image \(image)", message: failure)
                 }
                 let auth = try planned.placement.model.registryAuth.map { try RegistryAuth(image: image, credentials: $0) }
                 await pulls.begin(node: node, image: image, client: client, auth: auth)
@@ -314,7 +285,7 @@ public struct Reconciler: Sendable {
         case .remove(_, let id, _, _):
             do {
                 try await client.removeContainer(id, force: true)
-            } catch let error as DockerError where error.code == .notFound {
+            } catch let error as RuntimeError where error.code == .notFound {
                 return nil  // already gone: the goal is reached
             }
         }

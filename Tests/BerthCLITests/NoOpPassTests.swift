@@ -10,7 +10,8 @@ extension LocalClusterEndToEnd.ReconcileIntegrationTests {
         try LocalCluster.removeBerthContainers()
         defer { try? LocalCluster.removeBerthContainers() }
         let desired = try ManifestLoader.load(paths: [LocalCluster.nodes, LocalCluster.fleet]).map(\.resource)
-        let reconciler = Reconciler()
+        let pool = ClientPool()
+        let reconciler = Reconciler(runtimes: pool, prober: HTTPProber())
         var converged = false
         for _ in 0..<200 {
             let pass = await reconciler.pass(desired: desired, revision: 1, epoch: 1)
@@ -24,7 +25,7 @@ extension LocalClusterEndToEnd.ReconcileIntegrationTests {
 
         let engines = desired.compactMap { r in r.node.map { (r.name, $0.engine) } }
         var clients: [(String, DockerClient)] = []
-        for (name, engine) in engines { clients.append((name, try await reconciler.pool.client(for: engine))) }
+        for (name, engine) in engines { clients.append((name, try await pool.client(for: engine))) }
         let before = clients.map { $0.1.requestCount }
         let pass = await reconciler.pass(desired: desired, revision: 1, epoch: 1)
         #expect(pass.plan.isNoOp && pass.results.isEmpty)

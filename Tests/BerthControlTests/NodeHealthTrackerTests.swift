@@ -1,6 +1,7 @@
 @testable import BerthControl
 import BerthModel
 import BerthReconciler
+import BerthRuntime
 import BerthStore
 import Foundation
 import Testing

@@ -1,4 +1,4 @@
-@testable import BerthDocker
+@testable import BerthRuntime
 import BerthModel
 import Crypto
 import Foundation

@@ -12,7 +12,7 @@ struct FencingTests {
         #expect(plan.actions.count == 2)
         let nodes = Dictionary(uniqueKeysWithValues: desired.compactMap { r in r.node.map { (r.name, $0) } })
         let asked = Counter()
-        let results = await Reconciler().execute(plan, nodes: nodes, fence: {
+        let results = await Reconciler(runtimes: ClientPool(), prober: HTTPProber()).execute(plan, nodes: nodes, fence: {
             await asked.add()
             return "the controller lease is held by other now"
         })

@@ -1,6 +1,7 @@
 import ArgumentParser
 import BerthControl
 import BerthModel
+import BerthDocker
 import BerthReconciler
 import BerthStore
 import Foundation
@@ -74,7 +75,7 @@ struct Reconcile: AsyncParsableCommand {
         if !dryRun {
             gate = { @Sendable plan, observed, ready in await gateways.sync(desired: desired, plan: plan, observed: observed, ready: ready) }
         }
-        let pass = await Reconciler().pass(desired: desired, revision: revision, epoch: epoch, execute: !dryRun, health: { _, _ in health },
+        let pass = await Reconciler(runtimes: ClientPool(), prober: HTTPProber()).pass(desired: desired, revision: revision, epoch: epoch, execute: !dryRun, health: { _, _ in health },
                                            gate: gate, fence: dryRun ? nil : fence)
         for (key, why) in gates.refusedVersions.sorted(by: { $0.key < $1.key }) { Console.note("\(key) not started: \(why)") }
         for (name, why) in pass.unreachable { Console.note("node \(name) not ready: \(why)") }

@@ -1,4 +1,6 @@
 import BerthModel
+import Foundation
+
 /// One container as `GET /containers/json` lists it: all Berth needs to observe a node in one call.
 public struct ContainerSummary: Decodable, Sendable, Hashable {
     public var id: String
@@ -34,6 +36,17 @@ public struct ContainerSummary: Decodable, Sendable, Hashable {
         case id = "Id", names = "Names", image = "Image", labels = "Labels", state = "State", status = "Status", ports = "Ports", created = "Created"
     }
 
+    public init(id: String, name: String, image: String, labels: [String: String], state: String, status: String = "", ports: [Port] = [], created: Int64) {
+        self.id = id
+        self.names = ["/" + name]
+        self.image = image
+        self.labels = labels
+        self.state = state
+        self.status = status
+        self.ports = ports
+        self.created = created
+    }
+
     public init(from decoder: any Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
         id = try c.decode(String.self, forKey: .id)
@@ -44,59 +57,6 @@ public struct ContainerSummary: Decodable, Sendable, Hashable {
         status = try c.decodeIfPresent(String.self, forKey: .status) ?? ""
         ports = try c.decodeIfPresent([Port].self, forKey: .ports) ?? []
         created = try c.decodeIfPresent(Int64.self, forKey: .created) ?? 0
-    }
-}
-
-/// The parts of `GET /containers/{id}/json` Berth reads.
-public struct ContainerDetails: Decodable, Sendable {
-    public var id: String
-    public var name: String
-    public var image: String
-    public var state: State
-    public var config: Config
-    public var hostConfig: HostConfigView
-
-    public struct State: Decodable, Sendable {
-        public var status: String
-        public var running: Bool
-        public var exitCode: Int
-        public var pid: Int
-        enum CodingKeys: String, CodingKey { case status = "Status", running = "Running", exitCode = "ExitCode", pid = "Pid" }
-    }
-
-    public struct Config: Decodable, Sendable {
-        public var image: String
-        public var env: [String]?
-        public var cmd: [String]?
-        public var labels: [String: String]?
-        enum CodingKeys: String, CodingKey { case image = "Image", env = "Env", cmd = "Cmd", labels = "Labels" }
-    }
-
-    public struct HostConfigView: Decodable, Sendable {
-        public var networkMode: String?
-        public var shmSize: Int64?
-        public var memory: Int64?
-        public var binds: [String]?
-        public var deviceRequests: [DeviceRequest]?
-        public var restartPolicy: RestartPolicy?
-        enum CodingKeys: String, CodingKey {
-            case networkMode = "NetworkMode", shmSize = "ShmSize", memory = "Memory", binds = "Binds"
-            case deviceRequests = "DeviceRequests", restartPolicy = "RestartPolicy"
-        }
-    }
-
-    enum CodingKeys: String, CodingKey {
-        case id = "Id", name = "Name", image = "Image", state = "State", config = "Config", hostConfig = "HostConfig"
-    }
-
-    /// The environment as a dictionary.
-    public var environment: [String: String] {
-        var env: [String: String] = [:]
-        for entry in config.env ?? [] {
-            let parts = entry.split(separator: "=", maxSplits: 1).map(String.init)
-            env[parts[0]] = parts.count > 1 ? parts[1] : ""
-        }
-        return env
     }
 }
 
@@ -136,6 +96,17 @@ public struct HostConfig: Codable, Sendable, Hashable {
     public var shmSize: Int64
     public var memory: Int64?
     public var deviceRequests: [DeviceRequest]?
+
+    public init(networkMode: String, portBindings: [String: [PortBinding]]?, binds: [String]?, restartPolicy: RestartPolicy,
+                shmSize: Int64, memory: Int64?, deviceRequests: [DeviceRequest]?) {
+        self.networkMode = networkMode
+        self.portBindings = portBindings
+        self.binds = binds
+        self.restartPolicy = restartPolicy
+        self.shmSize = shmSize
+        self.memory = memory
+        self.deviceRequests = deviceRequests
+    }
 
     enum CodingKeys: String, CodingKey {
         case networkMode = "NetworkMode", portBindings = "PortBindings", binds = "Binds", restartPolicy = "RestartPolicy"

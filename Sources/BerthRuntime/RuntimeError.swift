@@ -1,5 +1,6 @@
-/// A failed call to a Docker engine: which engine, which operation, and what it said.
-public struct DockerError: Error, Sendable, CustomStringConvertible {
+/// A failed call to a container runtime (a Docker engine, or the simulator's): which engine,
+/// which operation, and what it said. The reconciler decides by `code`, never by message text.
+public struct RuntimeError: Error, Sendable, CustomStringConvertible {
     public enum Code: Sendable, Equatable {
         /// Nothing answers at the endpoint (refused, no such socket, host down).
         case unreachable

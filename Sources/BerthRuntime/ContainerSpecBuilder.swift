@@ -19,6 +19,8 @@ public enum BerthLabel {
     /// Rank and size of a member of a replica spread over several nodes.
     public static let gangRank = "io.berth.gang-rank"
     public static let gangSize = "io.berth.gang-size"
+    /// The label filter of every list and event call: Berth's own containers only.
+    public static let managedFilter = "io.berth.managed-by=berth"
 }
 
 /// A container Berth wants on a node: its deterministic name, the hash of what matters, and
