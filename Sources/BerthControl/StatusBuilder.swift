@@ -4,16 +4,7 @@ import BerthReconciler
 import BerthStore
 import Foundation
 
-/// Something the controller tells about an object, before it becomes an `Event` of a revision.
-struct Notice: Sendable {
-    var kind: String
-    var name: String
-    var warning: Bool
-    var reason: String
-    var message: String
-    /// Names in `message` that could be personal: the event keeps them, the log shows pseudonyms.
-    var personal: [String] = []
-
+extension Notice {
     func event(at time: Date, revision: Int64?) -> Event {
         Event(time: time, revision: revision, kind: kind, name: name, type: warning ? "Warning" : "Normal", reason: reason, message: message)
     }

@@ -1,7 +1,5 @@
 import BerthModel
-import BerthReconciler
 import BerthRuntime
-import BerthStore
 import Foundation
 
 /// When a node counts as failed, and how long its replicas have to come back elsewhere.
@@ -21,9 +19,6 @@ public struct FailoverOptions: Sendable {
     public init() {}
 }
 
-/// A moment on the controller's monotonic clock: durations are measured here, never by
-/// subtracting wall-clock dates, so a clock jump neither fails a node nor ends a deadline.
-
 /// What a reachable node's replica checks say about the node.
 enum ReplicaVerdict: Equatable {
     /// Its once-ready replicas all fail, while the same deployments are ready on other nodes: a
@@ -38,7 +33,7 @@ enum ReplicaVerdict: Equatable {
 /// their place and follows each promotion to its end; a node that comes back rejoins as a standby
 /// (or takes its replicas back with `failback: true`; a node failed for replica health alone
 /// returns to its role). Its verdicts feed each pass's plan.
-actor NodeHealthTracker {
+public actor NodeHealthTracker {
     struct NodeState {
         var failedChecks = 0
         var firstFailure: MonotonicInstant?
@@ -59,7 +54,7 @@ actor NodeHealthTracker {
     var nodes: [String: NodeState] = [:]
     var promoted: Set<String> = []
     var demoted: Set<String> = []
-    var promotions: [Promotion] = []
+    public internal(set) var promotions: [Promotion] = []
     /// When each running promotion started, on the monotonic clock, by `Self.key(_:)`.
     var promotionStarts: [String: MonotonicInstant] = [:]
     /// When nodes were failed for replica health alone, for the per-window limit.
@@ -70,7 +65,7 @@ actor NodeHealthTracker {
     /// Operators' promotion requests carried out, to be cleared in the store.
     var promotionsDone: [String] = []
 
-    init(options: FailoverOptions, previous: FleetStatus, now: Date = Date(), at instant: MonotonicInstant = .now) {
+    public init(options: FailoverOptions, previous: FleetStatus, now: Date = Date(), at instant: MonotonicInstant = .now) {
         self.options = options
         for n in previous.nodes {
             if n.promoted { promoted.insert(n.name) }
@@ -93,17 +88,17 @@ actor NodeHealthTracker {
 
     static func key(_ p: Promotion) -> String { "\(p.failedNode)@\(p.detectedAt.timeIntervalSince1970)" }
 
-    func takeEvents() -> [Notice] {
+    public func takeEvents() -> [Notice] {
         defer { events = [] }
         return events
     }
 
-    func takeFinished() -> [(seconds: Double, succeeded: Bool, deadlineExceeded: Bool)] {
+    public func takeFinished() -> [(seconds: Double, succeeded: Bool, deadlineExceeded: Bool)] {
         defer { finished = [] }
         return finished
     }
 
-    func takePromotionsDone() -> [String] {
+    public func takePromotionsDone() -> [String] {
         defer { promotionsDone = [] }
         return promotionsDone
     }
@@ -131,7 +126,7 @@ actor NodeHealthTracker {
     /// Turns this pass's observation (engines, and which containers answer their health checks)
     /// and the operators' holds into verdicts. `now` stamps what people read; `instant` (the
     /// monotonic clock) measures every duration.
-    func evaluate(observed: [String: NodeObservation], ready: Set<String>, desired: [Resource], holds: [String: NodeHold] = [:],
+    public func evaluate(observed: [String: NodeObservation], ready: Set<String>, desired: [Resource], holds: [String: NodeHold] = [:],
                   now: Date = Date(), at instant: MonotonicInstant = .now) -> FleetHealth {
         let specs = Dictionary(uniqueKeysWithValues: desired.compactMap { r in r.node.map { (r.name, $0) } })
         for name in nodes.keys where specs[name] == nil { nodes[name] = nil }
@@ -242,7 +237,7 @@ actor NodeHealthTracker {
     }
 
     /// Details for a node's status.
-    func details(_ name: String) -> (failedChecks: Int, notReady: Bool, failure: String, error: String, promoted: Bool, demoted: Bool) {
+    public func details(_ name: String) -> (failedChecks: Int, notReady: Bool, failure: String, error: String, promoted: Bool, demoted: Bool) {
         let n = nodes[name] ?? NodeState()
         return (n.failedChecks, n.notReadyAt != nil, n.failure, n.lastError, promoted.contains(name), demoted.contains(name))
     }

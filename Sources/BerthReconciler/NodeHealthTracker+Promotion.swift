@@ -1,5 +1,4 @@
 import BerthModel
-import BerthReconciler
 import BerthRuntime
 import Foundation
 
@@ -38,7 +37,7 @@ extension NodeHealthTracker {
     /// Follows running promotions through this pass's plan: scheduled, started, ready (and so in
     /// the gateway, which takes ready replicas in the same pass), or failed. Times are offsets on
     /// the monotonic clock from the detection; the deadline too.
-    func progress(plan: Plan, at instant: MonotonicInstant = .now) {
+    public func progress(plan: Plan, at instant: MonotonicInstant = .now) {
         let replicas = Dictionary(uniqueKeysWithValues: plan.deployments.map { ($0.name, Dictionary($0.replicas.map { ($0.slot, $0) }, uniquingKeysWith: { a, _ in a })) })
         for i in promotions.indices where promotions[i].state == .running {
             var p = promotions[i]

@@ -1,8 +1,6 @@
-@testable import BerthControl
 import BerthModel
-import BerthReconciler
+@testable import BerthReconciler
 import BerthRuntime
-import BerthStore
 import Foundation
 import Testing
 
