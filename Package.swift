@@ -46,7 +46,7 @@ let package = Package(
         // Pure placement of replicas on GPUs.
         .target(name: "BerthScheduler", dependencies: ["BerthModel"]),
         // Observe, plan (pure), execute — through `ContainerRuntime`, never a concrete engine.
-        .target(name: "BerthReconciler", dependencies: ["BerthModel", "BerthScheduler", "BerthRuntime"]),
+        .target(name: "BerthReconciler", dependencies: ["BerthModel", "BerthScheduler", "BerthRuntime", "BerthGateway"]),
         // Docker Engine API client over AsyncHTTPClient.
         .target(
             name: "BerthDocker",

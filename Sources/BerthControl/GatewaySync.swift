@@ -53,26 +53,13 @@ public actor GatewaySync {
 
     /// Syncs every gateway of `desired`; returns the ids of containers that must not be removed yet.
     public func sync(desired: [Resource], plan: Plan, observed: [String: NodeObservation], ready: Set<String>, now: Date = Date()) -> Set<String> {
-        let addresses = Dictionary(uniqueKeysWithValues: desired.compactMap { r in r.node.map { (r.name, $0.address) } })
-        let deployments = Dictionary(uniqueKeysWithValues: desired.compactMap { r in r.deployment.map { (r.name, $0) } })
-        var leaving: [String: String] = [:]
-        for case .remove(_, let id, _, let reason) in plan.actions { leaving[id] = reason }
-        let containers = observed.values.flatMap(\.containers)
+        let leaving = GatewayMembership.leaving(plan)
         var held = Set<String>()
         var statuses: [GatewayStatus] = []
         for r in desired {
             guard let spec = r.gateway else { continue }
             let name = r.name
-            let routed = Set(spec.routes.map(\.deployment))
-            var byEndpoint: [String: ObservedContainer] = [:]
-            // A multi-node replica is served by its leader (rank 0) alone.
-            let candidates = containers.filter { routed.contains($0.deployment) && deployments[$0.deployment] != nil && $0.rank == 0 }.map { c -> Candidate in
-                let endpoint = "\(addresses[c.node] ?? "127.0.0.1"):\(c.hostPort)"
-                byEndpoint[endpoint] = c
-                return Candidate(deployment: c.deployment, replica: c.replica, endpoint: endpoint, weight: deployments[c.deployment]!.weight,
-                                 ready: c.running && ready.contains(c.id), leaving: leaving[c.id])
-            }
-            var members = UpstreamWeights.members(routes: spec.routes, candidates: candidates)
+            var (members, byEndpoint) = GatewayMembership.upstream(spec: spec, desired: desired, observed: observed, ready: ready, leaving: leaving)
             let paths = spec.managed ? NginxPaths.managed(stateFolder: stateFolder, gateway: name) : NginxPaths.system(gateway: name, spec: spec)
             let nginx = Nginx(paths: paths, managed: spec.managed)
             if loaded.insert(name).inserted { draining[name] = Self.readDraining(nginx) }

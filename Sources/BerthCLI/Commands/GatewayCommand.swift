@@ -2,6 +2,7 @@ import ArgumentParser
 import BerthControl
 import BerthGateway
 import BerthModel
+import BerthReconciler
 import BerthStore
 import Foundation
 
@@ -45,17 +46,7 @@ struct GatewayCommand: ParsableCommand {
 enum GatewayRendering {
     /// The upstream a gateway would have with the replicas the last status reports ready.
     static func members(spec: GatewaySpec, objects: [Resource], status: FleetStatus) -> [UpstreamMember] {
-        let addresses = Dictionary(uniqueKeysWithValues: objects.compactMap { r in r.node.map { (r.name, $0.address) } })
-        let weights = Dictionary(uniqueKeysWithValues: objects.compactMap { r in r.deployment.map { (r.name, $0.weight) } })
-        var candidates: [Candidate] = []
-        for d in status.deployments where weights[d.name] != nil {
-            for r in d.replicas {
-                guard let node = r.node, let port = r.hostPort else { continue }
-                candidates.append(Candidate(deployment: d.name, replica: r.slot, endpoint: "\(addresses[node] ?? node):\(port)",
-                                            weight: weights[d.name]!, ready: r.phase == .ready))
-            }
-        }
-        return UpstreamWeights.members(routes: spec.routes, candidates: candidates)
+        GatewayMembership.upstream(spec: spec, desired: objects, status: status)
     }
 
     static func table(_ gateways: [Resource], status: FleetStatus) -> String {
