@@ -240,7 +240,7 @@ public final class ControlLoop: Service, Sendable {
                     },
                     gate: { plan, observed, ready in await gateways.sync(desired: desired, plan: plan, observed: observed, ready: ready) },
                     fence: fence)
-                await tracker.progress(plan: pass.plan)
+                await tracker.progress(plan: pass.plan, results: pass.results)
                 for node in await tracker.takePromotionsDone() { try store.promotionDone(node: node) }
                 // Images and artifacts are kept beside the passes; a new revision starts a round at once.
                 if let interval = options.imageInterval, keeperDone.value,
@@ -313,9 +313,10 @@ public final class ControlLoop: Service, Sendable {
                 output.events += await gateways.takeEvents().map { $0.event(at: now, revision: revision) }
                 record(await keeper.takeEvents(), level: .info)
                 let duration = t0.duration(to: clock.now)
+                let observedByID = Dictionary(pass.observed.values.flatMap(\.containers).map { ($0.id, $0) }, uniquingKeysWith: { a, _ in a })
                 for r in pass.results {
                     var meta: Logger.Metadata = ["node": "\(r.action.node)", "revision": "\(revision)"]
-                    if let d = StatusBuilder.containerDeployment(r.action) { meta["deployment"] = "\(d)" }
+                    if let d = StatusBuilder.containerDeployment(r.action, observed: observedByID) { meta["deployment"] = "\(d)" }
                     if let error = r.error { logger.error("\(r.action) failed: \(error)", metadata: meta) } else { logger.info("\(r.action)", metadata: meta) }
                 }
                 for (node, why) in pass.unreachable where previous.nodes.first(where: { $0.name == node })?.ready != false {
@@ -331,7 +332,8 @@ public final class ControlLoop: Service, Sendable {
                 let controller = ControllerStatus(
                     holder: options.identity, epoch: epoch, startedAt: started, lastPassAt: now,
                     lastPassMilliseconds: Int(duration.components.seconds * 1000 + duration.components.attoseconds / 1_000_000_000_000_000),
-                    passes: passes, revision: revision, listen: await board.listen, promotions: await tracker.promotions)
+                    passes: passes, revision: revision, listen: await board.listen, promotions: await tracker.promotions,
+                    failover: await tracker.memory())
                 let status = FleetStatus(controller: controller, deployments: output.deployments, nodes: output.nodes,
                                          gateways: await gateways.statuses)
                 try store.writeStatus(status, events: output.events, holder: options.identity)

@@ -58,7 +58,7 @@ public final class ControllerMetrics: Sendable {
         for r in pass.results {
             registry.makeCounter(descriptor: MetricNameDescriptor(namespace: "berth", metricName: "plan_actions", unitName: "total",
                                                                   helpText: "Actions executed, by kind and outcome."),
-                                 labels: [("kind", r.action.kind), ("outcome", r.error == nil ? "ok" : "failed")]).increment()
+                                 labels: [("kind", r.action.kind.rawValue), ("outcome", r.error == nil ? "ok" : "failed")]).increment()
         }
         for d in status.deployments {
             gauge("deployment_replicas_desired", "Replicas a deployment asks for.", [("deployment", d.name)]).set(to: Double(d.desired))

@@ -93,22 +93,22 @@ public enum StatusBuilder {
             nodes.append(status)
         }
 
+        let observedByID = Dictionary(pass.observed.values.flatMap(\.containers).map { ($0.id, $0) }, uniquingKeysWith: { a, _ in a })
         for r in pass.results {
-            let deployment = containerDeployment(r.action)
+            let deployment = containerDeployment(r.action, observed: observedByID)
             events.append(Event(time: now, revision: revision, kind: deployment == nil ? "node" : "deployment", name: deployment ?? r.action.node,
                                 type: r.error == nil ? "Normal" : "Warning",
-                                reason: r.error == nil ? ["create": "ContainerCreated", "start": "ContainerStarted", "remove": "ContainerRemoved"][r.action.kind]! : "ActionFailed",
+                                reason: r.error == nil ? r.action.kind.doneReason : "ActionFailed",
                                 message: r.error.map { "\(r.action) failed: \($0)" } ?? r.action.description))
         }
         return Output(deployments: deployments, nodes: nodes, events: events)
     }
 
-    static func containerDeployment(_ action: Action) -> String? {
+    /// The deployment an action is about: the planned placement's, or the observed container's label.
+    static func containerDeployment(_ action: Action, observed: [String: ObservedContainer]) -> String? {
         switch action {
         case .create(_, let c): c.placement.deployment
-        case .start, .remove:
-            // berth-<deployment>-<replica>-<hash>
-            action.containerName.split(separator: "-").dropFirst().dropLast(2).joined(separator: "-")
+        case .start(_, let id, _), .remove(_, let id, _, _): observed[id]?.deployment
         }
     }
 }

@@ -225,6 +225,8 @@ public struct Promotion: Codable, Sendable, Hashable {
 /// Who leads and how its loop does.
 public struct ControllerStatus: Codable, Sendable, Hashable {
     public var promotions: [Promotion] = []
+    /// The failover tracker's state, for the next leader (absent in status stored by older controllers).
+    public var failover: FailoverMemory?
     public var holder: String
     public var epoch: Int64
     public var startedAt: Date
@@ -235,8 +237,9 @@ public struct ControllerStatus: Codable, Sendable, Hashable {
     public var listen: String?
 
     public init(holder: String, epoch: Int64, startedAt: Date, lastPassAt: Date, lastPassMilliseconds: Int, passes: Int, revision: Int64, listen: String?,
-                promotions: [Promotion] = []) {
+                promotions: [Promotion] = [], failover: FailoverMemory? = nil) {
         self.promotions = promotions
+        self.failover = failover
         self.holder = holder
         self.epoch = epoch
         self.startedAt = startedAt

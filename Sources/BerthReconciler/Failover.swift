@@ -42,8 +42,8 @@ public actor NodeHealthTracker {
         var notReadySince: Date?
         var notReadyAt: MonotonicInstant?
         var lastError = ""
-        /// `EngineUnreachable` or `ReplicasFailing`: what the failed checks saw.
-        var failure = ""
+        /// What the failed checks saw.
+        var failure: NodeFailure?
         /// Running containers that answered their health check at least once.
         var everReady: Set<String> = []
         /// A notice about this episode (fleet-wide failure, failure limit) was given already.
@@ -67,15 +67,29 @@ public actor NodeHealthTracker {
 
     public init(options: FailoverOptions, previous: FleetStatus, now: Date = Date(), at instant: MonotonicInstant = .now) {
         self.options = options
-        for n in previous.nodes {
-            if n.promoted { promoted.insert(n.name) }
-            if n.rejoinedAsStandby { demoted.insert(n.name) }
-            if !n.ready && n.reason == "NodeFailed" {
+        if let memory = previous.controller?.failover {
+            promoted = Set(memory.promoted)
+            demoted = Set(memory.rejoined)
+            for f in memory.failed {
                 var state = NodeState()
-                state.notReadySince = n.lastHeartbeat ?? now
+                state.notReadySince = f.since
                 state.notReadyAt = instant
-                state.failure = n.message.hasPrefix("ReplicasFailing") ? "ReplicasFailing" : "EngineUnreachable"
-                nodes[n.name] = state
+                state.failure = f.failure
+                state.lastError = f.error
+                nodes[f.name] = state
+            }
+        } else {
+            // Status stored before the memory existed: read back from the node statuses.
+            for n in previous.nodes {
+                if n.promoted { promoted.insert(n.name) }
+                if n.rejoinedAsStandby { demoted.insert(n.name) }
+                if !n.ready && n.reason == "NodeFailed" {
+                    var state = NodeState()
+                    state.notReadySince = n.lastHeartbeat ?? now
+                    state.notReadyAt = instant
+                    state.failure = n.message.hasPrefix(NodeFailure.replicasFailing.rawValue) ? .replicasFailing : .engineUnreachable
+                    nodes[n.name] = state
+                }
             }
         }
         promotions = previous.controller?.promotions ?? []
@@ -87,6 +101,15 @@ public actor NodeHealthTracker {
     }
 
     static func key(_ p: Promotion) -> String { "\(p.failedNode)@\(p.detectedAt.timeIntervalSince1970)" }
+
+    /// What the next leader needs to carry on: stored with the controller's status.
+    public func memory() -> FailoverMemory {
+        let failed = nodes.compactMap { name, n -> FailoverMemory.FailedNode? in
+            guard n.notReadyAt != nil, let failure = n.failure else { return nil }
+            return FailoverMemory.FailedNode(name: name, failure: failure, since: n.notReadySince ?? Date(timeIntervalSince1970: 0), error: n.lastError)
+        }
+        return FailoverMemory(failed: failed.sorted { $0.name < $1.name }, promoted: promoted.sorted(), rejoined: demoted.sorted())
+    }
 
     public func takeEvents() -> [Notice] {
         defer { events = [] }
@@ -143,7 +166,7 @@ public actor NodeHealthTracker {
         var health = FleetHealth()
         for (name, spec) in specs.sorted(by: { $0.key < $1.key }) {
             var n = nodes[name] ?? NodeState()
-            var failure: (kind: String, why: String)?
+            var failure: (kind: NodeFailure, why: String)?
             var fleetWide = false
             switch observed[name] {
             case .reachable(let containers)?:
@@ -151,25 +174,25 @@ public actor NodeHealthTracker {
                 let verdict = Self.replicaFailure(containers, ready: ready, everReady: &n.everReady,
                                                   readyElsewhere: { !(readyNodes[$0] ?? []).subtracting([name]).isEmpty })
                 switch verdict {
-                case .local(let why)?: failure = ("ReplicasFailing", why)
+                case .local(let why)?: failure = (.replicasFailing, why)
                 case .fleetWide(let why)?:
                     fleetWide = true
                     if n.noticed != "fleetWide" {
                         n.noticed = "fleetWide"
                         events.append(Notice(kind: "node", name: name, warning: true, reason: "ReplicasFailingEverywhere", message: why + "; no node is failed for it"))
                     }
-                    if n.notReadyAt != nil { failure = (n.failure, n.lastError) }  // a node already failed stays failed
+                    if n.notReadyAt != nil, let kind = n.failure { failure = (kind, n.lastError) }  // a node already failed stays failed
                 case nil: break
                 }
             case .unreachable(let why)?:
-                failure = ("EngineUnreachable", why)
+                failure = (.engineUnreachable, why)
             case nil:
                 nodes[name] = n
                 continue
             }
             switch failure {
             case nil:
-                if n.notReadyAt != nil { recovered(name, spec: spec, state: n, now: now) }
+                if n.notReadyAt != nil { recovered(name, spec: spec, state: n, at: instant) }
                 n = NodeState(lastSeen: n.lastSeen, everReady: n.everReady, noticed: fleetWide ? n.noticed : "")
             case let (kind, why)?:
                 n.lastError = why
@@ -180,17 +203,17 @@ public actor NodeHealthTracker {
                 n.firstFailure = first
                 n.failedChecks = 1 + Int(instant.seconds(since: first) / options.checkInterval)
                 if n.failedChecks >= options.failureThreshold && n.notReadyAt == nil {
-                    if kind == "ReplicasFailing" && replicaHealthFailures.count >= options.maxReplicaHealthFailures {
+                    if kind == .replicasFailing && replicaHealthFailures.count >= options.maxReplicaHealthFailures {
                         if n.noticed != "limited" {
                             n.noticed = "limited"
                             events.append(Notice(kind: "node", name: name, warning: true, reason: "NodeFailureLimited",
                                                  message: "\(why); not failed: \(replicaHealthFailures.count) node(s) were failed for replica health in the last \(Int(options.replicaHealthWindow)) s (at most \(options.maxReplicaHealthFailures)); it takes no new replicas"))
                         }
                     } else {
-                        if kind == "ReplicasFailing" { replicaHealthFailures.append(instant) }
+                        if kind == .replicasFailing { replicaHealthFailures.append(instant) }
                         n.notReadySince = now
                         n.notReadyAt = instant
-                        events.append(Notice(kind: "node", name: name, warning: true, reason: "NodeFailed", message: "\(n.failedChecks) checks failed in a row (\(options.failureThreshold) allowed, \(Int(options.checkInterval)) s apart): \(kind): \(why)"))
+                        events.append(Notice(kind: "node", name: name, warning: true, reason: "NodeFailed", message: "\(n.failedChecks) checks failed in a row (\(options.failureThreshold) allowed, \(Int(options.checkInterval)) s apart): \(kind.rawValue): \(why)"))
                         nodes[name] = n
                         startPromotion(failed: name, specs: specs, observed: observed, now: now, at: instant)
                     }
@@ -199,8 +222,10 @@ public actor NodeHealthTracker {
             nodes[name] = n
             if n.notReadyAt != nil { health.notReady.insert(name) }
             else if case .unreachable? = observed[name], let seen = n.lastSeen { health.suspect[name] = seen }
+            else if case .unreachable? = observed[name] { health.unseen.insert(name) }
             else if failure != nil { health.cordoned.insert(name) }
         }
+        restoreActiveCount(specs: specs, observed: observed)
         health.promoted = promoted
         health.demoted = demoted
         return health
@@ -208,9 +233,10 @@ public actor NodeHealthTracker {
 
     /// A failed node passes its checks again: an engine that was gone rejoins as a standby
     /// (unless `failback`); a node failed for its replicas' health alone returns to its role.
-    private func recovered(_ name: String, spec: NodeSpec, state n: NodeState, now: Date) {
-        let back = Int(now.timeIntervalSince(n.notReadySince ?? now))
-        if n.failure == "ReplicasFailing" {
+    private func recovered(_ name: String, spec: NodeSpec, state n: NodeState, at instant: MonotonicInstant) {
+        // On the monotonic clock: a wall clock stepped back an hour must not say "-3593 s".
+        let back = Int(instant.seconds(since: n.notReadyAt ?? instant))
+        if n.failure == .replicasFailing {
             events.append(Notice(kind: "node", name: name, warning: false, reason: "NodeRecovered",
                                  message: "checks pass again \(back) s later (its failing replicas are gone; look at its GPUs before relying on it); returns to its role (\(demoted.contains(name) ? "standby" : promoted.contains(name) ? "active, promoted" : spec.role.rawValue))"))
         } else if spec.role == .active && !spec.failback && !promoted.contains(name) {
@@ -239,6 +265,6 @@ public actor NodeHealthTracker {
     /// Details for a node's status.
     public func details(_ name: String) -> (failedChecks: Int, notReady: Bool, failure: String, error: String, promoted: Bool, demoted: Bool) {
         let n = nodes[name] ?? NodeState()
-        return (n.failedChecks, n.notReadyAt != nil, n.failure, n.lastError, promoted.contains(name), demoted.contains(name))
+        return (n.failedChecks, n.notReadyAt != nil, n.failure?.rawValue ?? "", n.lastError, promoted.contains(name), demoted.contains(name))
     }
 }

@@ -57,6 +57,9 @@ public actor ImagePulls {
         return failure
     }
 
+    /// Pulls still running (failed ones waiting to be reported are not counted).
+    public var inFlight: Int { pulls.values.filter { $0.failure == nil }.count }
+
     /// Starts pulling unless a pull of the same image on the node runs already.
     public func begin(node: String, image: String, client: any ContainerRuntime, auth: RegistryAuth?) {
         let key = Self.key(node, image)

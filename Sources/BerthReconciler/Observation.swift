@@ -76,6 +76,13 @@ public struct ObservedContainer: Sendable, Hashable {
 }
 
 extension ObservedContainer {
+    /// The container a create just made from `planned`, as a list call would report it running.
+    public init?(planned: PlannedContainer, node: String, id: String, created: Date = Date()) {
+        let summary = ContainerSummary(id: id, name: planned.name, image: planned.spec.image, labels: planned.spec.labels,
+                                       state: "running", created: Int64(created.timeIntervalSince1970))
+        self.init(summary, node: node)
+    }
+
     /// How long it has been running, as far as this controller knows: its monotonic age when the
     /// reconciler set one, else (pure callers, tests) the wall-clock time since the engine created it.
     public func age(now: Date) -> TimeInterval { seenRunningFor ?? now.timeIntervalSince(created) }

@@ -39,12 +39,25 @@ public enum Action: Sendable, Hashable, CustomStringConvertible {
     public static func startKey(id: String) -> String { "start/\(id)" }
     public static func createKey(node: String, name: String) -> String { "create/\(node)/\(name)" }
 
-    /// `create`, `start` or `remove`: the metric label.
-    public var kind: String {
+    /// What an action does; its raw value is the metric label.
+    public enum Kind: String, Sendable, CaseIterable {
+        case create, start, remove
+
+        /// The event reason a successful action of this kind records.
+        public var doneReason: String {
+            switch self {
+            case .create: "ContainerCreated"
+            case .start: "ContainerStarted"
+            case .remove: "ContainerRemoved"
+            }
+        }
+    }
+
+    public var kind: Kind {
         switch self {
-        case .create: "create"
-        case .start: "start"
-        case .remove: "remove"
+        case .create: .create
+        case .start: .start
+        case .remove: .remove
         }
     }
 
@@ -102,6 +115,10 @@ public struct FleetHealth: Sendable, Hashable {
     public var draining: Set<String> = []
     /// `model@version` → why no new replica of it may start (artifacts not verified).
     public var refusedVersions: [String: String] = [:]
+    /// Unreachable nodes this controller has never seen answer (it began leading while they were
+    /// down or cut off): what runs there is unknown. Until they answer or are declared dead, no
+    /// replica is created in a slot that has no container anywhere: it may be running there.
+    public var unseen: Set<String> = []
 
     public init(notReady: Set<String> = [], suspect: [String: [ObservedContainer]] = [:], promoted: Set<String> = [], demoted: Set<String> = []) {
         self.notReady = notReady
@@ -322,13 +339,19 @@ public enum Planner {
                     phase = .pending
                     message = "not started: \(refusal)"
                     refuse(refusal)
+                } else if s.others.isEmpty, !health.unseen.isEmpty {
+                    phase = .pending
+                    message = "waiting: \(health.unseen.sorted().joined(separator: ", ")) has not answered since this controller began leading; the replica may run there"
                 } else if s.others.isEmpty {
                     phase = .pending
                     message = "creating"
                     actions.append(.create(node: node, container: s.target))
                 } else {
                     let losesReady = s.others.contains(where: isReady)
-                    let old = s.others.first(where: isReady) ?? s.others[0]
+                    // The old container that serves the slot: a ready one, on a node that may run replicas if any.
+                    let serving = s.others.filter(isReady)
+                    let old = serving.first { nodeStates[$0.node].map { $0.spec.role == .active && !$0.cordoned } ?? false }
+                        ?? serving.first ?? s.others[0]
                     // Why the old one stays serving for now, if it does.
                     let keepOld: String? =
                         if let refusal { "kept: \(refusal)" }
@@ -336,7 +359,14 @@ public enum Planner {
                         else if losesReady && readyCount - 1 < minReady { "waiting: replacing it now would leave fewer than \(minReady) ready" }
                         else { nil }
                     if let keepOld {
-                        for o in s.others { wanted.insert(o.id) }
+                        for o in s.others {
+                            wanted.insert(o.id)
+                            // A second old container of the slot (left on a node that failed and came
+                            // back) goes even while the slot waits: one serves it.
+                            if isReady(old) && o.id != old.id {
+                                actions.append(.remove(node: o.node, id: o.id, name: o.name, reason: "a second container for replica \(o.replica); \(old.name) on \(old.node) serves it"))
+                            }
+                        }
                         phase = isReady(old) ? (old.templateHash == template ? .ready : .outdated) : .pending
                         container = old.name
                         version = old.modelVersion

@@ -9,11 +9,14 @@ public struct ActionResult: Sendable {
     public var error: String?
     /// Not run yet, and why (its image is being pulled): neither done nor failed.
     public var waiting: String?
+    /// The id of the container a create made (or adopted).
+    public var created: String?
 
-    public init(action: Action, error: String?, waiting: String? = nil) {
+    public init(action: Action, error: String?, waiting: String? = nil, created: String? = nil) {
         self.action = action
         self.error = error
         self.waiting = waiting
+        self.created = created
     }
 }
 
@@ -168,8 +171,9 @@ public struct Reconciler: Sendable {
         }
         var runnable = plan
         runnable.actions = now
-        let results = await self.execute(runnable, nodes: Dictionary(uniqueKeysWithValues: nodes.map { ($0.name, $0.spec) }), fence: fence)
-        for r in results where r.action.kind != "remove" && r.waiting == nil { await backoff.attempted(r.action.backoffKey, now: clock.now) }
+        let results = await self.execute(runnable, nodes: Dictionary(uniqueKeysWithValues: nodes.map { ($0.name, $0.spec) }), fence: fence,
+                                          occupying: Dictionary(containers.map { ($0.id, $0) }, uniquingKeysWith: { a, _ in a }))
+        for r in results where r.action.kind != .remove && r.waiting == nil { await backoff.attempted(r.action.backoffKey, now: clock.now) }
         for r in results {
             if let waiting = r.waiting, case .create(_, let c) = r.action { Self.mark(&plan, container: c.name, phase: .pulling, message: waiting) }
         }
@@ -216,8 +220,11 @@ public struct Reconciler: Sendable {
     /// Runs the plan: nodes in parallel; on each node, first every removal, then every create and
     /// start (a replacement's new container wants the port and GPUs its old one frees), each
     /// phase with at most `perNode` actions at once.
-    /// Each batch is sent only once `fence` allows it.
-    public func execute(_ plan: Plan, nodes: [String: NodeSpec], perNode: Int = 8, fence: Fence? = nil) async -> [ActionResult] {
+    /// Each batch is sent only once `fence` allows it. A create that wants a GPU or port of a
+    /// container whose removal failed is not sent (it would share the GPU): `occupying` gives
+    /// the removed containers by id.
+    public func execute(_ plan: Plan, nodes: [String: NodeSpec], perNode: Int = 8, fence: Fence? = nil,
+                        occupying: [String: ObservedContainer] = [:]) async -> [ActionResult] {
         let byNode = Dictionary(grouping: plan.actions, by: \.node)
         return await withTaskGroup(of: [ActionResult].self) { group in
             for (node, actions) in byNode {
@@ -228,8 +235,22 @@ public struct Reconciler: Sendable {
                         if let refusal = await fence?() { return actions.map { ActionResult(action: $0, error: "not sent: \(refusal)") } }
                         return await runBounded(actions, engine: spec.engine, node: node, limit: perNode)
                     }
-                    let removals = await batch(actions.filter { $0.kind == "remove" })
-                    return removals + (await batch(actions.filter { $0.kind != "remove" }))
+                    let removals = await batch(actions.filter { $0.kind == .remove })
+                    // What a failed removal still holds: creates that want it wait for the next pass.
+                    var stillHeld: [(gpus: Set<Int>, port: Int, name: String, error: String)] = []
+                    for r in removals {
+                        guard let error = r.error, case .remove(_, let id, let name, _) = r.action, let c = occupying[id] else { continue }
+                        stillHeld.append((Set(c.gpus), c.hostPort, name, error))
+                    }
+                    var blocked: [ActionResult] = []
+                    let rest = actions.filter { $0.kind != .remove }.filter { action in
+                        guard case .create(_, let planned) = action,
+                              let held = stillHeld.first(where: { !$0.gpus.isDisjoint(with: planned.placement.gpus) || $0.port == planned.placement.hostPort })
+                        else { return true }
+                        blocked.append(ActionResult(action: action, error: "not sent: \(held.name) still holds its GPUs or port (its removal failed: \(held.error))"))
+                        return false
+                    }
+                    return removals + blocked + (await batch(rest))
                 }
             }
             var all: [ActionResult] = []
@@ -247,7 +268,8 @@ public struct Reconciler: Sendable {
                 group.addTask {
                     do {
                         let runtime = try await runtimes.runtime(for: engine)
-                        return ActionResult(action: action, error: nil, waiting: try await run(action, on: runtime, node: node))
+                        let outcome = try await run(action, on: runtime, node: node)
+                        return ActionResult(action: action, error: nil, waiting: outcome.waiting, created: outcome.created)
                     } catch {
                         return ActionResult(action: action, error: "\(error)")
                     }
@@ -262,8 +284,8 @@ public struct Reconciler: Sendable {
         }
     }
 
-    /// Runs one action; returns why it waits instead (its image is being pulled), or nil when done.
-    func run(_ action: Action, on client: any ContainerRuntime, node: String) async throws -> String? {
+    /// Runs one action; returns why it waits instead (its image is being pulled), or the container a create made.
+    func run(_ action: Action, on client: any ContainerRuntime, node: String) async throws -> (waiting: String?, created: String?) {
         switch action {
         case .create(_, let planned):
             let id: String
@@ -277,18 +299,19 @@ public struct Reconciler: Sendable {
                 }
                 let auth = try planned.placement.model.registryAuth.map { try RegistryAuth(image: image, credentials: $0) }
                 await pulls.begin(node: node, image: image, client: client, auth: auth)
-                return "pulling \(image) on \(node): started"
+                return ("pulling \(image) on \(node): started", nil)
             }
             try await client.startContainer(id)
+            return (nil, id)
         case .start(_, let id, _):
             try await client.startContainer(id)
         case .remove(_, let id, _, _):
             do {
                 try await client.removeContainer(id, force: true)
             } catch let error as RuntimeError where error.code == .notFound {
-                return nil  // already gone: the goal is reached
+                return (nil, nil)  // already gone: the goal is reached
             }
         }
-        return nil
+        return (nil, nil)
     }
 }

@@ -161,6 +161,13 @@ public struct ImageSummary: Decodable, Sendable, Hashable {
 
     enum CodingKeys: String, CodingKey { case id = "Id", repoTags = "RepoTags", size = "Size", labels = "Labels" }
 
+    public init(id: String, repoTags: [String], size: Int64 = 0, labels: [String: String] = [:]) {
+        self.id = id
+        self.repoTags = repoTags
+        self.size = size
+        self.labels = labels
+    }
+
     public init(from decoder: any Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
         id = try c.decode(String.self, forKey: .id)

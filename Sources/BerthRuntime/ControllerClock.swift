@@ -26,6 +26,7 @@ public final class ManualClock: ControllerClock, @unchecked Sendable {
     private let origin: MonotonicInstant
     private let wallOrigin: Date
     private var offset: Duration = .zero
+    private var wallShift: TimeInterval = 0
 
     /// Starts at the system's monotonic now (instants are only ever compared) and at `date`.
     public init(date: Date = Date(timeIntervalSince1970: 1_800_000_000)) {
@@ -34,12 +35,18 @@ public final class ManualClock: ControllerClock, @unchecked Sendable {
     }
 
     public var now: MonotonicInstant { lock.withLock { origin.advanced(by: offset) } }
-    public var date: Date { lock.withLock { wallOrigin.addingTimeInterval(offset.seconds) } }
+    public var date: Date { lock.withLock { wallOrigin.addingTimeInterval(offset.seconds + wallShift) } }
     /// Time since the clock was made.
     public var elapsed: Duration { lock.withLock { offset } }
 
     public func advance(by duration: Duration) {
         lock.withLock { offset += duration }
+    }
+
+    /// Moves the wall clock alone (NTP stepping it, an operator setting it): the monotonic
+    /// reading does not move.
+    public func jumpWall(by seconds: TimeInterval) {
+        lock.withLock { wallShift += seconds }
     }
 }
 

@@ -1,0 +1,298 @@
+import BerthModel
+import BerthReconciler
+import BerthRuntime
+import Foundation
+
+/// How one run goes.
+public struct SimulationOptions: Sendable {
+    /// Steps in all; each advances the clock 1–3 s.
+    public var steps = 200
+    /// Faults and operator changes happen in the first `faultSteps`; then everything heals and the
+    /// fleet must converge before the run ends.
+    public var faultSteps = 110
+    /// Chance of a new fault in a step of the fault phase.
+    public var faultRate = 0.2
+    /// Chance of an operator change (new version, replica count) in a step of the fault phase.
+    public var changeRate = 0.06
+    /// When set, the schedule's events (faults and changes) happen only in steps before it: what
+    /// shrinking cuts a failing seed down with.
+    public var prefix: Int?
+    /// Keep every step's lines (for printing a failing seed), not only their digest.
+    public var keepTrace = false
+    /// With `keepTrace`: also every pass's plan, replica by replica.
+    public var explain = false
+
+    public init() {}
+}
+
+/// A broken invariant.
+public struct Violation: Sendable, Hashable, CustomStringConvertible {
+    public var step: Int
+    public var invariant: String
+    public var detail: String
+    public var description: String { "step \(step): \(invariant): \(detail)" }
+}
+
+/// What one seed did.
+public struct SimulationResult: Sendable {
+    public var seed: UInt64
+    /// Steps run (fewer than asked when a violation stopped the run).
+    public var steps: Int
+    public var passes: Int
+    public var faults: Int
+    public var violation: Violation?
+    /// FNV-1a over every trace line: equal digests, equal runs.
+    public var digest: UInt64
+    public var trace: [String]
+}
+
+/// A simulated controller process: the real reconciler and failover tracker, its lease belief,
+/// and whether it is down or stalled.
+final class SimController {
+    let name: String
+    var reconciler: Reconciler
+    var tracker: NodeHealthTracker
+    /// The epoch it believes it leads at.
+    var epoch: Int64?
+    var downUntil: Int?
+    var pausedUntil: Int?
+
+    init(name: String, reconciler: Reconciler, tracker: NodeHealthTracker) {
+        self.name = name
+        self.reconciler = reconciler
+        self.tracker = tracker
+    }
+}
+
+/// One seeded run: simulated engines and network, the test clock, two controllers running the
+/// real reconcile pass (planner, scheduler, executor with its fence and gateway gate, failover
+/// tracker), a schedule of faults and operator changes, and the invariants checked after every step.
+public final class Simulation {
+    public static let leaseTTL: Duration = .seconds(15)
+
+    let seed: UInt64
+    let options: SimulationOptions
+    var rng: SimRandom
+    let clock = ManualClock()
+    var fleet: SimFleet
+    var engines: [SimEngine] = []
+    let gateway = SimGateway()
+    var controllers: [SimController] = []
+    var lease: (holder: String?, epoch: Int64, expires: Duration) = (nil, 0, .zero)
+    /// The status a leader stores each pass, which the next leader's tracker starts from.
+    var stored = FleetStatus(controller: nil, deployments: [], nodes: [])
+    var faults: [Fault] = []
+    var pulls: [ImagePulls] = []
+    var checks = Invariants()
+    var step = 0
+    var passes = 0
+    var faultCount = 0
+    var trace: [String] = []
+    var digest: UInt64 = 0xCBF2_9CE4_8422_2325
+
+    public init(seed: UInt64, options: SimulationOptions = SimulationOptions()) {
+        self.seed = seed
+        self.options = options
+        rng = SimRandom(seed: seed)
+        fleet = SimFleet(rng: &rng)
+        // Actives hold the first version's image; everything else is pulled.
+        engines = fleet.nodes.map { n in
+            SimEngine(node: n.name, address: n.address, seed: seed, clock: clock,
+                      images: n.role == .active ? [SimFleet.image(1)] : [])
+        }
+        controllers = ["ctl-a", "ctl-b"].map { SimController(name: $0, reconciler: makeReconciler($0), tracker: makeTracker()) }
+    }
+
+    func makeReconciler(_ name: String) -> Reconciler {
+        let pulls = ImagePulls(clock: clock)
+        self.pulls.append(pulls)
+        return Reconciler(runtimes: SimProvider(engines: Dictionary(uniqueKeysWithValues: engines.map { ($0.endpoint, $0) }), caller: name),
+                          prober: SimProber(engines: Dictionary(uniqueKeysWithValues: engines.map { ($0.address, $0) })),
+                          clock: clock, pulls: pulls)
+    }
+
+    func makeTracker() -> NodeHealthTracker {
+        NodeHealthTracker(options: FailoverOptions(), previous: stored, now: clock.date, at: clock.now)
+    }
+
+    func log(_ line: @autoclosure () -> String) {
+        let text = "[\(step) t=\(Int(clock.elapsed.seconds))] " + line()
+        for b in text.utf8 { digest = (digest ^ UInt64(b)) &* 0x100_0000_01B3 }
+        digest = (digest ^ 0x0A) &* 0x100_0000_01B3
+        if options.keepTrace { trace.append(text) }
+    }
+
+    /// A line for the printed trace only (not in the digest): what a pass planned, replica by replica.
+    func explain(_ line: @autoclosure () -> String) {
+        if options.explain { trace.append("      " + line()) }
+    }
+
+    /// Runs the schedule to its end or to the first broken invariant.
+    public func run() async -> SimulationResult {
+        var violation: Violation?
+        log("fleet: \(fleet.nodes.map { "\($0.name)(\($0.role.rawValue))" }.joined(separator: " ")); "
+            + fleet.deployments.map { "\($0.name) v\($0.version) ×\($0.replicas) gpus \($0.gpus) surge \($0.maxSurge) unavailable \($0.maxUnavailable)" }.joined(separator: "; "))
+        while step < options.steps {
+            await runStep()
+            if let v = await checks.afterStep(self) {
+                violation = v
+                log("VIOLATION \(v.invariant): \(v.detail)")
+                break
+            }
+            step += 1
+        }
+        if violation == nil, let v = checks.converged(self) {
+            violation = v
+            log("VIOLATION \(v.invariant): \(v.detail)")
+        }
+        await shutdown()
+        return SimulationResult(seed: seed, steps: min(step + 1, options.steps), passes: passes, faults: faultCount,
+                                violation: violation, digest: digest, trace: trace)
+    }
+
+    func runStep() async {
+        let inFaultPhase = step < options.faultSteps
+        // The schedule is drawn whatever the prefix, so a prefix replays the full run's first steps.
+        let drawFault = rng.chance(options.faultRate)
+        let faultDraw = rng.next()
+        let drawChange = rng.chance(options.changeRate)
+        let scheduled = inFaultPhase && step < (options.prefix ?? Int.max)
+        if scheduled && drawFault {
+            var r = SimRandom(seed: faultDraw)
+            inject(&r)
+        }
+        if scheduled && drawChange {
+            var r = SimRandom(seed: rng.next())
+            log(fleet.change(rng: &r))
+            checks.changed(self)
+        }
+        if step == options.faultSteps || (options.prefix.map { step == $0 } ?? false) { healAll() } else { healExpired() }
+        let slow = Set(faults.compactMap { if case .slowPulls(let n) = $0.kind { n } else { nil } })
+        for e in engines { e.begin(step: step, slowPulls: slow.contains(e.node)) }
+        await settlePulls()
+        for c in controllers { await tick(c) }
+        await settlePulls()
+        clock.advance(by: .milliseconds(1000 + Int(rng.next() % 2000)))
+    }
+
+    /// Lets pulls whose time has come finish, and waits until every pull a pass started has
+    /// reached its engine: what the next pass sees must not depend on task scheduling.
+    func settlePulls() async {
+        var finished = 0
+        for e in engines { finished += e.finishDuePulls() }
+        for _ in 0..<10_000 {
+            var inFlight = 0
+            for p in pulls { inFlight += await p.inFlight }
+            let pending = engines.reduce(0) { $0 + $1.pendingPulls }
+            if inFlight == pending { break }
+            await Task.yield()
+        }
+        if finished > 0 { log("\(finished) pull(s) finished") }
+    }
+
+    /// One controller's turn: restart, lease upkeep, and a pass when it believes it leads.
+    func tick(_ c: SimController) async {
+        if let until = c.downUntil {
+            guard step >= until else { return }
+            c.downUntil = nil
+            c.reconciler = makeReconciler(c.name)
+            c.tracker = makeTracker()
+            c.epoch = nil
+            log("\(c.name) starts again")
+        }
+        if let until = c.pausedUntil {
+            guard step >= until else { return }
+            c.pausedUntil = nil
+            log("\(c.name) resumes (believes it leads: \(c.epoch.map { "epoch \($0)" } ?? "no"))")
+        }
+        let now = clock.elapsed
+        let holds = lease.holder == c.name && now < lease.expires
+        if let epoch = c.epoch {
+            // A stalled leader resumes and acts before its heartbeat learns the lease is gone:
+            // the fence, asked before each batch, must stop it.
+            if holds && epoch == lease.epoch { lease.expires = now + Self.leaseTTL }
+            await pass(c, epoch: epoch)
+            if !(lease.holder == c.name && lease.epoch == epoch && clock.elapsed < lease.expires) {
+                c.epoch = nil
+                log("\(c.name) learns it lost the lease")
+            }
+        } else if lease.holder == nil || now >= lease.expires || lease.holder == c.name {
+            lease = (c.name, lease.epoch + 1, now + Self.leaseTTL)
+            c.epoch = lease.epoch
+            // A new leader starts from the stored status, as the controller does.
+            c.tracker = makeTracker()
+            log("\(c.name) takes the lease, epoch \(lease.epoch)")
+            await pass(c, epoch: lease.epoch)
+        }
+    }
+
+    func pass(_ c: SimController, epoch: Int64) async {
+        let desired = fleet.resources
+        let tracker = c.tracker
+        let (clock, gateway, name) = (clock, gateway, c.name)
+        let leaseNow = lease
+        let fenceOpen = leaseNow.holder == name && leaseNow.epoch == epoch && clock.elapsed < leaseNow.expires
+        let gatewaySpec = desired.compactMap(\.gateway).first!
+        let synced = SyncLog()
+        let result = await c.reconciler.pass(
+            desired: desired, revision: fleet.revision, epoch: epoch,
+            health: { observed, ready in
+                await tracker.evaluate(observed: observed, ready: ready, desired: desired, now: clock.date, at: clock.now)
+            },
+            gate: { plan, observed, ready in
+                let leaving = GatewayMembership.leaving(plan)
+                let (members, byEndpoint) = GatewayMembership.upstream(spec: gatewaySpec, desired: desired, observed: observed, ready: ready, leaving: leaving)
+                let before = gateway.routed
+                let held = gateway.sync(members: members.map { ($0.endpoint, $0.inService) }, byEndpoint: byEndpoint, leaving: leaving)
+                synced.record(members: members.filter(\.inService).map(\.endpoint), byEndpoint: byEndpoint, servingBefore: before)
+                return held
+            },
+            fence: { fenceOpen ? nil : "the lease is held by \(leaseNow.holder ?? "nobody") at epoch \(leaseNow.epoch)" })
+        await tracker.progress(plan: result.plan, results: result.results, at: clock.now)
+        passes += 1
+        for n in await tracker.takeEvents() { log("\(name): \(n.reason) \(n.name): \(n.message)") }
+        _ = await tracker.takeFinished()
+        _ = await tracker.takePromotionsDone()
+        if fenceOpen {
+            stored = FleetStatus(controller: ControllerStatus(holder: name, epoch: epoch, startedAt: clock.date, lastPassAt: clock.date,
+                                                              lastPassMilliseconds: 0, passes: passes, revision: fleet.revision, listen: nil,
+                                                              promotions: await tracker.promotions, failover: await tracker.memory()),
+                                 deployments: [], nodes: [])
+        }
+        let done = result.results.filter { $0.error == nil && $0.waiting == nil }.map { "\($0.action.kind.rawValue) \($0.action.containerName)@\($0.action.node)" }.sorted()
+        let failed = result.results.filter { $0.error != nil }.count
+        if !done.isEmpty || failed > 0 || !result.deferred.isEmpty || !result.unreachable.isEmpty {
+            log("\(name) e\(epoch): \(done.joined(separator: ", "))"
+                + (failed > 0 ? "; \(failed) failed" : "") + (result.deferred.isEmpty ? "" : "; deferred: \(result.deferred.map { "\($0.kind.rawValue) \($0.containerName)@\($0.node)" }.sorted().joined(separator: ", "))")
+                + (result.unreachable.isEmpty ? "" : "; unreachable \(result.unreachable.map(\.node).joined(separator: ","))"))
+        }
+        for d in result.plan.deployments {
+            explain("\(d.name): " + d.replicas.map { "\($0.slot):\($0.phase.rawValue)@\($0.node ?? "-")\($0.message.isEmpty ? "" : " (\($0.message))")" }.joined(separator: "; "))
+        }
+        checks.afterPass(self, controller: name, epoch: epoch, fenceOpen: fenceOpen, pass: result, synced: synced)
+    }
+
+    func shutdown() async {
+        // Pulls still waiting on an engine end now, so no task outlives the run.
+        for e in engines { e.set(.down) }
+        await settlePulls()
+    }
+}
+
+/// What the gateway step saw in one pass, for the invariants.
+final class SyncLog: @unchecked Sendable {
+    private let lock = NSLock()
+    private(set) var inService: [String] = []
+    private(set) var byEndpoint: [String: ObservedContainer] = [:]
+    private(set) var servingBefore: Set<String> = []
+    private(set) var happened = false
+
+    func record(members: [String], byEndpoint: [String: ObservedContainer], servingBefore: Set<String>) {
+        lock.withLock {
+            inService = members
+            self.byEndpoint = byEndpoint
+            self.servingBefore = servingBefore
+            happened = true
+        }
+    }
+}
