@@ -193,6 +193,23 @@ public enum Planner {
             }
         }
 
+        // Ready replicas no slot wants any more (past the count after a scale-down, or a finished
+        // surge) keep serving while their deployment has fewer ready replicas than it asks for:
+        // removing them then would take capacity the controller cannot give back yet. Their GPUs
+        // and ports are booked, so nothing new is placed on them; they go once the count is ready.
+        var lingering: [String: [ObservedContainer]] = [:]
+        for request in input.deployments {
+            let slots = request.spec.replicas  // surge slots included while it rolls
+            let mine = byDeployment[request.name] ?? []
+            let readySlots = Set(mine.filter { $0.replica < slots && $0.rank == 0 && isReady($0) }.map(\.replica))
+            var shortfall = replicaCounts[request.name]! - readySlots.count
+            for c in mine.filter({ $0.replica >= slots && $0.gangSize == 1 && isReady($0) }).sorted(by: { ($0.replica, $0.node) < ($1.replica, $1.node) }) {
+                guard shortfall > 0 else { break }
+                lingering[request.name, default: []].append(c)
+                shortfall -= 1
+            }
+        }
+
         // Running containers, one per replica, are what the scheduler should keep in place; the
         // members of a multi-node replica make one assignment, its slices in rank order.
         // The first container of a replica, by (running, node, name), stands for it: found in
@@ -201,8 +218,12 @@ public enum Planner {
             var deployment: String
             var replica: Int
         }
+        // A running container on a node that may run replicas stands before one left on a node
+        // that failed and came back as a standby: the scheduler keeps the slot where it serves,
+        // and books the GPUs it holds.
+        func eligible(_ node: String) -> Int { nodeStates[node].map { $0.ready && $0.spec.role == .active } ?? false ? 0 : 1 }
         func before(_ a: ObservedContainer, _ b: ObservedContainer) -> Bool {
-            (a.running ? 0 : 1, a.node, a.name) < (b.running ? 0 : 1, b.node, b.name)
+            (a.running ? 0 : 1, eligible(a.node), a.node, a.name) < (b.running ? 0 : 1, eligible(b.node), b.node, b.name)
         }
         var first: [Key: ObservedContainer] = [:]
         first.reserveCapacity(all.count)
@@ -225,7 +246,9 @@ public enum Planner {
                 previous.append(Assignment(deployment: c.deployment, replica: c.replica, slices: [Slice(node: c.node, gpus: c.gpus, hostPort: c.hostPort)]))
             }
         }
-        let schedule = input.schedule(previous: previous)
+        let schedule = input.schedule(previous: previous, reserved: lingering.values.flatMap { $0 }.map {
+            Slice(node: $0.node, gpus: $0.gpus, hostPort: $0.hostPort)
+        })
 
         var actions: [Action] = []
         var kept: [ObservedContainer] = []
@@ -414,6 +437,13 @@ public enum Planner {
                 }
                 p.replicas.append(ReplicaStatus(slot: u.replica, node: nil, gpus: [], hostPort: nil, container: nil, modelVersion: nil,
                                                 phase: .unschedulable, message: u.reason))
+            }
+            for c in lingering[request.name] ?? [] {
+                wanted.insert(c.id)
+                kept.append(c)
+                p.replicas.append(ReplicaStatus(slot: c.replica, node: c.node, gpus: c.gpus, hostPort: c.hostPort, container: c.name,
+                                                modelVersion: c.modelVersion, phase: .ready,
+                                                message: "beyond the \(replicas) desired; serves until \(replicas) replica(s) are ready"))
             }
             p.replicas.sort { $0.slot < $1.slot }
             progress.append(p)

@@ -236,18 +236,28 @@ public struct Reconciler: Sendable {
                         return await runBounded(actions, engine: spec.engine, node: node, limit: perNode)
                     }
                     let removals = await batch(actions.filter { $0.kind == .remove })
-                    // What a failed removal still holds: creates that want it wait for the next pass.
-                    var stillHeld: [(gpus: Set<Int>, port: Int, name: String, error: String)] = []
-                    for r in removals {
-                        guard let error = r.error, case .remove(_, let id, let name, _) = r.action, let c = occupying[id] else { continue }
-                        stillHeld.append((Set(c.gpus), c.hostPort, name, error))
-                    }
+                    // The last guard before a GPU is shared: a create or start whose GPUs or port a
+                    // running container still holds (its removal failed, or the plan kept it) is
+                    // not sent; the next pass plans again.
+                    let removed = Set(removals.compactMap { r -> String? in
+                        if r.error == nil, case .remove(_, let id, _, _) = r.action { id } else { nil }
+                    })
+                    let holders = occupying.values.filter { $0.node == node && $0.running && !removed.contains($0.id) }
                     var blocked: [ActionResult] = []
                     let rest = actions.filter { $0.kind != .remove }.filter { action in
-                        guard case .create(_, let planned) = action,
-                              let held = stillHeld.first(where: { !$0.gpus.isDisjoint(with: planned.placement.gpus) || $0.port == planned.placement.hostPort })
+                        let wants: (gpus: [Int], port: Int, id: String?)
+                        switch action {
+                        case .create(_, let planned): wants = (planned.placement.gpus, planned.placement.hostPort, nil)
+                        case .start(_, let id, _):
+                            guard let c = occupying[id] else { return true }
+                            wants = (c.gpus, c.hostPort, id)
+                        case .remove: return true
+                        }
+                        guard let holder = holders.first(where: { $0.id != wants.id && (!Set($0.gpus).isDisjoint(with: wants.gpus) || $0.hostPort == wants.port) })
                         else { return true }
-                        blocked.append(ActionResult(action: action, error: "not sent: \(held.name) still holds its GPUs or port (its removal failed: \(held.error))"))
+                        let why = removals.first { if case .remove(_, holder.id, _, _) = $0.action { true } else { false } }?.error.map { "its removal failed: \($0)" }
+                            ?? "it runs and is not being removed"
+                        blocked.append(ActionResult(action: action, error: "not sent: \(holder.name) still holds GPU(s) \(holder.gpus.map(String.init).joined(separator: ",")) or port \(holder.hostPort) (\(why))"))
                         return false
                     }
                     return removals + blocked + (await batch(rest))

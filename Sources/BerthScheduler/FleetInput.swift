@@ -18,7 +18,7 @@ public struct FleetInput: Sendable {
     }
 
     /// The schedule from scratch (no previous assignments).
-    public func schedule(previous: [Assignment] = []) -> Schedule {
-        Scheduler.schedule(nodes: nodes, deployments: deployments, previous: previous)
+    public func schedule(previous: [Assignment] = [], reserved: [Slice] = []) -> Schedule {
+        Scheduler.schedule(nodes: nodes, deployments: deployments, previous: previous, reserved: reserved)
     }
 }

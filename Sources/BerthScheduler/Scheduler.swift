@@ -10,7 +10,10 @@ import BerthModel
 ///   the fewest free GPUs wins), so whole nodes stay free for large replicas.
 /// - A replica needing more GPUs than any node has is a gang: equal slices on several nodes.
 public enum Scheduler {
-    public static func schedule(nodes: [NodeState], deployments: [DeploymentRequest], previous: [Assignment] = []) -> Schedule {
+    /// `reserved`: GPUs and ports held by containers that stay without a slot (ready replicas
+    /// past a deployment's count that serve until it has its count ready): nothing is placed there.
+    public static func schedule(nodes: [NodeState], deployments: [DeploymentRequest], previous: [Assignment] = [],
+                                reserved: [Slice] = []) -> Schedule {
         var ledger = Ledger(nodes: nodes)
         let byName = Dictionary(uniqueKeysWithValues: deployments.map { ($0.name, $0) })
         let capacity = GPUCapacity(nodes.map(\.spec))
@@ -35,6 +38,8 @@ public enum Scheduler {
             assignments.append(a)
             kept.insert(ReplicaKey(a.deployment, a.replica))
         }
+
+        for slice in reserved { ledger.take(slice, deployment: "") }
 
         // 2. Place the rest: largest replicas first, then by name and index.
         var pending: [(DeploymentRequest, Int)] = []

@@ -86,6 +86,8 @@ public final class Simulation {
     var checks = Invariants()
     var step = 0
     var passes = 0
+    /// A controller holding the lease made a pass in this step.
+    var leaderActed = false
     var faultCount = 0
     var trace: [String] = []
     var digest: UInt64 = 0xCBF2_9CE4_8422_2325
@@ -170,6 +172,7 @@ public final class Simulation {
         let slow = Set(faults.compactMap { if case .slowPulls(let n) = $0.kind { n } else { nil } })
         for e in engines { e.begin(step: step, slowPulls: slow.contains(e.node)) }
         await settlePulls()
+        leaderActed = false
         for c in controllers { await tick(c) }
         await settlePulls()
         clock.advance(by: .milliseconds(1000 + Int(rng.next() % 2000)))
@@ -250,6 +253,7 @@ public final class Simulation {
             fence: { fenceOpen ? nil : "the lease is held by \(leaseNow.holder ?? "nobody") at epoch \(leaseNow.epoch)" })
         await tracker.progress(plan: result.plan, results: result.results, at: clock.now)
         passes += 1
+        if fenceOpen { leaderActed = true }
         for n in await tracker.takeEvents() { log("\(name): \(n.reason) \(n.name): \(n.message)") }
         _ = await tracker.takeFinished()
         _ = await tracker.takePromotionsDone()
