@@ -56,13 +56,16 @@ struct SimProvider: RuntimeProvider {
 struct SimProber: ReplicaProber {
     /// By address.
     let engines: [String: SimEngine]
+    /// Sabotage: every running replica answers 200.
+    var lies = false
 
     func status(_ url: String, timeout: Duration) async -> Int? {
         // http://ADDRESS:PORT/PATH
         guard let rest = url.split(separator: "/", maxSplits: 2, omittingEmptySubsequences: true).dropFirst().first else { return nil }
         let parts = rest.split(separator: ":")
         guard parts.count == 2, let port = Int(parts[1]), let engine = engines[String(parts[0])] else { return nil }
-        return engine.probe(port: port)
+        let answer = engine.probe(port: port)
+        return lies && answer != nil ? 200 : answer
     }
 }
 

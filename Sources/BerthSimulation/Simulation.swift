@@ -21,8 +21,20 @@ public struct SimulationOptions: Sendable {
     public var keepTrace = false
     /// With `keepTrace`: also every pass's plan, replica by replica.
     public var explain = false
+    /// Breaks one safeguard on purpose, to show the invariants catch it.
+    public var sabotage: Sabotage?
 
     public init() {}
+}
+
+/// A safeguard the simulation can switch off, so a test can show an invariant fails without it.
+public enum Sabotage: String, Sendable, CaseIterable {
+    /// Passes run without the lease fence: a stalled leader that resumes acts.
+    case noFence
+    /// The gateway step holds nothing back: replicas are removed while nginx still routes to them.
+    case noGatewayHold
+    /// Health probes answer 200 for every running replica, ready or not.
+    case probesLie
 }
 
 /// A broken invariant.
@@ -109,7 +121,8 @@ public final class Simulation {
         let pulls = ImagePulls(clock: clock)
         self.pulls.append(pulls)
         return Reconciler(runtimes: SimProvider(engines: Dictionary(uniqueKeysWithValues: engines.map { ($0.endpoint, $0) }), caller: name),
-                          prober: SimProber(engines: Dictionary(uniqueKeysWithValues: engines.map { ($0.address, $0) })),
+                          prober: SimProber(engines: Dictionary(uniqueKeysWithValues: engines.map { ($0.address, $0) }),
+                                            lies: options.sabotage == .probesLie),
                           clock: clock, pulls: pulls)
     }
 
@@ -232,11 +245,13 @@ public final class Simulation {
     func pass(_ c: SimController, epoch: Int64) async {
         let desired = fleet.resources
         let tracker = c.tracker
-        let (clock, gateway, name) = (clock, gateway, c.name)
+        let (clock, gateway, name, sabotage) = (clock, gateway, c.name, options.sabotage)
         let leaseNow = lease
         let fenceOpen = leaseNow.holder == name && leaseNow.epoch == epoch && clock.elapsed < leaseNow.expires
         let gatewaySpec = desired.compactMap(\.gateway).first!
         let synced = SyncLog()
+        let refusal = "the lease is held by \(leaseNow.holder ?? "nobody") at epoch \(leaseNow.epoch)"
+        let fence: Fence? = sabotage == .noFence ? nil : { @Sendable in fenceOpen ? nil : refusal }
         let result = await c.reconciler.pass(
             desired: desired, revision: fleet.revision, epoch: epoch,
             health: { observed, ready in
@@ -248,9 +263,9 @@ public final class Simulation {
                 let before = gateway.routed
                 let held = gateway.sync(members: members.map { ($0.endpoint, $0.inService) }, byEndpoint: byEndpoint, leaving: leaving)
                 synced.record(members: members.filter(\.inService).map(\.endpoint), byEndpoint: byEndpoint, servingBefore: before)
-                return held
+                return sabotage == .noGatewayHold ? [] : held
             },
-            fence: { fenceOpen ? nil : "the lease is held by \(leaseNow.holder ?? "nobody") at epoch \(leaseNow.epoch)" })
+            fence: fence)
         await tracker.progress(plan: result.plan, results: result.results, at: clock.now)
         passes += 1
         if fenceOpen { leaderActed = true }
@@ -265,6 +280,7 @@ public final class Simulation {
         }
         let done = result.results.filter { $0.error == nil && $0.waiting == nil }.map { "\($0.action.kind.rawValue) \($0.action.containerName)@\($0.action.node)" }.sorted()
         let failed = result.results.filter { $0.error != nil }.count
+        for r in result.results { if let error = r.error { explain("failed: \(r.action): \(error)") } }
         if !done.isEmpty || failed > 0 || !result.deferred.isEmpty || !result.unreachable.isEmpty {
             log("\(name) e\(epoch): \(done.joined(separator: ", "))"
                 + (failed > 0 ? "; \(failed) failed" : "") + (result.deferred.isEmpty ? "" : "; deferred: \(result.deferred.map { "\($0.kind.rawValue) \($0.containerName)@\($0.node)" }.sorted().joined(separator: ", "))")
