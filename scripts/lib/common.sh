@@ -61,9 +61,9 @@ _run_on_exit() {
     exit "$rc"
 }
 
-# stop_pid PID [TENTHS]: SIGTERM, up to TENTHS tenths of a second (default 50) for it to go,
+# terminate PID [TENTHS]: SIGTERM, up to TENTHS tenths of a second (default 50) for it to go,
 # then SIGKILL; reaps it when it is a child. Nothing when PID is empty or gone.
-stop_pid() {
+terminate() {
     local p=$1 tenths=${2:-50}
     [[ -n $p ]] || return 0
     kill -TERM "$p" 2>/dev/null || true
