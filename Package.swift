@@ -100,17 +100,22 @@ let package = Package(
             dependencies: ["BerthModel", "BerthStore", "BerthScheduler", "BerthReconciler", "BerthDocker"],
             path: "Benchmarks/berth-bench"
         ),
-        // What several test targets share.
-        .target(name: "BerthTestSupport", path: "Tests/BerthTestSupport"),
-        .testTarget(name: "BerthModelTests", dependencies: ["BerthModel", "BerthTestSupport", .product(name: "Yams", package: "Yams")]),
+        // The test kit: the local-cluster harness, planner fixtures, seeded generators (the test
+        // clock is BerthRuntime's ManualClock).
+        .target(
+            name: "BerthTesting",
+            dependencies: ["BerthModel", "BerthRuntime", "BerthReconciler", "BerthDocker", "BerthSimulation"],
+            path: "Tests/BerthTesting"
+        ),
+        .testTarget(name: "BerthModelTests", dependencies: ["BerthModel", "BerthTesting", .product(name: "Yams", package: "Yams")]),
         .testTarget(name: "BerthStoreTests", dependencies: ["BerthStore", .product(name: "GRDB", package: "GRDB.swift")]),
-        .testTarget(name: "BerthSchedulerTests", dependencies: ["BerthScheduler", "BerthModel", "BerthTestSupport"]),
-        .testTarget(name: "BerthReconcilerTests", dependencies: ["BerthReconciler", "BerthRuntime", "BerthDocker", "BerthModel"]),
-        .testTarget(name: "BerthGatewayTests", dependencies: ["BerthGateway", "BerthModel", "BerthTestSupport"], resources: [.copy("Golden")]),
-        .testTarget(name: "BerthDockerTests", dependencies: ["BerthDocker", "BerthRuntime", "BerthModel", "BerthTestSupport", .product(name: "Crypto", package: "swift-crypto")]),
-        .testTarget(name: "BerthControlTests", dependencies: ["BerthControl", "BerthReconciler", "BerthRuntime", "BerthStore", "BerthModel", "BerthDocker"]),
+        .testTarget(name: "BerthSchedulerTests", dependencies: ["BerthScheduler", "BerthModel", "BerthTesting"]),
+        .testTarget(name: "BerthReconcilerTests", dependencies: ["BerthReconciler", "BerthRuntime", "BerthDocker", "BerthModel", "BerthTesting"]),
+        .testTarget(name: "BerthGatewayTests", dependencies: ["BerthGateway", "BerthModel", "BerthTesting"], resources: [.copy("Golden")]),
+        .testTarget(name: "BerthDockerTests", dependencies: ["BerthDocker", "BerthRuntime", "BerthModel", "BerthTesting", .product(name: "Crypto", package: "swift-crypto")]),
+        .testTarget(name: "BerthControlTests", dependencies: ["BerthControl", "BerthReconciler", "BerthRuntime", "BerthStore", "BerthModel", "BerthDocker", "BerthTesting"]),
         .testTarget(name: "BerthSimulationTests", dependencies: ["BerthSimulation", "BerthReconciler", "BerthRuntime", "BerthModel"]),
-        .testTarget(name: "BerthCLITests", dependencies: ["berth", "BerthModel", "BerthStore", "BerthReconciler", "BerthDocker", .product(name: "GRDB", package: "GRDB.swift")]),
+        .testTarget(name: "BerthCLITests", dependencies: ["berth", "BerthTesting", "BerthModel", "BerthStore", "BerthReconciler", "BerthDocker", .product(name: "GRDB", package: "GRDB.swift")]),
     ],
     swiftLanguageModes: [.v6]
 )

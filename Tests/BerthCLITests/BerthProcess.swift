@@ -1,3 +1,4 @@
+import BerthTesting
 import Foundation
 
 /// Runs the built `berth` binary, as a person would.
@@ -132,5 +133,12 @@ func stopGateways(stateFolder: String) {
             kill(pid, SIGQUIT)
             waitUntil(5) { kill(pid, 0) != 0 }
         }
+    }
+}
+
+extension LocalCluster {
+    /// What the stand-in on `port` answers to an inference call ("" when nothing answers).
+    static func answers(_ port: String) -> String {
+        (try? BerthProcess.curl("http://127.0.0.1:\(port)/v2/models/standin/infer")) ?? ""
     }
 }

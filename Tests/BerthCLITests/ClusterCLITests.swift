@@ -1,3 +1,4 @@
+import BerthTesting
 import Foundation
 import Testing
 
@@ -41,7 +42,7 @@ struct ClusterCLITests {
         // The verifier containers are gone.
         let p = Process()
         p.executableURL = URL(fileURLWithPath: "/usr/bin/docker")
-        p.arguments = ["-H", "unix:///run/berth-local/node-1/docker.sock", "ps", "-aq", "--filter", "label=io.berth.task=verify"]
+        p.arguments = ["-H", LocalCluster.socket(1), "ps", "-aq", "--filter", "label=io.berth.task=verify"]
         let out = Pipe()
         p.standardOutput = out
         try p.run()

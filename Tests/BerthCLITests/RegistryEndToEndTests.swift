@@ -1,3 +1,4 @@
+import BerthTesting
 import Foundation
 import Testing
 
@@ -21,7 +22,7 @@ extension LocalClusterEndToEnd.ControllerEndToEndTests {
         defer { kill(server, SIGTERM); _ = Spawn.wait(server) }
         #expect(waitUntil(10) { BerthProcess.httpStatus("http://\(registry)/v2/") == 401 } != nil, "the registry demands credentials")
         let image = "\(registry)/private/standin:v1"
-        let docker = "/usr/bin/docker -H unix:///run/berth-local/node-1/docker.sock"
+        let docker = "/usr/bin/docker -H \(LocalCluster.socket(1))"
         let login = "DOCKER_CONFIG=\(dir)/docker-config"
         let pushed = try Spawn.run(["/bin/sh", "-c", "\(docker) pull -q 127.0.0.1:5000/berth/standin:v1 && \(docker) tag 127.0.0.1:5000/berth/standin:v1 \(image) && echo \(password) | \(login) \(docker) login -u puller --password-stdin \(registry) && \(login) \(docker) push -q \(image) && \(docker) rmi \(image)"])
         #expect(pushed.0 == 0, "\(pushed.1)\(pushed.2)")

@@ -2,6 +2,7 @@
 import BerthDocker
 import BerthModel
 import BerthReconciler
+import BerthTesting
 import Foundation
 import Testing
 
@@ -9,8 +10,8 @@ import Testing
 /// containers use, nothing is removed.
 @Suite("Image keeping under engine faults", .enabled(if: ProcessInfo.processInfo.environment["BERTH_INTEGRATION"] == "1", "set BERTH_INTEGRATION=1 and run scripts/local-cluster up"))
 struct ImageKeeperFaultTests {
-    static let run = ProcessInfo.processInfo.environment["BERTH_CLUSTER_RUN"] ?? "/run/berth-local"
-    static let image = "127.0.0.1:\(ProcessInfo.processInfo.environment["BERTH_REGISTRY_PORT"] ?? "5000")/berth/standin:v2"
+    static let run = LocalCluster.run
+    static let image = LocalCluster.imageV2
 
     /// node-1's engine behind a real nginx that answers every container list with a 500.
     func faultyProxy(in dir: String) throws -> (socket: String, stop: () -> Void) {

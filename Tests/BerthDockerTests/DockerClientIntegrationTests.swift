@@ -1,5 +1,6 @@
 import BerthDocker
 import BerthModel
+import BerthTesting
 import Foundation
 import Testing
 

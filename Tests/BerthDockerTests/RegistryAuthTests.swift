@@ -1,4 +1,5 @@
 import BerthDocker
+import BerthTesting
 import Foundation
 import Testing
 

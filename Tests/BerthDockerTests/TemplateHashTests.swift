@@ -2,7 +2,7 @@
 import BerthModel
 import Crypto
 import Foundation
-import BerthTestSupport
+import BerthTesting
 import Testing
 
 @Suite("Template hash")

@@ -1,6 +1,6 @@
 import BerthGateway
 import BerthModel
-import BerthTestSupport
+import BerthTesting
 import Testing
 
 func replicas(_ deployment: String, _ count: Int, port: Int, ready: Bool = true, weight: Int = 1) -> [Candidate] {

@@ -1,6 +1,6 @@
 @testable import BerthModel
 import Foundation
-import BerthTestSupport
+import BerthTesting
 import Testing
 
 @Suite("JSON scanner for the YAML writer")

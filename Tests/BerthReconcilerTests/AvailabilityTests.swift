@@ -1,6 +1,7 @@
 import BerthModel
 @testable import BerthReconciler
 import BerthRuntime
+import BerthTesting
 import Foundation
 import Testing
 

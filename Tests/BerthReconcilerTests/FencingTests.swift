@@ -1,6 +1,7 @@
 import BerthDocker
 import BerthModel
 @testable import BerthReconciler
+import BerthTesting
 import Foundation
 import Testing
 

@@ -1,6 +1,7 @@
 import BerthDocker
 import BerthModel
 import BerthReconciler
+import BerthTesting
 import Foundation
 import Testing
 

@@ -1,6 +1,6 @@
 import BerthModel
 import BerthScheduler
-import BerthTestSupport
+import BerthTesting
 import Testing
 
 
