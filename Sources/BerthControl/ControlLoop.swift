@@ -89,7 +89,8 @@ public final class ControlLoop: Service, Sendable {
     /// The engines' Docker clients: the reconciler's runtimes, and the event watch and image keeper's.
     let pool: ClientPool
     let wake: WakeUps
-    let snapshotDone = Locked(true)
+    /// The lease: taken and renewed here and by its own heartbeat service, asked before every batch.
+    public let leadership: Leadership
     let keeperDone = Locked(true)
     let scrapeDone = Locked(true)
 
@@ -103,6 +104,7 @@ public final class ControlLoop: Service, Sendable {
         let pool = ClientPool()
         self.pool = pool
         reconciler = Reconciler(runtimes: pool, prober: HTTPProber(), pulls: ImagePulls(onFinish: { wake.post($0) }))
+        leadership = Leadership(statePath: options.statePath, identity: options.identity, ttl: options.leaseTTL)
     }
 
     public func run() async throws {
@@ -123,49 +125,21 @@ public final class ControlLoop: Service, Sendable {
         var seenRevision: Int64 = -1
         var loggedRevision: Int64 = -1
         var wasLeader = false
-        var snapshotting: Task<Void, Never>?
         let keeper = ImageKeeper(pool: pool, statePath: options.statePath, logger: logger)
         var keeping: Task<Void, Never>?
         var lastKeep: (at: Date, revision: Int64) = (.distantPast, -1)
         let telemetry = Telemetry()
         var lastScrape = Date.distantPast
-        // The epoch this controller leads with, nil while it does not: the heartbeat and the fence
-        // renew only that lease, so a deposed leader can never renew its way back.
-        let leading = Locked<Int64?>(nil)
-        // The lease is renewed beside the passes too: a pass slowed by a dead engine must not
-        // cost the lease. (Renewing never takes a lease that another controller holds.)
-        let heartbeat = Task.detached { [options] in
-            let renewal = try? StateStore.open(path: options.statePath, create: false)
-            while !Task.isCancelled {
-                try? await Task.sleep(for: .milliseconds(Int64(options.leaseTTL * 1000 / 3)))
-                if let epoch = leading.value {
-                    do { try renewal?.renewLease(holder: options.identity, epoch: epoch, ttl: options.leaseTTL) } catch is LeaseLost { leading.value = nil } catch {}
-                }
-            }
-        }
         // Asked before every batch of engine actions: this controller still holds the lease at its epoch.
-        let fence: Fence = { [options] in
-            guard let epoch = leading.value else { return "this controller does not hold the lease" }
-            do {
-                try store.renewLease(holder: options.identity, epoch: epoch, ttl: options.leaseTTL)
-                return nil
-            } catch {
-                leading.value = nil
-                return "\(error)"
-            }
-        }
-        var watch = LeaseWatch()
+        let fence = leadership.fence(store)
         var lastPrune: ContinuousClock.Instant?
-        defer {
-            heartbeat.cancel()
-            for w in watchers.values { w.cancel() }
-        }
+        defer { for w in watchers.values { w.cancel() } }
 
         while !Task.isShuttingDownGracefully {
             // 1. The lease: only its holder acts.
             let lease: Lease
             do {
-                lease = try store.acquireLease(holder: options.identity, ttl: options.leaseTTL, watch: &watch)
+                lease = try leadership.step(store)
             } catch {
                 logger.error("cannot take or renew the lease: \(error)")
                 await board.failed("\(error)")
@@ -173,7 +147,6 @@ public final class ControlLoop: Service, Sendable {
                 continue
             }
             let isLeader = lease.holder == options.identity
-            leading.value = isLeader ? lease.epoch : nil
             await board.update(leader: isLeader, holder: lease.holder)
             metrics.setLeader(isLeader)
             if isLeader != wasLeader {
@@ -197,18 +170,6 @@ public final class ControlLoop: Service, Sendable {
                 }
                 await pause(.seconds(1), store: store, seen: seenRevision)
                 continue
-            }
-
-            // Snapshots run beside the passes, on their own connection: a long copy never stalls the loop.
-            if let interval = options.snapshotInterval, snapshotDone.value {
-                let last = (try? SnapshotStore(statePath: options.statePath).list().first?.createdAt) ?? .distantPast  // newest first
-                if Date().timeIntervalSince(last) >= interval {
-                    snapshotDone.value = false
-                    snapshotting = Task.detached { [options, logger, metrics, snapshotDone] in
-                        defer { snapshotDone.value = true }
-                        Self.takeSnapshot(options: options, logger: logger, metrics: metrics)
-                    }
-                }
             }
 
             // 2. One pass over the state as stored now.
@@ -355,7 +316,7 @@ public final class ControlLoop: Service, Sendable {
                 }
             } catch let lost as LeaseLost {
                 logger.warning("\(lost)")
-                leading.value = nil
+                leadership.lost(to: lost.holder)
                 wasLeader = false
                 await board.update(leader: false, holder: lost.holder)
                 continue
@@ -368,32 +329,10 @@ public final class ControlLoop: Service, Sendable {
             let check = Duration.milliseconds(Int64(options.failover.checkInterval * 1000))
             await pause(busy ? options.busyInterval : min(options.idleInterval, check), store: store, seen: seenRevision, watching: starting)
         }
-        await snapshotting?.value
         keeping?.cancel()
         if wasLeader {
-            try? store.releaseLease(holder: options.identity)
+            leadership.release(store)
             logger.notice("stopped after \(passes) pass(es); lease released; containers keep running")
-        }
-    }
-
-    /// One snapshot with SQLite's online copy, checked, recorded, then older ones pruned.
-    static func takeSnapshot(options: ControllerOptions, logger: Logger, metrics: ControllerMetrics) {
-        let started = ContinuousClock.now
-        do {
-            let store = try StateStore.open(path: options.statePath, create: false)
-            let snapshots = SnapshotStore(statePath: options.statePath)
-            let record = try snapshots.create(from: store)
-            let pruned = try snapshots.prune(hourly: options.snapshotKeepHourly, daily: options.snapshotKeepDaily)
-            let took = ContinuousClock.now - started
-            metrics.snapshotTaken(at: record.createdAt, duration: took)
-            try? store.record(events: [Event(time: Date(), revision: record.revision, kind: nil, name: nil, reason: "SnapshotTaken",
-                                             message: "snapshot \(record.id) of revision \(record.revision), \(record.sizeBytes) bytes, sha256 \(record.sha256.prefix(12))"
-                                                 + (pruned.isEmpty ? "" : "; pruned \(pruned.count)"))])
-            let prunedText = pruned.isEmpty ? "" : "; pruned \(pruned.joined(separator: ", "))"
-            logger.info("snapshot \(record.id) taken (revision \(record.revision), \(record.sizeBytes) bytes) in \(took)\(prunedText)")
-        } catch {
-            metrics.snapshotFailed()
-            logger.error("snapshot failed: \(error)")
         }
     }
 

@@ -65,9 +65,12 @@ public enum UpstreamWeights {
         let keys = Array(shares.keys)
         var ints = keys.map { max(1, Int((shares[$0]! * Double(scale)).rounded(.down))) }
         var left = scale - ints.reduce(0, +)
+        // Ties go by the keys' descriptions, made once each: describing a struct inside the
+        // comparator reflected over it on every comparison (a sixth of a simulated pass).
+        let names = keys.map { "\($0)" }
+        let remainders = keys.indices.map { shares[keys[$0]]! * Double(scale) - Double(ints[$0]) }
         let order = keys.indices.sorted { a, b in
-            let ra = shares[keys[a]]! * Double(scale) - Double(ints[a]), rb = shares[keys[b]]! * Double(scale) - Double(ints[b])
-            return ra != rb ? ra > rb : "\(keys[a])" < "\(keys[b])"
+            remainders[a] != remainders[b] ? remainders[a] > remainders[b] : names[a] < names[b]
         }
         var i = 0
         while left > 0 && !order.isEmpty {

@@ -26,7 +26,10 @@ public struct ContainerSummary: Decodable, Sendable, Hashable {
     }
 
     /// The name without Docker's leading slash.
-    public var name: String { (names.first ?? "").trimmingCharacters(in: ["/"]) }
+    public var name: String {
+        let first = names.first ?? ""
+        return first.hasPrefix("/") ? String(first.dropFirst()) : first
+    }
     public var isRunning: Bool { state == "running" }
     /// Running or paused: its process exists (a paused one is running but answers nothing, so
     /// Berth treats it as running and unhealthy, never as stopped to be started).

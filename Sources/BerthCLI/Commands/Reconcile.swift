@@ -30,42 +30,33 @@ struct Reconcile: AsyncParsableCommand {
         let desired = try reportingErrorsReturning { try store.objects().map(\.resource) }!
         let revision = try reportingErrorsReturning { try store.latestRevision() }! ?? 0
         var epoch: Int64 = 0
-        let identity = "berth-reconcile:\(ProcessInfo.processInfo.hostName):\(getpid())"
-        let ttl: TimeInterval = 6
+        let leadership = Leadership(statePath: state.path, identity: "berth-reconcile:\(ProcessInfo.processInfo.hostName):\(getpid())", ttl: 6)
         if !dryRun {
             if let live = try reportingErrorsReturning({ try store.liveLeaseHolder() }) ?? nil {
                 Console.error("a controller leads on this state (\(live.holder)); it reconciles continuously. See `berth status`.")
                 throw Exit.differences
             }
             // A lease left by a controller that died is taken once it has not moved for its TTL.
-            var watch = LeaseWatch()
-            var lease = try reportingErrorsReturning { try store.acquireLease(holder: identity, ttl: ttl, watch: &watch) }!
-            if lease.holder != identity {
+            var lease = try reportingErrorsReturning { try leadership.step(store) }!
+            if lease.holder != leadership.identity {
                 Console.note("waiting up to \(Int(lease.ttl) + 1) s for the lease of \(lease.holder) (expired, not released) to stay unrenewed")
                 let deadline = ContinuousClock.now + .seconds(lease.ttl + 1)
-                while lease.holder != identity && ContinuousClock.now < deadline {
+                while lease.holder != leadership.identity && ContinuousClock.now < deadline {
                     try await Task.sleep(for: .milliseconds(250))
-                    lease = try reportingErrorsReturning { try store.acquireLease(holder: identity, ttl: ttl, watch: &watch) }!
+                    lease = try reportingErrorsReturning { try leadership.step(store) }!
                 }
             }
-            guard lease.holder == identity else {
+            guard let held = leadership.current.epoch else {
                 Console.error("a controller leads on this state (\(lease.holder)); it reconciles continuously. See `berth status`.")
                 throw Exit.differences
             }
-            epoch = lease.epoch
+            epoch = held
         }
-        defer { if !dryRun { try? store.releaseLease(holder: identity) } }
-        // The lease is renewed while the pass works, and checked before every batch of actions.
-        let renewal = dryRun ? nil : Task { [epoch] in
-            while !Task.isCancelled {
-                try? await Task.sleep(for: .seconds(ttl / 3))
-                try? store.renewLease(holder: identity, epoch: epoch, ttl: ttl)
-            }
-        }
-        defer { renewal?.cancel() }
-        let fence: Fence = { [epoch] in
-            do { try store.renewLease(holder: identity, epoch: epoch, ttl: ttl); return nil } catch { return "\(error)" }
-        }
+        defer { if !dryRun { leadership.release(store) } }
+        // The lease is renewed while the pass works (the heartbeat), and checked before every batch of actions.
+        let heartbeat = dryRun ? nil : Task { try await leadership.run() }
+        defer { heartbeat?.cancel() }
+        let fence = leadership.fence(store)
         let (gates, problems) = StoredGates.read(store, desired: desired)
         for p in problems { Console.note(p) }
         let health = gates.health
