@@ -1,3 +1,6 @@
+// Longer than the ~300 lines a file should have: `run` still schedules the engine event watch,
+// image keeping and telemetry itself (the lease and snapshots are services of their own; see
+// Leadership.swift and SnapshotService.swift). Those three become services next.
 import BerthDocker
 import BerthModel
 import BerthReconciler
@@ -5,78 +8,6 @@ import BerthStore
 import Foundation
 import Logging
 import ServiceLifecycle
-
-/// How a controller runs.
-public struct ControllerOptions: Sendable {
-    public var statePath: String
-    /// Between passes when the fleet is converged and nothing happens.
-    public var idleInterval: Duration = .seconds(5)
-    /// Between passes while replicas start, roll or fail.
-    public var busyInterval: Duration = .milliseconds(200)
-    /// How long the lease lasts without renewal; a successor takes over this long after a crash.
-    public var leaseTTL: TimeInterval = 6
-    /// `HOST:PORT` of the HTTP API; nil for none.
-    public var listen: String?
-    /// Between snapshots of the state database; nil for none.
-    public var snapshotInterval: TimeInterval? = 3600
-    public var snapshotKeepHourly = 24
-    public var snapshotKeepDaily = 7
-    /// Between rounds of image keeping (pre-pulls, garbage collection, artifact verification);
-    /// nil for none. A new revision starts a round at once.
-    public var imageInterval: TimeInterval? = 60
-    /// Between scrapes of the ready replicas' `/metrics` for the node and deployment figures on
-    /// the controller's own `/metrics`; nil for none.
-    public var telemetryInterval: TimeInterval? = 15
-    public var failover = FailoverOptions()
-    /// Events older than this many days are deleted (hourly), and beyond the newest 100,000.
-    public var eventRetentionDays: Double = 30
-    /// This controller's name in the lease: host, pid and a random suffix.
-    public var identity: String
-
-    /// The absolute folder of the state file: managed gateways keep their nginx files under it.
-    public var stateFolder: String { Self.folder(ofStatePath: statePath) }
-
-    /// The absolute folder holding the state file at `path`.
-    public static func folder(ofStatePath path: String) -> String {
-        let folder = (path as NSString).deletingLastPathComponent
-        let absolute = folder.hasPrefix("/") ? folder : FileManager.default.currentDirectoryPath + "/" + folder
-        return (absolute as NSString).standardizingPath
-    }
-
-    public init(statePath: String, listen: String? = nil) {
-        self.statePath = statePath
-        self.listen = listen
-        let host = ProcessInfo.processInfo.hostName
-        identity = "\(host):\(getpid()):\(String(UInt32.random(in: 0...UInt32.max), radix: 36))"
-    }
-}
-
-/// What the HTTP API shows: the last status, whether this controller leads, and how its loop does.
-public actor StatusBoard {
-    public var status = FleetStatus(controller: nil, deployments: [], nodes: [])
-    public var leader = false
-    public var leaseHolder: String?
-    public var lastPass: Date?
-    public var lastError: String?
-    public var listen: String?
-
-    public init() {}
-
-    func update(status: FleetStatus, at time: Date) {
-        self.status = status
-        lastPass = time
-        lastError = nil
-    }
-
-    func update(leader: Bool, holder: String?) {
-        self.leader = leader
-        leaseHolder = holder
-    }
-
-    func failed(_ error: String) { lastError = error }
-
-    func listening(on address: String) { listen = address }
-}
 
 /// The reconcile loop as a service: takes the lease, runs passes while it holds it, stores status
 /// and events, and stops cleanly on a graceful shutdown (containers keep running).
@@ -156,7 +87,7 @@ public final class ControlLoop: Service, Sendable {
                     tracker = NodeHealthTracker(options: options.failover, previous: previous)
                     gateways = GatewaySync(stateFolder: options.stateFolder, logger: logger)
                     logger.notice("leading with epoch \(epoch)", metadata: ["epoch": "\(epoch)"])
-                    try? store.record(events: [Event(time: Date(), revision: nil, kind: nil, name: nil, reason: "LeaderElected",
+                    try? store.record(events: [Event(time: Date(), revision: nil, kind: nil, name: nil, reason: Reason.leaderElected.rawValue,
                                                      message: "\(options.identity) leads with epoch \(epoch)")])
                 } else {
                     logger.warning("lost the lease to \(lease.holder); waiting")
@@ -237,12 +168,12 @@ public final class ControlLoop: Service, Sendable {
                     }
                     if d.notReady {
                         output.nodes[i].ready = false
-                        output.nodes[i].reason = "NodeFailed"
+                        output.nodes[i].reason = Reason.nodeFailed.rawValue
                         output.nodes[i].message = "\(d.failure): \(d.error)"
                     } else if d.failedChecks > 0 {
                         // Failing, not declared failed yet: its replicas stay where they are.
                         output.nodes[i].ready = true
-                        output.nodes[i].reason = "Suspect"
+                        output.nodes[i].reason = Reason.suspect.rawValue
                         output.nodes[i].message = "\(d.failedChecks) of \(options.failover.failureThreshold) checks failed (\(d.failure)): \(d.error)"
                     }
                     if d.promoted { output.nodes[i].role = "active (promoted standby)" }
@@ -250,14 +181,14 @@ public final class ControlLoop: Service, Sendable {
                 }
                 // A node deleted while Berth's containers ran there: they run on unmanaged and unwatched.
                 let desiredNodes = Set(desired.compactMap { $0.node == nil ? nil : $0.name })
-                for n in previous.nodes where !desiredNodes.contains(n.name) && (n.reason == "NodeDeleted" || n.containers > 0) {
+                for n in previous.nodes where !desiredNodes.contains(n.name) && (n.reason == Reason.nodeDeleted.rawValue || n.containers > 0) {
                     var gone = n
                     gone.ready = false
                     gone.role = "deleted"
-                    if n.reason != "NodeDeleted" {
-                        gone.reason = "NodeDeleted"
+                    if n.reason != Reason.nodeDeleted.rawValue {
+                        gone.reason = Reason.nodeDeleted.rawValue
                         gone.message = "deleted from the desired state while \(n.containers) Berth container(s) ran there: they run on, unmanaged and unwatched"
-                        output.events.append(Event(time: now, revision: revision, kind: "node", name: n.name, type: "Warning", reason: "NodeDeleted", message: gone.message))
+                        output.events.append(Event(time: now, revision: revision, kind: "node", name: n.name, type: "Warning", reason: Reason.nodeDeleted.rawValue, message: gone.message))
                         logger.warning("NodeDeleted: \(gone.message)", metadata: ["node": "\(n.name)"])
                     }
                     output.nodes.append(gone)
@@ -309,7 +240,7 @@ public final class ControlLoop: Service, Sendable {
                     }
                 }
                 busy = !pass.plan.isNoOp || !pass.deferred.isEmpty || status.deployments.contains { $0.rollout != .complete }
-                    || status.nodes.contains { $0.reason == "Suspect" } || (controller.promotions.contains { $0.state == .running })
+                    || status.nodes.contains { $0.reason == Reason.suspect.rawValue } || (controller.promotions.contains { $0.state == .running })
                 starting = Self.healthURLs(of: pass.plan.deployments, phase: .starting, desired: desired)
                 if passes == 1 || !pass.plan.isNoOp {
                     logger.debug("pass \(passes) at revision \(revision): \(pass.plan.actions.count) action(s), \(pass.plan.kept.count) kept")
@@ -344,7 +275,7 @@ public final class ControlLoop: Service, Sendable {
                   spec.rollout.autoRollback, let good = d.lastGoodRevision, good != d.objectRevision else { continue }
             let key = ObjectKey(.deployment, d.name)
             guard let old = try store.object(key, at: good) else { continue }
-            let reason = d.conditions["Progressing"]?.message ?? "ready deadline exceeded"
+            let reason = d.conditions[ConditionType.progressing.rawValue]?.message ?? "ready deadline exceeded"
             var options = ApplyOptions(author: "berth-controller", message: "automatic rollback of \(key) to revision \(good): \(reason)", origin: .rollback)
             options.time = Date()
             let result = try store.apply([LoadedResource(resource: old)], options: options)
@@ -352,7 +283,7 @@ public final class ControlLoop: Service, Sendable {
             guard result.revision != nil else { continue }
             logger.warning("rolled back to revision \(good): \(reason)", metadata: ["deployment": "\(d.name)", "revision": "\(result.revision ?? 0)"])
             try store.record(events: [Event(time: Date(), revision: result.revision, kind: "deployment", name: d.name, type: "Warning",
-                                            reason: "AutoRollback", message: "returned to revision \(good): \(reason)")])
+                                            reason: Reason.autoRollback.rawValue, message: "returned to revision \(good): \(reason)")])
         }
     }
 
@@ -429,54 +360,5 @@ public final class ControlLoop: Service, Sendable {
             if ticks % 4 == 0, seen >= 0, let latest = try? store.latestRevision(), latest != seen { return }
             try? await Task.sleep(for: .milliseconds(25))
         }
-    }
-}
-
-/// A value shared with background tasks.
-final class Locked<Value: Sendable>: @unchecked Sendable {
-    private let lock = NSLock()
-    private var _value: Value
-    init(_ value: Value) { _value = value }
-    var value: Value {
-        get { lock.lock(); defer { lock.unlock() }; return _value }
-        set { lock.lock(); _value = newValue; lock.unlock() }
-    }
-}
-
-/// Why the loop should run a pass early: the first event since the last look, others folded in.
-final class WakeUps: @unchecked Sendable {
-    private let lock = NSLock()
-    private var pending: [String] = []
-    private var endedWatchers: [String] = []
-
-    /// A node's event stream ended (its engine went away, or restarted): worth a look at once.
-    func ended(_ node: String, wake: Bool) {
-        lock.lock()
-        endedWatchers.append(node)
-        if wake { pending.append("the event stream of \(node) ended") }
-        lock.unlock()
-    }
-
-    func takeEnded() -> [String] {
-        lock.lock()
-        defer { lock.unlock() }
-        let ended = endedWatchers
-        endedWatchers.removeAll()
-        return ended
-    }
-
-    func post(_ reason: String) {
-        lock.lock()
-        pending.append(reason)
-        lock.unlock()
-    }
-
-    func take() -> String? {
-        lock.lock()
-        defer { lock.unlock() }
-        guard let first = pending.first else { return nil }
-        let more = pending.count - 1
-        pending.removeAll()
-        return first + (more > 0 ? " (+\(more) more)" : "")
     }
 }

@@ -215,7 +215,7 @@ public enum Doctor {
             add(.warning, "state", "controller", "no controller holds the lease: nothing reconciles the fleet", "start `berth controller`")
         }
         // Nodes deleted from the desired state while Berth's containers ran there: nobody manages them.
-        for n in ((try? store.fleetStatus().nodes) ?? []) where n.reason == "NodeDeleted" {
+        for n in ((try? store.fleetStatus().nodes) ?? []) where n.reason == Reason.nodeDeleted.rawValue {
             add(.warning, "node/\(n.name)", "deleted node", n.message, "remove its Berth containers on the node (`docker ps --filter label=io.berth.managed-by=berth`), or apply the Node again to manage them")
         }
         for r in objects {

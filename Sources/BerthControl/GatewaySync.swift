@@ -88,14 +88,14 @@ public actor GatewaySync {
                 if !wanted && inEffect.contains(members[i].endpoint) { members[i].reason += " (draining)" }
             }
             var conditions = [
-                Condition(type: "Ready", status: master != nil, reason: master != nil ? "NginxRunning" : "NginxNotRunning",
+                Condition(type: .ready, status: master != nil, reason: master != nil ? .nginxRunning : .nginxNotRunning,
                           message: master.map { "nginx master \($0) serves \(paths.config)" } ?? (error ?? "no nginx master"), lastTransition: now),
-                Condition(type: "Degraded", status: error != nil, reason: error != nil ? "ConfigurationRefused" : "AsExpected",
+                Condition(type: .degraded, status: error != nil, reason: error != nil ? .configurationRefused : .asExpected,
                           message: error ?? "", lastTransition: now),
             ]
             conditions = .carrying(conditions, from: previous[name]?.conditions)
             for c in conditions.transitions(from: previous[name]?.conditions) {
-                pendingEvents.append(Notice(kind: "gateway", name: name, warning: c.isWarning, reason: c.reason, message: c.summary))
+                pendingEvents.append(Notice(kind: "gateway", name: name, warning: c.isWarning, reason: c.code, message: c.summary))
             }
             let status = GatewayStatus(
                 name: name, listen: spec.listen, managed: spec.managed, members: members,

@@ -124,7 +124,7 @@ actor ImageKeeper {
                      credentials: [String: RegistryCredentials], pool: ClientPool, store: StateStore?, fence: Fence? = nil) async -> NodeRound {
         var round = NodeRound(node: node)
         var notices: [Notice] = []
-        func note(_ warning: Bool, _ reason: String, _ message: String) {
+        func note(_ warning: Bool, _ reason: Reason, _ message: String) {
             notices.append(Notice(kind: "node", name: node, warning: warning, reason: reason, message: message))
         }
         guard let client = try? await pool.client(for: engine), let present = try? await client.listImages() else { return round }
@@ -132,7 +132,7 @@ actor ImageKeeper {
         var report: [NodeImage] = []
         func mayAct() async -> Bool {
             guard let refusal = await fence?() else { return true }
-            note(true, "ImageRoundStopped", "image round stopped on \(node): \(refusal)")
+            note(true, .imageRoundStopped, "image round stopped on \(node): \(refusal)")
             round.notices = notices
             return false
         }
@@ -147,10 +147,10 @@ actor ImageKeeper {
                 try await client.pullImage(image, auth: try credentials[image].map { try RegistryAuth(image: image, credentials: $0) })
                 let seconds = ContinuousClock.now.seconds(since: started)
                 report.append(NodeImage(image: image, state: "pulled"))
-                note(false, "ImagePulled", "\(image) pulled ahead of need in \(String(format: "%.1f", seconds)) s")
+                note(false, .imagePulled, "\(image) pulled ahead of need in \(String(format: "%.1f", seconds)) s")
             } catch {
                 report.append(NodeImage(image: image, state: "failed", detail: "\(error)"))
-                note(true, "ImagePullFailed", "\(image): \(error)")
+                note(true, .imagePullFailed, "\(image): \(error)")
             }
         }
         if !verify.isEmpty { guard await mayAct() else { return round } }
@@ -164,15 +164,15 @@ actor ImageKeeper {
                 })
                 let bad = results.filter { !$0.ok }
                 if bad.isEmpty {
-                    note(false, "ArtifactsVerified", "\(model)@\(version.version): \(results.count) artifact(s) match their sha256")
+                    note(false, .artifactsVerified, "\(model)@\(version.version): \(results.count) artifact(s) match their sha256")
                 } else {
                     for r in bad {
-                        note(true, "ArtifactVerificationFailed", "\(model)@\(version.version): \(r.path): \(r.problem)"
+                        note(true, .artifactVerificationFailed, "\(model)@\(version.version): \(r.path): \(r.problem)"
                              + (r.actual.map { " (manifest \(r.expected), file \($0))" } ?? ""))
                     }
                 }
             } catch {
-                note(true, "ArtifactVerificationError", "\(model)@\(version.version) could not be verified: \(error)")
+                note(true, .artifactVerificationError, "\(model)@\(version.version) could not be verified: \(error)")
                 round.unverifiable.append("\(model)@\(version.version)")
             }
         }
@@ -186,9 +186,9 @@ actor ImageKeeper {
         for image in images.collectable where tags.contains(image) && !used.contains(image) {
             do {
                 try await client.removeImage(image)
-                note(false, "ImageRemoved", "\(image): no kept version of any model uses it")
+                note(false, .imageRemoved, "\(image): no kept version of any model uses it")
             } catch {
-                note(false, "ImageKept", "\(image) not removed: \(error)")
+                note(false, .imageKept, "\(image) not removed: \(error)")
             }
         }
         round.images = report

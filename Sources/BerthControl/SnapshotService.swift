@@ -1,3 +1,4 @@
+import BerthModel
 import BerthStore
 import Foundation
 import Logging
@@ -48,7 +49,7 @@ public final class SnapshotService: Service, Sendable {
             let pruned = try snapshots.prune(hourly: options.snapshotKeepHourly, daily: options.snapshotKeepDaily)
             let took = ContinuousClock.now - started
             metrics.snapshotTaken(at: record.createdAt, duration: took)
-            try? store.record(events: [Event(time: Date(), revision: record.revision, kind: nil, name: nil, reason: "SnapshotTaken",
+            try? store.record(events: [Event(time: Date(), revision: record.revision, kind: nil, name: nil, reason: Reason.snapshotTaken.rawValue,
                                              message: "snapshot \(record.id) of revision \(record.revision), \(record.sizeBytes) bytes, sha256 \(record.sha256.prefix(12))"
                                                  + (pruned.isEmpty ? "" : "; pruned \(pruned.count)"))])
             let prunedText = pruned.isEmpty ? "" : "; pruned \(pruned.joined(separator: ", "))"

@@ -6,7 +6,7 @@ import Foundation
 
 extension Notice {
     func event(at time: Date, revision: Int64?) -> Event {
-        Event(time: time, revision: revision, kind: kind, name: name, type: warning ? "Warning" : "Normal", reason: reason, message: message)
+        Event(time: time, revision: revision, kind: kind, name: name, type: warning ? "Warning" : "Normal", reason: reason.rawValue, message: message)
     }
 }
 
@@ -33,31 +33,31 @@ public enum StatusBuilder {
             let failing = p.replicas.filter { $0.phase == .failing || $0.phase == .unschedulable }
             var conditions: [Condition] = []
             conditions.append(Condition(
-                type: "Available", status: p.ready >= minAvailable,
-                reason: p.ready >= minAvailable ? "MinimumReplicasAvailable" : "MinimumReplicasUnavailable",
+                type: .available, status: p.ready >= minAvailable,
+                reason: p.ready >= minAvailable ? .minimumReplicasAvailable : .minimumReplicasUnavailable,
                 message: "\(p.ready) of \(p.desired) replicas ready (at least \(minAvailable) required)", lastTransition: now))
             switch (rollout, p.blocked) {
             case (.halted, _):
-                conditions.append(Condition(type: "Progressing", status: false, reason: "ReadyDeadlineExceeded", message: p.halted ?? "", lastTransition: now))
+                conditions.append(Condition(type: .progressing, status: false, reason: .readyDeadlineExceeded, message: p.halted ?? "", lastTransition: now))
             case (.complete, _):
-                conditions.append(Condition(type: "Progressing", status: true, reason: "RolloutComplete",
+                conditions.append(Condition(type: .progressing, status: true, reason: .rolloutComplete,
                                             message: "\(p.desired) replicas of \(p.modelVersion) ready", lastTransition: now))
             case (.progressing, let blocked?):
-                conditions.append(Condition(type: "Progressing", status: false, reason: p.blockedReason, message: blocked, lastTransition: now))
+                conditions.append(Condition(type: .progressing, status: false, reason: p.blockedReason, message: blocked, lastTransition: now))
             case (.progressing, nil):
-                conditions.append(Condition(type: "Progressing", status: true, reason: p.rollingOut ? "RollingOut" : "ReplicasStarting",
+                conditions.append(Condition(type: .progressing, status: true, reason: p.rollingOut ? .rollingOut : .replicasStarting,
                                             message: "\(p.updatedReady) of \(p.desired) replicas of \(p.modelVersion) ready", lastTransition: now))
             }
-            let degradedReason: (String, String)? =
-                if let halted = p.halted { ("ReadyDeadlineExceeded", halted) }
+            let degradedReason: (Reason, String)? =
+                if let halted = p.halted { (.readyDeadlineExceeded, halted) }
                 else if let blocked = p.blocked { (p.blockedReason, blocked) }
-                else if let f = failing.first { (f.phase == .unschedulable ? "Unschedulable" : "ReplicaFailing", "replica \(f.slot): \(f.message)") }
+                else if let f = failing.first { (f.phase == .unschedulable ? .unschedulable : .replicaFailing, "replica \(f.slot): \(f.message)") }
                 else { nil }
-            conditions.append(Condition(type: "Degraded", status: degradedReason != nil, reason: degradedReason?.0 ?? "AsExpected",
+            conditions.append(Condition(type: .degraded, status: degradedReason != nil, reason: degradedReason?.0 ?? .asExpected,
                                         message: degradedReason?.1 ?? "", lastTransition: now))
             conditions = .carrying(conditions, from: old?.conditions)
             for c in conditions.transitions(from: old?.conditions) {
-                events.append(Notice(kind: "deployment", name: p.name, warning: c.isWarning, reason: c.reason, message: c.summary)
+                events.append(Notice(kind: "deployment", name: p.name, warning: c.isWarning, reason: c.code, message: c.summary)
                     .event(at: now, revision: revision))
             }
             deployments.append(DeploymentStatus(
@@ -78,10 +78,10 @@ public enum StatusBuilder {
             var status: NodeStatus
             switch pass.observed[name] {
             case .reachable(let containers)?:
-                status = NodeStatus(name: name, role: spec.role.rawValue, ready: true, reason: "EngineReachable", message: "",
+                status = NodeStatus(name: name, role: spec.role.rawValue, ready: true, reason: Reason.engineReachable.rawValue, message: "",
                                     lastHeartbeat: now, gpusTotal: spec.gpus.count, gpusAllocated: allocated[name] ?? 0, containers: containers.count)
             case .unreachable(let why)?:
-                status = NodeStatus(name: name, role: spec.role.rawValue, ready: false, reason: "EngineUnreachable", message: why,
+                status = NodeStatus(name: name, role: spec.role.rawValue, ready: false, reason: Reason.engineUnreachable.rawValue, message: why,
                                     lastHeartbeat: old?.lastHeartbeat, gpusTotal: spec.gpus.count, gpusAllocated: allocated[name] ?? 0, containers: 0)
             case nil:
                 continue
@@ -98,7 +98,7 @@ public enum StatusBuilder {
             let deployment = containerDeployment(r.action, observed: observedByID)
             events.append(Event(time: now, revision: revision, kind: deployment == nil ? "node" : "deployment", name: deployment ?? r.action.node,
                                 type: r.error == nil ? "Normal" : "Warning",
-                                reason: r.error == nil ? r.action.kind.doneReason : "ActionFailed",
+                                reason: (r.error == nil ? r.action.kind.doneReason : .actionFailed).rawValue,
                                 message: r.error.map { "\(r.action) failed: \($0)" } ?? r.action.description))
         }
         return Output(deployments: deployments, nodes: nodes, events: events)

@@ -21,6 +21,19 @@ public struct Candidate: Sendable, Hashable {
     }
 }
 
+extension Candidate: CustomStringConvertible {
+    /// The form Swift's reflection prints a struct in, which weight tie-breaks have always sorted by.
+    public var description: String {
+        "Candidate(deployment: \(quoted(deployment)), replica: \(replica), endpoint: \(quoted(endpoint)), "
+            + "weight: \(weight), ready: \(ready), leaving: \(leaving.map { "Optional(\(quoted($0)))" } ?? "nil"))"
+    }
+
+    /// `String(reflecting:)` of a string, without its cost for the plain ones names and endpoints are.
+    private func quoted(_ s: String) -> String {
+        s.utf8.allSatisfy { $0 >= 0x20 && $0 < 0x7F && $0 != UInt8(ascii: "\"") && $0 != UInt8(ascii: "\\") } ? "\"" + s + "\"" : String(reflecting: s)
+    }
+}
+
 /// Turns route weights and replica weights into nginx server weights. Pure.
 ///
 /// A route's weight is its deployment's share of the traffic, however many replicas it has: a
@@ -65,8 +78,8 @@ public enum UpstreamWeights {
         let keys = Array(shares.keys)
         var ints = keys.map { max(1, Int((shares[$0]! * Double(scale)).rounded(.down))) }
         var left = scale - ints.reduce(0, +)
-        // Ties go by the keys' descriptions, made once each: describing a struct inside the
-        // comparator reflected over it on every comparison (a sixth of a simulated pass).
+        // Ties go by the keys' descriptions, made once each (a Candidate writes its own, in the
+        // form reflection gave: reflecting inside the comparator was a sixth of a simulated pass).
         let names = keys.map { "\($0)" }
         let remainders = keys.indices.map { shares[keys[$0]]! * Double(scale) - Double(ints[$0]) }
         let order = keys.indices.sorted { a, b in

@@ -10,10 +10,10 @@ public struct Condition: Codable, Sendable, Hashable {
     public var message: String
     public var lastTransition: Date
 
-    public init(type: String, status: Bool, reason: String, message: String, lastTransition: Date) {
-        self.type = type
+    public init(type: ConditionType, status: Bool, reason: Reason, message: String, lastTransition: Date) {
+        self.type = type.rawValue
         self.status = status
-        self.reason = reason
+        self.reason = reason.rawValue
         self.message = message
         self.lastTransition = lastTransition
     }
@@ -21,7 +21,11 @@ public struct Condition: Codable, Sendable, Hashable {
 
 extension Condition {
     /// A condition worth a Warning event: degraded, or anything else not holding.
-    public var isWarning: Bool { (type == "Degraded") == status }
+    public var isWarning: Bool { (type == ConditionType.degraded.rawValue) == status }
+
+    /// The reason as Berth's vocabulary; conditions stored by another version may carry one this
+    /// version does not know, read as `AsExpected`.
+    public var code: Reason { Reason(rawValue: reason) ?? .asExpected }
 
     /// `Available=False: 1 of 2 replicas ready …`: an event's message.
     public var summary: String { "\(type)=\(status ? "True" : "False")" + (message.isEmpty ? "" : ": \(message)") }
@@ -35,7 +39,7 @@ extension [Condition] {
     public func transitions(from old: [Condition]?) -> [Condition] {
         filter { c in
             let before = old?[c.type]
-            if before == nil && c.type == "Degraded" && !c.status { return false }
+            if before == nil && c.type == ConditionType.degraded.rawValue && !c.status { return false }
             return before?.status != c.status || before?.reason != c.reason
         }
     }

@@ -83,7 +83,7 @@ public actor NodeHealthTracker {
             for n in previous.nodes {
                 if n.promoted { promoted.insert(n.name) }
                 if n.rejoinedAsStandby { demoted.insert(n.name) }
-                if !n.ready && n.reason == "NodeFailed" {
+                if !n.ready && n.reason == Reason.nodeFailed.rawValue {
                     var state = NodeState()
                     state.notReadySince = n.lastHeartbeat ?? now
                     state.notReadyAt = instant
@@ -179,7 +179,7 @@ public actor NodeHealthTracker {
                     fleetWide = true
                     if n.noticed != "fleetWide" {
                         n.noticed = "fleetWide"
-                        events.append(Notice(kind: "node", name: name, warning: true, reason: "ReplicasFailingEverywhere", message: why + "; no node is failed for it"))
+                        events.append(Notice(kind: "node", name: name, warning: true, reason: .replicasFailingEverywhere, message: why + "; no node is failed for it"))
                     }
                     if n.notReadyAt != nil, let kind = n.failure { failure = (kind, n.lastError) }  // a node already failed stays failed
                 case nil: break
@@ -206,14 +206,14 @@ public actor NodeHealthTracker {
                     if kind == .replicasFailing && replicaHealthFailures.count >= options.maxReplicaHealthFailures {
                         if n.noticed != "limited" {
                             n.noticed = "limited"
-                            events.append(Notice(kind: "node", name: name, warning: true, reason: "NodeFailureLimited",
+                            events.append(Notice(kind: "node", name: name, warning: true, reason: .nodeFailureLimited,
                                                  message: "\(why); not failed: \(replicaHealthFailures.count) node(s) were failed for replica health in the last \(Int(options.replicaHealthWindow)) s (at most \(options.maxReplicaHealthFailures)); it takes no new replicas"))
                         }
                     } else {
                         if kind == .replicasFailing { replicaHealthFailures.append(instant) }
                         n.notReadySince = now
                         n.notReadyAt = instant
-                        events.append(Notice(kind: "node", name: name, warning: true, reason: "NodeFailed", message: "\(n.failedChecks) checks failed in a row (\(options.failureThreshold) allowed, \(Int(options.checkInterval)) s apart): \(kind.rawValue): \(why)"))
+                        events.append(Notice(kind: "node", name: name, warning: true, reason: .nodeFailed, message: "\(n.failedChecks) checks failed in a row (\(options.failureThreshold) allowed, \(Int(options.checkInterval)) s apart): \(kind.rawValue): \(why)"))
                         nodes[name] = n
                         startPromotion(failed: name, specs: specs, observed: observed, now: now, at: instant)
                     }
@@ -237,13 +237,13 @@ public actor NodeHealthTracker {
         // On the monotonic clock: a wall clock stepped back an hour must not say "-3593 s".
         let back = Int(instant.seconds(since: n.notReadyAt ?? instant))
         if n.failure == .replicasFailing {
-            events.append(Notice(kind: "node", name: name, warning: false, reason: "NodeRecovered",
+            events.append(Notice(kind: "node", name: name, warning: false, reason: .nodeRecovered,
                                  message: "checks pass again \(back) s later (its failing replicas are gone; look at its GPUs before relying on it); returns to its role (\(demoted.contains(name) ? "standby" : promoted.contains(name) ? "active, promoted" : spec.role.rawValue))"))
         } else if spec.role == .active && !spec.failback && !promoted.contains(name) {
             demoted.insert(name)
-            events.append(Notice(kind: "node", name: name, warning: false, reason: "NodeRejoined", message: "engine answers again after \(back) s; rejoins as a standby (failback: false); its old replicas are removed"))
+            events.append(Notice(kind: "node", name: name, warning: false, reason: .nodeRejoined, message: "engine answers again after \(back) s; rejoins as a standby (failback: false); its old replicas are removed"))
         } else {
-            events.append(Notice(kind: "node", name: name, warning: false, reason: "NodeRecovered", message: "engine answers again after \(back) s" + (spec.failback ? "; failback: its replicas may return" : "")))
+            events.append(Notice(kind: "node", name: name, warning: false, reason: .nodeRecovered, message: "engine answers again after \(back) s" + (spec.failback ? "; failback: its replicas may return" : "")))
         }
     }
 
@@ -253,11 +253,11 @@ public actor NodeHealthTracker {
             guard let spec = specs[name] else { continue }
             promotionsDone.append(name)
             if demoted.remove(name) != nil {
-                events.append(Notice(kind: "node", name: name, warning: false, reason: "NodePromoted", message: "rejoined node made active again by \(hold.author)", personal: [hold.author]))
+                events.append(Notice(kind: "node", name: name, warning: false, reason: .nodePromoted, message: "rejoined node made active again by \(hold.author)", personal: [hold.author]))
             } else if spec.role == .standby && promoted.insert(name).inserted {
-                events.append(Notice(kind: "node", name: name, warning: false, reason: "NodePromoted", message: "standby promoted to active by \(hold.author)", personal: [hold.author]))
+                events.append(Notice(kind: "node", name: name, warning: false, reason: .nodePromoted, message: "standby promoted to active by \(hold.author)", personal: [hold.author]))
             } else {
-                events.append(Notice(kind: "node", name: name, warning: false, reason: "NodePromoted", message: "already active; nothing to do"))
+                events.append(Notice(kind: "node", name: name, warning: false, reason: .nodePromoted, message: "already active; nothing to do"))
             }
         }
     }

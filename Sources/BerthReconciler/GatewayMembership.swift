@@ -18,14 +18,21 @@ public enum GatewayMembership {
         let addresses = Dictionary(uniqueKeysWithValues: desired.compactMap { r in r.node.map { (r.name, $0.address) } })
         let deployments = Dictionary(uniqueKeysWithValues: desired.compactMap { r in r.deployment.map { (r.name, $0) } })
         let routed = Set(spec.routes.map(\.deployment))
+        // One container per endpoint: a replacement made on its predecessor's port while the old
+        // one, exited, waits for its removal is the one behind the endpoint (else the old one
+        // would be held back forever as "still routed").
+        func better(_ a: ObservedContainer, than b: ObservedContainer) -> Bool {
+            (a.running ? 0 : 1, leaving[a.id] == nil ? 0 : 1, a.id) < (b.running ? 0 : 1, leaving[b.id] == nil ? 0 : 1, b.id)
+        }
         var byEndpoint: [String: ObservedContainer] = [:]
-        var candidates: [Candidate] = []
-        for c in observed.values.flatMap(\.containers) where routed.contains(c.deployment) && c.rank == 0 {
-            guard let d = deployments[c.deployment] else { continue }
+        for c in observed.values.flatMap(\.containers) where routed.contains(c.deployment) && c.rank == 0 && deployments[c.deployment] != nil {
             let endpoint = endpoint(address: addresses[c.node] ?? "127.0.0.1", port: c.hostPort)
+            if let seen = byEndpoint[endpoint], !better(c, than: seen) { continue }
             byEndpoint[endpoint] = c
-            candidates.append(Candidate(deployment: c.deployment, replica: c.replica, endpoint: endpoint, weight: d.weight,
-                                        ready: c.running && ready.contains(c.id), leaving: leaving[c.id]))
+        }
+        let candidates = byEndpoint.map { endpoint, c in
+            Candidate(deployment: c.deployment, replica: c.replica, endpoint: endpoint, weight: deployments[c.deployment]!.weight,
+                      ready: c.running && ready.contains(c.id), leaving: leaving[c.id])
         }
         return (UpstreamWeights.members(routes: spec.routes, candidates: candidates), byEndpoint)
     }

@@ -15,9 +15,9 @@ extension NodeHealthTracker {
         if let standby = standby(replacing: failed, specs: specs, observed: observed) {
             if demoted.remove(standby) == nil { promoted.insert(standby) }
             promotion.standby = standby
-            events.append(Notice(kind: "node", name: standby, warning: false, reason: "PromotionStarted", message: "promoted to active in place of \(failed): \(replicas.count) replica(s) to move (\(replicas.joined(separator: ", "))); deadline \(Int(options.promotionDeadline)) s"))
+            events.append(Notice(kind: "node", name: standby, warning: false, reason: .promotionStarted, message: "promoted to active in place of \(failed): \(replicas.count) replica(s) to move (\(replicas.joined(separator: ", "))); deadline \(Int(options.promotionDeadline)) s"))
         } else {
-            events.append(Notice(kind: "node", name: failed, warning: true, reason: "NoStandby", message: "no standby node is ready to take \(failed)'s replicas; the active nodes' free GPUs are all there is until one answers"))
+            events.append(Notice(kind: "node", name: failed, warning: true, reason: .noStandby, message: "no standby node is ready to take \(failed)'s replicas; the active nodes' free GPUs are all there is until one answers"))
         }
         promotions.append(promotion)
         promotionStarts[Self.key(promotion)] = instant
@@ -53,10 +53,10 @@ extension NodeHealthTracker {
             if demoted.remove(standby) == nil { promoted.insert(standby) }
             if let i = promotions.firstIndex(where: { $0.state == .running && $0.standby == nil }) {
                 promotions[i].standby = standby
-                events.append(Notice(kind: "node", name: standby, warning: false, reason: "PromotionStarted",
+                events.append(Notice(kind: "node", name: standby, warning: false, reason: .promotionStarted,
                                      message: "answers now: promoted to active in place of \(promotions[i].failedNode), which had no standby when it failed"))
             } else {
-                events.append(Notice(kind: "node", name: standby, warning: false, reason: "PromotionStarted",
+                events.append(Notice(kind: "node", name: standby, warning: false, reason: .promotionStarted,
                                      message: "promoted to active: \(missing + 1) fewer node(s) act as actives than the manifests declare"))
             }
         }
@@ -112,10 +112,10 @@ extension NodeHealthTracker {
                 func offset(_ d: Date?) -> String { d.map { String(format: "+%.1fs", $0.timeIntervalSince(p.detectedAt)) } ?? "-" }
                 let timeline = "detected → scheduled \(offset(p.scheduledAt)), started \(offset(p.startedAt)), ready \(offset(p.readyAt)), in the gateway \(offset(p.gatewayAt))"
                 if p.state == .succeeded {
-                    events.append(Notice(kind: "node", name: p.standby ?? p.failedNode, warning: false, reason: "PromotionSucceeded",
+                    events.append(Notice(kind: "node", name: p.standby ?? p.failedNode, warning: false, reason: .promotionSucceeded,
                                          message: "\(p.replicas.count) replica(s) of \(p.failedNode) serving again after \(String(format: "%.1f", elapsed)) s: \(timeline)"))
                 } else {
-                    events.append(Notice(kind: "node", name: p.standby ?? p.failedNode, warning: true, reason: "PromotionFailed", message: "\(p.reason); \(timeline)"))
+                    events.append(Notice(kind: "node", name: p.standby ?? p.failedNode, warning: true, reason: .promotionFailed, message: "\(p.reason); \(timeline)"))
                 }
                 finished.append((elapsed, p.state == .succeeded, p.reason.hasPrefix("deadline exceeded")))
                 promotionStarts[Self.key(p)] = nil

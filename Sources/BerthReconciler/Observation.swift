@@ -78,9 +78,11 @@ public struct ObservedContainer: Sendable, Hashable {
 extension ObservedContainer {
     /// The container a create just made from `planned`, as a list call would report it running.
     public init?(planned: PlannedContainer, node: String, id: String, created: Date = Date()) {
-        let summary = ContainerSummary(id: id, name: planned.name, image: planned.spec.image, labels: planned.spec.labels,
+        let spec = planned.spec  // built on each read
+        let summary = ContainerSummary(id: id, name: planned.name, image: spec.image, labels: spec.labels,
                                        state: "running", created: Int64(created.timeIntervalSince1970))
         self.init(summary, node: node)
+        seenRunningFor = 0  // just started, as far as this controller knows
     }
 
     /// How long it has been running, as far as this controller knows: its monotonic age when the

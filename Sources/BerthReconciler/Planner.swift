@@ -1,144 +1,11 @@
+// Longer than the ~300 lines a file should have: `Planner.plan` is one pass over the
+// deployments whose steps (slots, rollouts, lingering replicas, orphans) share per-deployment
+// state; splitting it into functions would pass that state around by hand. Its types live in
+// Plan.swift, gangs in Planner+Gangs.swift.
 import BerthRuntime
 import BerthModel
 import BerthScheduler
 import Foundation
-
-/// One step the executor takes on a node.
-public enum Action: Sendable, Hashable, CustomStringConvertible {
-    /// Create and start a replica's container.
-    case create(node: String, container: PlannedContainer)
-    /// Start a replica's stopped container.
-    case start(node: String, id: String, name: String)
-    /// Remove a container Berth no longer wants (killing it if it runs).
-    case remove(node: String, id: String, name: String, reason: String)
-
-    public var node: String {
-        switch self {
-        case .create(let n, _), .start(let n, _, _), .remove(let n, _, _, _): n
-        }
-    }
-
-    /// The container the action is about.
-    public var containerName: String {
-        switch self {
-        case .create(_, let c): c.name
-        case .start(_, _, let name), .remove(_, _, let name, _): name
-        }
-    }
-
-    /// What the per-container backoff counts attempts under: a start is about one container, a
-    /// create about a name on a node.
-    public var backoffKey: String {
-        switch self {
-        case .create(let n, let c): Self.createKey(node: n, name: c.name)
-        case .start(_, let id, _): Self.startKey(id: id)
-        case .remove(_, let id, _, _): "remove/\(id)"
-        }
-    }
-
-    public static func startKey(id: String) -> String { "start/\(id)" }
-    public static func createKey(node: String, name: String) -> String { "create/\(node)/\(name)" }
-
-    /// What an action does; its raw value is the metric label.
-    public enum Kind: String, Sendable, CaseIterable {
-        case create, start, remove
-
-        /// The event reason a successful action of this kind records.
-        public var doneReason: String {
-            switch self {
-            case .create: "ContainerCreated"
-            case .start: "ContainerStarted"
-            case .remove: "ContainerRemoved"
-            }
-        }
-    }
-
-    public var kind: Kind {
-        switch self {
-        case .create: .create
-        case .start: .start
-        case .remove: .remove
-        }
-    }
-
-    public var description: String {
-        switch self {
-        case .create(let n, let c): "create \(c.name) on \(n)"
-        case .start(let n, _, let name): "start \(name) on \(n)"
-        case .remove(let n, _, let name, let reason): "remove \(name) on \(n) (\(reason))"
-        }
-    }
-}
-
-/// Where one deployment stands after planning: the replicas with their phases, and the rollout.
-public struct DeploymentProgress: Sendable, Hashable {
-    public var name: String
-    public var desired: Int
-    public var modelVersion: String
-    public var replicas: [ReplicaStatus]
-    /// Replicas ready, in any version.
-    public var ready: Int
-    /// Replicas on the desired spec (the replica count's slots only).
-    public var updated: Int
-    public var updatedReady: Int
-    /// Containers of an older spec are still there.
-    public var rollingOut: Bool
-    /// Why the rollout stopped replacing old replicas: a new one missed its ready deadline.
-    public var halted: String?
-    /// Why the rollout cannot make progress now although nothing failed (e.g. no room to surge).
-    public var blocked: String?
-    /// The condition reason that goes with `blocked`.
-    public var blockedReason = "RolloutBlocked"
-
-    public var rollout: DeploymentStatus.Rollout {
-        if halted != nil { return .halted }
-        let settled = !rollingOut && updatedReady == desired && replicas.count == desired
-        return settled ? .complete : .progressing
-    }
-}
-
-/// What the controller has concluded beyond this pass's observation: verdicts about nodes,
-/// operators' holds, and model versions it refuses to start.
-public struct FleetHealth: Sendable, Hashable {
-    /// Nodes declared dead: their replicas are placed elsewhere.
-    public var notReady: Set<String> = []
-    /// Unreachable nodes not declared dead yet, with the containers they last reported: their
-    /// replicas keep their places (no new ones go there) until the verdict.
-    public var suspect: [String: [ObservedContainer]] = [:]
-    /// Standby nodes serving as active ones.
-    public var promoted: Set<String> = []
-    /// Active nodes that came back after being declared dead and wait as standbys.
-    public var demoted: Set<String> = []
-    /// Nodes that take no new replicas (an operator's cordon, or replicas failing their checks).
-    public var cordoned: Set<String> = []
-    /// Nodes whose replicas move elsewhere, each replaced before it stops.
-    public var draining: Set<String> = []
-    /// `model@version` → why no new replica of it may start (artifacts not verified).
-    public var refusedVersions: [String: String] = [:]
-    /// Unreachable nodes this controller has never seen answer (it began leading while they were
-    /// down or cut off): what runs there is unknown. Until they answer or are declared dead, no
-    /// replica is created in a slot that has no container anywhere: it may be running there.
-    public var unseen: Set<String> = []
-
-    public init(notReady: Set<String> = [], suspect: [String: [ObservedContainer]] = [:], promoted: Set<String> = [], demoted: Set<String> = []) {
-        self.notReady = notReady
-        self.suspect = suspect
-        self.promoted = promoted
-        self.demoted = demoted
-    }
-}
-
-/// A pass's plan: what to do, what is fine as it is, and what cannot be placed.
-public struct Plan: Sendable {
-    public var actions: [Action]
-    /// Containers that match the desired state and run.
-    public var kept: [ObservedContainer]
-    public var schedule: Schedule
-    public var deployments: [DeploymentProgress]
-
-    /// Nothing to do this pass.
-    public var isNoOp: Bool { actions.isEmpty }
-}
 
 /// Computes a pass's plan from the desired state, what the nodes report and which containers
 /// answer their health checks. Pure.
@@ -279,7 +146,7 @@ public enum Planner {
             /// A version whose artifacts have not verified holds the rollout, with its own reason.
             func refuse(_ why: String) {
                 p.blocked = why
-                p.blockedReason = "ArtifactsNotVerified"
+                p.blockedReason = .artifactsNotVerified
             }
 
             struct Slot {
@@ -435,6 +302,18 @@ public enum Planner {
                     }
                     continue
                 }
+                // A slot that cannot be placed again keeps the ready container it has on a node
+                // that takes no placements (a standby, a node that rejoined as one, one not
+                // answering): removing it would take a serving replica for nothing.
+                if let serving = mine.first(where: { $0.replica == u.replica && $0.rank == 0 && $0.gangSize == 1 && isReady($0) && eligible($0.node) == 1 }) {
+                    wanted.insert(serving.id)
+                    kept.append(serving)
+                    p.ready += 1
+                    p.replicas.append(ReplicaStatus(slot: u.replica, node: serving.node, gpus: serving.gpus, hostPort: serving.hostPort,
+                                                    container: serving.name, modelVersion: serving.modelVersion, phase: .unschedulable,
+                                                    message: "\(u.reason); \(serving.name) on \(serving.node) serves it meanwhile"))
+                    continue
+                }
                 p.replicas.append(ReplicaStatus(slot: u.replica, node: nil, gpus: [], hostPort: nil, container: nil, modelVersion: nil,
                                                 phase: .unschedulable, message: u.reason))
             }
@@ -465,126 +344,5 @@ public enum Planner {
         // Nothing can be done on a suspect node: its engine does not answer.
         let possible = orphans.isEmpty && health.suspect.isEmpty ? actions : (orphans + actions).filter { health.suspect[$0.node] == nil }
         return Plan(actions: possible, kept: kept, schedule: schedule, deployments: progress)
-    }
-}
-
-/// A replica placed over several nodes, as planned: one container per slice.
-struct GangSlot {
-    var assignment: Assignment
-    /// One container per member, by rank.
-    var targets: [PlannedContainer]
-    /// Every container of this replica slot, on any node.
-    var onSlot: [ObservedContainer]
-}
-
-/// The plan for one multi-node replica. It counts as ready when every member runs and the leader
-/// (rank 0) answers its health check. A member missing from a gang that is past forming (its
-/// leader ready once, or older than the ready deadline) breaks it: every member is removed and
-/// the gang is created anew, since its group cannot re-form around a replaced member.
-struct GangStep {
-    let targets: [PlannedContainer]
-    let onSlot: [ObservedContainer]
-    let isReady: (ObservedContainer?) -> Bool
-    let now: Date
-    let deadline: TimeInterval
-
-    var actions: [Action] = []
-    var wanted = Set<String>()
-    var kept: [ObservedContainer] = []
-    var phase = ReplicaStatus.Phase.pending
-    var message = ""
-    /// The containers run the desired spec (all members present).
-    var current = false
-    /// A ready old replica was taken down for this one.
-    var replacedReady = false
-    /// Nothing was created because the version is refused.
-    var refused = false
-    var container: String?
-    var version: String?
-
-    init(targets: [PlannedContainer], onSlot: [ObservedContainer], isReady: @escaping (ObservedContainer?) -> Bool, now: Date, deadline: TimeInterval) {
-        self.targets = targets
-        self.onSlot = onSlot
-        self.isReady = isReady
-        self.now = now
-        self.deadline = deadline
-    }
-
-    mutating func keep(_ c: ObservedContainer) { wanted.insert(c.id) }
-
-    mutating func remove(_ c: ObservedContainer, _ reason: String) {
-        actions.append(.remove(node: c.node, id: c.id, name: c.name, reason: reason))
-        keep(c)
-    }
-
-    mutating func create(_ t: PlannedContainer) {
-        actions.append(.create(node: t.placement.node, container: t))
-    }
-
-    /// `keepOld(losesReady)` says whether an old, serving replica must stay for now (the rollout's budget).
-    mutating func plan(refusal: String?, keepOld: (Bool) -> Bool) {
-        let currents = targets.map { t in onSlot.first { $0.name == t.name && $0.node == t.placement.node } }
-        let present = currents.compactMap { $0 }
-        let others = onSlot.filter { c in !present.contains(c) }
-        let leader = currents[0]
-        if present.count == targets.count {
-            current = true
-            present.forEach { keep($0) }
-            for c in present where !c.running && c.state != "restarting" {
-                actions.append(.start(node: c.node, id: c.id, name: c.name))
-            }
-            let ready = isReady(leader) && present.allSatisfy(\.running)
-            if ready {
-                phase = .ready
-                kept += present
-            } else {
-                let age = leader.map { $0.age(now: now) } ?? 0
-                phase = age > deadline ? .failing : .starting
-                message = "leader's health check not answering 200 yet (\(Int(age)) s since it started)"
-                kept += present.filter(\.running)
-            }
-            for o in others {
-                if ready || !isReady(o) { remove(o, "replaced by \(targets[0].name)") } else { keep(o) }
-            }
-            return
-        }
-        if let refusal {
-            refused = true
-            onSlot.forEach { keep($0) }
-            message = "not started: \(refusal)"
-            return
-        }
-        if present.isEmpty {
-            let losesReady = others.contains(where: isReady)
-            if !others.isEmpty && keepOld(losesReady) {
-                others.forEach { keep($0) }
-                let old = others.first(where: isReady) ?? others[0]
-                phase = isReady(old) ? .outdated : .pending
-                container = old.name
-                version = old.modelVersion
-                message = "waiting: replacing it now would leave too few ready"
-                if isReady(old) { kept.append(old) }
-                return
-            }
-            replacedReady = losesReady
-            for o in others { remove(o, "replaced by \(targets[0].name)") }
-            targets.forEach { create($0) }
-            message = others.isEmpty ? "creating \(targets.count) members" : "replacing \(others[0].name)"
-            return
-        }
-        // Some members missing.
-        let forming = leader.map { !isReady($0) && $0.age(now: now) <= deadline } ?? false
-        if forming && others.isEmpty {
-            present.forEach { keep($0) }
-            for (t, c) in zip(targets, currents) where c == nil { create(t) }
-            phase = .starting
-            message = "\(present.count) of \(targets.count) members created"
-            return
-        }
-        replacedReady = isReady(leader)
-        let missing = zip(targets, currents).filter { $0.1 == nil }.map { $0.0.placement.node }
-        for c in present + others { remove(c, "its gang lost a member on \(missing.joined(separator: ", ")); the whole gang is created anew") }
-        targets.forEach { create($0) }
-        message = "member on \(missing.joined(separator: ", ")) missing: creating the whole gang anew"
     }
 }

@@ -27,6 +27,8 @@ struct Invariants {
     var doubled: [String: Int] = [:]
     var found: Violation?
     var lastPlanNoOp = false
+    /// Why the leader's last pass found each deployment's rollout blocked (no room to surge).
+    var blocked: [String: String] = [:]
     /// Containers (name@node) the leader tried to remove in this step, sent or held back.
     var removing: Set<String> = []
 
@@ -39,7 +41,7 @@ struct Invariants {
             if let r = rollouts[d.name], r.replicas == d.replicas { continue }
             rollouts[d.name] = nil
             let versions = Set(truth.map(\.version))
-            let settledBefore = truth.count >= d.replicas && versions.count == 1
+            let settledBefore = Set(truth.map(\.slot)).count >= d.replicas && versions.count == 1
             if settledBefore && versions.first != "v\(d.version)" { rollouts[d.name] = Rollout(began: sim.step, replicas: d.replicas) }
         }
     }
@@ -57,6 +59,7 @@ struct Invariants {
         guard found == nil else { return }
         if fenceOpen {
             lastPlanNoOp = pass.plan.isNoOp && pass.deferred.isEmpty
+            blocked = Dictionary(pass.plan.deployments.compactMap { d in d.blocked.map { (d.name, $0) } }, uniquingKeysWith: { a, _ in a })
             for case .remove(let node, _, let name, _) in pass.plan.actions { removing.insert("\(name)@\(node)") }
         }
         // Fencing: every mutating call in this pass came from this controller, holding the lease.
@@ -95,11 +98,11 @@ struct Invariants {
 
     mutating func afterStep(_ sim: Simulation) async -> Violation? {
         if let found { return found }
-        let up = sim.engines.filter { $0.health == .up }
+        let up = sim.engines.filter { $0.health == .up }.map { ($0, $0.truth) }
         // GPU exclusivity.
-        for e in up {
+        for (e, truth) in up {
             var owner: [Int: String] = [:]
-            for c in e.truth where c.running {
+            for c in truth where c.running {
                 for g in (c.labels[BerthLabel.gpus] ?? "").split(separator: ",").compactMap({ Int($0) }) {
                     if let other = owner[g] {
                         return Violation(step: sim.step, invariant: "GPU exclusivity", detail: "GPU \(g) of \(e.node) runs \(other) and \(c.name)")
@@ -111,8 +114,8 @@ struct Invariants {
         // One ready container per slot and version, past three passes of a leader (none may
         // act while the lease waits out a dead leader's term).
         var seen: [String: [String]] = [:]
-        for e in up {
-            for c in e.truth where c.ready {
+        for (e, truth) in up {
+            for c in truth where c.ready {
                 let key = [c.labels[BerthLabel.deployment], c.labels[BerthLabel.replica], c.labels[BerthLabel.gangRank] ?? "0", c.labels[BerthLabel.templateHash]]
                     .map { $0 ?? "" }.joined(separator: "/")
                 seen[key, default: []].append("\(c.name)@\(e.node)")
@@ -156,6 +159,13 @@ struct Invariants {
             let ready = Self.ready(sim, d.name)
             let all = sim.engines.flatMap { e in e.truth.filter { $0.labels[BerthLabel.deployment] == d.name }.map { "\($0.name)@\(e.node)" } }
             let slots = Set(ready.map(\.slot))
+            // A rollout blocked for want of room (the replicas moved around during the faults and
+            // no node has a surge replica's GPUs free, with maxUnavailable 0) is a designed end:
+            // every slot serves on the old version and the status says why.
+            if let why = blocked[d.name], slots == Set(0..<d.replicas), all.count == d.replicas {
+                sim.log("\(d.name) ends blocked, every replica serving: \(why)")
+                continue
+            }
             guard ready.count == d.replicas, slots == Set(0..<d.replicas), ready.allSatisfy({ $0.version == "v\(d.version)" }), all.count == d.replicas else {
                 return fail("\(d.name) wants \(d.replicas) ready on v\(d.version); ready: \(ready.map { "\($0.slot):\($0.version)@\($0.node)" }.sorted().joined(separator: " ")); containers: \(all.sorted().joined(separator: " "))")
             }

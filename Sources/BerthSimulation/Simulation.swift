@@ -6,10 +6,10 @@ import Foundation
 /// How one run goes.
 public struct SimulationOptions: Sendable {
     /// Steps in all; each advances the clock 1–3 s.
-    public var steps = 200
+    public var steps = 300
     /// Faults and operator changes happen in the first `faultSteps`; then everything heals and the
     /// fleet must converge before the run ends.
-    public var faultSteps = 110
+    public var faultSteps = 90
     /// Chance of a new fault in a step of the fault phase.
     public var faultRate = 0.2
     /// Chance of an operator change (new version, replica count) in a step of the fault phase.
@@ -147,6 +147,10 @@ public final class Simulation {
         var violation: Violation?
         log("fleet: \(fleet.nodes.map { "\($0.name)(\($0.role.rawValue))" }.joined(separator: " ")); "
             + fleet.deployments.map { "\($0.name) v\($0.version) ×\($0.replicas) gpus \($0.gpus) surge \($0.maxSurge) unavailable \($0.maxUnavailable)" }.joined(separator: "; "))
+        // Once faults stop, the run ends when the fleet has stayed converged for five steps (or
+        // fails at the last step if it never does).
+        let quietFrom = min(options.prefix ?? Int.max, options.faultSteps)
+        var settled = 0
         while step < options.steps {
             await runStep()
             if let v = await checks.afterStep(self) {
@@ -154,9 +158,16 @@ public final class Simulation {
                 log("VIOLATION \(v.invariant): \(v.detail)")
                 break
             }
+            if step >= quietFrom {
+                settled = checks.converged(self) == nil ? settled + 1 : 0
+                if settled == 5 {
+                    log("converged and stable")
+                    break
+                }
+            }
             step += 1
         }
-        if violation == nil, let v = checks.converged(self) {
+        if violation == nil, settled < 5, let v = checks.converged(self) {
             violation = v
             log("VIOLATION \(v.invariant): \(v.detail)")
         }

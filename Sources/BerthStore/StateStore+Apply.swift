@@ -56,7 +56,7 @@ extension StateStore {
             let summary = [("created", count(.created)), ("configured", count(.configured)), ("deleted", count(.deleted))]
                 .filter { $0.1 > 0 }.map { "\($0.1) \($0.0)" }.joined(separator: ", ")
             var event = Event(time: revision.createdAt, revision: number, kind: nil, name: nil,
-                              reason: options.origin == .apply ? "Applied" : options.origin == .rollback ? "RolledBack" : "Restored",
+                              reason: options.origin == .apply ? Reason.applied.rawValue : options.origin == .rollback ? Reason.rolledBack.rawValue : Reason.restored.rawValue,
                               message: "revision \(number) by \(options.author): \(summary)")
             try event.insert(db)
             return ApplyResult(changes: changes, revision: number)

@@ -12,10 +12,10 @@ public enum NodeHoldChange: String, Sendable, CaseIterable {
 
     var reason: String {
         switch self {
-        case .cordon: "NodeCordoned"
-        case .uncordon: "NodeUncordoned"
-        case .drain: "NodeDraining"
-        case .promote: "PromotionRequested"
+        case .cordon: Reason.nodeCordoned.rawValue
+        case .uncordon: Reason.nodeUncordoned.rawValue
+        case .drain: Reason.nodeDraining.rawValue
+        case .promote: Reason.promotionRequested.rawValue
         }
     }
 }

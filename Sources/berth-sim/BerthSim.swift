@@ -34,10 +34,10 @@ struct BerthSim: AsyncParsableCommand {
     var prefix: Int?
 
     @Option(help: "Steps per schedule (each 1–3 s of simulated time).")
-    var steps = 200
+    var steps = 300
 
     @Option(help: "Steps of the fault phase; the rest is for converging.")
-    var faultSteps = 110
+    var faultSteps = 90
 
     @Option(help: "Chance of a new fault per step of the fault phase.")
     var faultRate = 0.2

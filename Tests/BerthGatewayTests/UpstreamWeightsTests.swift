@@ -94,3 +94,15 @@ struct UpstreamWeightsTests {
         }
     }
 }
+
+@Suite("Upstream weights: tie-break order")
+struct CandidateDescriptionTests {
+    /// Weight ties are broken by a candidate's description: it must read exactly as reflection
+    /// printed the struct before it wrote its own, or rendered weights would change.
+    @Test(arguments: [nil, "replaced by berth-chat-1-abc"])
+    func aCandidatesDescription_isWhatReflectionPrinted(leaving: String?) {
+        let c = Candidate(deployment: "chat", replica: 12, endpoint: "10.0.0.1:21012", weight: 3, ready: true, leaving: leaving)
+        let fields = Mirror(reflecting: c).children.map { "\($0.label!): \(String(reflecting: $0.value))" }
+        #expect(c.description == "Candidate(" + fields.joined(separator: ", ") + ")")
+    }
+}

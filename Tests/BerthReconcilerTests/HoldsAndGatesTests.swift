@@ -56,7 +56,7 @@ struct HoldsAndGatesTests {
         refuse.refusedVersions = ["m@v2": "m@v2: /models/m/v2/w.bin failed verification on a: sha256 mismatch (manifest aaa, file bbb)"]
         let fresh = cluster.plan(fleet(version: "v2", maxSurge: 1), health: refuse)
         #expect(fresh.isNoOp, "\(fresh.actions)")
-        #expect(fresh.deployments[0].blocked?.contains("file bbb") == true && fresh.deployments[0].blockedReason == "ArtifactsNotVerified")
+        #expect(fresh.deployments[0].blocked?.contains("file bbb") == true && fresh.deployments[0].blockedReason == .artifactsNotVerified)
         #expect(fresh.deployments[0].replicas.allSatisfy { $0.phase == .pending && $0.message.hasPrefix("not started: ") })
 
         _ = converge(&cluster, fleet(version: "v1", maxSurge: 1))

@@ -62,7 +62,7 @@ struct NodeHealthTrackerHandoverTests {
         var health = FleetHealth()
         for second in [1.0, 2.0, 3.1] { health = await base.check(t, observed, ready: [], at: second) }
         #expect(health.notReady.contains("a") && health.promoted.isEmpty, "\(health.notReady)")
-        #expect(await t.takeEvents().contains { $0.reason == "NoStandby" })
+        #expect(await t.takeEvents().contains { $0.reason == .noStandby })
         observed["s"] = .reachable([])
         health = await base.check(t, observed, ready: [], at: 4)
         #expect(health.promoted == ["s"], "the standby answers: it takes the failed node's place")

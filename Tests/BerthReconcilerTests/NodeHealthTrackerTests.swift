@@ -51,12 +51,12 @@ struct NodeHealthTrackerTests {
         health = await check(t, observed, ready: ["b1"], at: 4.1)
         #expect(health.notReady == ["a"], "three checks one second apart")
         let events = await t.takeEvents()
-        #expect(events.contains { $0.reason == "NodeFailed" && $0.message.contains("ReplicasFailing") && $0.message.contains("berth-chat-c1") }, "\(events)")
-        #expect(events.contains { $0.reason == "PromotionStarted" && $0.name == "s" }, "the standby takes its replicas: \(events)")
+        #expect(events.contains { $0.reason == .nodeFailed && $0.message.contains("ReplicasFailing") && $0.message.contains("berth-chat-c1") }, "\(events)")
+        #expect(events.contains { $0.reason == .promotionStarted && $0.name == "s" }, "the standby takes its replicas: \(events)")
         // The failing containers gone (the plan removes them), the node returns to its role: not demoted.
         health = await check(t, ["a": .reachable([]), "b": .reachable([container("b1", on: "b")]), "c": .reachable([]), "s": .reachable([])], ready: ["b1"], at: 6)
         #expect(health.notReady.isEmpty && health.demoted.isEmpty)
-        #expect(await t.takeEvents().contains { $0.reason == "NodeRecovered" && $0.message.contains("returns to its role (active)") })
+        #expect(await t.takeEvents().contains { $0.reason == .nodeRecovered && $0.message.contains("returns to its role (active)") })
     }
 
     @Test func everyReplicaStalled_whileEveryEngineAnswers_failsNoNode() async {
@@ -70,8 +70,8 @@ struct NodeHealthTrackerTests {
         for second in 1...25 { health = await check(t, observed, ready: [], at: Double(second)) }
         #expect(health.notReady.isEmpty && health.demoted.isEmpty && health.promoted.isEmpty)
         let events = await t.takeEvents()
-        #expect(!events.contains { $0.reason == "NodeFailed" || $0.reason == "PromotionStarted" }, "\(events)")
-        #expect(events.filter { $0.reason == "ReplicasFailingEverywhere" }.map(\.name).sorted() == ["a", "b"], "one notice per node: \(events)")
+        #expect(!events.contains { $0.reason == .nodeFailed || $0.reason == .promotionStarted }, "\(events)")
+        #expect(events.filter { $0.reason == .replicasFailingEverywhere }.map(\.name).sorted() == ["a", "b"], "one notice per node: \(events)")
         // Back to serving: nothing to undo.
         health = await check(t, observed, ready: ["a1", "a2", "b1", "b2"], at: 26)
         #expect(health.notReady.isEmpty && health.cordoned.isEmpty)
@@ -88,7 +88,7 @@ struct NodeHealthTrackerTests {
         for second in 1...5 { health = await check(t, observed, ready: ["c1"], at: Double(second)) }
         #expect(health.notReady.count == 1, "a and b fail while c serves, but only one is failed: \(health.notReady)")
         #expect(health.cordoned.count == 1, "the other takes no new replicas")
-        #expect(await t.takeEvents().contains { $0.reason == "NodeFailureLimited" })
+        #expect(await t.takeEvents().contains { $0.reason == .nodeFailureLimited })
     }
 
     @Test func aWallClockJump_neitherFailsANodeNorEndsAPromotion() async {
@@ -123,7 +123,7 @@ struct NodeHealthTrackerTests {
         let health = await t.evaluate(observed: observed, ready: [], desired: desired, holds: holds)
         #expect(health.promoted == ["s"])
         #expect(await t.takePromotionsDone() == ["s"])
-        #expect(await t.takeEvents().contains { $0.reason == "NodePromoted" && $0.message.contains("alice") })
+        #expect(await t.takeEvents().contains { $0.reason == .nodePromoted && $0.message.contains("alice") })
         #expect(await t.evaluate(observed: observed, ready: [], desired: desired).promoted == ["s"], "it stays promoted")
     }
 }
@@ -143,7 +143,7 @@ extension NodeHealthTrackerTests {
         let aDown: [String: NodeObservation] = ["a": .unreachable("gone"), "b": .reachable([]), "c": .reachable([]), "s": .reachable([])]
         for second in 6...9 { health = await check(t, aDown, ready: [], at: Double(second)) }
         #expect(health.notReady.contains("a") && health.demoted.isEmpty, "\(health)")
-        #expect(await t.takeEvents().contains { $0.reason == "PromotionStarted" && $0.name == "b" })
+        #expect(await t.takeEvents().contains { $0.reason == .promotionStarted && $0.name == "b" })
     }
 }
 

@@ -139,14 +139,14 @@ struct FleetWait {
                 continue
             }
             if d.rollout == .halted {
-                return (false, "", "deployment \(d.name): rollout halted: \(d.conditions["Progressing"]?.message ?? "ready deadline exceeded")"
+                return (false, "", "deployment \(d.name): rollout halted: \(d.conditions[ConditionType.progressing.rawValue]?.message ?? "ready deadline exceeded")"
                         + (o.resource.deployment!.rollout.autoRollback ? " (the controller rolls it back)" : "; `berth describe deployment \(d.name)` shows more"))
             }
             if d.isConverged {
                 parts.append("\(d.name) \(d.updatedReady)/\(d.desired) ✓")
             } else {
                 converged = false
-                let blocked = d.conditions["Progressing"].flatMap { $0.status ? nil : $0.reason }
+                let blocked = d.conditions[ConditionType.progressing.rawValue].flatMap { $0.status ? nil : $0.reason }
                 parts.append("\(d.name) \(d.updatedReady)/\(d.desired) ready on \(d.modelVersion)" + (blocked.map { " (\($0))" } ?? ""))
             }
         }

@@ -61,8 +61,8 @@ enum GatewayRendering {
                 t.add([r.name, "\(g.listen)", g.managed ? "yes" : "no", routes, rate, "-", "-", "-", "not seen by a controller yet"])
                 continue
             }
-            let conditions = s.conditions.filter { $0.type == "Degraded" ? $0.status : true }
-                .map { $0.type + ($0.status ? "" : "=False") + ($0.type == "Degraded" ? " (\($0.message.prefix(60)))" : "") }
+            let conditions = s.conditions.filter { $0.type == ConditionType.degraded.rawValue ? $0.status : true }
+                .map { $0.type + ($0.status ? "" : "=False") + ($0.type == ConditionType.degraded.rawValue ? " (\($0.message.prefix(60)))" : "") }
             t.add([r.name, "\(g.listen)", g.managed ? "yes" : "no", routes, rate, "\(s.members.filter(\.inService).count)",
                    "\(s.members.filter { !$0.inService }.count)", s.nginxPID.map { "pid \($0)" } ?? "down", conditions.joined(separator: ", ")])
         }

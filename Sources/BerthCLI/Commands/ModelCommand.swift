@@ -80,7 +80,7 @@ struct ModelCommand: AsyncParsableCommand {
             let who = author ?? Identity.currentUser
             try reportingErrors {
                 try store.record(events: [Event(time: Date(), revision: nil, kind: "model", name: parts[0], type: failed > 0 ? "Warning" : "Normal",
-                                                reason: "ArtifactsPurged",
+                                                reason: Reason.artifactsPurged.rawValue,
                                                 message: "\(target): \(removed) file(s), \(bytes) bytes overwritten \(passes) times and removed by \(who)"
                                                     + (failed > 0 ? "; \(failed) failed" : ""))])
             }

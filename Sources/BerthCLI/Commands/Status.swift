@@ -113,10 +113,10 @@ enum StatusRendering {
                 continue
             }
             t.add([n.name, n.role + (n.hold.map { ", \($0)" } ?? ""), n.ready ? "Ready" : "NotReady", "\(n.gpusAllocated)/\(n.gpusTotal)", "\(n.containers)", age(n.lastHeartbeat),
-                   n.ready && n.reason != "Suspect" ? "" : "\(n.reason): \(n.message.prefix(80))"])
+                   n.ready && n.reason != Reason.suspect.rawValue ? "" : "\(n.reason): \(n.message.prefix(80))"])
         }
         // Nodes no longer desired whose Berth containers were left running, as the controller saw them.
-        for n in nodes where n.reason == "NodeDeleted" && !objects.contains(where: { $0.kind == .node && $0.name == n.name }) {
+        for n in nodes where n.reason == Reason.nodeDeleted.rawValue && !objects.contains(where: { $0.kind == .node && $0.name == n.name }) {
             t.add([n.name, n.role, "NotReady", "-", "\(n.containers)", age(n.lastHeartbeat), "\(n.reason): \(n.message.prefix(80))"])
         }
         return t.rendered
@@ -131,8 +131,8 @@ enum StatusRendering {
                 t.add([r.name, spec.version, "-/\(spec.replicas)", "-", "unknown", "not seen by a controller yet"])
                 continue
             }
-            let conditions = d.conditions.filter { $0.type == "Degraded" ? $0.status : true }
-                .map { $0.type + ($0.status ? "" : "=False") + ($0.type == "Degraded" || !$0.status ? " (\($0.reason))" : "") }
+            let conditions = d.conditions.filter { $0.type == ConditionType.degraded.rawValue ? $0.status : true }
+                .map { $0.type + ($0.status ? "" : "=False") + ($0.type == ConditionType.degraded.rawValue || !$0.status ? " (\($0.reason))" : "") }
             t.add([d.name, d.modelVersion, "\(d.ready)/\(d.desired)", "\(d.updatedReady)/\(d.desired)", d.rollout.rawValue, conditions.joined(separator: ", ")])
         }
         return t.rendered

@@ -25,7 +25,7 @@ enum ObjectRendering {
                 guard let n = r.node else { continue }
                 let gpus = n.gpus.count == 0 ? "none" : "\(n.gpus.count)× \(n.gpus.model ?? "GPU") \(FleetValidator.fmt(n.gpus.memoryGiB))GiB"
                 let o = observed[r.name]
-                let ready = o.map { $0.reason == "Suspect" ? "Suspect" : $0.ready ? "Ready" : "NotReady (\($0.reason))" } ?? "unknown"
+                let ready = o.map { $0.reason == Reason.suspect.rawValue ? Reason.suspect.rawValue : $0.ready ? "Ready" : "NotReady (\($0.reason))" } ?? "unknown"
                 let role = o.map { $0.role + ($0.hold.map { ", \($0)" } ?? "") } ?? n.role.rawValue
                 t.add([r.name, role, ready, o.map { StatusRendering.age($0.lastHeartbeat) } ?? "never", n.address, n.engine.endpoint, gpus, "\(n.ports.from)-\(n.ports.to)"])
             }

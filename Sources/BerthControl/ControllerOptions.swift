@@ -1,0 +1,47 @@
+import BerthReconciler
+import Foundation
+
+/// How a controller runs.
+public struct ControllerOptions: Sendable {
+    public var statePath: String
+    /// Between passes when the fleet is converged and nothing happens.
+    public var idleInterval: Duration = .seconds(5)
+    /// Between passes while replicas start, roll or fail.
+    public var busyInterval: Duration = .milliseconds(200)
+    /// How long the lease lasts without renewal; a successor takes over this long after a crash.
+    public var leaseTTL: TimeInterval = 6
+    /// `HOST:PORT` of the HTTP API; nil for none.
+    public var listen: String?
+    /// Between snapshots of the state database; nil for none.
+    public var snapshotInterval: TimeInterval? = 3600
+    public var snapshotKeepHourly = 24
+    public var snapshotKeepDaily = 7
+    /// Between rounds of image keeping (pre-pulls, garbage collection, artifact verification);
+    /// nil for none. A new revision starts a round at once.
+    public var imageInterval: TimeInterval? = 60
+    /// Between scrapes of the ready replicas' `/metrics` for the node and deployment figures on
+    /// the controller's own `/metrics`; nil for none.
+    public var telemetryInterval: TimeInterval? = 15
+    public var failover = FailoverOptions()
+    /// Events older than this many days are deleted (hourly), and beyond the newest 100,000.
+    public var eventRetentionDays: Double = 30
+    /// This controller's name in the lease: host, pid and a random suffix.
+    public var identity: String
+
+    /// The absolute folder of the state file: managed gateways keep their nginx files under it.
+    public var stateFolder: String { Self.folder(ofStatePath: statePath) }
+
+    /// The absolute folder holding the state file at `path`.
+    public static func folder(ofStatePath path: String) -> String {
+        let folder = (path as NSString).deletingLastPathComponent
+        let absolute = folder.hasPrefix("/") ? folder : FileManager.default.currentDirectoryPath + "/" + folder
+        return (absolute as NSString).standardizingPath
+    }
+
+    public init(statePath: String, listen: String? = nil) {
+        self.statePath = statePath
+        self.listen = listen
+        let host = ProcessInfo.processInfo.hostName
+        identity = "\(host):\(getpid()):\(String(UInt32.random(in: 0...UInt32.max), radix: 36))"
+    }
+}

@@ -1,0 +1,102 @@
+import Foundation
+import Yams
+
+extension DocumentReader {
+    static func readModel(_ field: Field) -> ModelSpec? {
+        guard let m = field.mapping(fields: ["keepVersions", "versions"]) else { return nil }
+        let keep = m.optional("keepVersions")?.int(in: 1...100, expected: "how many versions to keep ready, 1–100")
+        let list = m.required("versions", expected: "a list of versions")?.list()
+        m.finish()
+        guard let list else { return nil }
+        if list.isEmpty {
+            m.field.fail("versions is empty", expected: "at least one version")
+            return nil
+        }
+        var seen: Set<String> = []
+        var broken = false
+        let versions = list.compactMap { item -> ModelVersion? in
+            guard let v = readVersion(item) else { broken = true; return nil }
+            if !seen.insert(v.version).inserted {
+                item.fail("version \"\(v.version)\" is listed twice", expected: "each version name once")
+                broken = true
+            }
+            return v
+        }
+        if broken || (m.optional("keepVersions") != nil && keep == nil) { return nil }
+        return ModelSpec(keepVersions: keep ?? 3, versions: versions)
+    }
+
+    static func readVersion(_ field: Field) -> ModelVersion? {
+        guard let m = field.mapping(fields: ["version", "image", "parameters", "precision", "gpuMemoryGiB", "artifacts", "pinned", "registryAuth"]) else { return nil }
+        let version = m.required("version", expected: "a version name")?.string(expected: "a version name such as \"v1\"").flatMap { checked($0, m, "version", NameRules.versionName) }
+        let image = m.required("image", expected: "an image reference")?.string().flatMap { checked($0, m, "image", NameRules.imageReference) }
+        let parameters = m.required("parameters", expected: "a parameter count such as 671B").flatMap(readParameters)
+        let precisions = Precision.allCases.map(\.rawValue).joined(separator: ", ")
+        let precision = m.required("precision", expected: "one of: \(precisions)")?.oneOf(Precision.self)
+        let memoryField = m.optional("gpuMemoryGiB")
+        let memory = memoryField?.number(minimum: 0.001, expected: "GiB of GPU memory one replica needs")
+        let pinnedField = m.optional("pinned")
+        let pinned = pinnedField?.bool()
+        let authField = m.optional("registryAuth")
+        let auth = authField.flatMap { f -> RegistryCredentials? in
+            guard let a = f.mapping(fields: ["username", "password"]) else { return nil }
+            let username = a.required("username", expected: "the registry user name")?.string(expected: "the registry user name")
+            let passwordField = a.required("password", expected: "{ fromFile: /path } or { fromEnv: NAME }")
+            var password: SecretRef?
+            if let passwordField {
+                if case .mapping = passwordField.node {
+                    password = readSecretRef(passwordField)
+                } else {
+                    passwordField.fail("a password written in the manifest would be stored and shown", expected: "the password by reference: { fromFile: /path } or { fromEnv: NAME }")
+                }
+            }
+            a.finish()
+            guard let username, let password else { return nil }
+            return RegistryCredentials(username: username, password: password)
+        }
+        var artifacts: [Artifact] = []
+        var broken = false
+        if let list = m.optional("artifacts")?.list() {
+            var paths: Set<String> = []
+            for item in list {
+                guard let a = readArtifact(item) else { broken = true; continue }
+                if !paths.insert(a.path).inserted {
+                    item.fail("artifact \(a.path) is listed twice", expected: "each path once")
+                    broken = true
+                }
+                artifacts.append(a)
+            }
+        } else if m.optional("artifacts") != nil {
+            broken = true
+        }
+        m.finish()
+        guard let version, let image, let parameters, let precision, !broken, memoryField == nil || memory != nil,
+              pinnedField == nil || pinned != nil, authField == nil || auth != nil else { return nil }
+        return ModelVersion(version: version, image: image, parameters: parameters, precision: precision, gpuMemoryGiB: memory, artifacts: artifacts,
+                            pinned: pinned == true ? true : nil, registryAuth: auth)
+    }
+
+    static func readParameters(_ field: Field) -> ParameterCount? {
+        let expected = "a parameter count such as 671B, 1.5B, 500M or a whole number"
+        guard case .scalar(let s) = field.node else {
+            field.fail("got \(field.found)", expected: expected)
+            return nil
+        }
+        guard let count = ParameterCount(text: s.string) else {
+            field.fail("\"\(s.string)\" is not a parameter count", expected: expected)
+            return nil
+        }
+        return count
+    }
+
+    static func readArtifact(_ field: Field) -> Artifact? {
+        guard let m = field.mapping(fields: ["path", "sha256", "sizeBytes"]) else { return nil }
+        let path = m.required("path", expected: "an absolute file path")?.string().flatMap { checked($0, m, "path", NameRules.absolutePath) }
+        let sha = m.required("sha256", expected: "64 lower-case hexadecimal digits")?.string(expected: "64 lower-case hexadecimal digits").flatMap { checked($0, m, "sha256", NameRules.sha256) }
+        let sizeField = m.optional("sizeBytes")
+        let size = sizeField?.int(in: 0...Int.max, expected: "the file size in bytes")
+        m.finish()
+        guard let path, let sha, sizeField == nil || size != nil else { return nil }
+        return Artifact(path: path, sha256: sha, sizeBytes: size.map(Int64.init))
+    }
+}
