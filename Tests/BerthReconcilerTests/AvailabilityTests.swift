@@ -161,3 +161,40 @@ struct ExecutorGuardTests {
         #expect(results.first?.error?.contains("it runs and is not being removed") == true, "\(results.map(\.error))")
     }
 }
+
+@Suite("Availability: slots without a place, one container per endpoint")
+struct UnplacedAndEndpointTests {
+    @Test func aSlotThatCannotBePlacedAgain_keepsItsServingContainerOnAStandby() {
+        var cluster = Cluster(nodes: ["a", "b"])
+        let desired = fleet(replicas: 2, nodes: ["a", "b"], gpusPerNode: 1)
+        cluster.run(cluster.plan(desired))
+        cluster.markAllReady()
+        let onB = cluster.containers["b"]![0]
+        // b failed and came back as a standby: a has no GPU left for its replica.
+        var health = FleetHealth()
+        health.demoted = ["b"]
+        let plan = cluster.plan(desired, health: health)
+        let removes = plan.actions.filter(\.isRemove)
+        #expect(removes.isEmpty, "the only serving copy of replica \(onB.replica) stays: \(removes)")
+        let slot = plan.deployments[0].replicas.first { $0.slot == onB.replica }
+        #expect(slot?.phase == .unschedulable && slot?.message.contains("\(onB.name) on b serves it meanwhile") == true, "\(String(describing: slot))")
+        #expect(plan.deployments[0].ready == 2)
+    }
+
+    @Test func twoContainersOnOneEndpoint_theRunningOneIsRouted_andTheExitedOneIsNotHeld() {
+        var cluster = Cluster(nodes: ["a"])
+        let desired = fleet(replicas: 1, nodes: ["a"], gpusPerNode: 2)
+        cluster.run(cluster.plan(desired))
+        cluster.markAllReady()
+        var old = cluster.all[0]
+        old.id = "old"
+        old.running = false
+        old.state = "exited"
+        cluster.containers["a"]!.append(old)
+        let spec = GatewaySpec(listen: 8080, routes: [Route(deployment: "chat", weight: 1)])
+        let (members, byEndpoint) = GatewayMembership.upstream(spec: spec, desired: desired, observed: cluster.observed, ready: cluster.ready,
+                                                               leaving: ["old": "replaced"])
+        #expect(members.count == 1 && members[0].inService, "\(members)")
+        #expect(byEndpoint.values.map(\.id) == [cluster.all[0].id], "the running container stands behind the endpoint")
+    }
+}
