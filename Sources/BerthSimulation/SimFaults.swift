@@ -24,23 +24,9 @@ extension Simulation {
         let engine = r.pick(engines)
         let steps = 2 + Int(r.next() % 12)
         switch r.next() % 11 {
-        case 0, 1:
-            guard engine.health == .up else { return log("fault skipped: \(engine.node) already \(engine.health.rawValue)") }
-            engine.set(.down)
-            faults.append(Fault(kind: .engine(engine.node, .down), until: step + steps))
-            checks.disturb(self)
-            log("fault: \(engine.node) crashes for \(steps) steps")
-        case 2:
-            guard engine.health == .up else { return log("fault skipped: \(engine.node) already \(engine.health.rawValue)") }
-            engine.set(.partitioned)
-            faults.append(Fault(kind: .engine(engine.node, .partitioned), until: step + steps))
-            checks.disturb(self)
-            log("fault: \(engine.node) cut off for \(steps) steps")
-        case 3:
-            guard engine.health == .up else { return log("fault skipped: \(engine.node) already \(engine.health.rawValue)") }
-            engine.set(.hung)
-            faults.append(Fault(kind: .engine(engine.node, .hung), until: step + min(steps, 6)))
-            log("fault: \(engine.node)'s engine hangs for \(min(steps, 6)) steps")
+        case 0, 1: degrade(engine, to: .down, for: steps, " crashes")
+        case 2: degrade(engine, to: .partitioned, for: steps, " cut off")
+        case 3: degrade(engine, to: .hung, for: min(steps, 6), "'s engine hangs")
         case 4:
             guard let name = engine.runningNames.randomElement(using: &r) else { return log("fault skipped: nothing runs on \(engine.node)") }
             engine.kill(name)
@@ -83,6 +69,15 @@ extension Simulation {
                 log("fault: pulls on \(engine.node) take minutes for \(steps) steps")
             }
         }
+    }
+
+    /// An engine that is up goes down, cut off or hung for `steps` steps.
+    func degrade(_ engine: SimEngine, to health: SimEngine.Health, for steps: Int, _ what: String) {
+        guard engine.health == .up else { return log("fault skipped: \(engine.node) already \(engine.health.rawValue)") }
+        engine.set(health)
+        faults.append(Fault(kind: .engine(engine.node, health), until: step + steps))
+        if health != .hung { checks.disturb(self) }  // a hung daemon's replicas go on serving
+        log("fault: \(engine.node)\(what) for \(steps) steps")
     }
 
     func healExpired() {
