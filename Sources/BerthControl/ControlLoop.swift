@@ -1,6 +1,3 @@
-// Longer than the ~300 lines a file should have: `run` still schedules the engine event watch,
-// image keeping and telemetry itself (the lease and snapshots are services of their own; see
-// Leadership.swift and SnapshotService.swift). Those three become services next.
 import BerthDocker
 import BerthModel
 import BerthReconciler
@@ -22,8 +19,12 @@ public final class ControlLoop: Service, Sendable {
     let wake: WakeUps
     /// The lease: taken and renewed here and by its own heartbeat service, asked before every batch.
     public let leadership: Leadership
-    let keeperDone = Locked(true)
-    let scrapeDone = Locked(true)
+    /// What the last pass saw, for the services beside the loop.
+    let latest = LatestPass()
+    let keeper: ImageKeeper
+    /// The services that work beside the loop in the controller's group: the lease's heartbeat,
+    /// snapshots, the engine event watch, image keeping and telemetry.
+    public let companions: [any Service]
 
     public init(options: ControllerOptions, board: StatusBoard, metrics: ControllerMetrics, logger: Logger) {
         self.options = options
@@ -35,7 +36,18 @@ public final class ControlLoop: Service, Sendable {
         let pool = ClientPool()
         self.pool = pool
         reconciler = Reconciler(runtimes: pool, prober: HTTPProber(), pulls: ImagePulls(onFinish: { wake.post($0) }))
-        leadership = Leadership(statePath: options.statePath, identity: options.identity, ttl: options.leaseTTL)
+        let leadership = Leadership(statePath: options.statePath, identity: options.identity, ttl: options.leaseTTL)
+        self.leadership = leadership
+        let keeper = ImageKeeper(pool: pool, statePath: options.statePath, logger: logger)
+        self.keeper = keeper
+        var companions: [any Service] = [
+            leadership,
+            SnapshotService(options: options, leadership: leadership, metrics: metrics, logger: logger),
+            EngineEventService(pool: pool, wake: wake, latest: latest),
+        ]
+        if let interval = options.imageInterval { companions.append(ImageKeeperService(keeper: keeper, latest: latest, interval: interval, wake: wake)) }
+        if let interval = options.telemetryInterval { companions.append(TelemetryService(metrics: metrics, latest: latest, interval: interval)) }
+        self.companions = companions
     }
 
     public func run() async throws {
@@ -49,22 +61,16 @@ public final class ControlLoop: Service, Sendable {
         var tracker = NodeHealthTracker(options: options.failover, previous: FleetStatus(controller: nil, deployments: [], nodes: []))
         let started = Date()
         let pseudonyms = try Pseudonyms(stateFolder: options.stateFolder)
-        var watchers: [String: Task<Void, Never>] = [:]
         var previous = (try? store.fleetStatus()) ?? FleetStatus(controller: nil, deployments: [], nodes: [])
         var epoch: Int64 = 0
         var passes = 0
         var seenRevision: Int64 = -1
         var loggedRevision: Int64 = -1
         var wasLeader = false
-        let keeper = ImageKeeper(pool: pool, statePath: options.statePath, logger: logger)
-        var keeping: Task<Void, Never>?
-        var lastKeep: (at: Date, revision: Int64) = (.distantPast, -1)
-        let telemetry = Telemetry()
-        var lastScrape = Date.distantPast
         // Asked before every batch of engine actions: this controller still holds the lease at its epoch.
         let fence = leadership.fence(store)
         var lastPrune: ContinuousClock.Instant?
-        defer { for w in watchers.values { w.cancel() } }
+        defer { latest.publish(nil) }
 
         while !Task.isShuttingDownGracefully {
             // 1. The lease: only its holder acts.
@@ -95,6 +101,7 @@ public final class ControlLoop: Service, Sendable {
                 wasLeader = isLeader
             }
             guard isLeader else {
+                latest.publish(nil)  // the services beside the loop stop acting
                 if passes == 0 || seenRevision != -2 {
                     logger.info("another controller leads (\(lease.holder), lease until \(lease.expiresAt)); standing by")
                     seenRevision = -2
@@ -119,7 +126,6 @@ public final class ControlLoop: Service, Sendable {
                     loggedRevision = revision
                 }
                 seenRevision = revision
-                watchEvents(desired, &watchers, logger: logger)
                 let (gates, gateProblems) = StoredGates.read(store, desired: desired)
                 for p in gateProblems { logger.error("\(p)") }
                 let (tracker, gateways) = (tracker, gateways)
@@ -134,27 +140,8 @@ public final class ControlLoop: Service, Sendable {
                     fence: fence)
                 await tracker.progress(plan: pass.plan, results: pass.results)
                 for node in await tracker.takePromotionsDone() { try store.promotionDone(node: node) }
-                // Images and artifacts are kept beside the passes; a new revision starts a round at once.
-                if let interval = options.imageInterval, keeperDone.value,
-                   revision != lastKeep.revision || Date().timeIntervalSince(lastKeep.at) >= interval {
-                    lastKeep = (Date(), revision)
-                    keeperDone.value = false
-                    let round = ImageKeeper.round(desired: desired, plan: pass.plan, observed: pass.observed, health: pass.health)
-                    keeping = Task.detached { [keeperDone, wake] in
-                        defer { keeperDone.value = true }
-                        await keeper.run(round, fence: fence)
-                        wake.post("image round done")
-                    }
-                }
-                // Replicas' own metrics, scraped beside the passes.
-                if let interval = options.telemetryInterval, scrapeDone.value, Date().timeIntervalSince(lastScrape) >= interval {
-                    lastScrape = Date()
-                    scrapeDone.value = false
-                    Task.detached { [scrapeDone, metrics, observed = pass.observed, ready = pass.ready] in
-                        defer { scrapeDone.value = true }
-                        metrics.record(telemetry: await telemetry.scrape(desired: desired, observed: observed, ready: ready))
-                    }
-                }
+                // Engine events, images and artifacts, and telemetry work beside the passes on what this one saw.
+                latest.publish(LatestPass.Seen(desired: desired, revision: revision, pass: pass, fence: fence))
                 let now = Date()
                 var output = StatusBuilder.build(pass: pass, objects: objects, revision: revision, previous: previous, now: now)
                 for i in output.nodes.indices {
@@ -260,7 +247,6 @@ public final class ControlLoop: Service, Sendable {
             let check = Duration.milliseconds(Int64(options.failover.checkInterval * 1000))
             await pause(busy ? options.busyInterval : min(options.idleInterval, check), store: store, seen: seenRevision, watching: starting)
         }
-        keeping?.cancel()
         if wasLeader {
             leadership.release(store)
             logger.notice("stopped after \(passes) pass(es); lease released; containers keep running")
@@ -284,35 +270,6 @@ public final class ControlLoop: Service, Sendable {
             logger.warning("rolled back to revision \(good): \(reason)", metadata: ["deployment": "\(d.name)", "revision": "\(result.revision ?? 0)"])
             try store.record(events: [Event(time: Date(), revision: result.revision, kind: "deployment", name: d.name, type: "Warning",
                                             reason: Reason.autoRollback.rawValue, message: "returned to revision \(good): \(reason)")])
-        }
-    }
-
-    /// Follows each node's engine events; a replica that dies wakes the loop at once.
-    func watchEvents(_ desired: [Resource], _ watchers: inout [String: Task<Void, Never>], logger: Logger) {
-        let nodes = desired.compactMap { r in r.node.map { (name: r.name, spec: $0) } }
-        // A watcher that ended (engine down or restarted, stream broken) is started again.
-        for name in wake.takeEnded() { watchers[name] = nil }
-        for (name, task) in watchers where !nodes.contains(where: { $0.name == name }) {
-            task.cancel()
-            watchers[name] = nil
-        }
-        for (name, spec) in nodes where watchers[name] == nil {
-            let pool = self.pool
-            let wake = self.wake
-            watchers[name] = Task {
-                // A stream that never connected ends quietly: the next pass tries again.
-                guard let client = try? await pool.client(for: spec.engine) else { return wake.ended(name, wake: false) }
-                defer { wake.ended(name, wake: true) }
-                do {
-                    for try await event in client.events() where ["die", "destroy", "oom", "stop"].contains(event.action) {
-                        // The engine sends `die` before its container list shows the exit (10–200 ms
-                        // later): a pass woken at once would list the container running. Its
-                        // inspect answers only once the exit is recorded.
-                        if event.action == "die" { _ = try? await client.inspectContainer(event.actor.id) }
-                        wake.post("\(event.action) \(event.actor.attributes["name"] ?? event.actor.id) on \(name)")
-                    }
-                } catch {}
-            }
         }
     }
 

@@ -139,14 +139,12 @@ struct Controller: AsyncParsableCommand {
         let board = StatusBoard()
         let metrics = ControllerMetrics()
         let loop = ControlLoop(options: options, board: board, metrics: metrics, logger: logger)
-        // The lease's heartbeat and the snapshots are services beside the loop; the loop stops the
-        // group when it ends.
-        var services: [ServiceGroupConfiguration.ServiceConfiguration] = [
-            .init(service: loop.leadership, failureTerminationBehavior: .gracefullyShutdownGroup),
-            .init(service: SnapshotService(options: options, leadership: loop.leadership, metrics: metrics, logger: logger),
-                  failureTerminationBehavior: .gracefullyShutdownGroup),
-            .init(service: loop, successTerminationBehavior: .gracefullyShutdownGroup, failureTerminationBehavior: .gracefullyShutdownGroup),
-        ]
+        // The lease's heartbeat, snapshots, the engine event watch, image keeping and telemetry are
+        // services beside the loop; the loop stops the group when it ends.
+        var services: [ServiceGroupConfiguration.ServiceConfiguration] = loop.companions.map {
+            .init(service: $0, failureTerminationBehavior: .gracefullyShutdownGroup)
+        }
+        services.append(.init(service: loop, successTerminationBehavior: .gracefullyShutdownGroup, failureTerminationBehavior: .gracefullyShutdownGroup))
         if let listen = options.listen {
             do {
                 let app = try APIServer.application(listen: listen, token: token, board: board, metrics: metrics, options: options, logger: logger)

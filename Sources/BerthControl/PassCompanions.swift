@@ -1,0 +1,147 @@
+import BerthDocker
+import BerthModel
+import BerthReconciler
+import Foundation
+import Logging
+import ServiceLifecycle
+
+/// What the leading controller's last pass saw, for the services that work beside the passes;
+/// empty while this controller does not lead.
+final class LatestPass: Sendable {
+    struct Seen: Sendable {
+        var desired: [Resource]
+        var revision: Int64
+        var pass: Reconciler.Pass
+        var fence: Fence
+    }
+
+    private let box = Locked<Seen?>(nil)
+
+    var value: Seen? { box.value }
+
+    func publish(_ seen: Seen?) { box.value = seen }
+}
+
+/// Follows each node's engine events while this controller leads: a replica that dies, is
+/// destroyed or stopped wakes the loop at once. A stream that ends (engine down or restarted) is
+/// started again at the next tick; nodes no longer desired lose theirs.
+final class EngineEventService: Service, Sendable {
+    let pool: ClientPool
+    let wake: WakeUps
+    let latest: LatestPass
+    let clock: any Clock<Duration>
+
+    init(pool: ClientPool, wake: WakeUps, latest: LatestPass, clock: any Clock<Duration> = ContinuousClock()) {
+        self.pool = pool
+        self.wake = wake
+        self.latest = latest
+        self.clock = clock
+    }
+
+    func run() async throws {
+        try? await cancelWhenGracefulShutdown {
+            var watchers: [String: Task<Void, Never>] = [:]
+            defer { for w in watchers.values { w.cancel() } }
+            while !Task.isCancelled {
+                self.follow(self.latest.value?.desired ?? [], &watchers)
+                try await self.clock.sleep(for: .milliseconds(250), tolerance: nil)
+            }
+        }
+    }
+
+    func follow(_ desired: [Resource], _ watchers: inout [String: Task<Void, Never>]) {
+        let nodes = desired.compactMap { r in r.node.map { (name: r.name, spec: $0) } }
+        for name in wake.takeEnded() { watchers[name] = nil }
+        for (name, task) in watchers where !nodes.contains(where: { $0.name == name }) {
+            task.cancel()
+            watchers[name] = nil
+        }
+        for (name, spec) in nodes where watchers[name] == nil {
+            let (pool, wake) = (pool, wake)
+            watchers[name] = Task {
+                // A stream that never connected ends quietly: the next tick tries again.
+                guard let client = try? await pool.client(for: spec.engine) else { return wake.ended(name, wake: false) }
+                defer { wake.ended(name, wake: true) }
+                do {
+                    for try await event in client.events() where ["die", "destroy", "oom", "stop"].contains(event.action) {
+                        // The engine sends `die` before its container list shows the exit (10–200 ms
+                        // later): a pass woken at once would list the container running. Its
+                        // inspect answers only once the exit is recorded.
+                        if event.action == "die" { _ = try? await client.inspectContainer(event.actor.id) }
+                        wake.post("\(event.action) \(event.actor.attributes["name"] ?? event.actor.id) on \(name)")
+                    }
+                } catch {}
+            }
+        }
+    }
+}
+
+/// Keeps model versions' images and artifacts ready beside the passes while this controller
+/// leads: a round every `interval`, and at once after a pass at a new revision. Each round's
+/// engine actions are fenced by the lease like a pass's.
+final class ImageKeeperService: Service, Sendable {
+    let keeper: ImageKeeper
+    let latest: LatestPass
+    let interval: TimeInterval
+    let wake: WakeUps
+    let clock: any Clock<Duration>
+
+    init(keeper: ImageKeeper, latest: LatestPass, interval: TimeInterval, wake: WakeUps, clock: any Clock<Duration> = ContinuousClock()) {
+        self.keeper = keeper
+        self.latest = latest
+        self.interval = interval
+        self.wake = wake
+        self.clock = clock
+    }
+
+    func run() async throws {
+        let tick = Duration.milliseconds(250)
+        try? await cancelWhenGracefulShutdown {
+            var revision: Int64 = -1
+            var sinceRound = Duration.zero
+            while !Task.isCancelled {
+                if let seen = self.latest.value, seen.revision != revision || sinceRound.seconds >= self.interval {
+                    revision = seen.revision
+                    sinceRound = .zero
+                    let round = ImageKeeper.round(desired: seen.desired, plan: seen.pass.plan, observed: seen.pass.observed, health: seen.pass.health)
+                    await self.keeper.run(round, fence: seen.fence)
+                    self.wake.post("image round done")
+                }
+                try await self.clock.sleep(for: tick, tolerance: nil)
+                sinceRound += tick
+            }
+        }
+    }
+}
+
+/// Scrapes the ready replicas' `/metrics` every `interval` while this controller leads, into the
+/// node and deployment figures on the controller's own `/metrics`.
+final class TelemetryService: Service, Sendable {
+    let telemetry = Telemetry()
+    let metrics: ControllerMetrics
+    let latest: LatestPass
+    let interval: TimeInterval
+    let clock: any Clock<Duration>
+
+    init(metrics: ControllerMetrics, latest: LatestPass, interval: TimeInterval, clock: any Clock<Duration> = ContinuousClock()) {
+        self.metrics = metrics
+        self.latest = latest
+        self.interval = interval
+        self.clock = clock
+    }
+
+    func run() async throws {
+        let tick = Duration.milliseconds(250)
+        try? await cancelWhenGracefulShutdown {
+            var sinceScrape: Duration?
+            while !Task.isCancelled {
+                if let seen = self.latest.value, sinceScrape.map({ $0.seconds >= self.interval }) ?? true {
+                    sinceScrape = .zero
+                    self.metrics.record(telemetry: await self.telemetry.scrape(desired: seen.desired, observed: seen.pass.observed, ready: seen.pass.ready))
+                }
+                try await self.clock.sleep(for: tick, tolerance: nil)
+                sinceScrape = sinceScrape.map { $0 + tick }
+            }
+        }
+    }
+}
