@@ -172,11 +172,14 @@ struct ControllerEndToEndTests {
         #expect(v2.code == 0, "\(v2.stderr)")
         // A version that never becomes ready: the rollout halts at its deadline, v2 keeps serving.
         let broken = try apply(fleet { Self.neverReady($0) })
+        // The halted rollout must keep two ready too: the watch goes on until it has looked often
+        // enough (how many looks fit in the rollout depends on the machine, not on Berth).
+        _ = waitUntil(30) { samples >= 10 }
         watching = false
         while !watcher.isFinished { Thread.sleep(forTimeInterval: 0.05) }
         #expect(broken.code == 1, "\(broken.stdout)\(broken.stderr)")
         #expect(broken.stderr.contains("rollout halted"), "\(broken.stderr)")
-        #expect(samples > 20 && minimum >= 2, "ready chat replicas never below 2: min \(minimum) over \(samples) samples")
+        #expect(samples >= 10 && minimum >= 2, "ready chat replicas never below 2: min \(minimum) over \(samples) samples")
         #expect(try Self.readyChat().count == 2, "the v2 replicas keep serving")
         let described = try BerthProcess.run(["describe", "deployment", "chat"], state: state).stdout
         #expect(described.contains("ReadyDeadlineExceeded"), "\(described)")
