@@ -86,12 +86,6 @@ public final class Leadership: Service, Sendable {
     /// group shuts down.
     public func run() async throws {
         let store = try StateStore.open(path: statePath, create: false)
-        let period = Duration.milliseconds(Int64(ttl * 1000 / 3))
-        try? await cancelWhenGracefulShutdown {
-            while !Task.isCancelled {
-                try await self.clock.sleep(for: period, tolerance: nil)
-                self.renew(store)
-            }
-        }
+        await everyTick(.milliseconds(Int64(ttl * 1000 / 3)), on: clock, state: ()) { _ in self.renew(store) }
     }
 }

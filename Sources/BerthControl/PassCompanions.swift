@@ -39,14 +39,10 @@ final class EngineEventService: Service, Sendable {
     }
 
     func run() async throws {
-        try? await cancelWhenGracefulShutdown {
-            var watchers: [String: Task<Void, Never>] = [:]
-            defer { for w in watchers.values { w.cancel() } }
-            while !Task.isCancelled {
-                self.follow(self.latest.value?.desired ?? [], &watchers)
-                try await self.clock.sleep(for: .milliseconds(250), tolerance: nil)
-            }
+        let watchers = await everyTick(.milliseconds(250), on: clock, state: [String: Task<Void, Never>]()) { watchers in
+            self.follow(self.latest.value?.desired ?? [], &watchers)
         }
+        for w in watchers.values { w.cancel() }
     }
 
     func follow(_ desired: [Resource], _ watchers: inout [String: Task<Void, Never>]) {
@@ -96,20 +92,15 @@ final class ImageKeeperService: Service, Sendable {
 
     func run() async throws {
         let tick = Duration.milliseconds(250)
-        try? await cancelWhenGracefulShutdown {
-            var revision: Int64 = -1
-            var sinceRound = Duration.zero
-            while !Task.isCancelled {
-                if let seen = self.latest.value, seen.revision != revision || sinceRound.seconds >= self.interval {
-                    revision = seen.revision
-                    sinceRound = .zero
-                    let round = ImageKeeper.round(desired: seen.desired, plan: seen.pass.plan, observed: seen.pass.observed, health: seen.pass.health)
-                    await self.keeper.run(round, fence: seen.fence)
-                    self.wake.post("image round done")
-                }
-                try await self.clock.sleep(for: tick, tolerance: nil)
-                sinceRound += tick
+        // The revision of the last round, and the time since it.
+        await everyTick(tick, on: clock, state: (revision: Int64(-1), since: Duration.zero)) { last in
+            if let seen = self.latest.value, seen.revision != last.revision || last.since.seconds >= self.interval {
+                last = (seen.revision, .zero)
+                let round = ImageKeeper.round(desired: seen.desired, plan: seen.pass.plan, observed: seen.pass.observed, health: seen.pass.health)
+                await self.keeper.run(round, fence: seen.fence)
+                self.wake.post("image round done")
             }
+            last.since += tick
         }
     }
 }
@@ -132,16 +123,13 @@ final class TelemetryService: Service, Sendable {
 
     func run() async throws {
         let tick = Duration.milliseconds(250)
-        try? await cancelWhenGracefulShutdown {
-            var sinceScrape: Duration?
-            while !Task.isCancelled {
-                if let seen = self.latest.value, sinceScrape.map({ $0.seconds >= self.interval }) ?? true {
-                    sinceScrape = .zero
-                    self.metrics.record(telemetry: await self.telemetry.scrape(desired: seen.desired, observed: seen.pass.observed, ready: seen.pass.ready))
-                }
-                try await self.clock.sleep(for: tick, tolerance: nil)
-                sinceScrape = sinceScrape.map { $0 + tick }
+        // Time since the last scrape; nil before the first.
+        await everyTick(tick, on: clock, state: Duration?.none) { sinceScrape in
+            if let seen = self.latest.value, sinceScrape.map({ $0.seconds >= self.interval }) ?? true {
+                sinceScrape = .zero
+                self.metrics.record(telemetry: await self.telemetry.scrape(desired: seen.desired, observed: seen.pass.observed, ready: seen.pass.ready))
             }
+            sinceScrape = sinceScrape.map { $0 + tick }
         }
     }
 }

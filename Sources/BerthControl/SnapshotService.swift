@@ -25,12 +25,8 @@ public final class SnapshotService: Service, Sendable {
 
     public func run() async throws {
         guard let interval = options.snapshotInterval else { return try await gracefulShutdown() }
-        let tick = Duration.milliseconds(Int64(min(5, interval / 2) * 1000))
-        try? await cancelWhenGracefulShutdown {
-            while !Task.isCancelled {
-                if self.leadership.current.epoch != nil, self.due(interval) { Self.takeSnapshot(options: self.options, logger: self.logger, metrics: self.metrics) }
-                try await self.clock.sleep(for: tick, tolerance: nil)
-            }
+        await everyTick(.milliseconds(Int64(min(5, interval / 2) * 1000)), on: clock, state: ()) { _ in
+            if self.leadership.current.epoch != nil, self.due(interval) { Self.takeSnapshot(options: self.options, logger: self.logger, metrics: self.metrics) }
         }
     }
 

@@ -64,9 +64,7 @@ struct Invariants {
         }
         // Fencing: every mutating call in this pass came from this controller, holding the lease.
         for e in sim.engines {
-            let calls = e.takeCalls()
-            for call in calls where call.operation == "pull" { sim.log("\(call.caller) pulls \(call.target) on \(call.node)") }
-            for call in calls where call.operation != "pull" {
+            for call in e.takeCalls() {
                 if call.caller != controller || !fenceOpen {
                     found = Violation(step: sim.step, invariant: "fencing",
                                       detail: "\(call.caller) did \(call.operation) \(call.target) on \(call.node) without the lease (held by \(sim.lease.holder ?? "nobody"), epoch \(sim.lease.epoch); it believed epoch \(epoch))")

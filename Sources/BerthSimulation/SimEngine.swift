@@ -61,6 +61,9 @@ public final class SimEngine: @unchecked Sendable {
     private var _step = 0
     private var _slowPulls = false
     private var _calls: [EngineCall] = []
+    /// Pulls asked for, apart: a pull reaches the engine from a task of its own, so when it
+    /// arrives within a step is not fixed; the simulation reports them once every pull has.
+    private var _pulls: [EngineCall] = []
 
     init(node: String, address: String, seed: UInt64, clock: ManualClock, images: Set<String>) {
         self.node = node
@@ -98,6 +101,14 @@ public final class SimEngine: @unchecked Sendable {
     }
 
     /// Mutating calls since the last take.
+    /// Pulls asked for since the last take.
+    func takePulls() -> [EngineCall] {
+        lock.withLock {
+            defer { _pulls = [] }
+            return _pulls
+        }
+    }
+
     func takeCalls() -> [EngineCall] {
         lock.withLock {
             defer { _calls = [] }
@@ -246,38 +257,37 @@ public final class SimEngine: @unchecked Sendable {
     }
 
     func start(_ id: String, caller: String) throws {
-        try lock.withLock {
-            let (refusal, lost) = gate("start container \(id)", target: id, caller: caller, mutating: true)
-            if let refusal, !lost { throw refusal }
-            guard containers[id] != nil else { throw error(.notFound, "start container \(id)", "no such container") }
-            if containers[id]!.state != "running" {
-                containers[id]!.state = "running"
-                containers[id]!.startedAt = clock.elapsed
-                containers[id]!.stalledUntil = nil
-            }
-            record("start", containers[id]!.name, caller: caller)
-            if let refusal { throw refusal }
+        let now = clock.elapsed
+        try mutate("start", id, caller: caller) { c in
+            guard c.state != "running" else { return }
+            c.state = "running"
+            c.startedAt = now
+            c.stalledUntil = nil
         }
     }
 
     func stop(_ id: String, caller: String) throws {
-        try lock.withLock {
-            let (refusal, lost) = gate("stop container \(id)", target: id, caller: caller, mutating: true)
-            if let refusal, !lost { throw refusal }
-            guard containers[id] != nil else { throw error(.notFound, "stop container \(id)", "no such container") }
-            containers[id]!.state = "exited"
-            containers[id]!.startedAt = nil
-            record("stop", containers[id]!.name, caller: caller)
-            if let refusal { throw refusal }
+        try mutate("stop", id, caller: caller) { c in
+            c.state = "exited"
+            c.startedAt = nil
         }
     }
 
     func remove(_ id: String, caller: String) throws {
+        try mutate("remove", id, caller: caller, removing: true) { _ in }
+    }
+
+    /// A mutating call on one container, refused or carried out as the engine's state says (a hung
+    /// engine may carry it out and lose the reply), then recorded.
+    private func mutate(_ verb: String, _ id: String, caller: String, removing: Bool = false, _ change: (inout Container) -> Void) throws {
         try lock.withLock {
-            let (refusal, lost) = gate("remove container \(id)", target: id, caller: caller, mutating: true)
+            let operation = "\(verb) container \(id)"
+            let (refusal, lost) = gate(operation, target: id, caller: caller, mutating: true)
             if let refusal, !lost { throw refusal }
-            guard let c = containers.removeValue(forKey: id) else { throw error(.notFound, "remove container \(id)", "no such container") }
-            record("remove", c.name, caller: caller)
+            guard var c = containers[id] else { throw error(.notFound, operation, "no such container") }
+            change(&c)
+            containers[id] = removing ? nil : c
+            record(verb, c.name, caller: caller)
             if let refusal { throw refusal }
         }
     }
@@ -289,7 +299,7 @@ public final class SimEngine: @unchecked Sendable {
                 let roll = Roll.unit(seed, "pull", "\(_step)", node, image)
                 let seconds = _slowPulls ? 60 + Int(roll * 120) : 2 + Int(roll * 20)
                 pulls.append(Pull(image: image, due: clock.elapsed + .seconds(seconds), fails: roll > 0.95, continuation: continuation))
-                record("pull", image, caller: caller)
+                _pulls.append(EngineCall(step: _step, node: node, caller: caller, operation: "pull", target: image))
                 return nil
             }
             if let refusal { continuation.resume(throwing: refusal) }

@@ -215,6 +215,8 @@ public final class Simulation {
             await Task.yield()
         }
         if finished > 0 { log("\(finished) pull(s) finished") }
+        let asked = engines.flatMap { $0.takePulls() }.sorted { ($0.node, $0.target, $0.caller) < ($1.node, $1.target, $1.caller) }
+        for call in asked { log("\(call.caller) pulls \(call.target) on \(call.node)") }
     }
 
     /// One controller's turn: restart, lease upkeep, and a pass when it believes it leads.
