@@ -3,7 +3,7 @@ import Yams
 
 extension DocumentReader {
     static func readNode(_ field: Field) -> NodeSpec? {
-        guard let m = field.mapping(fields: ["address", "engine", "role", "runtime", "network", "failback", "gpus", "ports"]) else { return nil }
+        guard let m = field.mapping(fields: ["address", "engine", "role", "runtime", "network", "failback", "gpus", "ports", "storage"]) else { return nil }
         let address = m.required("address", expected: "a host name or IP address")?.string().flatMap { checked($0, m, "address", NameRules.host) }
         let engine = m.required("engine", expected: "a mapping with an endpoint").flatMap(readEngine)
         let role = m.optional("role")?.oneOf(NodeSpec.Role.self)
@@ -12,12 +12,31 @@ extension DocumentReader {
         let failback = m.optional("failback")?.bool()
         let gpus = m.required("gpus", expected: "a mapping with count and memoryGiB, or devices").flatMap(readGPUs)
         let ports = m.optional("ports").flatMap(readPorts)
+        let storage = m.optional("storage").flatMap(readStorage)
         m.finish()
         guard let address, let engine, let gpus else { return nil }
         if m.optional("ports") != nil, ports == nil { return nil }
+        if m.optional("storage") != nil, storage == nil { return nil }
         return NodeSpec(
             address: address, engine: engine, role: role ?? .active, runtime: runtime ?? .runc,
-            network: network ?? .bridge, failback: failback ?? false, gpus: gpus, ports: ports ?? .default)
+            network: network ?? .bridge, failback: failback ?? false, gpus: gpus, ports: ports ?? .default, storage: storage)
+    }
+
+    static func readStorage(_ field: Field) -> NodeStorage? {
+        guard let m = field.mapping(fields: ["modelRoot", "minFreeGiB", "bandwidthMBps"]) else { return nil }
+        let rootField = m.optional("modelRoot")
+        let root = rootField?.string().flatMap { checked($0, m, "modelRoot", NameRules.absolutePath) }
+        let minFreeField = m.optional("minFreeGiB")
+        let minFree = minFreeField?.number(minimum: 0, expected: "GiB that must stay free on the model root's file system")
+        let capField = m.optional("bandwidthMBps")
+        let cap = capField?.number(minimum: 0.1, expected: "a staging download cap in MB/s, at least 0.1")
+        m.finish()
+        if (rootField != nil && root == nil) || (minFreeField != nil && minFree == nil) || (capField != nil && cap == nil) { return nil }
+        if let root, root == "/" {
+            m.field.fail("modelRoot is /", expected: "a folder of its own, such as /models")
+            return nil
+        }
+        return NodeStorage(modelRoot: root ?? NodeStorage.default.modelRoot, minFreeGiB: minFree ?? NodeStorage.default.minFreeGiB, bandwidthMBps: cap)
     }
 
     static func readEngine(_ field: Field) -> EngineEndpoint? {

@@ -28,11 +28,16 @@ public struct ModelVersion: Codable, Hashable, Sendable {
     public var pinned: Bool?
     /// Credentials for a registry that demands them; the password by reference only.
     public var registryAuth: RegistryCredentials?
+    /// Where the controller fetches the artifacts from to stage them on nodes; the artifact paths
+    /// are then relative to each node's `storage.modelRoot`.
+    public var source: ArtifactSource?
 
     public init(
         version: String, image: String, parameters: ParameterCount, precision: Precision,
-        gpuMemoryGiB: Double? = nil, artifacts: [Artifact] = [], pinned: Bool? = nil, registryAuth: RegistryCredentials? = nil
+        gpuMemoryGiB: Double? = nil, artifacts: [Artifact] = [], pinned: Bool? = nil, registryAuth: RegistryCredentials? = nil,
+        source: ArtifactSource? = nil
     ) {
+        self.source = source
         self.pinned = pinned
         self.registryAuth = registryAuth
         self.version = version
@@ -55,8 +60,52 @@ public struct RegistryCredentials: Codable, Hashable, Sendable {
     }
 }
 
+/// Where a version's files are fetched from: a plain HTTP(S) file server or an object-store
+/// gateway that answers `GET base/path` with byte ranges. Credentials by reference only.
+public struct ArtifactSource: Codable, Hashable, Sendable {
+    /// Base URL; each artifact is fetched from `url` + its relative path. Ends with `/`.
+    public var url: String
+    /// HTTP Basic credentials (the password by reference), or
+    public var username: String?
+    public var password: SecretRef?
+    /// a bearer token by reference.
+    public var token: SecretRef?
+
+    public init(url: String, username: String? = nil, password: SecretRef? = nil, token: SecretRef? = nil) {
+        self.url = url
+        self.username = username
+        self.password = password
+        self.token = token
+    }
+
+    /// The `Authorization` header value, read now from its reference; nil without credentials.
+    public func authorization(environment: [String: String] = ProcessInfo.processInfo.environment) throws -> String? {
+        if let token { return "Bearer " + (try token.resolve(variable: "source token", environment: environment)) }
+        guard let username, let password else { return nil }
+        let secret = try password.resolve(variable: "source password", environment: environment)
+        return "Basic " + Data("\(username):\(secret)".utf8).base64EncodedString()
+    }
+
+    /// The URL one artifact is fetched from: its path's segments percent-encoded.
+    public func url(of artifact: Artifact) -> String {
+        let allowed = CharacterSet.urlPathAllowed.subtracting(CharacterSet(charactersIn: "/"))
+        return url + artifact.path.split(separator: "/").map { $0.addingPercentEncoding(withAllowedCharacters: allowed) ?? String($0) }.joined(separator: "/")
+    }
+}
+
+extension ModelVersion {
+    /// Staged versions' files live under each node's model root and are fetched by the controller;
+    /// the others (absolute paths) are put in place by hand and only verified.
+    public var isStaged: Bool { source != nil }
+
+    /// Bytes of every artifact (those without a size count as zero).
+    public var artifactBytes: Int64 { artifacts.reduce(0) { $0 + ($1.sizeBytes ?? 0) } }
+}
+
 /// A model file and the sha256 it must have.
 public struct Artifact: Codable, Hashable, Sendable {
+    /// Absolute (the same path on every node, placed by hand), or relative to each node's
+    /// `storage.modelRoot` for a version staged from a `source`.
     public var path: String
     public var sha256: String
     public var sizeBytes: Int64?

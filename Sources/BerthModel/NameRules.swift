@@ -81,6 +81,15 @@ public enum NameRules {
         return valid ? nil : "an absolute path (starting with '/', without '..')"
     }
 
+    /// An artifact's path: absolute (placed by hand), or relative to a node's model root
+    /// (staged), never climbing out of it.
+    public static func artifactPath(_ path: String) -> String? {
+        let parts = path.split(separator: "/", omittingEmptySubsequences: false).dropFirst(path.hasPrefix("/") ? 1 : 0)
+        let valid = !path.isEmpty && printable(path) == nil && !path.hasSuffix("/")
+            && !parts.contains("..") && !parts.contains(".") && !parts.contains("")
+        return valid ? nil : "an absolute path, or one relative to the node's model root, such as deepseek-v3/v1/model.safetensors (no '..', '.' or empty parts)"
+    }
+
     /// 64 lower-case hexadecimal digits.
     public static func sha256(_ hash: String) -> String? {
         let hex = Set("0123456789abcdef")

@@ -31,11 +31,15 @@ public struct NodeSpec: Codable, Hashable, Sendable {
     public var failback: Bool
     public var gpus: GPUInventory
     public var ports: PortRange
+    /// Where staged model files live on the node; `NodeStorage.default` when not given.
+    public var storage: NodeStorage?
 
     public init(
         address: String, engine: EngineEndpoint, role: Role = .active, runtime: Runtime = .runc,
-        network: Network = .bridge, failback: Bool = false, gpus: GPUInventory, ports: PortRange = .default
+        network: Network = .bridge, failback: Bool = false, gpus: GPUInventory, ports: PortRange = .default,
+        storage: NodeStorage? = nil
     ) {
+        self.storage = storage
         self.address = address
         self.engine = engine
         self.role = role
@@ -45,6 +49,37 @@ public struct NodeSpec: Codable, Hashable, Sendable {
         self.gpus = gpus
         self.ports = ports
     }
+}
+
+extension NodeSpec {
+    /// The storage in force: the declared one, or the default.
+    public var modelStorage: NodeStorage { storage ?? .default }
+}
+
+/// The node's folder for staged model files, and what must stay free on its file system.
+public struct NodeStorage: Codable, Hashable, Sendable {
+    /// Absolute path on the node; each staged artifact lands at `modelRoot/path`.
+    public var modelRoot: String
+    /// Free space a staging must leave on the model root's file system, in GiB.
+    public var minFreeGiB: Double
+    /// Cap on one node's staging downloads, in MB/s (none when absent).
+    public var bandwidthMBps: Double?
+
+    public init(modelRoot: String, minFreeGiB: Double = 10, bandwidthMBps: Double? = nil) {
+        self.modelRoot = modelRoot
+        self.minFreeGiB = minFreeGiB
+        self.bandwidthMBps = bandwidthMBps
+    }
+
+    public static let `default` = NodeStorage(modelRoot: "/models")
+
+    /// Where a staged artifact lives on the node.
+    public func path(of artifact: Artifact) -> String {
+        (modelRoot.hasSuffix("/") ? modelRoot : modelRoot + "/") + artifact.path
+    }
+
+    /// Where replicas of staged versions see the model root (read-only).
+    public static let containerPath = "/models"
 }
 
 /// How the controller reaches a node's Docker engine.

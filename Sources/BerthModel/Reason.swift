@@ -52,6 +52,9 @@ public enum Reason: String, Sendable, CaseIterable, Codable {
     case artifactVerificationFailed = "ArtifactVerificationFailed"
     case artifactVerificationError = "ArtifactVerificationError"
     case artifactsPurged = "ArtifactsPurged"
+    case artifactsStaged = "ArtifactsStaged"
+    case artifactStagingFailed = "ArtifactStagingFailed"
+    case artifactsPurgedFromNode = "ArtifactsPurgedFromNode"
     // The controller and the state
     case leaderElected = "LeaderElected"
     case snapshotTaken = "SnapshotTaken"

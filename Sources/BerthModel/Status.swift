@@ -64,6 +64,8 @@ public struct ReplicaStatus: Codable, Sendable, Hashable {
         case pending
         /// Placed; its node is pulling the image first (see `message` for progress).
         case pulling
+        /// Placed; the version's files are being staged on its node first (see `message` for progress).
+        case staging
         /// Running, health endpoint not answering 200 yet.
         case starting
         /// Health endpoint answers 200: takes traffic.
@@ -211,6 +213,12 @@ public struct Promotion: Codable, Sendable, Hashable {
     public var detectedAt: Date
     public var deadline: Date
     public var scheduledAt: Date?
+    /// When a moved replica was first seen waiting for its model files on its new node (a
+    /// promotion with complete staging never waits), what was missing then, and when the last
+    /// of them arrived.
+    public var stagingAt: Date?
+    public var missingFiles: String?
+    public var stagedAt: Date?
     public var startedAt: Date?
     public var readyAt: Date?
     public var gatewayAt: Date?

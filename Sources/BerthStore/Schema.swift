@@ -108,6 +108,26 @@ enum Schema {
             // on its own monotonic clock, never by comparing wall-clock times.
             try db.alter(table: "lease") { t in t.add(column: "renewals", .integer).notNull().defaults(to: 0) }
         }
+        migrator.registerMigration("v6-staging") { db in
+            // Where each staged model version's files stand on each node: one row per node and
+            // version, rewritten as the staging goes.
+            try db.create(table: "staging") { t in
+                t.column("node", .text).notNull()
+                t.column("model", .text).notNull()
+                t.column("version", .text).notNull()
+                t.column("state", .text).notNull().check { ["staging", "staged", "failed", "purged"].contains($0) }
+                // Which artifact list the row is about (paths, sizes, sha256s): a changed list stages again.
+                t.column("fingerprint", .text).notNull()
+                t.column("bytesDone", .integer).notNull().defaults(to: 0)
+                t.column("bytesTotal", .integer).notNull().defaults(to: 0)
+                t.column("bytesFetched", .integer).notNull().defaults(to: 0)
+                t.column("attempts", .integer).notNull().defaults(to: 0)
+                t.column("startedAt", .datetime)
+                t.column("updatedAt", .datetime).notNull()
+                t.column("detail", .text).notNull().defaults(to: "")
+                t.primaryKey(["node", "model", "version"])
+            }
+        }
         return migrator
     }
 }
