@@ -96,6 +96,15 @@ extension NodeHealthTracker {
                 p.reason = "replica \(stuck.slot) cannot be placed: \(stuck.message)"
             } else if moved.count == states.count {
                 if p.scheduledAt == nil { p.scheduledAt = at }
+                // Files not staged on the new node yet: how much, and how long until they are.
+                if let waiting = moved.first(where: { $0.phase == .staging }) {
+                    if p.stagingAt == nil {
+                        p.stagingAt = at
+                        p.missingFiles = waiting.message
+                    }
+                } else if p.stagingAt != nil, p.stagedAt == nil {
+                    p.stagedAt = at
+                }
                 if p.startedAt == nil, moved.allSatisfy({ $0.phase == .starting || $0.phase == .ready }) { p.startedAt = at }
                 if moved.allSatisfy({ $0.phase == .ready }) {
                     p.startedAt = p.startedAt ?? at
@@ -110,7 +119,8 @@ extension NodeHealthTracker {
             }
             if p.state != promotions[i].state {
                 func offset(_ d: Date?) -> String { d.map { String(format: "+%.1fs", $0.timeIntervalSince(p.detectedAt)) } ?? "-" }
-                let timeline = "detected → scheduled \(offset(p.scheduledAt)), started \(offset(p.startedAt)), ready \(offset(p.readyAt)), in the gateway \(offset(p.gatewayAt))"
+                let files = p.stagingAt == nil ? "" : ", files staged \(offset(p.stagedAt)) (missing at \(offset(p.stagingAt)): \(p.missingFiles ?? "?"))"
+                let timeline = "detected → scheduled \(offset(p.scheduledAt))\(files), started \(offset(p.startedAt)), ready \(offset(p.readyAt)), in the gateway \(offset(p.gatewayAt))"
                 if p.state == .succeeded {
                     events.append(Notice(kind: "node", name: p.standby ?? p.failedNode, warning: false, reason: .promotionSucceeded,
                                          message: "\(p.replicas.count) replica(s) of \(p.failedNode) serving again after \(String(format: "%.1f", elapsed)) s: \(timeline)"))

@@ -115,6 +115,9 @@ public struct FleetHealth: Sendable, Hashable {
     public var draining: Set<String> = []
     /// `model@version` → why no new replica of it may start (artifacts not verified).
     public var refusedVersions: [String: String] = [:]
+    /// Node → `model@version` → why no new replica of that staged version may start on that node
+    /// yet: its files are not staged there (progress, or why staging failed).
+    public var unstaged: [String: [String: String]] = [:]
     /// Unreachable nodes this controller has never seen answer (it began leading while they were
     /// down or cut off): what runs there is unknown. Until they answer or are declared dead, no
     /// replica is created in a slot that has no container anywhere: it may be running there.

@@ -134,7 +134,10 @@ public enum Planner {
             let minReady = replicas - max(unavailable, surge == 0 ? 1 : 0)
             let deadline = TimeInterval(spec.rollout.readyDeadlineSeconds)
             let rollingOut = mine.contains { $0.templateHash != template || health.draining.contains($0.node) }
-            let refusal = health.refusedVersions["\(spec.model)@\(request.model.version)"]
+            let versionKey = "\(spec.model)@\(request.model.version)"
+            let refusal = health.refusedVersions[versionKey]
+            /// Why a new replica may not start on `node` yet: the version's files are not staged there.
+            func unstaged(_ node: String) -> String? { health.unstaged[node]?[versionKey] }
             let late = mine.filter { $0.templateHash == template && !isReady($0) && $0.age(now: now) > deadline }
                 .sorted { $0.replica < $1.replica }
             let halted = late.first.map { c in
@@ -229,6 +232,9 @@ public enum Planner {
                     phase = .pending
                     message = "not started: \(refusal)"
                     refuse(refusal)
+                } else if s.others.isEmpty, let staging = unstaged(node) {
+                    phase = .staging
+                    message = staging
                 } else if s.others.isEmpty, !health.unseen.isEmpty {
                     phase = .pending
                     message = "waiting: \(health.unseen.sorted().joined(separator: ", ")) has not answered since this controller began leading; the replica may run there"
@@ -245,6 +251,7 @@ public enum Planner {
                     // Why the old one stays serving for now, if it does.
                     let keepOld: String? =
                         if let refusal { "kept: \(refusal)" }
+                        else if let staging = unstaged(node) { "kept until its successor's files are on \(node): \(staging)" }
                         else if losesReady && p.halted != nil { "kept: the rollout is halted" }
                         else if losesReady && readyCount - 1 < minReady { "waiting: replacing it now would leave fewer than \(minReady) ready" }
                         else { nil }
@@ -279,7 +286,10 @@ public enum Planner {
             }
             for g in gangs {
                 var step = GangStep(targets: g.targets, onSlot: g.onSlot, isReady: isReady, now: now, deadline: deadline)
-                step.plan(refusal: refusal, keepOld: { losesReady in losesReady && (p.halted != nil || readyCount - 1 < minReady) })
+                // Every member's node must hold the files before any member starts.
+                let staging = g.targets.lazy.compactMap { t in unstaged(t.placement.node).map { "\(t.placement.node): \($0)" } }.first
+                step.plan(refusal: refusal ?? staging, keepOld: { losesReady in losesReady && (p.halted != nil || readyCount - 1 < minReady) })
+                if refusal == nil, staging != nil, step.refused, step.phase == .pending { step.phase = .staging }
                 if step.replacedReady { readyCount -= 1 }
                 actions += step.actions
                 wanted.formUnion(step.wanted)

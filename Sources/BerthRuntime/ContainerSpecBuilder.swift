@@ -103,11 +103,18 @@ public enum ContainerSpecBuilder {
             env["NVIDIA_VISIBLE_DEVICES"] = list
             env["CUDA_VISIBLE_DEVICES"] = p.nodeSpec.runtime == .nvidia ? (0..<p.gpus.count).map(String.init).joined(separator: ",") : list
         }
+        var binds = p.spec.volumes.map { "\($0.hostPath):\($0.containerPath):\($0.readOnly ? "ro" : "rw")" }
+        // A staged version's files: the node's model root, read-only, at one path on every node
+        // (unless the deployment mounts something there itself).
+        if p.model.isStaged, !p.spec.volumes.contains(where: { $0.containerPath == NodeStorage.containerPath }) {
+            binds.append("\(p.nodeSpec.modelStorage.modelRoot):\(NodeStorage.containerPath):ro")
+            env["BERTH_MODEL_ROOT"] = NodeStorage.containerPath
+        }
         let portKey = "\(listenPort)/tcp"
         var host = HostConfig(
             networkMode: network == .host ? "host" : "bridge",
             portBindings: network == .host ? nil : [portKey: [PortBinding(hostIp: "", hostPort: String(p.hostPort))]],
-            binds: p.spec.volumes.isEmpty ? nil : p.spec.volumes.map { "\($0.hostPath):\($0.containerPath):\($0.readOnly ? "ro" : "rw")" },
+            binds: binds.isEmpty ? nil : binds,
             restartPolicy: RestartPolicy(name: "unless-stopped", maximumRetryCount: nil),
             shmSize: shmSize(gpus: p.gpus.count),
             memory: p.spec.memoryLimitBytes,

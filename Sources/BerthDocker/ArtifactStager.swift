@@ -1,0 +1,354 @@
+import BerthModel
+import BerthRuntime
+import Foundation
+
+/// Stages a model version's files on a node without an agent: a short-lived container (of the
+/// version's own image, or another with `sh`, `sha256sum` and `curl` or `wget`) with the node's
+/// model root mounted fetches each artifact from the version's source.
+///
+/// Each file is written under a temporary name (`NAME.berth-partial`) and hashed while it is
+/// written; an interrupted one resumes with an HTTP Range request (the bytes already there are
+/// hashed again first). Only a file whose size and sha256 match is synced and renamed into
+/// place, so nothing half-written or wrong is ever taken for a staged file. Free space is
+/// checked before the first byte: what is missing plus `minFreeGiB` must fit.
+public enum ArtifactStager {
+    /// One file to fetch.
+    public struct File: Sendable, Hashable {
+        public var url: String
+        public var path: String
+        public var sha256: String
+        public var size: Int64
+
+        public init(url: String, path: String, sha256: String, size: Int64) {
+            self.url = url
+            self.path = path
+            self.sha256 = sha256
+            self.size = size
+        }
+    }
+
+    /// What a stager reports: progress while it runs, the outcome once it ends.
+    public struct Report: Sendable, Hashable {
+        /// Bytes of the version's files in place or partial, of `total`.
+        public var done: Int64 = 0
+        public var total: Int64 = 0
+        /// Bytes fetched over the network so far.
+        public var fetched: Int64 = 0
+        /// The file being fetched.
+        public var current: String?
+        public var outcome: Outcome?
+
+        public init(done: Int64 = 0, total: Int64 = 0, fetched: Int64 = 0, current: String? = nil, outcome: Outcome? = nil) {
+            self.done = done
+            self.total = total
+            self.fetched = fetched
+            self.current = current
+            self.outcome = outcome
+        }
+    }
+
+    public enum Outcome: Sendable, Hashable {
+        case staged
+        /// The file's bytes arrived whole but their sha256 (or size) differs: never renamed into place.
+        case mismatch(path: String, expected: String, actual: String, size: Int64)
+        /// What is missing plus the free space to keep does not fit.
+        case noSpace(need: Int64, available: Int64, keepFree: Int64)
+        /// The source could not be read (unreachable, 404, cut off): the partial file stays for a resume.
+        case fetchFailed(path: String, detail: String)
+        /// The stager itself could not run (no fetcher in the image, a bandwidth cap without curl).
+        case unusable(String)
+
+        /// One line for status and events.
+        public var summary: String {
+            switch self {
+            case .staged: "staged"
+            case .mismatch(let path, let expected, let actual, let size):
+                "\(path): sha256 mismatch (manifest \(expected), fetched file \(actual), \(size) bytes); not put in place"
+            case .noSpace(let need, let available, let keepFree):
+                "refused: needs \(gib(need)) more, \(gib(available)) free, and storage.minFreeGiB keeps \(gib(keepFree)) free"
+            case .fetchFailed(let path, let detail): "\(path): \(detail)"
+            case .unusable(let why): why
+            }
+        }
+    }
+
+    static func gib(_ bytes: Int64) -> String { String(format: "%.1f GiB", Double(bytes) / Double(1 << 30)) }
+
+    /// The stager, a POSIX shell script. Arguments: ROOT KEEP_FREE_BYTES RATE_BYTES_PER_S (0: no
+    /// cap), then URL PATH SHA256 SIZE for each file. `BERTH_STAGE_AUTH`, when set, is sent as the
+    /// `Authorization` header. Output, one line each: `progress DONE TOTAL FETCHED PATH` every
+    /// couple of seconds, then `staged TOTAL FETCHED`, or one of `mismatch PATH ACTUAL SIZE`,
+    /// `nospace NEED AVAILABLE KEEP`, `fetchfail PATH CODE`, `unusable WHY`.
+    public static let script = #"""
+        set -u
+        root=$1; keep=$2; rate=$3; shift 3
+        if command -v curl >/dev/null 2>&1; then tool=curl
+        elif command -v wget >/dev/null 2>&1; then tool=wget
+        else echo "unusable the stager image has neither curl nor wget"; exit 6; fi
+        if [ "$rate" != 0 ] && [ "$tool" != curl ]; then echo "unusable a bandwidth cap needs curl in the stager image"; exit 6; fi
+        size_of() { stat -c %s "$1" 2>/dev/null || wc -c < "$1" 2>/dev/null || echo 0; }
+        # What is missing: files not in place, less what partial files hold.
+        total=0; need=0; set -- "$@"; n=$#
+        i=0; while [ $i -lt $n ]; do
+            url=$1; path=$2; sum=$3; size=$4; shift 4; set -- "$@" "$url" "$path" "$sum" "$size"; i=$((i + 4))
+            total=$((total + size))
+            if [ ! -f "$root/$path" ]; then
+                have=0; [ -f "$root/$path.berth-partial" ] && have=$(size_of "$root/$path.berth-partial")
+                [ "$have" -le "$size" ] || have=0
+                need=$((need + size - have))
+            fi
+        done
+        mkdir -p "$root" || { echo "unusable cannot create $root"; exit 6; }
+        avail=$(df -Pk "$root" | tail -n 1 | { read -r _fs _blocks _used free _rest; echo "$free"; })
+        avail=$((${avail:-0} * 1024))
+        if [ $((need + keep)) -gt "$avail" ]; then echo "nospace $need $avail $keep"; exit 5; fi
+        fetch() {
+            if [ "$tool" = curl ]; then
+                if [ "$rate" != 0 ]; then limit="--limit-rate $rate"; else limit=""; fi
+                if [ -n "${BERTH_STAGE_AUTH:-}" ]; then
+                    curl -fsSL $limit -H "Authorization: $BERTH_STAGE_AUTH" -C "$2" "$1"
+                else
+                    curl -fsSL $limit -C "$2" "$1"
+                fi
+            elif [ -n "${BERTH_STAGE_AUTH:-}" ]; then
+                wget -q -c --header "Authorization: $BERTH_STAGE_AUTH" -O "$3" "$1"
+            else
+                wget -q -c -O "$3" "$1"
+            fi
+        }
+        done_bytes=0; fetched=0
+        while [ $# -gt 0 ]; do
+            url=$1; path=$2; sum=$3; size=$4; shift 4
+            final="$root/$path"; part="$final.berth-partial"
+            if [ -f "$final" ] && [ ! -f "$part" ]; then
+                actual=$(sha256sum < "$final"); actual=${actual%% *}
+                if [ "$actual" = "$sum" ] && [ "$(size_of "$final")" = "$size" ]; then
+                    done_bytes=$((done_bytes + size)); echo "progress $done_bytes $total $fetched $path"; continue
+                fi
+            fi
+            mkdir -p "$(dirname "$final")" || { echo "unusable cannot create the folder of $final"; exit 6; }
+            have=0; [ -f "$part" ] && have=$(size_of "$part")
+            if [ "$have" -gt "$size" ]; then rm -f "$part"; have=0; fi
+            ( while :; do sleep 2; echo "progress $((done_bytes + $(size_of "$part"))) $total $((fetched + $(size_of "$part") - have)) $path"; done ) &
+            watcher=$!
+            rc=0
+            if [ "$have" -lt "$size" ]; then
+                if [ "$tool" = curl ]; then
+                    # Hashed while written: the bytes already there, then each fetched byte as it lands.
+                    actual=$( { cat "$part" 2>/dev/null; { fetch "$url" "$have" "$part"; echo $? > "$part.rc"; } | tee -a "$part"; } | sha256sum )
+                    rc=$(cat "$part.rc" 2>/dev/null || echo 1); rm -f "$part.rc"
+                else
+                    fetch "$url" "$have" "$part"; rc=$?
+                    actual=$(sha256sum < "$part")
+                fi
+            else
+                actual=$(sha256sum < "$part")
+            fi
+            kill $watcher 2>/dev/null; wait $watcher 2>/dev/null
+            actual=${actual%% *}
+            got=$(size_of "$part")
+            fetched=$((fetched + got - have))
+            if [ "$rc" != 0 ]; then
+                # 33: the server cannot resume; start this file over next time.
+                [ "$rc" = 33 ] && rm -f "$part"
+                echo "fetchfail $path $rc"; exit 4
+            fi
+            if [ "$actual" != "$sum" ] || [ "$got" != "$size" ]; then
+                rm -f "$part"; echo "mismatch $path $actual $got"; exit 3
+            fi
+            sync "$part" 2>/dev/null || sync
+            mv -f "$part" "$final" || { echo "unusable cannot rename $part"; exit 6; }
+            sync "$(dirname "$final")" 2>/dev/null || sync
+            done_bytes=$((done_bytes + size)); echo "progress $done_bytes $total $fetched $path"
+        done
+        echo "staged $total $fetched"
+        """#
+
+    /// The script's arguments for `files` under `root`.
+    public static func arguments(root: String, keepFreeBytes: Int64, rateBytesPerSecond: Int64, files: [File]) -> [String] {
+        [root, String(keepFreeBytes), String(rateBytesPerSecond)] + files.flatMap { [$0.url, $0.path, $0.sha256, String($0.size)] }
+    }
+
+    /// The files of `version` as its source serves them.
+    public static func files(of version: ModelVersion) -> [File] {
+        guard let source = version.source else { return [] }
+        return version.artifacts.map { File(url: source.url(of: $0), path: $0.path, sha256: $0.sha256, size: $0.sizeBytes ?? 0) }
+    }
+
+    /// Reads a stager's output (any tail of it that holds its last line): the newest progress
+    /// and, once it ended, the outcome. `files` gives the expected hashes for a mismatch.
+    public static func parse(_ output: String, files: [File]) -> Report {
+        var report = Report()
+        for line in output.split(separator: "\n") {
+            let f = line.split(separator: " ", omittingEmptySubsequences: true).map(String.init)
+            guard let word = f.first else { continue }
+            switch word {
+            case "progress" where f.count >= 5:
+                report.done = Int64(f[1]) ?? report.done
+                report.total = Int64(f[2]) ?? report.total
+                report.fetched = Int64(f[3]) ?? report.fetched
+                report.current = f[4...].joined(separator: " ")
+            case "staged" where f.count >= 3:
+                report.total = Int64(f[1]) ?? report.total
+                report.done = report.total
+                report.fetched = Int64(f[2]) ?? report.fetched
+                report.current = nil
+                report.outcome = .staged
+            case "mismatch" where f.count >= 4:
+                let path = f[1..<(f.count - 2)].joined(separator: " ")
+                report.outcome = .mismatch(path: path, expected: files.first { $0.path == path }?.sha256 ?? "?", actual: f[f.count - 2], size: Int64(f[f.count - 1]) ?? 0)
+            case "nospace" where f.count >= 4:
+                report.outcome = .noSpace(need: Int64(f[1]) ?? 0, available: Int64(f[2]) ?? 0, keepFree: Int64(f[3]) ?? 0)
+            case "fetchfail" where f.count >= 3:
+                let path = f[1..<(f.count - 1)].joined(separator: " ")
+                report.outcome = .fetchFailed(path: path, detail: fetchFailure(code: f[f.count - 1]))
+            case "unusable":
+                report.outcome = .unusable(f.dropFirst().joined(separator: " "))
+            default:
+                continue
+            }
+        }
+        return report
+    }
+
+    /// curl's exit codes (wget's are coarser) in words.
+    static func fetchFailure(code: String) -> String {
+        switch code {
+        case "6": "the source's host name does not resolve"
+        case "7": "the source refused the connection or is unreachable"
+        case "22": "the source answered with an HTTP error (404, 403, …)"
+        case "28": "the transfer timed out"
+        case "18", "56": "the transfer was cut off (resumed next time)"
+        case "33": "the source cannot resume a transfer (no byte ranges); starting the file over next time"
+        case "23": "writing the file failed (disk full?)"
+        default: "fetching failed (exit \(code))"
+        }
+    }
+
+    /// The label of stager containers.
+    public static let taskLabel = "io.berth.task"
+
+    /// Stages `version` on a node: runs the stager in a container and follows it, reporting
+    /// progress through `progress` about every `pollInterval`. Cancelling the calling task stops
+    /// the container (the partial file stays; the next stager resumes it).
+    public static func stageOnNode(
+        _ client: DockerClient, node: String, model: String, version: ModelVersion, storage: NodeStorage, authorization: String?,
+        image: String? = nil, pollInterval: Duration = .seconds(1), progress: @Sendable (Report) async -> Void = { _ in }
+    ) async throws -> Report {
+        let files = files(of: version)
+        let root = storage.modelRoot
+        let rate = Int64((storage.bandwidthMBps ?? 0) * 1_000_000)
+        let keep = Int64(storage.minFreeGiB * Double(1 << 30))
+        // A stager of this version left by a controller that was stopped: it is removed; its
+        // partial files stay and this one resumes them.
+        if let left = try? await client.listContainers(labels: ["\(taskLabel)=stage", "io.berth.stage=\(model)@\(version.version)"]) {
+            for c in left { try? await client.removeContainer(c.id, force: true) }
+        }
+        let spec = ContainerCreateSpec(
+            image: image ?? version.image, cmd: ["sh", "-c", script, "berth-stage"] + arguments(root: root, keepFreeBytes: keep, rateBytesPerSecond: rate, files: files),
+            env: authorization.map { ["BERTH_STAGE_AUTH=\($0)"] } ?? [],
+            labels: [BerthLabel.managedBy: "berth", taskLabel: "stage", "io.berth.stage": "\(model)@\(version.version)"], exposedPorts: nil,
+            hostConfig: HostConfig(networkMode: "host", portBindings: nil, binds: ["\(root):\(root):rw"],
+                                   restartPolicy: RestartPolicy(name: "no"), shmSize: 64 << 20, memory: nil, deviceRequests: nil))
+        let name = "berth-stage-\(UUID().uuidString.prefix(8).lowercased())"
+        let id = try await client.createContainer(name: name, spec: spec)
+        do {
+            try await client.startContainer(id)
+            var last = Report(total: version.artifactBytes)
+            while true {
+                try await Task.sleep(for: pollInterval)
+                let details = try await client.inspectContainer(id)
+                let output = try await client.logs(id, tail: 8)
+                let now = parse(output, files: files)
+                if now.total > 0 { last = now }
+                if details.state.running != true { break }
+                await progress(last)
+            }
+            _ = try await client.waitContainer(id, timeout: .seconds(60))
+            var report = parse(try await client.logs(id, tail: 8), files: files)
+            if report.outcome == nil {
+                let output = try await client.logs(id, tail: 3)
+                report.outcome = .unusable("the stager ended without a result: \(output.trimmingCharacters(in: .whitespacesAndNewlines).suffix(300))")
+            }
+            if report.total == 0 { report.total = version.artifactBytes }
+            try? await client.removeContainer(id, force: true)
+            return report
+        } catch {
+            try? await client.removeContainer(id, force: true)
+            throw error
+        }
+    }
+}
+
+extension ArtifactStager {
+    /// Overwrites and removes files under a model root, as `ArtifactPurge` does here: random
+    /// bytes on every pass but the last, zeros on the last, synced after each, then unlinked.
+    /// Arguments: PASSES ROOT PATH…; a partial file of each path goes too. Output: `purged PATH
+    /// BYTES` per file, then `done`, or `fail PATH WHY`.
+    public static let purgeScript = #"""
+        set -u
+        passes=$1; root=$2; shift 2
+        for p in "$@"; do
+            for f in "$root/$p" "$root/$p.berth-partial"; do
+                [ -f "$f" ] || continue
+                size=$(stat -c %s "$f" 2>/dev/null || wc -c < "$f")
+                i=1
+                while [ $i -le "$passes" ]; do
+                    if [ $i -lt "$passes" ]; then src=/dev/urandom; else src=/dev/zero; fi
+                    head -c "$size" "$src" | dd of="$f" conv=notrunc bs=1048576 2>/dev/null || { echo "fail $p overwrite pass $i"; exit 3; }
+                    sync "$f" 2>/dev/null || sync
+                    i=$((i + 1))
+                done
+                rm -f "$f" || { echo "fail $p cannot remove"; exit 3; }
+                echo "purged $p $size"
+            done
+        done
+        echo done
+        """#
+
+    /// What a node purge did: bytes overwritten and removed, or why it stopped.
+    public struct PurgeReport: Sendable, Hashable {
+        public var files = 0
+        public var bytes: Int64 = 0
+        public var failure: String?
+    }
+
+    public static func parsePurge(_ output: String) -> PurgeReport {
+        var report = PurgeReport()
+        var finished = false
+        for line in output.split(separator: "\n") {
+            let f = line.split(separator: " ").map(String.init)
+            switch f.first {
+            case "purged" where f.count >= 3:
+                report.files += 1
+                report.bytes += Int64(f[f.count - 1]) ?? 0
+            case "fail": report.failure = f.dropFirst().joined(separator: " ")
+            case "done": finished = true
+            default: continue
+            }
+        }
+        if !finished, report.failure == nil { report.failure = "the purge ended without a result" }
+        return report
+    }
+
+    /// Purges `paths` (relative to the node's model root) on a node, in a short-lived container
+    /// of `image` with no network.
+    public static func purgeOnNode(_ client: DockerClient, root: String, paths: [String], image: String, passes: Int = 3) async throws -> PurgeReport {
+        let spec = ContainerCreateSpec(
+            image: image, cmd: ["sh", "-c", purgeScript, "berth-purge", String(max(1, passes)), root] + paths, env: [],
+            labels: [BerthLabel.managedBy: "berth", taskLabel: "purge"], exposedPorts: nil,
+            hostConfig: HostConfig(networkMode: "none", portBindings: nil, binds: ["\(root):\(root):rw"],
+                                   restartPolicy: RestartPolicy(name: "no"), shmSize: 64 << 20, memory: nil, deviceRequests: nil))
+        let id = try await client.createContainer(name: "berth-purge-\(UUID().uuidString.prefix(8).lowercased())", spec: spec)
+        do {
+            try await client.startContainer(id)
+            _ = try await client.waitContainer(id)
+            let report = parsePurge(try await client.logs(id, tail: paths.count * 2 + 10))
+            try? await client.removeContainer(id, force: true)
+            return report
+        } catch {
+            try? await client.removeContainer(id, force: true)
+            throw error
+        }
+    }
+}
