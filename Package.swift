@@ -104,7 +104,7 @@ let package = Package(
         // clock is BerthRuntime's ManualClock).
         .target(
             name: "BerthTesting",
-            dependencies: ["BerthModel", "BerthRuntime", "BerthReconciler", "BerthDocker", "BerthSimulation"],
+            dependencies: ["BerthModel", "BerthRuntime", "BerthReconciler", "BerthDocker", "BerthGateway", "BerthSimulation"],
             path: "Tests/BerthTesting"
         ),
         .testTarget(name: "BerthModelTests", dependencies: ["BerthModel", "BerthTesting", .product(name: "Yams", package: "Yams")]),

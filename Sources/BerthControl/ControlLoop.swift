@@ -22,6 +22,8 @@ public final class ControlLoop: Service, Sendable {
     /// What the last pass saw, for the services beside the loop.
     let latest = LatestPass()
     let keeper: ImageKeeper
+    /// Puts staged versions' files on the nodes that need them, beside the passes.
+    let staging: ArtifactStaging
     /// The services that work beside the loop in the controller's group: the lease's heartbeat,
     /// snapshots, the engine event watch, image keeping and telemetry.
     public let companions: [any Service]
@@ -46,6 +48,11 @@ public final class ControlLoop: Service, Sendable {
             EngineEventService(pool: pool, wake: wake, latest: latest),
         ]
         if let interval = options.imageInterval { companions.append(ImageKeeperService(keeper: keeper, latest: latest, interval: interval, wake: wake)) }
+        let staging = ArtifactStaging(pool: pool, statePath: options.statePath,
+                                      settings: .init(perNode: options.stagingPerNode, image: options.stagerImage), metrics: metrics,
+                                      onChange: { wake.post($0) })
+        self.staging = staging
+        companions.append(StagingService(staging: staging, latest: latest, interval: options.stagingInterval))
         if let interval = options.telemetryInterval { companions.append(TelemetryService(metrics: metrics, latest: latest, interval: interval)) }
         self.companions = companions
     }
@@ -191,6 +198,7 @@ public final class ControlLoop: Service, Sendable {
                 for f in await tracker.takeFinished() { metrics.promotionFinished(seconds: f.seconds, succeeded: f.succeeded, deadlineExceeded: f.deadlineExceeded) }
                 output.events += await gateways.takeEvents().map { $0.event(at: now, revision: revision) }
                 record(await keeper.takeEvents(), level: .info)
+                record(await staging.takeEvents(), level: .info)
                 let duration = t0.duration(to: clock.now)
                 let observedByID = Dictionary(pass.observed.values.flatMap(\.containers).map { ($0.id, $0) }, uniquingKeysWith: { a, _ in a })
                 for r in pass.results {

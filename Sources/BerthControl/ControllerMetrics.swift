@@ -47,6 +47,18 @@ public final class ControllerMetrics: Sendable {
         }
     }
 
+    /// One staging that ended: bytes it fetched, and its time by outcome.
+    func recordStaging(bytes: Int64, seconds: Double, ok: Bool) {
+        registry.makeCounter(descriptor: MetricNameDescriptor(namespace: "berth", metricName: "staged_bytes", unitName: "total",
+                                                              helpText: "Bytes of model files fetched onto nodes by staging."), labels: []).increment(by: bytes)
+        registry.makeDurationHistogram(
+            descriptor: MetricNameDescriptor(namespace: "berth", metricName: "staging_duration_seconds",
+                                             helpText: "Time one model version took to stage on one node."),
+            labels: [("outcome", ok ? "staged" : "failed")],
+            buckets: [.seconds(1), .seconds(10), .seconds(60), .seconds(300), .seconds(900), .seconds(1800), .seconds(3600), .seconds(7200)])
+            .record(.milliseconds(Int64(seconds * 1000)))
+    }
+
     func snapshotFailed() {
         registry.makeCounter(descriptor: MetricNameDescriptor(namespace: "berth", metricName: "snapshot_failures", unitName: "total",
                                                               helpText: "Snapshots that could not be taken."), labels: []).increment()

@@ -22,6 +22,13 @@ public struct ControllerOptions: Sendable {
     /// Between scrapes of the ready replicas' `/metrics` for the node and deployment figures on
     /// the controller's own `/metrics`; nil for none.
     public var telemetryInterval: TimeInterval? = 15
+    /// Between staging rounds (model files put on the nodes that need them); a new revision
+    /// starts one at once.
+    public var stagingInterval: TimeInterval = 5
+    /// Stagings running at once on one node.
+    public var stagingPerNode = 1
+    /// The image stagers and node purges run in; nil: each version's own image.
+    public var stagerImage: String?
     public var failover = FailoverOptions()
     /// Events older than this many days are deleted (hourly), and beyond the newest 100,000.
     public var eventRetentionDays: Double = 30

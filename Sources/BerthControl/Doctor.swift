@@ -125,6 +125,30 @@ public enum Doctor {
             }
         }
 
+        // Staged model files: every node holds what it needs, a standby what a promotion needs.
+        let staging = StagingReport.build(desired: objects, status: status, rows: (try? store.stagings()) ?? [])
+        for (name, _) in nodes where wanted("node/\(name)") {
+            let needed = staging.entries.filter { $0.node == name && $0.neededFor != nil }
+            guard !needed.isEmpty else { continue }
+            let target = "node/\(name)"
+            for e in needed where e.state != .staged {
+                let what = "\(e.model)@\(e.version) (\(ArtifactStaging.size(e.bytesTotal))) is \(e.state.rawValue) here\(e.detail.isEmpty ? "" : ": \(e.detail)")"
+                switch e.neededFor {
+                case StagingPlan.Why.standby.rawValue:
+                    add(.failure, target, "staged files", "\(what); a promotion to this standby would download it first",
+                        "run the controller (it stages what standbys need) or `berth model stage \(e.model)@\(e.version) --node \(name)`")
+                case StagingPlan.Why.serve.rawValue:
+                    add(.warning, target, "staged files", "\(what); its replicas wait in phase staging", "see `berth model status \(e.model)`")
+                default:
+                    add(.warning, target, "staged files", "\(what); a rollback to it would download it first", "see `berth model status \(e.model)`")
+                }
+            }
+            let held = needed.filter { $0.state == .staged }
+            if held.count == needed.count {
+                add(.ok, target, "staged files", "holds all \(held.count) staged version(s) it needs: " + held.map { "\($0.model)@\($0.version)" }.joined(separator: ", "))
+            }
+        }
+
         // Replicas: GPU environment against the assignment, health endpoints.
         let nodeSpecs = Dictionary(uniqueKeysWithValues: nodes.map { ($0.name, $0.spec) })
         for d in status.deployments where focusDeployment == nil || focusDeployment == d.name {

@@ -46,16 +46,11 @@ actor ImageKeeper {
     /// The work a pass implies: images per reachable node (by its role as the controller sees it
     /// now) and verifications of served versions on the nodes their replicas are placed on.
     static func round(desired: [Resource], plan: Plan, observed: [String: NodeObservation], health: FleetHealth) -> Round {
-        let specs = desired.compactMap { r in r.node.map { (name: r.name, spec: $0) } }
         let deployments = Dictionary(uniqueKeysWithValues: desired.compactMap { r in r.deployment.map { (r.name, $0) } })
         let models = Dictionary(uniqueKeysWithValues: desired.compactMap { r in r.model.map { (r.name, $0) } })
-        var roles: [String: NodeSpec.Role] = [:]
-        var nodes: [(name: String, engine: EngineEndpoint)] = []
-        for (name, spec) in specs where !health.notReady.contains(name) {
-            guard case .reachable? = observed[name] else { continue }
-            roles[name] = health.promoted.contains(name) ? .active : health.demoted.contains(name) ? .standby : spec.role
-            nodes.append((name, spec.engine))
-        }
+        let reachable = reachableNodes(desired: desired, observed: observed, health: health)
+        let roles = Dictionary(reachable.map { ($0.name, $0.role) }, uniquingKeysWith: { a, _ in a })
+        let nodes = reachable.map { (name: $0.name, engine: $0.spec.engine) }
         var serving: [String: Set<String>] = [:]
         var placed: [String: Set<String>] = [:]
         for d in plan.deployments {
@@ -79,6 +74,15 @@ actor ImageKeeper {
         for m in models.values { for v in m.versions { if let auth = v.registryAuth { credentials[v.image] = auth } } }
         return Round(desired: desired, nodes: nodes, images: ImageRetention.plan(desired: desired, serving: serving, roles: roles), verify: verify,
                      credentials: credentials)
+    }
+
+    /// The nodes that answered the pass and are not declared dead, with their roles as the
+    /// controller sees them now (a promoted standby is active, a demoted active a standby).
+    static func reachableNodes(desired: [Resource], observed: [String: NodeObservation], health: FleetHealth) -> [(name: String, spec: NodeSpec, role: NodeSpec.Role)] {
+        desired.compactMap { r in
+            guard let spec = r.node, !health.notReady.contains(r.name), case .reachable? = observed[r.name] else { return nil }
+            return (r.name, spec, health.promoted.contains(r.name) ? .active : health.demoted.contains(r.name) ? .standby : spec.role)
+        }
     }
 
     /// Carries out one round, nodes in parallel, each node's steps in turn: pull, verify, collect.

@@ -5,7 +5,7 @@ import BerthStore
 import Foundation
 
 extension Notice {
-    func event(at time: Date, revision: Int64?) -> Event {
+    public func event(at time: Date, revision: Int64?) -> Event {
         Event(time: time, revision: revision, kind: kind, name: name, type: warning ? "Warning" : "Normal", reason: reason.rawValue, message: message)
     }
 }

@@ -208,7 +208,7 @@ public struct Nginx: Sendable {
     /// posix_spawn and waitpid: the output goes through a file, not a pipe (a master that
     /// daemonizes keeps inherited descriptors open for its whole life), and the launcher that
     /// exits after forking the master is waited for directly.
-    func run(_ argv: [String]) throws -> (Int32, String) {
+    public func run(_ argv: [String]) throws -> (Int32, String) {
         guard FileManager.default.isExecutableFile(atPath: argv[0]) else {
             throw NginxError("no nginx at \(argv[0]) (install Debian's nginx, or set BERTH_NGINX)")
         }

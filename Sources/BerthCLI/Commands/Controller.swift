@@ -21,7 +21,11 @@ struct Controller: AsyncParsableCommand {
             Every --image-interval (and on each new revision) it pulls the images of each model's \
             kept versions onto the nodes serving it and of the served versions onto standbys, removes \
             older versions' unused images, and verifies served versions' artifacts on their nodes; a \
-            version whose artifacts have not verified is not started.
+            version whose artifacts have not verified is not started. Every --staging-interval (and on \
+            each new revision) it stages the files of versions with a `source` onto the nodes that \
+            need them — served versions where their replicas are placed, on standbys too, and each \
+            model's kept versions — in short-lived containers on the nodes; a replica waits in phase \
+            `staging` until its node holds its files, and versions no longer kept are purged from nodes.
 
             SIGINT or SIGTERM stops it after the current pass and releases the lease; containers \
             keep running.
@@ -57,6 +61,15 @@ struct Controller: AsyncParsableCommand {
     @Option(help: ArgumentHelp("Seconds between rounds of image keeping: kept versions' images pre-pulled, older ones removed, served versions' artifacts verified on their nodes; 0 for none. A new revision starts a round at once.", valueName: "seconds"))
     var imageInterval: Double = 60
 
+    @Option(help: ArgumentHelp("Seconds between staging rounds (model files fetched onto the nodes that need them, older versions purged). A new revision starts a round at once.", valueName: "seconds"))
+    var stagingInterval: Double = 5
+
+    @Option(help: ArgumentHelp("Versions staged at once on one node.", valueName: "n"))
+    var stagingPerNode = 1
+
+    @Option(help: ArgumentHelp("Image the stagers and node purges run in (it needs sh, sha256sum and curl or wget); default: each version's own image.", valueName: "image"))
+    var stagerImage: String?
+
     @Option(help: ArgumentHelp("Seconds between counted node checks.", valueName: "seconds"))
     var nodeCheckInterval: Double = 5
 
@@ -91,6 +104,7 @@ struct Controller: AsyncParsableCommand {
         guard maxReplicaHealthFailures >= 0, replicaHealthWindow > 0, eventRetentionDays > 0 else {
             throw ValidationError("--max-replica-health-failures cannot be negative, --replica-health-window and --event-retention-days must be positive")
         }
+        guard stagingInterval > 0, stagingPerNode >= 1 else { throw ValidationError("--staging-interval must be positive, --staging-per-node at least 1") }
         guard interval > 0, busyInterval > 0, leaseTTL >= 1 else { throw ValidationError("--interval and --busy-interval must be positive, --lease-ttl at least 1") }
         guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("--log-level \"\(logLevel)\" is not one of trace, debug, info, notice, warning, error") }
         if listen != "off" { _ = try APIServer.parse(listen: listen) }
@@ -129,6 +143,9 @@ struct Controller: AsyncParsableCommand {
         options.snapshotKeepDaily = snapshotKeepDaily
         options.imageInterval = imageInterval > 0 ? imageInterval : nil
         options.telemetryInterval = telemetryInterval > 0 ? telemetryInterval : nil
+        options.stagingInterval = stagingInterval
+        options.stagingPerNode = stagingPerNode
+        options.stagerImage = stagerImage
         options.failover.checkInterval = nodeCheckInterval
         options.failover.failureThreshold = nodeFailureThreshold
         options.failover.promotionDeadline = promotionDeadline

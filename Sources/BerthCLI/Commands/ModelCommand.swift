@@ -7,7 +7,7 @@ import Foundation
 
 struct ModelCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "model", abstract: "Work with model versions and their files.", subcommands: [Verify.self, Purge.self])
+        commandName: "model", abstract: "Work with model versions and their files.", subcommands: [StatusCommand.self, Stage.self, Verify.self, Purge.self])
 
     struct Purge: AsyncParsableCommand {
         static let configuration = CommandConfiguration(

@@ -1,4 +1,5 @@
 import ArgumentParser
+import BerthControl
 import BerthModel
 import BerthReconciler
 import BerthStore
@@ -72,7 +73,8 @@ struct Describe: ParsableCommand {
                 let deployed = try store.objects(kind: .deployment).compactMap(\.resource.deployment).filter { $0.model == name }
                 var verified: [String: [Verification]] = [:]
                 for v in object.resource.model!.versions { verified[v.version] = try store.latestVerifications(model: name, version: v.version) }
-                Console.print(StatusRendering.describe(model: object, deployed: deployed, verified: verified, events: events))
+                let staging = try StagingReport.read(store, model: name)
+                Console.print(StatusRendering.describe(model: object, deployed: deployed, verified: verified, staging: staging, events: events))
             default:
                 Console.print(StatusRendering.describe(node: object, status: status, hold: try store.nodeHolds()[name], events: events))
             }
@@ -188,7 +190,8 @@ enum StatusRendering {
 
     /// A model's versions: which are deployed, kept ready, pinned or collectable, and how their
     /// artifacts last verified; then its events (purges among them).
-    static func describe(model object: StoredObject, deployed: [DeploymentSpec], verified: [String: [Verification]], events: [Event]) -> String {
+    static func describe(model object: StoredObject, deployed: [DeploymentSpec], verified: [String: [Verification]], staging: StagingReport,
+                         events: [Event]) -> String {
         let spec = object.resource.model!
         let inUse = Set(deployed.filter { $0.replicas > 0 }.map(\.version))
         let kept = Set(ImageRetention.keptVersions(of: spec, deployed: inUse).map(\.version))
@@ -212,6 +215,9 @@ enum StatusRendering {
             t.add([v.version, v.image, "\(v.parameters) \(v.precision.rawValue)", state.joined(separator: ", "), artifacts])
         }
         out += "\nVersions (oldest first):\n" + t.rendered
+        if !staging.entries.isEmpty {
+            out += "\nStaged files (node by node; `berth model status \(object.resource.name)`):\n" + ModelCommand.StatusCommand.table(staging.entries)
+        }
         out += "\nEvents (newest last):\n" + StatusRendering.events(events)
         return out
     }
