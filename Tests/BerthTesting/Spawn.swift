@@ -3,9 +3,9 @@ import Foundation
 /// Child processes for the tests, spawned with posix_spawn and reaped with waitpid on their own
 /// pid. Foundation's Process sometimes never returned from waitUntilExit here when several threads
 /// launched processes at once (the child sat as a zombie); output goes through files, never pipes.
-enum Spawn {
+public enum Spawn {
     /// Starts `argv` with its output appended to `output` (stdout and stderr) or to two files.
-    static func start(_ argv: [String], environment: [String: String]? = nil, cwd: String? = nil,
+    public static func start(_ argv: [String], environment: [String: String]? = nil, cwd: String? = nil,
                       stdout: String, stderr: String? = nil) throws -> pid_t {
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
@@ -31,7 +31,7 @@ enum Spawn {
 
     /// Waits for `pid` and returns its exit status (128 + signal when killed).
     @discardableResult
-    static func wait(_ pid: pid_t) -> Int32 {
+    public static func wait(_ pid: pid_t) -> Int32 {
         var status: Int32 = 0
         while true {
             let r = waitpid(pid, &status, 0)
@@ -42,7 +42,7 @@ enum Spawn {
     }
 
     /// Runs `argv` to the end; its status, stdout and stderr.
-    static func run(_ argv: [String], environment: [String: String]? = nil, cwd: String? = nil) throws -> (Int32, String, String) {
+    public static func run(_ argv: [String], environment: [String: String]? = nil, cwd: String? = nil) throws -> (Int32, String, String) {
         let base = NSTemporaryDirectory() + "berth-test-\(getpid())-\(UUID().uuidString)"
         defer { unlink(base + ".out"); unlink(base + ".err") }
         let pid = try start(argv, environment: environment, cwd: cwd, stdout: base + ".out", stderr: base + ".err")
