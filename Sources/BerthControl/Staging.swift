@@ -30,6 +30,9 @@ public actor ArtifactStaging {
     private var running: [String: Task<Void, Never>] = [:]
     private var retryAfter: [String: Date] = [:]
     private var purging: Set<String> = []
+    /// Failed purges, by key: how many in a row, and not before when to try again (same backoff
+    /// as stagings, so a node that refuses does not get a warning every round).
+    private var purgeRetry: [String: (attempts: Int, after: Date)] = [:]
     private var events: [Notice] = []
 
     init(pool: ClientPool, statePath: String, settings: Settings = Settings(), metrics: ControllerMetrics? = nil,
@@ -237,6 +240,7 @@ public actor ArtifactStaging {
         for row in rows where row.state != .purged {
             let key = Self.key(row.node, row.key)
             guard let spec = specs[row.node], running[key] == nil, !purging.contains(key),
+                  (purgeRetry[key]?.after ?? .distantPast) <= Date(),
                   StagingPlan.purgeable(model: row.model, version: row.version, desired: desired),
                   case .reachable(let containers)? = observed[row.node],
                   !containers.contains(where: { $0.modelVersion == row.version && desiredModel(of: $0, desired) == row.model }) else { continue }
@@ -250,16 +254,22 @@ public actor ArtifactStaging {
             if await fence?() != nil { return }
             purging.insert(key)
             defer { purging.remove(key) }
+            func failed(_ message: String) {
+                let attempts = (purgeRetry[key]?.attempts ?? 0) + 1
+                purgeRetry[key] = (attempts, Date().addingTimeInterval(Self.retryDelay(attempt: attempts)))
+                events.append(Notice(kind: "node", name: row.node, warning: true, reason: .artifactsPurgedFromNode,
+                                     message: message + String(format: " (attempt %d; next in %.0f s)", attempts, Self.retryDelay(attempt: attempts))))
+            }
             do {
                 let client = try await pool.client(for: spec.engine)
                 let report = try await ArtifactStager.purgeOnNode(client, root: spec.modelStorage.modelRoot, paths: paths,
                                                                   image: settings.image ?? version.image, passes: settings.purgePasses)
                 let now = Date()
                 if let failure = report.failure {
-                    events.append(Notice(kind: "node", name: row.node, warning: true, reason: .artifactsPurgedFromNode,
-                                         message: "\(row.key) on \(row.node): purge stopped: \(failure)"))
+                    failed("\(row.key) on \(row.node): purge stopped: \(failure)")
                     continue
                 }
+                purgeRetry[key] = nil
                 var purged = row
                 purged.state = .purged
                 purged.bytesDone = 0
@@ -274,8 +284,7 @@ public actor ArtifactStaging {
                                      message: "\(row.key) on \(row.node): \(report.files) file(s), \(Self.size(report.bytes)) overwritten "
                                         + "\(settings.purgePasses) times and removed (no longer among the versions kept)"))
             } catch {
-                events.append(Notice(kind: "node", name: row.node, warning: true, reason: .artifactsPurgedFromNode,
-                                     message: "\(row.key) on \(row.node): purge could not run: \(error)"))
+                failed("\(row.key) on \(row.node): purge could not run: \(error)")
             }
         }
     }

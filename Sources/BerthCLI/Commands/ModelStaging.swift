@@ -71,7 +71,7 @@ extension ModelCommand {
                 partial files with HTTP Range requests, hashing while writing, and renaming a file into \
                 place only when its size and sha256 match. Progress goes to standard error. The outcome \
                 is recorded (staging records, verifications, an event) as the controller records it. \
-                Exit status: 0 staged, 6 a file's sha256 differs, 5 not enough free space, 3 the source or \
+                Exit status: 0 staged, 6 a file's sha256 differs, 5 not enough free space, 70 the source or \
                 the node could not be used.
                 """)
 
@@ -116,8 +116,8 @@ extension ModelCommand {
             do {
                 client = try await DockerClient.connect(DockerEndpoint(nodeSpec.engine))
             } catch {
-                Console.error("\(error)")
-                throw Exit.stateUnusable
+                Console.error("cannot reach the engine of node \(node) (\(nodeSpec.engine.endpoint)): \(error)")
+                throw Exit.internalError
             }
             Console.note("staging \(target) (\(version.artifacts.count) file(s), \(ArtifactStaging.size(version.artifactBytes))) on \(node) into \(nodeSpec.modelStorage.modelRoot)")
             let finished = try await ArtifactStaging.stageNow(
@@ -135,7 +135,7 @@ extension ModelCommand {
             switch finished.outcome {
             case .mismatch: throw Exit.verificationFailed
             case .noSpace: throw Exit.infeasible
-            default: throw Exit.stateUnusable
+            default: throw Exit.internalError
             }
         }
     }
