@@ -226,7 +226,7 @@ public struct Nginx: Sendable {
         var cArgs = argv.map { strdup($0) } + [nil]
         defer { for a in cArgs { free(a) } }
         var pid: pid_t = 0
-        let rc = posix_spawn(&pid, argv[0], &actions, nil, &cArgs, environ)
+        let rc = FreshSignals.withAttributes { posix_spawn(&pid, argv[0], &actions, $0, &cArgs, environ) }
         guard rc == 0 else { throw NginxError("cannot run \(argv[0]): \(String(cString: strerror(rc)))") }
         var status: Int32 = 0
         var exitCode: Int32 = 0
@@ -270,4 +270,25 @@ public struct Nginx: Sendable {
 
 extension String {
     var nonEmpty: String? { isEmpty ? nil : self }
+}
+
+/// Spawn attributes that give a child the signal state of a new process: nothing blocked, every
+/// signal at its default action. A child inherits the spawning thread's signal mask, and threads
+/// of a Swift program run with most signals blocked (the concurrency runtime's and the test
+/// runner's do): a shell started from one never dies of `SIGTERM`, so `kill` of its background
+/// job leaves the job, and the shell waiting on it, running forever.
+public enum FreshSignals {
+    public static func withAttributes<T>(_ body: (UnsafePointer<posix_spawnattr_t>) throws -> T) rethrows -> T {
+        var attributes = posix_spawnattr_t()
+        posix_spawnattr_init(&attributes)
+        defer { posix_spawnattr_destroy(&attributes) }
+        var none = sigset_t()
+        sigemptyset(&none)
+        posix_spawnattr_setsigmask(&attributes, &none)
+        var all = sigset_t()
+        sigfillset(&all)
+        posix_spawnattr_setsigdefault(&attributes, &all)
+        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
+        return try body(&attributes)
+    }
 }

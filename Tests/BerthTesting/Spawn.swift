@@ -1,3 +1,4 @@
+import BerthGateway
 import Foundation
 
 /// Child processes for the tests, spawned with posix_spawn and reaped with waitpid on their own
@@ -24,7 +25,7 @@ public enum Spawn {
         var cEnv = env.map { strdup($0) } + [nil]
         defer { for a in cArgs + cEnv { free(a) } }
         var pid: pid_t = 0
-        let rc = posix_spawn(&pid, argv[0], &actions, nil, &cArgs, &cEnv)
+        let rc = FreshSignals.withAttributes { posix_spawn(&pid, argv[0], &actions, $0, &cArgs, &cEnv) }
         guard rc == 0 else { throw POSIXError(POSIXErrorCode(rawValue: rc) ?? .EINVAL) }
         return pid
     }
