@@ -22,6 +22,11 @@ public enum LocalCluster {
     public static let nodes = root.appendingPathComponent("state/local-cluster/nodes.yaml").path
     public static let fleet = root.appendingPathComponent("examples/local/fleet.yaml").path
 
+    /// Where node N keeps staged model files (its manifest's `storage.modelRoot`).
+    public static func modelRoot(_ node: Int) -> String {
+        "\(environment["BERTH_CLUSTER_DATA"] ?? "/var/lib/berth-local")/models/node-\(node)"
+    }
+
     public static func socket(_ node: Int) -> String { "unix://\(run)/node-\(node)/docker.sock" }
     public static func tlsPort(_ node: Int) -> Int { tlsPortBase + node }
     public static func tls(rogue: Bool = false) -> TLSFiles {

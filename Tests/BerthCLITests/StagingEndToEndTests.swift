@@ -1,0 +1,178 @@
+import BerthTesting
+import Foundation
+import Testing
+
+/// Model files staged by the controller from a real file server onto the local cluster's nodes:
+/// where replicas run, on the standby, kept versions; a corrupted source; a controller killed
+/// mid-download; purges of versions no longer kept.
+extension LocalClusterEndToEnd.ControllerEndToEndTests {
+    static let stagingPort = 18_791
+
+    /// The example fleet plus staged versions of the stand-in (each `name: (path, sha256, size)`
+    /// served by `server`, under `prefix`), `chat` on `chat`, keeping `keep` versions.
+    func stagedFleet(_ server: FileServer, _ versions: [(name: String, sha: String, size: Int)], chat: String, keep: Int = 3, prefix: String = "") -> String {
+        let entries = versions.map { v in
+            """
+                - version: \(v.name)
+                  image: 127.0.0.1:5000/berth/standin:v2
+                  parameters: 1.5B
+                  precision: bf16
+                  source: { url: "\(server.url)\(prefix)" }
+                  artifacts:
+                    - { path: standin/\(v.name)/weights.bin, sha256: \(v.sha), sizeBytes: \(v.size) }
+
+            """
+        }.joined()
+        return fleet {
+            Self.chatVersion(chat)($0)
+                .replacingOccurrences(of: "  keepVersions: 3\n", with: "  keepVersions: \(keep)\n")
+                .replacingOccurrences(of: "      precision: bf16\n---\napiVersion: berth/v1\nkind: Deployment\nmetadata: { name: chat }",
+                                      with: "      precision: bf16\n" + entries + "---\napiVersion: berth/v1\nkind: Deployment\nmetadata: { name: chat }")
+        }
+    }
+
+    func stagedFile(_ node: Int, _ version: String) -> String { LocalCluster.modelRoot(node) + "/standin/\(version)/weights.bin" }
+
+    /// Leaves no staged file of the stand-in on any node.
+    func clearStaged() {
+        for n in 1...3 { try? FileManager.default.removeItem(atPath: LocalCluster.modelRoot(n) + "/standin") }
+    }
+
+    func stagingRows() -> String {
+        (try? Spawn.run(["/usr/bin/sqlite3", state, "SELECT node, version, state, bytesDone, bytesTotal, bytesFetched FROM staging ORDER BY node, version"]).1) ?? ""
+    }
+
+    /// The version of each running `chat` replica (not `chat-canary`'s).
+    func chatVersions() -> [String] {
+        ((try? LocalCluster.running()) ?? []).compactMap { line in
+            let fields = line.split(separator: " ")
+            guard fields.count == 3, fields[0].hasPrefix("berth-chat-"), fields[0].dropFirst("berth-chat-".count).first?.isNumber == true else { return nil }
+            return String(fields[2])
+        }
+    }
+
+    @Test func stagesWhereReplicasRunAndOnTheStandby_thenPurgesAVersionNoLongerKept() throws {
+        try LocalCluster.removeBerthContainers()
+        clearStaged()
+        let server = try FileServer(root: dir + "/weights", port: Self.stagingPort)
+        defer { server.stop(); cleanUp(); clearStaged() }
+        let size = 8 << 20
+        let s1 = try server.generate("standin/s1/weights.bin", size: size, seed: 1)
+        let s2 = try server.generate("standin/s2/weights.bin", size: size, seed: 2)
+
+        let controller = try startController(on: fleet())
+        defer { controller.stop() }
+        // chat moves to s1: its replicas wait for their files, then roll.
+        let rolled = try apply(stagedFleet(server, [("s1", s1, size)], chat: "s1"), timeout: 120)
+        #expect(rolled.code == 0, "\(rolled.stderr)\n\(controller.text.suffix(3000))")
+        let chatNodes = try (1...2).filter { !(try LocalCluster.docker($0, ["ps", "-q", "--filter", "label=io.berth.deployment=chat"])).isEmpty }
+        #expect(!chatNodes.isEmpty)
+        for n in chatNodes {
+            #expect(try FileServer.sha256(of: stagedFile(n, "s1")) == s1, "node-\(n) serves s1 and holds its file")
+        }
+        // The standby holds what the fleet serves, so a promotion never downloads.
+        let onStandby = waitUntil(30) { (try? FileServer.sha256(of: stagedFile(3, "s1"))) == s1 }
+        #expect(onStandby != nil, "node-3 (standby) holds s1: \(stagingRows())")
+        // Replicas see the model root read-only at /models.
+        let id = try LocalCluster.docker(chatNodes[0], ["ps", "-q", "--filter", "label=io.berth.deployment=chat"]).split(separator: "\n")[0]
+        let mounts = try LocalCluster.docker(chatNodes[0], ["inspect", "--format", "{{range .Mounts}}{{.Source}}:{{.Destination}}:{{.RW}} {{end}}", String(id)])
+        #expect(mounts.contains("\(LocalCluster.modelRoot(chatNodes[0])):/models:false"), "\(mounts)")
+        let status = try BerthProcess.run(["model", "status", "standin"], state: state)
+        #expect(status.code == 0, "\(status.stdout)\(status.stderr)")
+        #expect(status.stdout.contains("node-3") && status.stdout.contains("standby"), "\(status.stdout)")
+        #expect(controller.text.contains("ArtifactsStaged"), "\(controller.text.suffix(2000))")
+
+        // s2 replaces s1 with one version kept (and v2, which the canary runs): s1 is purged from every node.
+        let moved = try apply(stagedFleet(server, [("s1", s1, size), ("s2", s2, size)], chat: "s2", keep: 1), timeout: 120)
+        #expect(moved.code == 0, "\(moved.stderr)\n\(controller.text.suffix(3000))")
+        let purged = waitUntil(60) { (1...3).allSatisfy { !FileManager.default.fileExists(atPath: stagedFile($0, "s1")) } }
+        #expect(purged != nil, "s1 purged everywhere: \(stagingRows())\n\(controller.text.suffix(2000))")
+        for n in chatNodes { #expect(FileManager.default.fileExists(atPath: stagedFile(n, "s2")), "s2 stays where it serves") }
+        #expect(controller.text.contains("ArtifactsPurgedFromNode"))
+        let after = try BerthProcess.run(["model", "status", "standin", "-o", "json"], state: state).stdout
+        #expect(after.contains("\"purged\""), "\(after)")
+    }
+
+    @Test func aCorruptedSourceFileHoldsTheRollout_v1KeepsServing_andARepairedSourceRollsOn() throws {
+        try LocalCluster.removeBerthContainers()
+        clearStaged()
+        let server = try FileServer(root: dir + "/weights", port: Self.stagingPort)
+        defer { server.stop(); cleanUp(); clearStaged() }
+        let size = 4 << 20
+        let good = try server.generate("standin/s1/weights.bin", size: size, seed: 11)
+        let bad = try server.generate("standin/s1/weights.bin", size: size, seed: 12)
+
+        let controller = try startController(on: fleet())
+        defer { controller.stop() }
+        let held = try apply(stagedFleet(server, [("s1", good, size)], chat: "s1"), timeout: 15)
+        #expect(held.code == 1, "the rollout does not finish: \(held.stdout)")
+        #expect(chatVersions() == ["v1", "v1"], "v1 keeps serving: \(chatVersions())")
+        for n in 1...3 { #expect(!FileManager.default.fileExists(atPath: stagedFile(n, "s1")), "a file that differs is never put in place") }
+        let status = try BerthProcess.run(["model", "status", "standin"], state: state)
+        #expect(status.code == 1 && status.stdout.contains("failed") && status.stdout.contains("fetched file \(bad)"), "\(status.stdout)")
+        #expect(controller.text.contains("ArtifactStagingFailed"))
+
+        // The source is repaired: the next attempt (15 s backoff) stages it and the rollout finishes.
+        _ = try server.generate("standin/s1/weights.bin", size: size, seed: 11)
+        let rolled = waitUntil(90) { chatVersions() == ["s1", "s1"] }
+        #expect(rolled != nil, "\(stagingRows())\n\(controller.text.suffix(3000))")
+    }
+
+    @Test func aControllerKilledMidDownload_itsSuccessorResumes_fetchingOnlyTheRest() throws {
+        try LocalCluster.removeBerthContainers()
+        clearStaged()
+        // 24 MiB at 2 MiB/s: about 12 s per node.
+        let server = try FileServer(root: dir + "/weights", port: Self.stagingPort, slowRate: 2 << 20)
+        defer { server.stop(); cleanUp(); clearStaged() }
+        let size = 24 << 20
+        let sha = try server.generate("standin/s1/weights.bin", size: size, seed: 21)
+        // Only the standby needs s1 (kept: the fleet serves v1 and v2); the replicas stay as they are.
+        let fleet = stagedFleet(server, [("s1", sha, size)], chat: "v1", prefix: "slow/")
+        _ = try apply(fleet, wait: false)
+        let first = try ControllerProcess(state: state, folder: dir, name: "first")
+        let partial = stagedFile(3, "s1") + ".berth-partial"
+        let begun = waitUntil(60) { ((try? FileManager.default.attributesOfItem(atPath: partial))?[.size] as? Int ?? 0) > 4 << 20 }
+        #expect(begun != nil, "\(stagingRows())\n\(first.text.suffix(2000))")
+        first.crash()
+        let second = try ControllerProcess(state: state, folder: dir, name: "second")
+        defer { second.stop() }
+        let staged = waitUntil(90) { (try? FileServer.sha256(of: stagedFile(3, "s1"))) == sha }
+        #expect(staged != nil, "\(stagingRows())\n\(second.text.suffix(3000))")
+        // The successor's stager fetched less than the whole file: it resumed the partial one.
+        let recorded = waitUntil(15) { stagingRows().contains("node-3|s1|staged|") }
+        #expect(recorded != nil, "\(stagingRows())")
+        let row = stagingRows().split(separator: "\n").first { $0.hasPrefix("node-3|s1|staged|") }.map { $0.split(separator: "|").map(String.init) }
+        let fetched = Int(row?[5] ?? "") ?? -1
+        #expect(fetched >= 0 && fetched < size, "node-3 fetched \(fetched) of \(size) bytes after the restart: \(stagingRows())")
+        #expect(!FileManager.default.fileExists(atPath: partial))
+    }
+}
+
+extension LocalClusterEndToEnd.ControllerEndToEndTests {
+    @Test func afterACrash_thePromotedStandbyServesFromFilesStagedBefore() throws {
+        try LocalCluster.removeBerthContainers()
+        clearStaged()
+        let server = try FileServer(root: dir + "/weights", port: Self.stagingPort)
+        defer {
+            try? cluster("heal", "node-2")
+            server.stop(); cleanUp(); clearStaged()
+        }
+        let size = 8 << 20
+        let s1 = try server.generate("standin/s1/weights.bin", size: size, seed: 31)
+        let fleet = stagedFleet(server, [("s1", s1, size)], chat: "s1")
+        let controller = try startController(on: fleet, arguments: ["--node-check-interval", "1"])
+        defer { controller.stop() }
+        let onStandby = waitUntil(30) { (try? FileServer.sha256(of: stagedFile(3, "s1"))) == s1 }
+        #expect(onStandby != nil, "node-3 (standby) holds s1: \(stagingRows())")
+        #expect(replicas().contains("node-2"), "\(replicas())")
+        let stagedAt = try FileManager.default.attributesOfItem(atPath: stagedFile(3, "s1"))[.modificationDate] as? Date
+
+        try cluster("partition", "node-2")
+        let back = waitUntil(60) { chatReady(avoiding: "node-2") }
+        #expect(back != nil, "\(replicas())\n\(controller.text.suffix(2000))")
+        #expect(controller.text.contains("PromotionSucceeded"), "\(controller.text.suffix(2000))")
+        #expect(!controller.text.contains("missing at"), "the promotion waited for no file")
+        let now = try FileManager.default.attributesOfItem(atPath: stagedFile(3, "s1"))[.modificationDate] as? Date
+        #expect(stagedAt != nil && now == stagedAt, "node-3's file was not fetched again")
+    }
+}
