@@ -98,10 +98,22 @@ extension DocumentReader {
     }
 
     /// `source: { url: https://host/path/, username: U, password: { fromFile: … } }` or with
-    /// `token: { fromFile: … }`. Credentials written into the URL are refused: they would be stored.
+    /// `token: { fromFile: … }`, or `source: { node: NAME }`. Credentials written into the URL
+    /// are refused: they would be stored.
     static func readSource(_ field: Field) -> ArtifactSource? {
-        guard let m = field.mapping(fields: ["url", "username", "password", "token"]) else { return nil }
-        let urlField = m.required("url", expected: "the base URL the artifact paths are fetched under, such as https://files.internal/models/")
+        guard let m = field.mapping(fields: ["url", "node", "username", "password", "token"]) else { return nil }
+        if let nodeField = m.optional("node") {
+            let node = nodeField.string(expected: "the name of a node holding the files under its storage.modelRoot")
+            let problem = node.flatMap(NameRules.objectName)
+            if let node, let problem { nodeField.fail("\"\(node)\" is not a node name", expected: problem) }
+            for other in ["url", "username", "password", "token"] {
+                m.optional(other)?.fail("a node source takes no \(other)", expected: "source: { node: NAME } alone, or source: { url: … } with credentials")
+            }
+            m.finish()
+            guard let node, problem == nil else { return nil }
+            return ArtifactSource(node: node)
+        }
+        let urlField = m.required("url", expected: "url: the base URL the artifact paths are fetched under (such as https://files.internal/models/), or node: a node that holds them")
         var url = urlField?.string(expected: "an http:// or https:// URL")
         if let text = url, let urlField {
             let parts = URLComponents(string: text)

@@ -100,6 +100,17 @@ public enum FleetValidator {
             }
         }
 
+        // Models: a version copied from a node names a node that exists.
+        let nodeNames = Set(nodes.map(\.0))
+        for r in all {
+            guard let m = r.model else { continue }
+            for (i, v) in m.versions.enumerated() {
+                guard let source = v.source?.node, !nodeNames.contains(source) else { continue }
+                report(r.key, "spec.versions[\(i)].source.node", "node \"\(source)\" does not exist",
+                       nodeNames.isEmpty ? "a Node object of that name" : "one of: \(nodeNames.sorted().joined(separator: ", "))")
+            }
+        }
+
         // Gateways: routes name deployments, listen ports are distinct.
         var listeners: [Int: String] = [:]
         for r in all {

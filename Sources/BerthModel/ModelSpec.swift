@@ -61,22 +61,30 @@ public struct RegistryCredentials: Codable, Hashable, Sendable {
 }
 
 /// Where a version's files are fetched from: a plain HTTP(S) file server or an object-store
-/// gateway that answers `GET base/path` with byte ranges. Credentials by reference only.
+/// gateway that answers `GET base/path` with byte ranges (credentials by reference only), or
+/// another node of the fleet that holds them under its model root (`node`).
 public struct ArtifactSource: Codable, Hashable, Sendable {
     /// Base URL; each artifact is fetched from `url` + its relative path. Ends with `/`.
-    public var url: String
+    public var url: String?
+    /// A node holding the files under its `storage.modelRoot`; the controller serves them from
+    /// there, read-only, while another node copies them.
+    public var node: String?
     /// HTTP Basic credentials (the password by reference), or
     public var username: String?
     public var password: SecretRef?
     /// a bearer token by reference.
     public var token: SecretRef?
 
-    public init(url: String, username: String? = nil, password: SecretRef? = nil, token: SecretRef? = nil) {
+    public init(url: String? = nil, node: String? = nil, username: String? = nil, password: SecretRef? = nil, token: SecretRef? = nil) {
         self.url = url
+        self.node = node
         self.username = username
         self.password = password
         self.token = token
     }
+
+    /// "https://files.internal/models/" or "node gpu-a1".
+    public var summary: String { url ?? "node \(node ?? "?")" }
 
     /// The `Authorization` header value, read now from its reference; nil without credentials.
     public func authorization(environment: [String: String] = ProcessInfo.processInfo.environment) throws -> String? {
@@ -86,10 +94,11 @@ public struct ArtifactSource: Codable, Hashable, Sendable {
         return "Basic " + Data("\(username):\(secret)".utf8).base64EncodedString()
     }
 
-    /// The URL one artifact is fetched from: its path's segments percent-encoded.
-    public func url(of artifact: Artifact) -> String {
+    /// The URL one artifact is fetched from under `base` (a URL ending in `/`): its path's
+    /// segments percent-encoded.
+    public static func url(of artifact: Artifact, under base: String) -> String {
         let allowed = CharacterSet.urlPathAllowed.subtracting(CharacterSet(charactersIn: "/"))
-        return url + artifact.path.split(separator: "/").map { $0.addingPercentEncoding(withAllowedCharacters: allowed) ?? String($0) }.joined(separator: "/")
+        return base + artifact.path.split(separator: "/").map { $0.addingPercentEncoding(withAllowedCharacters: allowed) ?? String($0) }.joined(separator: "/")
     }
 }
 

@@ -36,11 +36,25 @@ struct StagingManifestTests {
         let v = try #require(loaded.first?.resource.model?.versions.first)
         #expect(v.isStaged)
         #expect(v.source?.url == "https://files.internal/models/", "a base URL gets its trailing slash")
-        #expect(v.source.map { $0.url(of: v.artifacts[0]) } == "https://files.internal/models/m/v1/weights.bin")
+        #expect(v.source?.url.map { ArtifactSource.url(of: v.artifacts[0], under: $0) } == "https://files.internal/models/m/v1/weights.bin")
         #expect(v.artifactBytes == 1_048_576)
         // Printed and read back, it is the same version.
         let printed = ResourceCoding.yaml([loaded[0].resource])
         #expect(try ManifestLoader.load(text: printed, file: "printed.yaml").first?.resource == loaded.first?.resource, "\(printed)")
+    }
+
+    @Test func aNodeSourceNamesANodeOfTheFleet() throws {
+        let loaded = try ManifestLoader.load(text: model(source: "{ node: gpu-a1 }"), file: "m.yaml")
+        let v = try #require(loaded.first?.resource.model?.versions.first)
+        #expect(v.isStaged && v.source?.node == "gpu-a1" && v.source?.url == nil && v.source?.summary == "node gpu-a1")
+        #expect(ArtifactSource.url(of: v.artifacts[0], under: "http://10.0.0.1:7380/x/") == "http://10.0.0.1:7380/x/m/v1/weights.bin")
+        let printed = ResourceCoding.yaml([loaded[0].resource])
+        #expect(try ManifestLoader.load(text: printed, file: "printed.yaml").first?.resource == loaded.first?.resource, "\(printed)")
+        // Across objects: the node must exist, in the input or in the stored state.
+        let missing = FleetValidator.validate(input: loaded, others: []).map { "\($0)" }
+        #expect(missing.count == 1 && missing[0].contains("m.yaml:10:") && missing[0].contains("node \"gpu-a1\" does not exist"), "\(missing)")
+        let nodes = try ManifestLoader.load(text: node("{ modelRoot: /srv/models }"), file: "n.yaml")
+        #expect(FleetValidator.validate(input: loaded, others: nodes.map(\.resource)).isEmpty)
     }
 
     @Test func absolutePathsWithoutASourceStayHandPlaced() throws {
@@ -64,6 +78,9 @@ struct StagingManifestTests {
         ("{ url: \"https://f/\", token: { fromEnv: T }, username: u, password: { fromEnv: P } }", "both a token and a user name or password"),
         ("{ url: \"https://f/\", username: u }", "a username without a password"),
         ("{ }", "url"),
+        ("{ node: gpu-a1, url: \"https://f/\" }", "a node source takes no url"),
+        ("{ node: gpu-a1, token: { fromEnv: T } }", "a node source takes no token"),
+        ("{ node: GPU_A1 }", "is not a node name"),
     ])
     func badSourcesSayWhatIsWrong(source: String, expected: String) {
         let e = errors(model(source: source))
