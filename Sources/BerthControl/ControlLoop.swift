@@ -49,7 +49,7 @@ public final class ControlLoop: Service, Sendable {
         ]
         if let interval = options.imageInterval { companions.append(ImageKeeperService(keeper: keeper, latest: latest, interval: interval, wake: wake)) }
         let staging = ArtifactStaging(pool: pool, statePath: options.statePath,
-                                      settings: .init(perNode: options.stagingPerNode, image: options.stagerImage), metrics: metrics,
+                                      settings: .init(perNode: options.stagingPerNode, image: options.stagerImage, copyPorts: options.copyPorts), metrics: metrics,
                                       onChange: { wake.post($0) })
         self.staging = staging
         companions.append(StagingService(staging: staging, latest: latest, interval: options.stagingInterval))

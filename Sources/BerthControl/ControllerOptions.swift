@@ -29,6 +29,8 @@ public struct ControllerOptions: Sendable {
     public var stagingPerNode = 1
     /// The image stagers and node purges run in; nil: each version's own image.
     public var stagerImage: String?
+    /// Ports a node serves its files on while another copies them (`source: { node: }`).
+    public var copyPorts = PeerCopy.defaultPorts
     public var failover = FailoverOptions()
     /// Events older than this many days are deleted (hourly), and beyond the newest 100,000.
     public var eventRetentionDays: Double = 30

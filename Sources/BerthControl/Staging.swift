@@ -20,6 +20,9 @@ public actor ArtifactStaging {
         /// The stager's image; nil: each version's own image.
         var image: String?
         var purgePasses = 3
+        /// Ports a node serving its files for a copy (`source: { node: }`) listens on, one per
+        /// copy running from that address; outside every node's replica port range.
+        var copyPorts = PeerCopy.defaultPorts
     }
 
     let pool: ClientPool
@@ -34,6 +37,8 @@ public actor ArtifactStaging {
     /// as stagings, so a node that refuses does not get a warning every round).
     private var purgeRetry: [String: (attempts: Int, after: Date)] = [:]
     private var events: [Notice] = []
+    /// Copy ports in use, by the serving node's address.
+    private var copyPortsInUse: [String: Set<Int>] = [:]
 
     init(pool: ClientPool, statePath: String, settings: Settings = Settings(), metrics: ControllerMetrics? = nil,
          onChange: @escaping @Sendable (String) -> Void = { _ in }) {
@@ -74,6 +79,7 @@ public actor ArtifactStaging {
         }
         let needs = StagingPlan.needs(desired: desired, placed: placed, roles: Dictionary(nodes.map { ($0.name, $0.role) }, uniquingKeysWith: { a, _ in a }))
         let specs = Dictionary(nodes.map { ($0.name, $0.spec) }, uniquingKeysWith: { a, _ in a })
+        let allNodes = Dictionary(desired.compactMap { r in r.node.map { (r.name, $0) } }, uniquingKeysWith: { a, _ in a })
         let now = Date()
         // Stagings no longer needed (the version left the node's needs) stop; partial files stay.
         let needed = Set(needs.flatMap { node, list in list.map { Self.key(node, $0.key) } })
@@ -92,25 +98,38 @@ public actor ArtifactStaging {
                     events.append(Notice(kind: "node", name: node, warning: true, reason: .imageRoundStopped, message: "staging not started on \(node): \(refusal)"))
                     return
                 }
-                start(node: node, spec: spec, need: need, previous: byKey[key], store: store)
+                var peer: PeerCopy.Target?
+                if let source = need.version.source?.node {
+                    guard let sourceSpec = allNodes[source] else { continue }
+                    guard let port = settings.copyPorts.first(where: { !(copyPortsInUse[sourceSpec.address] ?? []).contains($0) }) else { continue }
+                    copyPortsInUse[sourceSpec.address, default: []].insert(port)
+                    peer = PeerCopy.Target(node: source, spec: sourceSpec, port: port)
+                }
+                start(node: node, spec: spec, need: need, peer: peer, previous: byKey[key], store: store)
             }
         }
         await purge(rows: rows, desired: desired, observed: observed, specs: specs, store: store, fence: fence)
     }
 
-    func start(node: String, spec: NodeSpec, need: StagingPlan.Need, previous: Staging?, store: StateStore) {
+    func start(node: String, spec: NodeSpec, need: StagingPlan.Need, peer target: PeerCopy.Target?, previous: Staging?, store: StateStore) {
         let key = Self.key(node, need.key)
         let (pool, image) = (pool, settings.image)
         running[key] = Task {
+            defer { if let target { self.release(target) } }
             do {
                 let client = try await pool.client(for: spec.engine)
-                let outcome = try await Self.stageNow(client: client, node: node, spec: spec, need: need, previous: previous, store: store, image: image)
-                await self.finished(key: key, outcome)
+                var peer: PeerCopy?
+                if let target { peer = PeerCopy(target: target, client: try await pool.client(for: target.spec.engine)) }
+                let outcome = try await Self.stageNow(client: client, node: node, spec: spec, need: need, previous: previous, store: store,
+                                                      image: image, peer: peer)
+                self.finished(key: key, outcome)
             } catch {
-                await self.stopped(key: key)
+                self.stopped(key: key)
             }
         }
     }
+
+    func release(_ target: PeerCopy.Target) { copyPortsInUse[target.spec.address]?.remove(target.port) }
 
     /// What one staging ended with, recorded already.
     public struct Finished: Sendable {
@@ -126,7 +145,7 @@ public actor ArtifactStaging {
     /// failing one for a sha256 mismatch). Throws only when cancelled; a stager that cannot run
     /// is a failed outcome. Used by the staging service and by `berth model stage`.
     public static func stageNow(client: DockerClient, node: String, spec: NodeSpec, need: StagingPlan.Need, previous: Staging?, store: StateStore,
-                                image: String?, progress: @escaping @Sendable (Staging) -> Void = { _ in }) async throws -> Finished {
+                                image: String?, peer: PeerCopy? = nil, progress: @escaping @Sendable (Staging) -> Void = { _ in }) async throws -> Finished {
         let fingerprint = Staging.fingerprint(need.version)
         let attempts = previous.map { $0.fingerprint == fingerprint && $0.state != .staged && $0.state != .purged ? $0.attempts + 1 : 1 } ?? 1
         let started = Date()
@@ -138,10 +157,21 @@ public actor ArtifactStaging {
         let clock = ContinuousClock()
         let begun = clock.now
         var report: ArtifactStager.Report
+        var server: ArtifactStager.PeerServer?
         do {
             let auth = try need.version.source?.authorization()
+            if need.version.source?.node != nil {
+                guard let peer else { throw PeerCopy.Unavailable(message: "node \(need.version.source?.node ?? "?") is not in the fleet") }
+                do {
+                    server = try await ArtifactStager.serveOnNode(peer.client, address: peer.target.spec.address, root: peer.target.spec.modelStorage.modelRoot,
+                                                                  port: peer.target.port, image: image ?? need.version.image)
+                } catch {
+                    throw PeerCopy.Unavailable(message: "node \(peer.target.node) cannot serve its files for the copy: \(error)")
+                }
+            }
             report = try await ArtifactStager.stageOnNode(
-                client, node: node, model: need.model, version: need.version, storage: spec.modelStorage, authorization: auth, image: image
+                client, node: node, model: need.model, version: need.version, storage: spec.modelStorage, authorization: auth,
+                base: server?.base, image: image
             ) { report in
                 var row = latest.value
                 row.bytesDone = report.done
@@ -154,9 +184,14 @@ public actor ArtifactStaging {
                 progress(row)
             }
         } catch {
+            if let server, let peer { await ArtifactStager.stopServing(peer.client, server) }
             if error is CancellationError || Task.isCancelled { throw CancellationError() }
             report = ArtifactStager.Report()
-            report.outcome = .unusable("the stager could not run on \(node): \(error)")
+            report.outcome = .unusable(error is PeerCopy.Unavailable ? "\(error)" : "the stager could not run on \(node): \(error)")
+        }
+        if let server, let peer { await ArtifactStager.stopServing(peer.client, server) }
+        if let source = need.version.source?.node, case .fetchFailed(let path, let detail)? = report.outcome {
+            report.outcome = .fetchFailed(path: path, detail: detail + " (copying from node \(source), which must hold it under its model root)")
         }
         return record(row: latest.value, need: need, report: report, seconds: begun.duration(to: clock.now).seconds, store: store)
     }
@@ -246,6 +281,8 @@ public actor ArtifactStaging {
                   !containers.contains(where: { $0.modelVersion == row.version && desiredModel(of: $0, desired) == row.model }) else { continue }
             // The paths: from the model's listing of the version; a version no longer listed is left alone (its paths are unknown).
             guard let version = models[row.model]?.version(row.version), version.isStaged else { continue }
+            // The node a version is copied from holds the originals: they are the operator's, not Berth's copies.
+            if version.source?.node == row.node { continue }
             // Paths another kept version lists stay (the same file may serve both).
             let keptPaths = Set(models.flatMap { name, m in
                 m.versions.filter { v in v.isStaged && !StagingPlan.purgeable(model: name, version: v.version, desired: desired) }.flatMap(\.artifacts).map(\.path)
@@ -324,5 +361,46 @@ final class StagingService: Service, Sendable {
             last.since += tick
         }
         await staging.stopAll()
+    }
+}
+
+/// A copy from another node (`source: { node: NAME }`): that node serves its model root for the
+/// length of the copy (`ArtifactStager.serveOnNode`) and the stager fetches from it as from any
+/// file server, so every byte is hash-checked on arrival: a source holding a wrong file fails
+/// the copy, never the target.
+public struct PeerCopy: Sendable {
+    /// The serving node and the port its file server listens on.
+    public struct Target: Sendable {
+        public var node: String
+        public var spec: NodeSpec
+        public var port: Int
+        public init(node: String, spec: NodeSpec, port: Int) {
+            self.node = node
+            self.spec = spec
+            self.port = port
+        }
+    }
+
+    public var target: Target
+    public var client: DockerClient
+
+    public init(target: Target, client: DockerClient) {
+        self.target = target
+        self.client = client
+    }
+
+    /// Outside the replica port ranges of the examples and the local cluster.
+    public static let defaultPorts = 7380...7395
+
+    /// "7380-7395" (or one port) as a range; nil when it is not one.
+    public static func ports(_ text: String) -> ClosedRange<Int>? {
+        let parts = text.split(separator: "-", omittingEmptySubsequences: false).map { Int($0.trimmingCharacters(in: .whitespaces)) }
+        guard (1...2).contains(parts.count), let from = parts.first ?? nil, let to = parts.last ?? nil, 1 <= from, from <= to, to <= 65_535 else { return nil }
+        return from...to
+    }
+
+    struct Unavailable: Error, CustomStringConvertible {
+        var message: String
+        var description: String { message }
     }
 }

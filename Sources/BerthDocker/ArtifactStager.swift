@@ -169,10 +169,11 @@ public enum ArtifactStager {
         [root, String(keepFreeBytes), String(rateBytesPerSecond)] + files.flatMap { [$0.url, $0.path, $0.sha256, String($0.size)] }
     }
 
-    /// The files of `version` as its source serves them.
-    public static func files(of version: ModelVersion) -> [File] {
-        guard let source = version.source else { return [] }
-        return version.artifacts.map { File(url: source.url(of: $0), path: $0.path, sha256: $0.sha256, size: $0.sizeBytes ?? 0) }
+    /// The files of `version` as its source serves them, under `base` (a URL ending in `/`;
+    /// default the source's `url`; a node source's is the URL of the node serving them).
+    public static func files(of version: ModelVersion, base: String? = nil) -> [File] {
+        guard let base = base ?? version.source?.url else { return [] }
+        return version.artifacts.map { File(url: ArtifactSource.url(of: $0, under: base), path: $0.path, sha256: $0.sha256, size: $0.sizeBytes ?? 0) }
     }
 
     /// Reads a stager's output (any tail of it that holds its last line): the newest progress
@@ -233,9 +234,9 @@ public enum ArtifactStager {
     /// the container (the partial file stays; the next stager resumes it).
     public static func stageOnNode(
         _ client: DockerClient, node: String, model: String, version: ModelVersion, storage: NodeStorage, authorization: String?,
-        image: String? = nil, pollInterval: Duration = .seconds(1), progress: @Sendable (Report) async -> Void = { _ in }
+        base: String? = nil, image: String? = nil, pollInterval: Duration = .seconds(1), progress: @Sendable (Report) async -> Void = { _ in }
     ) async throws -> Report {
-        let files = files(of: version)
+        let files = files(of: version, base: base)
         let root = storage.modelRoot
         let rate = Int64((storage.bandwidthMBps ?? 0) * 1_000_000)
         let keep = Int64(storage.minFreeGiB * Double(1 << 30))
@@ -350,5 +351,63 @@ extension ArtifactStager {
             try? await client.removeContainer(id, force: true)
             throw error
         }
+    }
+}
+
+extension ArtifactStager {
+    /// A node's model root served read-only over HTTP for another node to copy from
+    /// (`source: { node: NAME }`): the container to remove afterwards and the base URL.
+    public struct PeerServer: Sendable {
+        public let id: String
+        public let base: String
+    }
+
+    /// busybox `httpd` in the foreground (byte ranges, so copies resume; folders answer 404).
+    /// Arguments: PORT.
+    public static let serveScript = #"""
+        if command -v httpd >/dev/null 2>&1; then exec httpd -f -p "$1" -h /srv; fi
+        exec busybox httpd -f -p "$1" -h /srv
+        """#
+
+    /// Serves `root` on a node at `address:port` until `stopServing`, in a short-lived container
+    /// of `image` (it needs busybox's `httpd`) on the host network. The root is mounted read-only
+    /// under a random folder name that only the URL returned carries, so the server hands files
+    /// to no one who was not told where to look. A server a stopped controller left on the same
+    /// port is removed first.
+    public static func serveOnNode(_ client: DockerClient, address: String, root: String, port: Int, image: String) async throws -> PeerServer {
+        if let left = try? await client.listContainers(labels: ["\(taskLabel)=serve", "io.berth.serve-port=\(port)"]) {
+            for c in left { try? await client.removeContainer(c.id, force: true) }
+        }
+        let secret = UUID().uuidString.lowercased()
+        let spec = ContainerCreateSpec(
+            image: image, cmd: ["sh", "-c", serveScript, "berth-serve", String(port)], env: [],
+            labels: [BerthLabel.managedBy: "berth", taskLabel: "serve", "io.berth.serve-port": String(port)], exposedPorts: nil,
+            hostConfig: HostConfig(networkMode: "host", portBindings: nil, binds: ["\(root):/srv/\(secret):ro"],
+                                   restartPolicy: RestartPolicy(name: "no"), shmSize: 64 << 20, memory: nil, deviceRequests: nil))
+        let id = try await client.createContainer(name: "berth-serve-\(UUID().uuidString.prefix(8).lowercased())", spec: spec)
+        do {
+            try await client.startContainer(id)
+            // httpd binds at once or exits (port taken, no httpd in the image): give it a moment, then look.
+            try await Task.sleep(for: .milliseconds(500))
+            guard try await client.inspectContainer(id).state.running == true else {
+                let output = (try? await client.logs(id, tail: 3)) ?? ""
+                throw ServeError(message: "the file server for the copy did not stay up on port \(port) (image \(image) needs busybox httpd; is the port free?): "
+                                 + output.trimmingCharacters(in: .whitespacesAndNewlines).suffix(300))
+            }
+        } catch {
+            try? await client.removeContainer(id, force: true)
+            throw error
+        }
+        let host = address.contains(":") ? "[\(address)]" : address
+        return PeerServer(id: id, base: "http://\(host):\(port)/\(secret)/")
+    }
+
+    public static func stopServing(_ client: DockerClient, _ server: PeerServer) async {
+        try? await client.removeContainer(server.id, force: true)
+    }
+
+    public struct ServeError: Error, CustomStringConvertible {
+        public var message: String
+        public var description: String { message }
     }
 }

@@ -11,13 +11,18 @@ extension LocalClusterEndToEnd.ControllerEndToEndTests {
     /// The example fleet plus staged versions of the stand-in (each `name: (path, sha256, size)`
     /// served by `server`, under `prefix`), `chat` on `chat`, keeping `keep` versions.
     func stagedFleet(_ server: FileServer, _ versions: [(name: String, sha: String, size: Int)], chat: String, keep: Int = 3, prefix: String = "") -> String {
+        stagedFleet(source: "{ url: \"\(server.url)\(prefix)\" }", versions, chat: chat, keep: keep)
+    }
+
+    /// The same with any `source` (YAML flow mapping).
+    func stagedFleet(source: String, _ versions: [(name: String, sha: String, size: Int)], chat: String, keep: Int = 3) -> String {
         let entries = versions.map { v in
             """
                 - version: \(v.name)
                   image: 127.0.0.1:5000/berth/standin:v2
                   parameters: 1.5B
                   precision: bf16
-                  source: { url: "\(server.url)\(prefix)" }
+                  source: \(source)
                   artifacts:
                     - { path: standin/\(v.name)/weights.bin, sha256: \(v.sha), sizeBytes: \(v.size) }
 
@@ -174,5 +179,51 @@ extension LocalClusterEndToEnd.ControllerEndToEndTests {
         #expect(!controller.text.contains("missing at"), "the promotion waited for no file")
         let now = try FileManager.default.attributesOfItem(atPath: stagedFile(3, "s1"))[.modificationDate] as? Date
         #expect(stagedAt != nil && now == stagedAt, "node-3's file was not fetched again")
+    }
+}
+
+extension LocalClusterEndToEnd.ControllerEndToEndTests {
+    @Test func aVersionCopiedFromANode_reachesWhereItServesAndTheStandby_andTheServerGoes() throws {
+        try LocalCluster.removeBerthContainers()
+        clearStaged()
+        defer { cleanUp(); clearStaged() }
+        // p1's file is on node-1 only, put there by hand; no file server anywhere.
+        let size = 8 << 20
+        let sha = try FileServer.write(stagedFile(1, "p1"), size: size, seed: 41)
+        let placed = try FileManager.default.attributesOfItem(atPath: stagedFile(1, "p1"))[.modificationDate] as? Date
+        let controller = try startController(on: fleet())
+        defer { controller.stop() }
+        let rolled = try apply(stagedFleet(source: "{ node: node-1 }", [("p1", sha, size)], chat: "p1"), timeout: 120)
+        #expect(rolled.code == 0, "\(rolled.stderr)\n\(stagingRows())\n\(controller.text.suffix(3000))")
+        #expect(chatVersions() == ["p1", "p1"], "\(chatVersions())")
+        for n in 2...3 {
+            let copied = waitUntil(30) { (try? FileServer.sha256(of: stagedFile(n, "p1"))) == sha }
+            #expect(copied != nil, "node-\(n) holds a copy of node-1's p1: \(stagingRows())")
+        }
+        // node-1 itself was checked in place, not fetched again.
+        #expect(stagingRows().contains("node-1|p1|staged|"), "\(stagingRows())")
+        let now = try FileManager.default.attributesOfItem(atPath: stagedFile(1, "p1"))[.modificationDate] as? Date
+        #expect(placed != nil && now == placed, "node-1's file was not rewritten")
+        // The file servers lived only as long as the copies.
+        let servers = waitUntil(15) { (1...3).allSatisfy { ((try? LocalCluster.docker($0, ["ps", "-aq", "--filter", "label=io.berth.task=serve"])) ?? "x").isEmpty } }
+        #expect(servers != nil, "no file server left running")
+        let status = try BerthProcess.run(["model", "status", "standin"], state: state)
+        #expect(status.stdout.contains("p1") && !status.stdout.contains("failed"), "\(status.stdout)")
+    }
+
+    @Test func aCopyFromANodeThatLacksTheFile_failsSayingSo_andNothingIsPutInPlace() throws {
+        try LocalCluster.removeBerthContainers()
+        clearStaged()
+        defer { cleanUp(); clearStaged() }
+        let size = 1 << 20
+        let sha = String(repeating: "ab", count: 32)
+        let controller = try startController(on: fleet())
+        defer { controller.stop() }
+        let held = try apply(stagedFleet(source: "{ node: node-3 }", [("p2", sha, size)], chat: "p2"), timeout: 15)
+        #expect(held.code == 1, "the rollout does not finish: \(held.stdout)")
+        #expect(chatVersions() == ["v1", "v1"], "v1 keeps serving: \(chatVersions())")
+        let status = try BerthProcess.run(["model", "status", "standin"], state: state)
+        #expect(status.stdout.contains("copying from node node-3"), "\(status.stdout)\n\(stagingRows())")
+        for n in 1...3 { #expect(!FileManager.default.fileExists(atPath: stagedFile(n, "p2"))) }
     }
 }

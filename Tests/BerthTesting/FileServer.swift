@@ -60,9 +60,15 @@ public final class FileServer: @unchecked Sendable {
     /// file's sha256 (hex), computed by `sha256sum`.
     @discardableResult
     public func generate(_ path: String, size: Int, seed: UInt64 = 1) throws -> String {
-        let full = root + "/" + path
+        try Self.write(root + "/" + path, size: size, seed: seed)
+    }
+
+    /// Writes `size` bytes of the pattern of `seed` to the file at `full` (its folders made) and
+    /// returns its sha256 (hex).
+    @discardableResult
+    public static func write(_ full: String, size: Int, seed: UInt64 = 1) throws -> String {
         try FileManager.default.createDirectory(atPath: (full as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
-        FileManager.default.createFile(atPath: full, contents: nil)
+        _ = FileManager.default.createFile(atPath: full, contents: nil)
         let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: full))
         var state = seed &* 0x9E37_79B9_7F4A_7C15 | 1
         var left = size
@@ -80,7 +86,7 @@ public final class FileServer: @unchecked Sendable {
             left -= n
         }
         try handle.close()
-        return try Self.sha256(of: full)
+        return try sha256(of: full)
     }
 
     /// `sha256sum FILE`, the hex digest.

@@ -70,6 +70,9 @@ struct Controller: AsyncParsableCommand {
     @Option(help: ArgumentHelp("Image the stagers and node purges run in (it needs sh, sha256sum and curl or wget); default: each version's own image.", valueName: "image"))
     var stagerImage: String?
 
+    @Option(help: ArgumentHelp("Ports a node listens on while another copies its files (versions with source: { node: NAME }), one per copy from that node; keep them outside every node's replica port range.", valueName: "from-to"))
+    var copyPorts = "\(PeerCopy.defaultPorts.lowerBound)-\(PeerCopy.defaultPorts.upperBound)"
+
     @Option(help: ArgumentHelp("Seconds between counted node checks.", valueName: "seconds"))
     var nodeCheckInterval: Double = 5
 
@@ -104,6 +107,7 @@ struct Controller: AsyncParsableCommand {
         guard maxReplicaHealthFailures >= 0, replicaHealthWindow > 0, eventRetentionDays > 0 else {
             throw ValidationError("--max-replica-health-failures cannot be negative, --replica-health-window and --event-retention-days must be positive")
         }
+        guard PeerCopy.ports(copyPorts) != nil else { throw ValidationError("--copy-ports takes FROM-TO, such as 7380-7395 (ports 1–65535)") }
         guard stagingInterval > 0, stagingPerNode >= 1 else { throw ValidationError("--staging-interval must be positive, --staging-per-node at least 1") }
         guard interval > 0, busyInterval > 0, leaseTTL >= 1 else { throw ValidationError("--interval and --busy-interval must be positive, --lease-ttl at least 1") }
         guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("--log-level \"\(logLevel)\" is not one of trace, debug, info, notice, warning, error") }
@@ -146,6 +150,7 @@ struct Controller: AsyncParsableCommand {
         options.stagingInterval = stagingInterval
         options.stagingPerNode = stagingPerNode
         options.stagerImage = stagerImage
+        options.copyPorts = PeerCopy.ports(copyPorts) ?? PeerCopy.defaultPorts
         options.failover.checkInterval = nodeCheckInterval
         options.failover.failureThreshold = nodeFailureThreshold
         options.failover.promotionDeadline = promotionDeadline

@@ -67,7 +67,8 @@ extension ModelCommand {
             abstract: "Stage a version's files on a node now, and wait for it.",
             discussion: """
                 Does what the controller's staging does, once: a short-lived container on NODE fetches \
-                each artifact from the version's source into the node's storage.modelRoot, resuming \
+                each artifact from the version's source (a file server, or another node serving its own \
+                model root for the copy) into the node's storage.modelRoot, resuming \
                 partial files with HTTP Range requests, hashing while writing, and renaming a file into \
                 place only when its size and sha256 match. Progress goes to standard error. The outcome \
                 is recorded (staging records, verifications, an event) as the controller records it. \
@@ -84,9 +85,13 @@ extension ModelCommand {
         @Option(help: ArgumentHelp("Stage with this image (needs sh, sha256sum and curl or wget) instead of the version's own.", valueName: "image"))
         var image: String?
 
+        @Option(help: ArgumentHelp("For a version copied from another node (source: { node: NAME }): the port that node serves its files on during the copy.", valueName: "port"))
+        var copyPort = PeerCopy.defaultPorts.lowerBound
+
         @OptionGroup var state: StateOptions
 
         func validate() throws {
+            guard (1...65_535).contains(copyPort) else { throw ValidationError("--copy-port must be a port, 1–65535") }
             guard target.split(separator: "@").count == 2 else { throw ValidationError("give MODEL@VERSION, e.g. deepseek-v3@2025-01-fp8") }
         }
 
@@ -119,10 +124,24 @@ extension ModelCommand {
                 Console.error("cannot reach the engine of node \(node) (\(nodeSpec.engine.endpoint)): \(error)")
                 throw Exit.internalError
             }
+            var peer: PeerCopy?
+            if let source = version.source?.node {
+                guard let sourceSpec = try reportingErrorsReturning({ try store.object(ObjectKey(.node, source)) })??.resource.node else {
+                    Console.error("\(target) is copied from node \"\(source)\", which is not in \(state.path)")
+                    throw Exit.notFound
+                }
+                do {
+                    let sourceClient = try await DockerClient.connect(DockerEndpoint(sourceSpec.engine))
+                    peer = PeerCopy(target: .init(node: source, spec: sourceSpec, port: copyPort), client: sourceClient)
+                } catch {
+                    Console.error("cannot reach the engine of node \(source) (\(sourceSpec.engine.endpoint)), which \(target) is copied from: \(error)")
+                    throw Exit.internalError
+                }
+            }
             Console.note("staging \(target) (\(version.artifacts.count) file(s), \(ArtifactStaging.size(version.artifactBytes))) on \(node) into \(nodeSpec.modelStorage.modelRoot)")
             let finished = try await ArtifactStaging.stageNow(
                 client: client, node: node, spec: nodeSpec, need: StagingPlan.Need(model: parts[0], version: version, why: why), previous: previous,
-                store: store, image: image
+                store: store, image: image, peer: peer
             ) { row in Console.note(row.detail) }
             try reportingErrors {
                 try store.record(events: [finished.notice.event(at: Date(), revision: nil)])
