@@ -362,8 +362,13 @@ struct ControllerEndToEndTests {
         _ = try Spawn.run([BerthProcess.root.appendingPathComponent("scripts/local-cluster").path, "heal", "node-2"])
         let fenced = waitUntil(30) { (try? LocalCluster.docker(2, ["ps", "-aq", "--filter", "label=io.berth.managed-by=berth"]))?.isEmpty ?? false }
         #expect(fenced != nil, "the old container on node-2 is removed")
-        let after = try BerthProcess.run(["status"], state: state).stdout
-        #expect(after.contains("node-2  standby (rejoined)"), "\(after)")
+        // The status is written after the pass that removed the container.
+        var after = ""
+        let rejoined = waitUntil(15) {
+            after = (try? BerthProcess.run(["status"], state: state).stdout) ?? ""
+            return after.contains("node-2  standby (rejoined)")
+        }
+        #expect(rejoined != nil, "\(after)")
         for _ in 0..<20 { _ = BerthProcess.post(url) }
         Thread.sleep(forTimeInterval: 1.5)  // the access log flushes every second
         let routedSince = ((try? String(contentsOfFile: accessLog, encoding: .utf8)) ?? "").split(separator: "\n")
