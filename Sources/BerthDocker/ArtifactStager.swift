@@ -75,13 +75,14 @@ public enum ArtifactStager {
     static func gib(_ bytes: Int64) -> String { String(format: "%.1f GiB", Double(bytes) / Double(1 << 30)) }
 
     /// The stager, a POSIX shell script. Arguments: ROOT KEEP_FREE_BYTES RATE_BYTES_PER_S (0: no
-    /// cap), then URL PATH SHA256 SIZE for each file. `BERTH_STAGE_AUTH`, when set, is sent as the
+    /// cap; shared by the lanes) LANES (files fetched at once), then URL PATH SHA256 SIZE for
+    /// each file. `BERTH_STAGE_AUTH`, when set, is sent as the
     /// `Authorization` header. Output, one line each: `progress DONE TOTAL FETCHED PATH` every
     /// couple of seconds, then `staged TOTAL FETCHED`, or one of `mismatch PATH ACTUAL SIZE`,
     /// `nospace NEED AVAILABLE KEEP`, `fetchfail PATH CODE`, `unusable WHY`.
     public static let script = #"""
         set -u
-        root=$1; keep=$2; rate=$3; shift 3
+        root=$1; keep=$2; rate=$3; lanes=$4; shift 4
         if command -v curl >/dev/null 2>&1; then tool=curl
         elif command -v wget >/dev/null 2>&1; then tool=wget
         else echo "unusable the stager image has neither curl nor wget"; exit 6; fi
@@ -104,7 +105,7 @@ public enum ArtifactStager {
         if [ $((need + keep)) -gt "$avail" ]; then echo "nospace $need $avail $keep"; exit 5; fi
         fetch() {
             if [ "$tool" = curl ]; then
-                if [ "$rate" != 0 ]; then limit="--limit-rate $rate"; else limit=""; fi
+                if [ "$rate" != 0 ]; then limit="--limit-rate $((rate / lanes + 1))"; else limit=""; fi
                 if [ -n "${BERTH_STAGE_AUTH:-}" ]; then
                     curl -fsSL $limit -H "Authorization: $BERTH_STAGE_AUTH" -C "$2" "$1"
                 else
@@ -116,21 +117,20 @@ public enum ArtifactStager {
                 wget -q -c -O "$3" "$1"
             fi
         }
-        done_bytes=0; fetched=0
-        while [ $# -gt 0 ]; do
-            url=$1; path=$2; sum=$3; size=$4; shift 4
+        # One file: in place already with the right hash, or fetched into PATH.berth-partial
+        # (resumed), hashed while written, renamed only on a match. Writes `ok FETCHED PATH` or a
+        # failure line to the lane's log; returns non-zero on a failure.
+        one() {
+            url=$1; path=$2; sum=$3; size=$4; log=$5
             final="$root/$path"; part="$final.berth-partial"
             if [ -f "$final" ] && [ ! -f "$part" ]; then
                 actual=$(sha256sum < "$final"); actual=${actual%% *}
-                if [ "$actual" = "$sum" ] && [ "$(size_of "$final")" = "$size" ]; then
-                    done_bytes=$((done_bytes + size)); echo "progress $done_bytes $total $fetched $path"; continue
-                fi
+                if [ "$actual" = "$sum" ] && [ "$(size_of "$final")" = "$size" ]; then echo "ok 0 $path" >> "$log"; return 0; fi
             fi
-            mkdir -p "$(dirname "$final")" || { echo "unusable cannot create the folder of $final"; exit 6; }
+            mkdir -p "$(dirname "$final")" || { echo "unusable cannot create the folder of $final" >> "$log"; return 6; }
             have=0; [ -f "$part" ] && have=$(size_of "$part")
             if [ "$have" -gt "$size" ]; then rm -f "$part"; have=0; fi
-            ( while :; do sleep 2; echo "progress $((done_bytes + $(size_of "$part"))) $total $((fetched + $(size_of "$part") - have)) $path"; done ) &
-            watcher=$!
+            echo "$have" > "$work/have.$idx"
             rc=0
             if [ "$have" -lt "$size" ]; then
                 if [ "$tool" = curl ]; then
@@ -144,29 +144,83 @@ public enum ArtifactStager {
             else
                 actual=$(sha256sum < "$part")
             fi
-            kill $watcher 2>/dev/null; wait $watcher 2>/dev/null
+            rm -f "$work/have.$idx"
             actual=${actual%% *}
             got=$(size_of "$part")
-            fetched=$((fetched + got - have))
             if [ "$rc" != 0 ]; then
                 # 33: the server cannot resume; start this file over next time.
                 [ "$rc" = 33 ] && rm -f "$part"
-                echo "fetchfail $path $rc"; exit 4
+                echo "fetchfail $path $rc" >> "$log"; return 4
             fi
             if [ "$actual" != "$sum" ] || [ "$got" != "$size" ]; then
-                rm -f "$part"; echo "mismatch $path $actual $got"; exit 3
+                rm -f "$part"; echo "mismatch $path $actual $got" >> "$log"; return 3
             fi
             sync "$part" 2>/dev/null || sync
-            mv -f "$part" "$final" || { echo "unusable cannot rename $part"; exit 6; }
+            mv -f "$part" "$final" || { echo "unusable cannot rename $part" >> "$log"; return 6; }
             sync "$(dirname "$final")" 2>/dev/null || sync
-            done_bytes=$((done_bytes + size)); echo "progress $done_bytes $total $fetched $path"
+            echo "ok $((got - have)) $path" >> "$log"
+        }
+        # Files go round-robin to `lanes` workers, so one file's hashing overlaps another's
+        # download; the first failure stops every lane before its next file.
+        work="${TMPDIR:-/tmp}/berth-stage-$$"; rm -rf "$work"; mkdir -p "$work" || { echo "unusable cannot create $work"; exit 6; }
+        [ "$lanes" -ge 1 ] 2>/dev/null || lanes=1
+        [ "$lanes" -le $((n / 4)) ] || lanes=$((n / 4)); [ "$lanes" -ge 1 ] || lanes=1
+        lane() {
+            k=$1; shift; idx=0; log="$work/lane.$k"; : > "$log"
+            while [ $# -gt 0 ]; do
+                if [ $((idx % lanes)) = "$k" ]; then
+                    [ -f "$work/stop" ] && return 0
+                    one "$1" "$2" "$3" "$4" "$log" || { : > "$work/stop"; return 0; }
+                fi
+                idx=$((idx + 1)); shift 4
+            done
+        }
+        # Progress every couple of seconds: files in place, plus partial files, of the total.
+        progress() {
+            d=0; f=0; current=""; first=$2
+            for l in "$work"/lane.*; do
+                [ -f "$l" ] || continue
+                while read -r word bytes _p; do [ "$word" = ok ] && f=$((f + bytes)); done < "$l"
+            done
+            idx=0; set -- "$@"
+            while [ $# -gt 0 ]; do
+                if [ -f "$root/$2.berth-partial" ]; then
+                    p=$(size_of "$root/$2.berth-partial"); d=$((d + p))
+                    if [ -f "$work/have.$idx" ]; then f=$((f + p - $(cat "$work/have.$idx" 2>/dev/null || echo "$p"))); current=$2; fi
+                elif [ -f "$root/$2" ]; then d=$((d + $4)); fi
+                idx=$((idx + 1)); shift 4
+            done
+            echo "progress $d $total $f ${current:-$first}"
+        }
+        ( while :; do sleep 2; progress "$@"; done ) &
+        watcher=$!
+        pids=""; k=0
+        while [ $k -lt "$lanes" ]; do lane "$k" "$@" & pids="$pids $!"; k=$((k + 1)); done
+        for p in $pids; do wait "$p"; done
+        kill $watcher 2>/dev/null; wait $watcher 2>/dev/null
+        fetched=0; failure=""
+        for l in "$work"/lane.*; do
+            while read -r word rest; do
+                case $word in
+                    ok) fetched=$((fetched + ${rest%% *})) ;;
+                    *) [ -n "$failure" ] || failure="$word $rest" ;;
+                esac
+            done < "$l"
         done
+        rm -rf "$work"
+        if [ -n "$failure" ]; then
+            echo "$failure"
+            case $failure in mismatch*) exit 3 ;; fetchfail*) exit 4 ;; *) exit 6 ;; esac
+        fi
         echo "staged $total $fetched"
         """#
 
+    /// Files fetched and hashed at once on a node: one file's hashing overlaps another's download.
+    public static let defaultLanes = 4
+
     /// The script's arguments for `files` under `root`.
-    public static func arguments(root: String, keepFreeBytes: Int64, rateBytesPerSecond: Int64, files: [File]) -> [String] {
-        [root, String(keepFreeBytes), String(rateBytesPerSecond)] + files.flatMap { [$0.url, $0.path, $0.sha256, String($0.size)] }
+    public static func arguments(root: String, keepFreeBytes: Int64, rateBytesPerSecond: Int64, lanes: Int = defaultLanes, files: [File]) -> [String] {
+        [root, String(keepFreeBytes), String(rateBytesPerSecond), String(max(1, lanes))] + files.flatMap { [$0.url, $0.path, $0.sha256, String($0.size)] }
     }
 
     /// The files of `version` as its source serves them, under `base` (a URL ending in `/`;
