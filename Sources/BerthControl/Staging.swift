@@ -39,6 +39,8 @@ public actor ArtifactStaging {
     private var events: [Notice] = []
     /// Copy ports in use, by the serving node's address.
     private var copyPortsInUse: [String: Set<Int>] = [:]
+    /// Versions removed from the manifest, as the stored history last listed them (nil: unknown).
+    private var removedVersions: [String: ModelVersion?] = [:]
 
     init(pool: ClientPool, statePath: String, settings: Settings = Settings(), metrics: ControllerMetrics? = nil,
          onChange: @escaping @Sendable (String) -> Void = { _ in }) {
@@ -264,6 +266,35 @@ public actor ArtifactStaging {
         return Finished(row: row, notice: notice, seconds: seconds, outcome: outcome)
     }
 
+    /// A staged version no longer in the manifest as the stored history last had it, when the
+    /// files staged (`row.fingerprint`) are exactly that listing's; nil when no stored revision
+    /// matches (then the files are left alone: which paths they are is not known for sure).
+    /// Looked up once per row and fingerprint.
+    func removedVersion(_ row: Staging, store: StateStore) -> ModelVersion? {
+        let key = "\(row.model)@\(row.version)#\(row.fingerprint)"
+        if let known = removedVersions[key] { return known }
+        var found: ModelVersion?
+        let object = ObjectKey(.model, row.model)
+        for revision in (try? store.revisions(changing: object)) ?? [] {
+            guard let version = (try? store.object(object, at: revision))??.model?.version(row.version) else { continue }
+            if Staging.fingerprint(version) == row.fingerprint { found = version }
+            break
+        }
+        removedVersions[key] = .some(found)
+        return found
+    }
+
+    /// The image a purge runs in: `--stager-image`; a listed version's own; for a removed
+    /// version (its image may have been collected since) the first of its own and its model's
+    /// kept versions' images that the node has.
+    func purgeImage(for version: ModelVersion, listed: Bool, model: ModelSpec?, client: DockerClient) async throws -> String {
+        if let image = settings.image { return image }
+        if listed { return version.image }
+        let candidates = [version.image] + (model?.versions.reversed().map(\.image) ?? [])
+        for image in candidates where (try? await client.hasImage(image)) == true { return image }
+        return version.image
+    }
+
     public static func size(_ bytes: Int64) -> String {
         bytes >= 1 << 30 ? String(format: "%.1f GiB", Double(bytes) / Double(1 << 30)) : String(format: "%.1f MiB", Double(bytes) / Double(1 << 20))
     }
@@ -278,9 +309,12 @@ public actor ArtifactStaging {
                   (purgeRetry[key]?.after ?? .distantPast) <= Date(),
                   StagingPlan.purgeable(model: row.model, version: row.version, desired: desired),
                   case .reachable(let containers)? = observed[row.node],
-                  !containers.contains(where: { $0.modelVersion == row.version && desiredModel(of: $0, desired) == row.model }) else { continue }
-            // The paths: from the model's listing of the version; a version no longer listed is left alone (its paths are unknown).
-            guard let version = models[row.model]?.version(row.version), version.isStaged else { continue }
+                  // A container whose deployment is gone (being removed) counts as this model's: wait for it.
+                  !containers.contains(where: { $0.modelVersion == row.version && (desiredModel(of: $0, desired) ?? row.model) == row.model }) else { continue }
+            // The paths: from the model's listing of the version or, for a version no longer
+            // listed, from the stored revision that last listed it with the files staged here.
+            let listed = models[row.model]?.version(row.version)
+            guard let version = listed ?? removedVersion(row, store: store), version.isStaged else { continue }
             // The node a version is copied from holds the originals: they are the operator's, not Berth's copies.
             if version.source?.node == row.node { continue }
             // Paths another kept version lists stay (the same file may serve both).
@@ -299,8 +333,9 @@ public actor ArtifactStaging {
             }
             do {
                 let client = try await pool.client(for: spec.engine)
+                let image = try await purgeImage(for: version, listed: listed != nil, model: models[row.model], client: client)
                 let report = try await ArtifactStager.purgeOnNode(client, root: spec.modelStorage.modelRoot, paths: paths,
-                                                                  image: settings.image ?? version.image, passes: settings.purgePasses)
+                                                                  image: image, passes: settings.purgePasses)
                 let now = Date()
                 if let failure = report.failure {
                     failed("\(row.key) on \(row.node): purge stopped: \(failure)")
@@ -319,7 +354,8 @@ public actor ArtifactStaging {
                 try? store.record(stagings: [purged], verifications: marks)
                 events.append(Notice(kind: "node", name: row.node, warning: false, reason: .artifactsPurgedFromNode,
                                      message: "\(row.key) on \(row.node): \(report.files) file(s), \(Self.size(report.bytes)) overwritten "
-                                        + "\(settings.purgePasses) times and removed (no longer among the versions kept)"))
+                                        + "\(settings.purgePasses) times and removed ("
+                                        + (listed == nil ? "removed from the manifest; paths from its last stored revision)" : "no longer among the versions kept)")))
             } catch {
                 failed("\(row.key) on \(row.node): purge could not run: \(error)")
             }

@@ -227,3 +227,31 @@ extension LocalClusterEndToEnd.ControllerEndToEndTests {
         for n in 1...3 { #expect(!FileManager.default.fileExists(atPath: stagedFile(n, "p2"))) }
     }
 }
+
+extension LocalClusterEndToEnd.ControllerEndToEndTests {
+    @Test func aVersionRemovedFromTheManifest_isPurgedOnceNothingRunsIt_pathsFromItsStoredRevision() throws {
+        try LocalCluster.removeBerthContainers()
+        clearStaged()
+        let server = try FileServer(root: dir + "/weights", port: Self.stagingPort)
+        defer { server.stop(); cleanUp(); clearStaged() }
+        let size = 4 << 20
+        let s1 = try server.generate("standin/s1/weights.bin", size: size, seed: 51)
+        let s2 = try server.generate("standin/s2/weights.bin", size: size, seed: 52)
+        let controller = try startController(on: fleet())
+        defer { controller.stop() }
+        let first = try apply(stagedFleet(server, [("s1", s1, size)], chat: "s1"), timeout: 120)
+        #expect(first.code == 0, "\(first.stderr)\n\(controller.text.suffix(3000))")
+        let everywhere = waitUntil(30) { (1...3).allSatisfy { FileManager.default.fileExists(atPath: stagedFile($0, "s1")) } }
+        #expect(everywhere != nil, "\(stagingRows())")
+        // s1 leaves the manifest in the same apply that moves chat to s2: its replicas serve
+        // until s2's are ready, and only then are its files purged.
+        let moved = try apply(stagedFleet(server, [("s2", s2, size)], chat: "s2"), timeout: 120)
+        #expect(moved.code == 0, "\(moved.stderr)\n\(controller.text.suffix(3000))")
+        #expect(chatVersions() == ["s2", "s2"], "\(chatVersions())")
+        let purged = waitUntil(60) { (1...3).allSatisfy { !FileManager.default.fileExists(atPath: stagedFile($0, "s1")) } }
+        #expect(purged != nil, "s1 purged everywhere: \(stagingRows())\n\(controller.text.suffix(2000))")
+        #expect(controller.text.contains("removed from the manifest; paths from its last stored revision"), "\(controller.text.suffix(2000))")
+        for n in 1...3 { #expect(FileManager.default.fileExists(atPath: stagedFile(n, "s2")), "s2 stays on node-\(n)") }
+        #expect(stagingRows().contains("node-3|s1|purged|"), "\(stagingRows())")
+    }
+}
