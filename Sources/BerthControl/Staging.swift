@@ -323,6 +323,14 @@ public actor ArtifactStaging {
             })
             let paths = version.artifacts.map(\.path).filter { !keptPaths.contains($0) }
             if await fence?() != nil { return }
+            // The row stops claiming the files before the first byte is overwritten: a controller
+            // killed mid-purge leaves a row no replica starts on, and the next one purges again
+            // (or, if the version is needed after all, stages it again, re-hashing what is there).
+            var marked = row
+            marked.state = .failed
+            marked.updatedAt = Date()
+            marked.detail = "purging: files being overwritten and removed (staged again before serving)"
+            guard (try? store.record(stagings: [marked])) != nil else { continue }
             purging.insert(key)
             defer { purging.remove(key) }
             func failed(_ message: String) {

@@ -255,3 +255,41 @@ extension LocalClusterEndToEnd.ControllerEndToEndTests {
         #expect(stagingRows().contains("node-3|s1|purged|"), "\(stagingRows())")
     }
 }
+
+extension LocalClusterEndToEnd.ControllerEndToEndTests {
+    @Test func aControllerKilledMidPurge_leavesNoRowClaimingFilesItOverwrote_andItsSuccessorFinishes() throws {
+        try LocalCluster.removeBerthContainers()
+        clearStaged()
+        let server = try FileServer(root: dir + "/weights", port: Self.stagingPort)
+        defer { server.stop(); cleanUp(); clearStaged() }
+        // Big enough that three overwrite passes take a moment.
+        let size = 96 << 20
+        let s1 = try server.generate("standin/s1/weights.bin", size: size, seed: 61)
+        let s2 = try server.generate("standin/s2/weights.bin", size: 1 << 20, seed: 62)
+        _ = try apply(stagedFleet(server, [("s1", s1, size)], chat: "s1"), wait: false)
+        let first = try ControllerProcess(state: state, folder: dir, name: "first")
+        let staged = waitUntil(120) { stagingRows().components(separatedBy: "|s1|staged|").count == 4 }
+        #expect(staged != nil, "s1 staged on all three nodes: \(stagingRows())\n\(first.text.suffix(2000))")
+
+        // s1 is dropped (one version kept, chat on s2): the purges start; the controller is
+        // killed the moment one is seen running.
+        _ = try apply(stagedFleet(server, [("s1", s1, size), ("s2", s2, 1 << 20)], chat: "s2", keep: 1), wait: false)
+        let purging = waitUntil(90) {
+            (1...3).contains { !((try? LocalCluster.docker($0, ["ps", "-q", "--filter", "label=io.berth.task=purge"])) ?? "").isEmpty }
+        }
+        first.crash()
+        #expect(purging != nil, "a purge was seen running: \(stagingRows())\n\(first.text.suffix(2000))")
+        // Let the orphaned purge containers finish on their own.
+        _ = waitUntil(30) { (1...3).allSatisfy { ((try? LocalCluster.docker($0, ["ps", "-q", "--filter", "label=io.berth.task=purge"])) ?? "x").isEmpty } }
+        // No row says staged about a file that is not whole.
+        for n in 1...3 where stagingRows().contains("node-\(n)|s1|staged|") {
+            #expect((try? FileServer.sha256(of: stagedFile(n, "s1"))) == s1, "node-\(n)'s row claims s1, its file must be whole: \(stagingRows())")
+        }
+        // The successor finishes the purges.
+        let second = try ControllerProcess(state: state, folder: dir, name: "second")
+        defer { second.stop() }
+        let done = waitUntil(90) { stagingRows().components(separatedBy: "|s1|purged|").count == 4 }
+        #expect(done != nil, "\(stagingRows())\n\(second.text.suffix(2000))")
+        for n in 1...3 { #expect(!FileManager.default.fileExists(atPath: stagedFile(n, "s1"))) }
+    }
+}
