@@ -303,11 +303,12 @@ struct StandinTests {
     }
 
     @Test func speaksKServeV2_withMetricsPerAssignedGPU() async throws {
-        let (client, id, port) = try await run(["STANDIN_LOAD_DELAY": "1"])
+        // A load delay long enough that a busy machine still asks while it lasts.
+        let (client, id, port) = try await run(["STANDIN_LOAD_DELAY": "6"])
         let base = "http://127.0.0.1:\(port)"
         #expect(try await waitFor(base + "/v2/health/live", status: 200) == 200)
         #expect(await ReplicaHTTP.status(base + "/v2/health/ready") == 503, "not ready during the load delay")
-        #expect(try await waitFor(base + "/v2/health/ready", status: 200) == 200)
+        #expect(try await waitFor(base + "/v2/health/ready", status: 200, within: 20) == 200)
         #expect(await ReplicaHTTP.status(base + "/v2/models/standin/ready") == 200)
         #expect(await ReplicaHTTP.status(base + "/v2/models/standin") == 200)
         let answer = try await ReplicaHTTP.post(base + "/v2/models/standin/infer", body: "{\"inputs\":[]}")
