@@ -299,16 +299,12 @@ public enum ArtifactStager {
         if let left = try? await client.listContainers(labels: ["\(taskLabel)=stage", "io.berth.stage=\(model)@\(version.version)"]) {
             for c in left { try? await client.removeContainer(c.id, force: true) }
         }
-        let spec = ContainerCreateSpec(
-            image: image ?? version.image, cmd: ["sh", "-c", script, "berth-stage"] + arguments(root: root, keepFreeBytes: keep, rateBytesPerSecond: rate, files: files),
+        let spec = TaskContainer.spec(
+            image: image ?? version.image, script: script, name: "berth-stage",
+            arguments: arguments(root: root, keepFreeBytes: keep, rateBytesPerSecond: rate, files: files),
             env: authorization.map { ["BERTH_STAGE_AUTH=\($0)"] } ?? [],
-            labels: [BerthLabel.managedBy: "berth", taskLabel: "stage", "io.berth.stage": "\(model)@\(version.version)"], exposedPorts: nil,
-            hostConfig: HostConfig(networkMode: "host", portBindings: nil, binds: ["\(root):\(root):rw"],
-                                   restartPolicy: RestartPolicy(name: "no"), shmSize: 64 << 20, memory: nil, deviceRequests: nil))
-        let name = "berth-stage-\(UUID().uuidString.prefix(8).lowercased())"
-        let id = try await client.createContainer(name: name, spec: spec)
-        do {
-            try await client.startContainer(id)
+            labels: [taskLabel: "stage", "io.berth.stage": "\(model)@\(version.version)"], network: "host", binds: ["\(root):\(root):rw"])
+        return try await TaskContainer.run(client, kind: "stage", spec: spec) { id in
             var last = Report(total: version.artifactBytes)
             while true {
                 try await Task.sleep(for: pollInterval)
@@ -326,11 +322,7 @@ public enum ArtifactStager {
                 report.outcome = .unusable("the stager ended without a result: \(output.trimmingCharacters(in: .whitespacesAndNewlines).suffix(300))")
             }
             if report.total == 0 { report.total = version.artifactBytes }
-            try? await client.removeContainer(id, force: true)
             return report
-        } catch {
-            try? await client.removeContainer(id, force: true)
-            throw error
         }
     }
 }
@@ -389,21 +381,11 @@ extension ArtifactStager {
     /// Purges `paths` (relative to the node's model root) on a node, in a short-lived container
     /// of `image` with no network.
     public static func purgeOnNode(_ client: DockerClient, root: String, paths: [String], image: String, passes: Int = 3) async throws -> PurgeReport {
-        let spec = ContainerCreateSpec(
-            image: image, cmd: ["sh", "-c", purgeScript, "berth-purge", String(max(1, passes)), root] + paths, env: [],
-            labels: [BerthLabel.managedBy: "berth", taskLabel: "purge"], exposedPorts: nil,
-            hostConfig: HostConfig(networkMode: "none", portBindings: nil, binds: ["\(root):\(root):rw"],
-                                   restartPolicy: RestartPolicy(name: "no"), shmSize: 64 << 20, memory: nil, deviceRequests: nil))
-        let id = try await client.createContainer(name: "berth-purge-\(UUID().uuidString.prefix(8).lowercased())", spec: spec)
-        do {
-            try await client.startContainer(id)
+        let spec = TaskContainer.spec(image: image, script: purgeScript, name: "berth-purge", arguments: [String(max(1, passes)), root] + paths,
+                                      labels: [taskLabel: "purge"], network: "none", binds: ["\(root):\(root):rw"])
+        return try await TaskContainer.run(client, kind: "purge", spec: spec) { id in
             _ = try await client.waitContainer(id)
-            let report = parsePurge(try await client.logs(id, tail: paths.count * 2 + 10))
-            try? await client.removeContainer(id, force: true)
-            return report
-        } catch {
-            try? await client.removeContainer(id, force: true)
-            throw error
+            return parsePurge(try await client.logs(id, tail: paths.count * 2 + 10))
         }
     }
 }
@@ -433,14 +415,11 @@ extension ArtifactStager {
             for c in left { try? await client.removeContainer(c.id, force: true) }
         }
         let secret = UUID().uuidString.lowercased()
-        let spec = ContainerCreateSpec(
-            image: image, cmd: ["sh", "-c", serveScript, "berth-serve", String(port)], env: [],
-            labels: [BerthLabel.managedBy: "berth", taskLabel: "serve", "io.berth.serve-port": String(port)], exposedPorts: nil,
-            hostConfig: HostConfig(networkMode: "host", portBindings: nil, binds: ["\(root):/srv/\(secret):ro"],
-                                   restartPolicy: RestartPolicy(name: "no"), shmSize: 64 << 20, memory: nil, deviceRequests: nil))
-        let id = try await client.createContainer(name: "berth-serve-\(UUID().uuidString.prefix(8).lowercased())", spec: spec)
+        let spec = TaskContainer.spec(image: image, script: serveScript, name: "berth-serve", arguments: [String(port)],
+                                      labels: [taskLabel: "serve", "io.berth.serve-port": String(port)], network: "host",
+                                      binds: ["\(root):/srv/\(secret):ro"])
+        let id = try await TaskContainer.start(client, kind: "serve", spec: spec)
         do {
-            try await client.startContainer(id)
             // httpd binds at once or exits (port taken, no httpd in the image): give it a moment, then look.
             try await Task.sleep(for: .milliseconds(500))
             guard try await client.inspectContainer(id).state.running == true else {

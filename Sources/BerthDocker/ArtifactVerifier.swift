@@ -76,34 +76,24 @@ extension ArtifactVerifier {
         let script = #"for f in "$@"; do if [ -e "$f" ]; then sha256sum "$f"; else echo "missing  $f"; fi; done"#
         // Verify containers left by a verifier that was killed are swept before a new one starts.
         await sweepVerifyContainers(client)
-        let spec = ContainerCreateSpec(
-            image: image ?? version.image, cmd: ["sh", "-c", script, "berth-verify"] + paths, env: [],
-            labels: [BerthLabel.managedBy: "berth", verifyLabel: "verify"], exposedPorts: nil,
-            hostConfig: HostConfig(networkMode: "none", portBindings: nil, binds: folders.map { "\($0):\($0):ro" },
-                                   restartPolicy: RestartPolicy(name: "no"), shmSize: 64 << 20, memory: nil, deviceRequests: nil))
-        let name = "berth-verify-\(UUID().uuidString.prefix(8).lowercased())"
-        let id = try await client.createContainer(name: name, spec: spec)
-        do {
-            try await client.startContainer(id)
+        let spec = TaskContainer.spec(image: image ?? version.image, script: script, name: "berth-verify", arguments: paths,
+                                      labels: [verifyLabel: "verify"], network: "none", binds: folders.map { "\($0):\($0):ro" })
+        let output = try await TaskContainer.run(client, kind: "verify", spec: spec) { id in
             _ = try await client.waitContainer(id)
-            let output = try await client.logs(id, tail: paths.count * 4 + 10)
-            try? await client.removeContainer(id)
-            var seen: [String: String] = [:]
-            for line in output.split(separator: "\n") {
-                let parts = line.split(separator: " ", maxSplits: 1, omittingEmptySubsequences: true)
-                guard parts.count == 2 else { continue }
-                seen[parts[1].trimmingCharacters(in: .whitespaces)] = String(parts[0])
+            return try await client.logs(id, tail: paths.count * 4 + 10)
+        }
+        var seen: [String: String] = [:]
+        for line in output.split(separator: "\n") {
+            let parts = line.split(separator: " ", maxSplits: 1, omittingEmptySubsequences: true)
+            guard parts.count == 2 else { continue }
+            seen[parts[1].trimmingCharacters(in: .whitespaces)] = String(parts[0])
+        }
+        return version.artifacts.map { a in
+            switch seen[a.path] {
+            case nil: Result(path: a.path, expected: a.sha256, actual: nil, problem: "unreadable: no hash in the verifier's output")
+            case "missing": Result(path: a.path, expected: a.sha256, actual: nil, problem: "missing")
+            case let actual?: Result(path: a.path, expected: a.sha256, actual: actual, problem: actual == a.sha256 ? "" : "sha256 mismatch")
             }
-            return version.artifacts.map { a in
-                switch seen[a.path] {
-                case nil: Result(path: a.path, expected: a.sha256, actual: nil, problem: "unreadable: no hash in the verifier's output")
-                case "missing": Result(path: a.path, expected: a.sha256, actual: nil, problem: "missing")
-                case let actual?: Result(path: a.path, expected: a.sha256, actual: actual, problem: actual == a.sha256 ? "" : "sha256 mismatch")
-                }
-            }
-        } catch {
-            try? await client.removeContainer(id)
-            throw error
         }
     }
 }
