@@ -22,6 +22,8 @@ struct ClusterCLITests {
     }
 
     @Test func modelVerifyOnANode_hashesInAShortLivedContainer() throws {
+        // The verifier runs in the version's image; other suites' controllers may have collected it.
+        _ = try LocalCluster.docker(1, ["pull", "-q", LocalCluster.imageV1])
         let dir = BerthProcess.temporaryFolder()
         let state = dir + "/berth.db"
         let weights = dir + "/models/weights.bin"
@@ -52,6 +54,8 @@ struct ClusterCLITests {
     }
 
     @Test func modelVerifyOnANode_takesPathsAsArguments_soAQuoteInOneIsJustACharacter() throws {
+        // The verifier runs in the version's image; other suites' controllers may have collected it.
+        _ = try LocalCluster.docker(1, ["pull", "-q", LocalCluster.imageV1])
         let dir = BerthProcess.temporaryFolder()
         let state = dir + "/berth.db"
         let weights = dir + "/it's/weights.bin"

@@ -238,6 +238,8 @@ struct DockerClientIntegrationTests {
 
     @Test func verifyContainersLeftByAKilledVerifier_areSwept_butNotOneStillWorking() async throws {
         let client = try await LocalCluster.client(1)
+        // Other suites' controllers may have collected it (image keeping).
+        try await client.pullImage(LocalCluster.imageV1)
         func verifyContainer(_ cmd: [String]) async throws -> String {
             let host = try JSONDecoder().decode(HostConfig.self, from: Data(#"{"NetworkMode": "none", "RestartPolicy": {"Name": "no"}, "ShmSize": 67108864}"#.utf8))
             let spec = ContainerCreateSpec(image: LocalCluster.imageV1, cmd: cmd, env: [], labels: [BerthLabel.managedBy: "berth", ArtifactVerifier.verifyLabel: "verify"],
