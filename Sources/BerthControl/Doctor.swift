@@ -2,6 +2,7 @@ import BerthDocker
 import BerthGateway
 import BerthModel
 import BerthReconciler
+import BerthScheduler
 import BerthStore
 import Foundation
 
@@ -208,6 +209,21 @@ public enum Doctor {
         }
 
         guard options.focus == nil else { return findings }
+
+        // N+1: could the fleet absorb losing any one active node now (standbys plus free GPUs)?
+        let losses = WhatIf.losingAnyOne(FleetInput(objects))
+        let stranded = losses.filter { !$0.fits }
+        if losses.isEmpty {
+            // No active node: nothing to lose.
+        } else if stranded.isEmpty {
+            add(.ok, "fleet", "n+1", "losing any one of \(losses.count) active node(s), every replica placed now still fits")
+        } else {
+            for o in stranded {
+                let what = o.unplaced.map { "\($0.deployment)/\($0.replica) (\($0.reason))" }.joined(separator: "; ")
+                add(.warning, "fleet", "n+1", "losing \(o.lost.joined(separator: ", ")) would leave \(o.unplaced.count) replica(s) unplaced: \(what)",
+                    "add a standby with room, or free GPUs on the other actives; `berth plan --fail \(o.lost.joined(separator: ","))` shows where the rest would go")
+            }
+        }
 
         // The state folder, snapshots, the controller, the gateways.
         let folder = ControllerOptions.folder(ofStatePath: statePath)

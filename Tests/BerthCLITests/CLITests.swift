@@ -167,4 +167,59 @@ struct PlanCLITests {
         #expect(two.stdout.contains("\"unschedulable\" : \"needs 16 GPUs ≥ 39.1 GiB of model A100-SXM4-80GB: gpu-a1 has 0 free (gang of 2 × 8); gpu-a2 has 0 free (gang of 2 × 8); gpu-s1 is a standby\""), "\(two.stdout)")
         #expect(two.stderr.contains("1 replica(s) cannot be placed"))
     }
+
+    @Test func doctor_warnsWhenLosingOneActiveNodeWouldStrandAReplica() throws {
+        let dir = BerthProcess.temporaryFolder()
+        let state = dir + "/berth.db"
+        func node(_ name: String, role: String = "active") -> String {
+            """
+            apiVersion: berth/v1
+            kind: Node
+            metadata: { name: \(name) }
+            spec:
+              address: 10.0.0.\(name.last!)
+              engine: { endpoint: "unix://\(dir)/\(name).sock" }
+              role: \(role)
+              gpus: { count: 8, model: H100, memoryGiB: 80 }
+            """
+        }
+        let fleet = """
+            apiVersion: berth/v1
+            kind: Model
+            metadata: { name: m }
+            spec:
+              versions: [{ version: v1, image: "registry.internal:5000/m:v1", parameters: 70B, precision: bf16 }]
+            ---
+            apiVersion: berth/v1
+            kind: Deployment
+            metadata: { name: chat }
+            spec: { model: m, version: v1, replicas: 2, gpusPerReplica: 8 }
+            """
+        write([node("gpu-1"), node("gpu-2"), fleet].joined(separator: "\n---\n"), to: dir + "/fleet.yaml")
+        _ = try BerthProcess.run(["apply", "-f", dir + "/fleet.yaml"], state: state)
+        let doctor = try BerthProcess.run(["doctor"], state: state)
+        #expect(doctor.stdout.contains("losing gpu-1 would leave 1 replica(s) unplaced") && doctor.stdout.contains("losing gpu-2 would leave"), "\(doctor.stdout)")
+        // With a standby the same loss is absorbed.
+        write(node("gpu-3", role: "standby"), to: dir + "/standby.yaml")
+        _ = try BerthProcess.run(["apply", "-f", dir + "/standby.yaml"], state: state)
+        let again = try BerthProcess.run(["doctor"], state: state)
+        #expect(again.stdout.contains("losing any one of 2 active node(s), every replica placed now still fits"), "\(again.stdout)")
+    }
+
+    @Test func whatIf_theV3GangSurvivesLosingEitherActiveNode_butNotBoth() throws {
+        let dir = BerthProcess.temporaryFolder()
+        let state = dir + "/berth.db"
+        _ = try BerthProcess.run(["apply", "-f", BerthProcess.root.appendingPathComponent("manifests/deepseek-v3").path], state: state)
+        let one = try BerthProcess.run(["plan", "--fail", "gpu-a1"], state: state)
+        #expect(one.code == 0, "\(one.stdout)\(one.stderr)")
+        #expect(one.stdout.contains("If gpu-a1 is lost: standby gpu-s1 promoted; 1 replica(s) move; everything placed now still fits."), "\(one.stdout)")
+        #expect(one.stdout.contains("gpu-a1+gpu-a2") && one.stdout.contains("gpu-s1 (GPUs 0,1,2,3,4,5,6,7"), "the gang re-forms on the standby: \(one.stdout)")
+        let any = try BerthProcess.run(["plan", "--fail-any"], state: state)
+        #expect(any.code == 0 && any.stdout.contains("N+1: the fleet absorbs the loss of any one active node"), "\(any.stdout)")
+        let both = try BerthProcess.run(["plan", "--fail", "gpu-a1,gpu-a2", "-o", "json"], state: state)
+        #expect(both.code == 5, "\(both.stdout)\(both.stderr)")
+        #expect(both.stdout.contains("\"fits\" : false") && both.stdout.contains("gpu-a1 not ready; gpu-a2 not ready"), "\(both.stdout)")
+        let unknown = try BerthProcess.run(["plan", "--fail", "gpu-z9"], state: state)
+        #expect(unknown.code == 4 && unknown.stderr.contains("no node gpu-z9") && unknown.stderr.contains("gpu-a1, gpu-a2, gpu-s1"), "\(unknown.stderr)")
+    }
 }
