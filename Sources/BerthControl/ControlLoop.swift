@@ -1,6 +1,7 @@
 import BerthDocker
 import BerthModel
 import BerthReconciler
+import BerthScheduler
 import BerthStore
 import Foundation
 import Logging
@@ -77,6 +78,7 @@ public final class ControlLoop: Service, Sendable {
         // Asked before every batch of engine actions: this controller still holds the lease at its epoch.
         let fence = leadership.fence(store)
         var lastPrune: ContinuousClock.Instant?
+        var nPlusOne = NPlusOne()
         defer { latest.publish(nil) }
 
         while !Task.isShuttingDownGracefully {
@@ -227,6 +229,7 @@ public final class ControlLoop: Service, Sendable {
                 previous = status
                 await board.update(status: status, at: now)
                 metrics.record(pass: pass, status: output, duration: duration)
+                nPlusOne.update(desired: desired, nodes: status.nodes, revision: revision, metrics: metrics)
                 try autoRollback(status.deployments, objects: objects, pass: pass, store: store, logger: logger)
                 if lastPrune.map({ ContinuousClock.now - $0 > .seconds(3600) }) ?? true {
                     lastPrune = .now
@@ -325,5 +328,33 @@ public final class ControlLoop: Service, Sendable {
             if ticks % 4 == 0, seen >= 0, let latest = try? store.latestRevision(), latest != seen { return }
             try? await Task.sleep(for: .milliseconds(25))
         }
+    }
+}
+
+/// The N+1 metric, asked again only when the desired revision or a node's readiness or acting
+/// role changes (each answer runs the scheduler once per active node), and not at all beyond
+/// `maxNodes` nodes, where `berth plan --fail-any` asks it on demand.
+struct NPlusOne {
+    static let maxNodes = 256
+    var lastKey = ""
+
+    mutating func update(desired: [Resource], nodes: [NodeStatus], revision: Int64, metrics: ControllerMetrics) {
+        let key = "\(revision)|" + nodes.map { "\($0.name):\($0.ready):\($0.promoted):\($0.rejoinedAsStandby)" }.joined(separator: ",")
+        guard key != lastKey, nodes.count <= Self.maxNodes else { return }
+        lastKey = key
+        metrics.record(nodeLoss: WhatIf.losingAnyOne(Self.fleet(desired: desired, nodes: nodes)))
+    }
+
+    /// The desired state as it stands: failed nodes not ready, promoted standbys acting as
+    /// actives, rejoined nodes as standbys.
+    static func fleet(desired: [Resource], nodes: [NodeStatus]) -> FleetInput {
+        let seen = Dictionary(nodes.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
+        var fleet = FleetInput(desired, ready: { seen[$0]?.ready ?? true })
+        for i in fleet.nodes.indices {
+            guard let n = seen[fleet.nodes[i].name] else { continue }
+            if n.promoted { fleet.nodes[i].spec.role = .active }
+            if n.rejoinedAsStandby { fleet.nodes[i].spec.role = .standby }
+        }
+        return fleet
     }
 }

@@ -1,5 +1,6 @@
 import BerthModel
 import BerthReconciler
+import BerthScheduler
 import Foundation
 import Prometheus
 
@@ -10,6 +11,8 @@ public final class ControllerMetrics: Sendable {
     let leader: Gauge
     private let telemetryLock = NSLock()
     nonisolated(unsafe) private var telemetrySeries: [Gauge] = []
+    private let nodeLossLock = NSLock()
+    nonisolated(unsafe) private var nodeLossSeries: [Gauge] = []
 
     public init() {
         passDuration = registry.makeDurationHistogram(
@@ -111,6 +114,20 @@ public final class ControllerMetrics: Sendable {
             if let latency = d.latencySeconds {
                 set("deployment_request_latency_seconds", "Mean seconds per successful request over the last scrape interval.", [("deployment", deployment)], latency)
             }
+        }
+    }
+
+    /// N+1: for each active node, the replicas placed now that would not fit if it were lost
+    /// (`WhatIf`). Series of nodes no longer active are dropped.
+    func record(nodeLoss outcomes: [WhatIf.Outcome]) {
+        nodeLossLock.lock()
+        defer { nodeLossLock.unlock() }
+        for g in nodeLossSeries { registry.unregisterGauge(g) }
+        nodeLossSeries = outcomes.map { o in
+            let g = gauge("node_loss_unplaced_replicas", "Replicas placed now that would not fit if this active node were lost (standbys promoted as failover would).",
+                          [("node", o.lost.joined(separator: ","))])
+            g.set(to: Double(o.unplaced.count))
+            return g
         }
     }
 

@@ -104,6 +104,8 @@ public enum MonitoringRender {
         out += rule("BerthSnapshotTooOld", "time() - berth_last_snapshot_timestamp_seconds > \(options.snapshotMaxAge)", for: nil, severity: "warning",
                     "the newest snapshot of the state database is older than \(options.snapshotMaxAge / 3600) h")
         out += rule("BerthNodeDown", "berth_node_up == 0", for: "1m", severity: "critical", "node {{ $labels.node }}'s engine does not answer")
+        out += rule("BerthNotNPlusOne", "berth_node_loss_unplaced_replicas > 0", for: "10m", severity: "warning",
+                    "losing node {{ $labels.node }} now would leave {{ $value }} replicas unplaced (`berth plan --fail {{ $labels.node }}`)")
         out += rule("BerthControllerDown", "up{job=\"berth-controller\"} == 0", for: "1m", severity: "critical", "the Berth controller does not answer")
         return out
     }

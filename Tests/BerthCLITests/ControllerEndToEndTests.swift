@@ -130,6 +130,8 @@ struct ControllerEndToEndTests {
         #expect(metrics.contains("berth_deployment_replicas_ready{deployment=\"chat\"} 2"), "\(metrics)")
         #expect(metrics.contains("berth_reconcile_pass_duration_seconds_count"))
         #expect(metrics.contains("berth_plan_actions_total{kind=\"create\",outcome=\"ok\"} 3"))
+        // N+1: the standby takes either active node's replicas.
+        #expect(metrics.contains("berth_node_loss_unplaced_replicas{node=\"node-1\"} 0") && metrics.contains("berth_node_loss_unplaced_replicas{node=\"node-2\"} 0"), "\(metrics)")
         let status = try BerthProcess.get(api + "/api/v1/status")
         #expect(status.contains("\"leader\" : true"))
 
@@ -354,6 +356,7 @@ struct ControllerEndToEndTests {
         #expect(answers.allSatisfy { $0.contains("standin@") }, "every request answered after the promotion: \(answers)")
         let metrics = try BerthProcess.get(try #require(controller.api()) + "/metrics")
         #expect(metrics.contains("berth_promotion_seconds_count{outcome=\"succeeded\"} 1"), "\(metrics)")
+        #expect(metrics.contains("berth_node_loss_unplaced_replicas{node=\"node-3\"}"), "the promoted standby is asked about as an active: \(metrics)")
 
         // Heal: the engine returns with its old container; it rejoins as a standby and the old
         // replica is removed without ever entering the gateway.
