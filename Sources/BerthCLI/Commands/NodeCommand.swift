@@ -1,4 +1,5 @@
 import ArgumentParser
+import BerthDocker
 import BerthModel
 import BerthStore
 import Foundation
@@ -15,8 +16,9 @@ struct NodeCommand: AsyncParsableCommand {
               drain     cordon, and move every replica elsewhere, each successor ready before the old one stops
               uncordon  lift a cordon or a drain
               promote   make a standby (or a node that rejoined as a standby) active now
+              discover  read the node's GPUs from nvidia-smi on the node
             """,
-        subcommands: [Cordon.self, Uncordon.self, Drain.self, Promote.self])
+        subcommands: [Cordon.self, Uncordon.self, Drain.self, Promote.self, Discover.self])
 
     struct Target: ParsableArguments {
         @Argument(help: "The node's name.")
@@ -69,6 +71,106 @@ struct NodeCommand: AsyncParsableCommand {
         @OptionGroup var target: Target
         func run() async throws {
             try target.change(.drain) { _ in "node/\(target.name) draining: its replicas move to other nodes as successors become ready" }
+        }
+    }
+
+    struct Discover: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Read a node's GPUs from nvidia-smi on the node, as its manifest's gpus.",
+            discussion: """
+                Runs `nvidia-smi --query-gpu=index,uuid,name,memory.total,driver_version,mig.mode.current` \
+                in a short-lived container on the node (agentless, as `model verify --node`): with \
+                runtime: nvidia every GPU is requested and the NVIDIA Container Toolkit mounts the \
+                driver's nvidia-smi into the image; otherwise the image's own nvidia-smi answers. \
+                Prints the node's `gpus:` with each device keyed by UUID. --write FILE writes the whole \
+                Node manifest with those gpus (apply it with `berth apply -f FILE`); --diff compares \
+                with what is stored and exits 1 when they differ. GPUs with MIG enabled are reported \
+                (Berth places whole GPUs, not MIG instances). Exit 70 when the node cannot be asked, \
+                6 when nvidia-smi's answer cannot be read.
+                """)
+
+        @Argument(help: "The node's name.")
+        var name: String
+
+        @Option(help: ArgumentHelp("Image to run nvidia-smi in (a glibc image; default: the first model version's image in the fleet).", valueName: "image"))
+        var image: String?
+
+        @Option(help: ArgumentHelp("Write the Node manifest with the discovered gpus to FILE.", valueName: "file"))
+        var write: String?
+
+        @Flag(help: "Compare with the stored node's gpus; exit 1 when they differ.")
+        var diff = false
+
+        @OptionGroup var state: StateOptions
+
+        func run() async throws {
+            guard let store = try reportingErrorsReturning({ try state.openForReading() }) ?? nil else { throw Exit.notFound }
+            let objects = try reportingErrorsReturning { try store.objects().map(\.resource) }!
+            guard let resource = objects.first(where: { $0.kind == .node && $0.name == name }), let spec = resource.node else {
+                let known = objects.filter { $0.kind == .node }.map(\.name).sorted()
+                Console.error("no node \"\(name)\" in \(state.path)" + (known.isEmpty ? "" : " (nodes: \(known.joined(separator: ", ")))"))
+                throw Exit.notFound
+            }
+            guard let image = image ?? objects.compactMap({ $0.model?.versions.first?.image }).first else {
+                Console.error("no image to run nvidia-smi in: the fleet has no model version; pass --image IMAGE (a glibc image, such as your serving image)")
+                throw Exit.invalidInput
+            }
+            let output: String
+            do {
+                let client = try await DockerClient.connect(DockerEndpoint(spec.engine))
+                Console.note("asking nvidia-smi on \(name) (image \(image))")
+                output = try await GPUDiscovery.run(client, node: spec, image: image)
+            } catch {
+                Console.error("cannot ask node \(name)'s GPUs: \(error)")
+                throw Exit.internalError
+            }
+            let gpus: [GPUDiscovery.GPU]
+            do {
+                gpus = try GPUDiscovery.parse(output)
+            } catch {
+                Console.error("node \(name): \(error)")
+                throw Exit.verificationFailed
+            }
+            let found = GPUDiscovery.inventory(gpus)
+            for g in gpus where g.mig {
+                Console.note("GPU \(g.index) (\(g.uuid ?? "?")) has MIG enabled: Berth places it whole, not its MIG instances")
+            }
+            if let driver = gpus.compactMap(\.driver).first { Console.note("driver \(driver)") }
+            var updated = resource
+            updated.spec = .node({ var n = spec; n.gpus = found; return n }())
+            let yaml = ResourceCoding.yaml(updated)
+            if let write {
+                do {
+                    try yaml.write(toFile: write, atomically: true, encoding: .utf8)
+                } catch {
+                    Console.error("cannot write \(write): \(error.localizedDescription)")
+                    throw Exit.invalidInput
+                }
+                Console.note("wrote node \(name) with \(found.count) GPU(s) to \(write); apply it with `berth apply -f \(write)`")
+            }
+            if diff {
+                let lines = GPUDiscovery.differences(declared: spec.gpus, found: found)
+                if lines.isEmpty {
+                    Console.print("node \(name): the stored gpus match what nvidia-smi reports (\(found.count) GPU(s))")
+                    return
+                }
+                Console.print(lines.map { "node \(name): \($0)" }.joined(separator: "\n"))
+                throw Exit.differences
+            }
+            if write == nil { Console.print(Self.gpusBlock(yaml)) }
+        }
+
+        /// The `gpus:` part of a printed Node manifest.
+        static func gpusBlock(_ yaml: String) -> String {
+            var out: [Substring] = []
+            var inside = false
+            for line in yaml.split(separator: "\n", omittingEmptySubsequences: false) {
+                if line.hasPrefix("  gpus:") { inside = true; out.append(line); continue }
+                if inside {
+                    if line.hasPrefix("    ") || line.hasPrefix("  -") { out.append(line) } else { break }
+                }
+            }
+            return out.isEmpty ? yaml : out.joined(separator: "\n")
         }
     }
 
