@@ -30,17 +30,17 @@ public actor ArtifactStaging {
     let settings: Settings
     let metrics: ControllerMetrics?
     let onChange: @Sendable (String) -> Void
-    private var running: [String: Task<Void, Never>] = [:]
+    var running: [String: Task<Void, Never>] = [:]
     private var retryAfter: [String: Date] = [:]
-    private var purging: Set<String> = []
+    var purging: Set<String> = []
     /// Failed purges, by key: how many in a row, and not before when to try again (same backoff
     /// as stagings, so a node that refuses does not get a warning every round).
-    private var purgeRetry: [String: (attempts: Int, after: Date)] = [:]
-    private var events: [Notice] = []
+    var purgeRetry: [String: (attempts: Int, after: Date)] = [:]
+    var events: [Notice] = []
     /// Copy ports in use, by the serving node's address.
     private var copyPortsInUse: [String: Set<Int>] = [:]
     /// Versions removed from the manifest, as the stored history last listed them (nil: unknown).
-    private var removedVersions: [String: ModelVersion?] = [:]
+    var removedVersions: [String: ModelVersion?] = [:]
 
     init(pool: ClientPool, statePath: String, settings: Settings = Settings(), metrics: ControllerMetrics? = nil,
          onChange: @escaping @Sendable (String) -> Void = { _ in }) {
@@ -266,185 +266,7 @@ public actor ArtifactStaging {
         return Finished(row: row, notice: notice, seconds: seconds, outcome: outcome)
     }
 
-    /// A staged version no longer in the manifest as the stored history last had it, when the
-    /// files staged (`row.fingerprint`) are exactly that listing's; nil when no stored revision
-    /// matches (then the files are left alone: which paths they are is not known for sure).
-    /// Looked up once per row and fingerprint.
-    func removedVersion(_ row: Staging, store: StateStore) -> ModelVersion? {
-        let key = "\(row.model)@\(row.version)#\(row.fingerprint)"
-        if let known = removedVersions[key] { return known }
-        var found: ModelVersion?
-        let object = ObjectKey(.model, row.model)
-        for revision in (try? store.revisions(changing: object)) ?? [] {
-            guard let version = (try? store.object(object, at: revision))??.model?.version(row.version) else { continue }
-            if Staging.fingerprint(version) == row.fingerprint { found = version }
-            break
-        }
-        removedVersions[key] = .some(found)
-        return found
-    }
-
-    /// The image a purge runs in: `--stager-image`; a listed version's own; for a removed
-    /// version (its image may have been collected since) the first of its own and its model's
-    /// kept versions' images that the node has.
-    func purgeImage(for version: ModelVersion, listed: Bool, model: ModelSpec?, client: DockerClient) async throws -> String {
-        if let image = settings.image { return image }
-        if listed { return version.image }
-        let candidates = [version.image] + (model?.versions.reversed().map(\.image) ?? [])
-        for image in candidates where (try? await client.hasImage(image)) == true { return image }
-        return version.image
-    }
-
     public static func size(_ bytes: Int64) -> String {
         bytes >= 1 << 30 ? String(format: "%.1f GiB", Double(bytes) / Double(1 << 30)) : String(format: "%.1f MiB", Double(bytes) / Double(1 << 20))
-    }
-
-    /// Purges, node by node, staged versions nothing keeps any more (`StagingPlan.purgeable`)
-    /// that no container on the node runs.
-    func purge(rows: [Staging], desired: [Resource], observed: [String: NodeObservation], specs: [String: NodeSpec], store: StateStore, fence: Fence?) async {
-        let models = Dictionary(desired.compactMap { r in r.model.map { (r.name, $0) } }, uniquingKeysWith: { a, _ in a })
-        for row in rows where row.state != .purged {
-            let key = Self.key(row.node, row.key)
-            guard let spec = specs[row.node], running[key] == nil, !purging.contains(key),
-                  (purgeRetry[key]?.after ?? .distantPast) <= Date(),
-                  StagingPlan.purgeable(model: row.model, version: row.version, desired: desired),
-                  case .reachable(let containers)? = observed[row.node],
-                  // A container whose deployment is gone (being removed) counts as this model's: wait for it.
-                  !containers.contains(where: { $0.modelVersion == row.version && (desiredModel(of: $0, desired) ?? row.model) == row.model }) else { continue }
-            // The paths: from the model's listing of the version or, for a version no longer
-            // listed, from the stored revision that last listed it with the files staged here.
-            let listed = models[row.model]?.version(row.version)
-            guard let version = listed ?? removedVersion(row, store: store), version.isStaged else { continue }
-            // The node a version is copied from holds the originals: they are the operator's, not Berth's copies.
-            if version.source?.node == row.node { continue }
-            // Paths another kept version lists stay (the same file may serve both).
-            let keptPaths = Set(models.flatMap { name, m in
-                m.versions.filter { v in v.isStaged && !StagingPlan.purgeable(model: name, version: v.version, desired: desired) }.flatMap(\.artifacts).map(\.path)
-            })
-            let paths = version.artifacts.map(\.path).filter { !keptPaths.contains($0) }
-            if await fence?() != nil { return }
-            // The row stops claiming the files before the first byte is overwritten: a controller
-            // killed mid-purge leaves a row no replica starts on, and the next one purges again
-            // (or, if the version is needed after all, stages it again, re-hashing what is there).
-            var marked = row
-            marked.state = .failed
-            marked.updatedAt = Date()
-            marked.detail = "purging: files being overwritten and removed (staged again before serving)"
-            guard (try? store.record(stagings: [marked])) != nil else { continue }
-            purging.insert(key)
-            defer { purging.remove(key) }
-            func failed(_ message: String) {
-                let attempts = (purgeRetry[key]?.attempts ?? 0) + 1
-                purgeRetry[key] = (attempts, Date().addingTimeInterval(Self.retryDelay(attempt: attempts)))
-                events.append(Notice(kind: "node", name: row.node, warning: true, reason: .artifactsPurgedFromNode,
-                                     message: message + String(format: " (attempt %d; next in %.0f s)", attempts, Self.retryDelay(attempt: attempts))))
-            }
-            do {
-                let client = try await pool.client(for: spec.engine)
-                let image = try await purgeImage(for: version, listed: listed != nil, model: models[row.model], client: client)
-                let report = try await ArtifactStager.purgeOnNode(client, root: spec.modelStorage.modelRoot, paths: paths,
-                                                                  image: image, passes: settings.purgePasses)
-                let now = Date()
-                if let failure = report.failure {
-                    failed("\(row.key) on \(row.node): purge stopped: \(failure)")
-                    continue
-                }
-                purgeRetry[key] = nil
-                var purged = row
-                purged.state = .purged
-                purged.bytesDone = 0
-                purged.updatedAt = now
-                purged.detail = "purged: \(report.files) file(s), \(Self.size(report.bytes)) overwritten \(settings.purgePasses) times and removed"
-                let marks = version.artifacts.map {
-                    Verification(model: row.model, version: row.version, path: $0.path, node: row.node, expected: $0.sha256, actual: nil,
-                                 ok: false, detail: "purged from \(row.node); staged again before serving it", verifiedAt: now)
-                }
-                try? store.record(stagings: [purged], verifications: marks)
-                events.append(Notice(kind: "node", name: row.node, warning: false, reason: .artifactsPurgedFromNode,
-                                     message: "\(row.key) on \(row.node): \(report.files) file(s), \(Self.size(report.bytes)) overwritten "
-                                        + "\(settings.purgePasses) times and removed ("
-                                        + (listed == nil ? "removed from the manifest; paths from its last stored revision)" : "no longer among the versions kept)")))
-            } catch {
-                failed("\(row.key) on \(row.node): purge could not run: \(error)")
-            }
-        }
-    }
-
-    func desiredModel(of container: ObservedContainer, _ desired: [Resource]) -> String? {
-        desired.first { $0.kind == .deployment && $0.name == container.deployment }?.deployment?.model
-    }
-}
-
-/// Runs staging rounds beside the passes while this controller leads: every `interval`, and at
-/// once after a pass at a new revision. Losing the lead stops every staging (partial files stay).
-final class StagingService: Service, Sendable {
-    let staging: ArtifactStaging
-    let latest: LatestPass
-    let interval: TimeInterval
-    let clock: any Clock<Duration>
-
-    init(staging: ArtifactStaging, latest: LatestPass, interval: TimeInterval, clock: any Clock<Duration> = ContinuousClock()) {
-        self.staging = staging
-        self.latest = latest
-        self.interval = interval
-        self.clock = clock
-    }
-
-    func run() async throws {
-        let tick = Duration.milliseconds(250)
-        await everyTick(tick, on: clock, state: (revision: Int64(-1), since: Duration.zero)) { last in
-            guard let seen = self.latest.value else {
-                if last.revision != -1 { await self.staging.stopAll() }
-                last = (-1, .zero)
-                return
-            }
-            if seen.revision != last.revision || last.since.seconds >= self.interval {
-                last = (seen.revision, .zero)
-                await self.staging.round(desired: seen.desired, plan: seen.pass.plan, observed: seen.pass.observed, health: seen.pass.health, fence: seen.fence)
-            }
-            last.since += tick
-        }
-        await staging.stopAll()
-    }
-}
-
-/// A copy from another node (`source: { node: NAME }`): that node serves its model root for the
-/// length of the copy (`ArtifactStager.serveOnNode`) and the stager fetches from it as from any
-/// file server, so every byte is hash-checked on arrival: a source holding a wrong file fails
-/// the copy, never the target.
-public struct PeerCopy: Sendable {
-    /// The serving node and the port its file server listens on.
-    public struct Target: Sendable {
-        public var node: String
-        public var spec: NodeSpec
-        public var port: Int
-        public init(node: String, spec: NodeSpec, port: Int) {
-            self.node = node
-            self.spec = spec
-            self.port = port
-        }
-    }
-
-    public var target: Target
-    public var client: DockerClient
-
-    public init(target: Target, client: DockerClient) {
-        self.target = target
-        self.client = client
-    }
-
-    /// Outside the replica port ranges of the examples and the local cluster.
-    public static let defaultPorts = 7380...7395
-
-    /// "7380-7395" (or one port) as a range; nil when it is not one.
-    public static func ports(_ text: String) -> ClosedRange<Int>? {
-        let parts = text.split(separator: "-", omittingEmptySubsequences: false).map { Int($0.trimmingCharacters(in: .whitespaces)) }
-        guard (1...2).contains(parts.count), let from = parts.first ?? nil, let to = parts.last ?? nil, 1 <= from, from <= to, to <= 65_535 else { return nil }
-        return from...to
-    }
-
-    struct Unavailable: Error, CustomStringConvertible {
-        var message: String
-        var description: String { message }
     }
 }
