@@ -46,8 +46,17 @@ public actor NodeHealthTracker {
         var failure: NodeFailure?
         /// Running containers that answered their health check at least once.
         var everReady: Set<String> = []
-        /// A notice about this episode (fleet-wide failure, failure limit) was given already.
-        var noticed = ""
+        /// Which notice about this episode was given already, so it is given once.
+        var noticed: Noticed = .nothing
+    }
+
+    /// Notices given once per episode of a node's trouble.
+    enum Noticed {
+        case nothing
+        /// Its replicas fail, but so do the same deployments' everywhere: no node is failed for it.
+        case fleetWide
+        /// It would have been failed for replica health, past the per-window limit.
+        case failureLimit
     }
 
     let options: FailoverOptions
@@ -177,8 +186,8 @@ public actor NodeHealthTracker {
                 case .local(let why)?: failure = (.replicasFailing, why)
                 case .fleetWide(let why)?:
                     fleetWide = true
-                    if n.noticed != "fleetWide" {
-                        n.noticed = "fleetWide"
+                    if n.noticed != .fleetWide {
+                        n.noticed = .fleetWide
                         events.append(Notice(kind: "node", name: name, warning: true, reason: .replicasFailingEverywhere, message: why + "; no node is failed for it"))
                     }
                     if n.notReadyAt != nil, let kind = n.failure { failure = (kind, n.lastError) }  // a node already failed stays failed
@@ -193,7 +202,7 @@ public actor NodeHealthTracker {
             switch failure {
             case nil:
                 if n.notReadyAt != nil { recovered(name, spec: spec, state: n, at: instant) }
-                n = NodeState(lastSeen: n.lastSeen, everReady: n.everReady, noticed: fleetWide ? n.noticed : "")
+                n = NodeState(lastSeen: n.lastSeen, everReady: n.everReady, noticed: fleetWide ? n.noticed : .nothing)
             case let (kind, why)?:
                 n.lastError = why
                 // A failed node keeps the kind of its failure until it recovers: an engine that was
@@ -204,8 +213,8 @@ public actor NodeHealthTracker {
                 n.failedChecks = 1 + Int(instant.seconds(since: first) / options.checkInterval)
                 if n.failedChecks >= options.failureThreshold && n.notReadyAt == nil {
                     if kind == .replicasFailing && replicaHealthFailures.count >= options.maxReplicaHealthFailures {
-                        if n.noticed != "limited" {
-                            n.noticed = "limited"
+                        if n.noticed != .failureLimit {
+                            n.noticed = .failureLimit
                             events.append(Notice(kind: "node", name: name, warning: true, reason: .nodeFailureLimited,
                                                  message: "\(why); not failed: \(replicaHealthFailures.count) node(s) were failed for replica health in the last \(Int(options.replicaHealthWindow)) s (at most \(options.maxReplicaHealthFailures)); it takes no new replicas"))
                         }
