@@ -229,7 +229,7 @@ public final class ControlLoop: Service, Sendable {
                 previous = status
                 await board.update(status: status, at: now)
                 metrics.record(pass: pass, status: output, duration: duration)
-                nPlusOne.update(desired: desired, nodes: status.nodes, revision: revision, metrics: metrics)
+                nPlusOne.update(desired: desired, nodes: status.nodes, holds: gates.holds, revision: revision, metrics: metrics)
                 try autoRollback(status.deployments, objects: objects, pass: pass, store: store, logger: logger)
                 if lastPrune.map({ ContinuousClock.now - $0 > .seconds(3600) }) ?? true {
                     lastPrune = .now
@@ -331,29 +331,37 @@ public final class ControlLoop: Service, Sendable {
     }
 }
 
-/// The N+1 metric, asked again only when the desired revision or a node's readiness or acting
-/// role changes (each answer runs the scheduler once per active node), and not at all beyond
-/// `maxNodes` nodes, where `berth plan --fail-any` asks it on demand.
-struct NPlusOne {
+/// The N+1 metric, asked again only when the desired revision, a node's readiness or acting
+/// role, or an operator's hold changes (each answer runs the scheduler once per active node), and
+/// not at all beyond `maxNodes` nodes, where `berth plan --fail-any` asks it on demand.
+public struct NPlusOne {
     static let maxNodes = 256
     var lastKey = ""
 
-    mutating func update(desired: [Resource], nodes: [NodeStatus], revision: Int64, metrics: ControllerMetrics) {
+    mutating func update(desired: [Resource], nodes: [NodeStatus], holds: [String: NodeHold], revision: Int64, metrics: ControllerMetrics) {
         let key = "\(revision)|" + nodes.map { "\($0.name):\($0.ready):\($0.promoted):\($0.rejoinedAsStandby)" }.joined(separator: ",")
+            + "|" + holds.values.map { "\($0.node):\($0.cordoned):\($0.draining)" }.sorted().joined(separator: ",")
         guard key != lastKey, nodes.count <= Self.maxNodes else { return }
         lastKey = key
-        metrics.record(nodeLoss: WhatIf.losingAnyOne(Self.fleet(desired: desired, nodes: nodes)))
+        metrics.record(nodeLoss: WhatIf.losingAnyOne(Self.fleet(desired: desired, nodes: nodes, holds: holds)))
     }
 
-    /// The desired state as it stands: failed nodes not ready, promoted standbys acting as
-    /// actives, rejoined nodes as standbys.
-    static func fleet(desired: [Resource], nodes: [NodeStatus]) -> FleetInput {
+    /// The fleet as it stands: failed nodes not ready, promoted standbys acting as actives,
+    /// rejoined nodes as standbys, cordoned and draining nodes taking no replicas. Without a
+    /// stored status (no controller ran yet) every node is ready in its declared role.
+    public static func fleet(desired: [Resource], nodes: [NodeStatus], holds: [String: NodeHold]) -> FleetInput {
         let seen = Dictionary(nodes.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
         var fleet = FleetInput(desired, ready: { seen[$0]?.ready ?? true })
         for i in fleet.nodes.indices {
-            guard let n = seen[fleet.nodes[i].name] else { continue }
-            if n.promoted { fleet.nodes[i].spec.role = .active }
-            if n.rejoinedAsStandby { fleet.nodes[i].spec.role = .standby }
+            let name = fleet.nodes[i].name
+            if let n = seen[name] {
+                if n.promoted { fleet.nodes[i].spec.role = .active }
+                if n.rejoinedAsStandby { fleet.nodes[i].spec.role = .standby }
+            }
+            if let hold = holds[name] {
+                fleet.nodes[i].cordoned = hold.cordoned
+                fleet.nodes[i].draining = hold.draining
+            }
         }
         return fleet
     }

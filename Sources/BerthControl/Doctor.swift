@@ -211,7 +211,7 @@ public enum Doctor {
         guard options.focus == nil else { return findings }
 
         // N+1: could the fleet absorb losing any one active node now (standbys plus free GPUs)?
-        let losses = WhatIf.losingAnyOne(FleetInput(objects))
+        let losses = WhatIf.losingAnyOne(NPlusOne.fleet(desired: objects, nodes: status.nodes, holds: (try? store.nodeHolds()) ?? [:]))
         let stranded = losses.filter { !$0.fits }
         if losses.isEmpty {
             // No active node: nothing to lose.

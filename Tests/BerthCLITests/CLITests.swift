@@ -219,6 +219,11 @@ struct PlanCLITests {
         let both = try BerthProcess.run(["plan", "--fail", "gpu-a1,gpu-a2", "-o", "json"], state: state)
         #expect(both.code == 5, "\(both.stdout)\(both.stderr)")
         #expect(both.stdout.contains("\"fits\" : false") && both.stdout.contains("gpu-a1 not ready; gpu-a2 not ready"), "\(both.stdout)")
+        // A cordoned standby takes nothing: the same single loss no longer fits.
+        _ = try BerthProcess.run(["node", "cordon", "gpu-s1", "-m", "firmware"], state: state)
+        let cordoned = try BerthProcess.run(["plan", "--fail", "gpu-a1"], state: state)
+        #expect(cordoned.code == 5 && cordoned.stdout.contains("gpu-s1 cordoned"), "\(cordoned.stdout)\(cordoned.stderr)")
+        _ = try BerthProcess.run(["node", "uncordon", "gpu-s1"], state: state)
         let unknown = try BerthProcess.run(["plan", "--fail", "gpu-z9"], state: state)
         #expect(unknown.code == 4 && unknown.stderr.contains("no node gpu-z9") && unknown.stderr.contains("gpu-a1, gpu-a2, gpu-s1"), "\(unknown.stderr)")
     }

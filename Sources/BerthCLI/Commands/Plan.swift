@@ -1,4 +1,5 @@
 import ArgumentParser
+import BerthControl
 import BerthModel
 import BerthScheduler
 import BerthStore
@@ -12,7 +13,9 @@ struct Plan: ParsableCommand {
             ready, and prints each replica's node, GPUs and host port — or, for a replica that cannot \
             be placed, each node and why it was rejected. Stores nothing.
 
-            What if nodes are lost? --fail NODE[,NODE…] takes those nodes as gone: as failover would, \
+            What if nodes are lost? --fail NODE[,NODE…] takes those nodes as gone from the fleet as \
+            it stands (nodes the controller saw fail, promoted standbys, cordons and drains count): \
+            as failover would, \
             one standby is promoted in place of each lost active node (most GPUs first), replicas on \
             the other nodes stay, and those of the lost nodes are placed again; it prints where each \
             would go, or why it would not fit. --fail-any asks that for each active node alone (N+1). \
@@ -40,7 +43,10 @@ struct Plan: ParsableCommand {
             guard let store = try state.openForReading() else { return }
             let objects = try store.objects().map(\.resource)
             if fail != nil || failAny {
-                try whatIf(FleetInput(objects))
+                // Right now: as the controller last saw the nodes (failed, promoted, rejoined) and
+                // with operators' holds.
+                let nodes = (try? store.fleetStatus().nodes) ?? []
+                try whatIf(NPlusOne.fleet(desired: objects, nodes: nodes, holds: try store.nodeHolds()))
                 return
             }
             let schedule = FleetInput(objects).schedule()
