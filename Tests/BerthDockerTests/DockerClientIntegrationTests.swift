@@ -191,7 +191,10 @@ struct DockerClientIntegrationTests {
     }
 
     /// A TLS server with a certificate of the fleet's CA that names `san`, on a free port.
-    func tlsServer(san: String, in dir: String) throws -> (Process, Int) {
+    /// A real `openssl s_server` with a certificate of the fleet's CA naming `san`. Started
+    /// through Spawn, so it can be stopped: a child of a test thread inherited a mask that
+    /// blocked SIGTERM, and Process.terminate() left these servers running after the suite.
+    func tlsServer(san: String, in dir: String) throws -> (pid_t, Int) {
         let ca = "\(LocalCluster.run)/pki"
         let script = """
             set -e; cd '\(dir)'
@@ -199,19 +202,11 @@ struct DockerClientIntegrationTests {
             printf 'subjectAltName=\(san)\\nextendedKeyUsage=serverAuth\\n' > ext
             openssl x509 -req -in req.csr -CA '\(ca)/ca.pem' -CAkey '\(ca)/ca-key.pem' -CAcreateserial -CAserial serial -days 1 -extfile ext -out cert.pem 2>/dev/null
             """
-        let make = Process()
-        make.executableURL = URL(fileURLWithPath: "/bin/sh")
-        make.arguments = ["-c", script]
-        try make.run()
-        make.waitUntilExit()
-        #expect(make.terminationStatus == 0)
+        let made = try Spawn.run(["/bin/sh", "-c", script])
+        #expect(made.0 == 0, "\(made.2)")
         let port = 24_000 + Int.random(in: 0..<900)
-        let server = Process()
-        server.executableURL = URL(fileURLWithPath: "/usr/bin/openssl")
-        server.arguments = ["s_server", "-quiet", "-www", "-accept", "127.0.0.1:\(port)", "-cert", dir + "/cert.pem", "-key", dir + "/key.pem"]
-        server.standardOutput = FileHandle.nullDevice
-        server.standardError = FileHandle.nullDevice
-        try server.run()
+        let server = try Spawn.start(["/usr/bin/openssl", "s_server", "-quiet", "-www", "-accept", "127.0.0.1:\(port)",
+                                      "-cert", dir + "/cert.pem", "-key", dir + "/key.pem"], stdout: dir + "/s_server.log")
         Thread.sleep(forTimeInterval: 0.5)
         return (server, port)
     }
@@ -223,7 +218,7 @@ struct DockerClientIntegrationTests {
             let dir = NSTemporaryDirectory() + "berth-tls-\(UUID().uuidString)"
             try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
             let (server, port) = try tlsServer(san: san, in: dir)
-            defer { server.terminate() }
+            defer { kill(server, SIGTERM); Spawn.wait(server) }
             do {
                 var tls = LocalCluster.tls()
                 tls.serverName = serverName
