@@ -37,11 +37,14 @@ extension ArtifactStaging {
         return version.image
     }
 
-
     /// Purges, node by node, staged versions nothing keeps any more (`StagingPlan.purgeable`)
     /// that no container on the node runs.
     func purge(rows: [Staging], desired: [Resource], observed: [String: NodeObservation], specs: [String: NodeSpec], store: StateStore, fence: Fence?) async {
         let models = Dictionary(desired.compactMap { r in r.model.map { (r.name, $0) } }, uniquingKeysWith: { a, _ in a })
+        // Paths a kept version lists stay (the same file may serve both): the same for every row.
+        let keptPaths = Set(models.flatMap { name, m in
+            m.versions.filter { v in v.isStaged && !StagingPlan.purgeable(model: name, version: v.version, desired: desired) }.flatMap(\.artifacts).map(\.path)
+        })
         for row in rows where row.state != .purged {
             let key = Self.key(row.node, row.key)
             guard let spec = specs[row.node], running[key] == nil, !purging.contains(key),
@@ -56,10 +59,6 @@ extension ArtifactStaging {
             guard let version = listed ?? removedVersion(row, store: store), version.isStaged else { continue }
             // The node a version is copied from holds the originals: they are the operator's, not Berth's copies.
             if version.source?.node == row.node { continue }
-            // Paths another kept version lists stay (the same file may serve both).
-            let keptPaths = Set(models.flatMap { name, m in
-                m.versions.filter { v in v.isStaged && !StagingPlan.purgeable(model: name, version: v.version, desired: desired) }.flatMap(\.artifacts).map(\.path)
-            })
             let paths = version.artifacts.map(\.path).filter { !keptPaths.contains($0) }
             if await fence?() != nil { return }
             // The row stops claiming the files before the first byte is overwritten: a controller

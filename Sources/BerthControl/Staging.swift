@@ -186,7 +186,11 @@ public actor ArtifactStaging {
                 progress(row)
             }
         } catch {
-            if let server, let peer { await ArtifactStager.stopServing(peer.client, server) }
+            // Stopped here too: a cancelled staging throws before the stop below.
+            if let running = server, let peer {
+                await ArtifactStager.stopServing(peer.client, running)
+                server = nil
+            }
             if error is CancellationError || Task.isCancelled { throw CancellationError() }
             report = ArtifactStager.Report()
             report.outcome = .unusable(error is PeerCopy.Unavailable ? "\(error)" : "the stager could not run on \(node): \(error)")

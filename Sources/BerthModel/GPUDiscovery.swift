@@ -61,10 +61,12 @@ public enum GPUDiscovery {
     /// the smallest memory as the node's defaults.
     public static func inventory(_ gpus: [GPU]) -> GPUInventory {
         let models = Set(gpus.compactMap(\.model))
-        let memory = gpus.compactMap(\.memoryMiB).min().map { (Double($0) / 1024 * 10).rounded(.down) / 10 } ?? 0
+        /// MiB as GiB, rounded down to a tenth (81559 MiB: 79.6 GiB), so a GPU never looks larger than it is.
+        func gib(_ mib: Int) -> Double { (Double(mib) / 1024 * 10).rounded(.down) / 10 }
+        let memory = gpus.compactMap(\.memoryMiB).min().map(gib) ?? 0
         let common = models.count == 1 ? models.first : nil
         return GPUInventory(count: gpus.count, model: common, memoryGiB: memory, devices: gpus.map { g in
-            let own = g.memoryMiB.map { (Double($0) / 1024 * 10).rounded(.down) / 10 }
+            let own = g.memoryMiB.map(gib)
             return GPUDevice(index: g.index, uuid: g.uuid, model: common == nil ? g.model : nil, memoryGiB: own == memory ? nil : own)
         })
     }
