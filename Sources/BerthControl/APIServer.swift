@@ -60,6 +60,8 @@ public enum APIServer {
                 let address = channel.localAddress.map { "\(host):\($0.port ?? port)" } ?? listen
                 await board.listening(on: address)
                 logger.notice("HTTP API on http://\(address)")
+                // Under systemd (`Type=notify`) the controller counts as started from here.
+                SystemdNotify.send("READY=1\nSTATUS=HTTP API on http://\(address)")
             },
             logger: logger)
     }

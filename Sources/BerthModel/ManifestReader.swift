@@ -9,6 +9,10 @@ final class IssueSink {
     var object: ObjectKey?
     /// Where each field of the current object was written, by field path.
     var locations: [String: SourceLocation] = [:]
+    /// When recording: the fields each mapping accepts, by kind and field path with list
+    /// indexes as `[]` (`Node:spec.gpus.devices[]`; `:` and `:metadata` before the kind is known).
+    /// What the manifest reference is checked against.
+    var schema: [String: Set<String>]?
 
     init(file: String) { self.file = file }
 
@@ -133,6 +137,10 @@ struct Field {
             fail("got \(found)", expected: "a mapping with fields: \(fields.joined(separator: ", "))")
             return nil
         }
+        if sink.schema != nil {
+            let pattern = path.replacing(/\[\d+\]/, with: "[]")
+            sink.schema!["\(sink.object?.kind.rawValue ?? ""):\(pattern)", default: []].formUnion(fields)
+        }
         return Mapping(field: self, pairs: Array(m), allowed: fields)
     }
 
@@ -175,8 +183,9 @@ final class Mapping {
     let field: Field
     private var values: [String: Node] = [:]
     private var keyNodes: [String: Node] = [:]
-    private let allowed: [String]
     private var keyOrder: [String] = []
+    /// The field names `finish()` accepts.
+    var allowed: [String]
 
     init(field: Field, pairs: [(key: Node, value: Node)], allowed: [String]) {
         self.field = field

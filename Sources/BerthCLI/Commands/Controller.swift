@@ -1,5 +1,6 @@
 import ArgumentParser
 import BerthControl
+import BerthModel
 import BerthStore
 import Foundation
 import Logging
@@ -31,105 +32,205 @@ struct Controller: AsyncParsableCommand {
             keep running.
             """)
 
-    @Option(help: "Seconds between passes while the fleet is converged.")
-    var interval: Double = 5
+    /// The settings file read when --config is not given, if it exists.
+    static let systemConfigPath = "/etc/berth/controller.yaml"
 
-    @Option(help: "Seconds between passes while replicas start, roll or fail.")
-    var busyInterval: Double = 0.2
+    /// What a setting is when neither a flag nor the settings file sets it.
+    enum Defaults {
+        static let interval = 5.0
+        static let busyInterval = 0.2
+        static let leaseTTL = 6.0
+        static let listen = "127.0.0.1:7480"
+        static let snapshotInterval = 3600.0
+        static let snapshotKeepHourly = 24
+        static let snapshotKeepDaily = 7
+        static let telemetryInterval = 15.0
+        static let imageInterval = 60.0
+        static let stagingInterval = 5.0
+        static let stagingPerNode = 1
+        static let copyPorts = "\(PeerCopy.defaultPorts.lowerBound)-\(PeerCopy.defaultPorts.upperBound)"
+        static let nodeCheckInterval = 5.0
+        static let nodeFailureThreshold = 3
+        static let promotionDeadline = 600.0
+        static let maxReplicaHealthFailures = 1
+        static let replicaHealthWindow = 600.0
+        static let eventRetentionDays = 30.0
+        static let logLevel = "info"
+    }
+    private typealias D = Defaults
 
-    @Option(help: "Seconds the lease lasts without renewal: how soon a standby controller takes over.")
-    var leaseTTL: Double = 6
+    @Option(help: "Seconds between passes while the fleet is converged (default \(D.interval)).")
+    var interval: Double?
 
-    @Option(help: ArgumentHelp("Address of the HTTP API, HOST:PORT; `off` for none. Non-loopback addresses need --token-file.", valueName: "host:port"))
-    var listen: String = "127.0.0.1:7480"
+    @Option(help: "Seconds between passes while replicas start, roll or fail (default \(D.busyInterval)).")
+    var busyInterval: Double?
+
+    @Option(help: "Seconds the lease lasts without renewal: how soon a standby controller takes over (default \(D.leaseTTL)).")
+    var leaseTTL: Double?
+
+    @Option(help: ArgumentHelp("Address of the HTTP API, HOST:PORT; `off` for none. Non-loopback addresses need --token-file (default \(D.listen)).", valueName: "host:port"))
+    var listen: String?
 
     @Option(help: ArgumentHelp("File holding the bearer token the HTTP API requires (all paths but /healthz).", valueName: "path"))
     var tokenFile: String?
 
-    @Option(help: ArgumentHelp("Seconds between snapshots of the state database (state/snapshots/); 0 for none.", valueName: "seconds"))
-    var snapshotInterval: Double = 3600
+    @Option(help: ArgumentHelp("Seconds between snapshots of the state database (snapshots/ beside it); 0 for none (default \(D.snapshotInterval)).", valueName: "seconds"))
+    var snapshotInterval: Double?
 
-    @Option(help: "Hourly snapshots kept (the newest of each hour).")
-    var snapshotKeepHourly = 24
+    @Option(help: "Hourly snapshots kept, the newest of each hour (default \(D.snapshotKeepHourly)).")
+    var snapshotKeepHourly: Int?
 
-    @Option(help: "Daily snapshots kept (the newest of each day).")
-    var snapshotKeepDaily = 7
+    @Option(help: "Daily snapshots kept, the newest of each day (default \(D.snapshotKeepDaily)).")
+    var snapshotKeepDaily: Int?
 
-    @Option(help: ArgumentHelp("Seconds between scrapes of the ready replicas' /metrics, summed per node and deployment on the controller's /metrics (GPU utilisation and memory, request rate, error ratio, latency); 0 for none.", valueName: "seconds"))
-    var telemetryInterval: Double = 15
+    @Option(help: ArgumentHelp("Seconds between scrapes of the ready replicas' /metrics, summed per node and deployment on the controller's /metrics (GPU utilisation and memory, request rate, error ratio, latency); 0 for none (default \(D.telemetryInterval)).", valueName: "seconds"))
+    var telemetryInterval: Double?
 
-    @Option(help: ArgumentHelp("Seconds between rounds of image keeping: kept versions' images pre-pulled, older ones removed, served versions' artifacts verified on their nodes; 0 for none. A new revision starts a round at once.", valueName: "seconds"))
-    var imageInterval: Double = 60
+    @Option(help: ArgumentHelp("Seconds between rounds of image keeping: kept versions' images pre-pulled, older ones removed, served versions' artifacts verified on their nodes; 0 for none. A new revision starts a round at once (default \(D.imageInterval)).", valueName: "seconds"))
+    var imageInterval: Double?
 
-    @Option(help: ArgumentHelp("Seconds between staging rounds (model files fetched onto the nodes that need them, older versions purged). A new revision starts a round at once.", valueName: "seconds"))
-    var stagingInterval: Double = 5
+    @Option(help: ArgumentHelp("Seconds between staging rounds (model files fetched onto the nodes that need them, older versions purged). A new revision starts a round at once (default \(D.stagingInterval)).", valueName: "seconds"))
+    var stagingInterval: Double?
 
-    @Option(help: ArgumentHelp("Versions staged at once on one node.", valueName: "n"))
-    var stagingPerNode = 1
+    @Option(help: ArgumentHelp("Versions staged at once on one node (default \(D.stagingPerNode)).", valueName: "n"))
+    var stagingPerNode: Int?
 
     @Option(help: ArgumentHelp("Image the stagers and node purges run in (it needs sh, sha256sum and curl or wget); default: each version's own image.", valueName: "image"))
     var stagerImage: String?
 
-    @Option(help: ArgumentHelp("Ports a node listens on while another copies its files (versions with source: { node: NAME }), one per copy from that node; keep them outside every node's replica port range.", valueName: "from-to"))
-    var copyPorts = "\(PeerCopy.defaultPorts.lowerBound)-\(PeerCopy.defaultPorts.upperBound)"
+    @Option(help: ArgumentHelp("Ports a node listens on while another copies its files (versions with source: { node: NAME }), one per copy from that node; keep them outside every node's replica port range (default \(D.copyPorts)).", valueName: "from-to"))
+    var copyPorts: String?
 
-    @Option(help: ArgumentHelp("Seconds between counted node checks.", valueName: "seconds"))
-    var nodeCheckInterval: Double = 5
+    @Option(help: ArgumentHelp("Seconds between counted node checks (default \(D.nodeCheckInterval)).", valueName: "seconds"))
+    var nodeCheckInterval: Double?
 
-    @Option(help: "Failed node checks in a row before a node is NotReady and its replicas move (to a promoted standby).")
-    var nodeFailureThreshold = 3
+    @Option(help: "Failed node checks in a row before a node is NotReady and its replicas move (to a promoted standby) (default \(D.nodeFailureThreshold)).")
+    var nodeFailureThreshold: Int?
 
-    @Option(help: ArgumentHelp("Seconds from a node's failure to its replicas ready elsewhere before the promotion counts as failed.", valueName: "seconds"))
-    var promotionDeadline: Double = 600
+    @Option(help: ArgumentHelp("Seconds from a node's failure to its replicas ready elsewhere before the promotion counts as failed (default \(D.promotionDeadline)).", valueName: "seconds"))
+    var promotionDeadline: Double?
 
     @Option(help: ArgumentHelp("The only folder `fromFile` secrets (deployments' secret environment, registry passwords) may be read from, symbolic links followed. Default $BERTH_SECRETS_DIR, else /etc/berth/secrets.", valueName: "path"))
     var secretsDir: String?
 
-    @Option(help: ArgumentHelp("At most this many nodes are failed for their replicas' health alone within --replica-health-window; past that, failing replicas point at the application, not the nodes.", valueName: "n"))
-    var maxReplicaHealthFailures = 1
+    @Option(help: ArgumentHelp("At most this many nodes are failed for their replicas' health alone within --replica-health-window; past that, failing replicas point at the application, not the nodes (default \(D.maxReplicaHealthFailures)).", valueName: "n"))
+    var maxReplicaHealthFailures: Int?
 
-    @Option(help: ArgumentHelp("Seconds over which --max-replica-health-failures counts.", valueName: "seconds"))
-    var replicaHealthWindow: Double = 600
+    @Option(help: ArgumentHelp("Seconds over which --max-replica-health-failures counts (default \(D.replicaHealthWindow)).", valueName: "seconds"))
+    var replicaHealthWindow: Double?
 
-    @Option(help: ArgumentHelp("Days events are kept (pruned hourly; at most the newest 100,000 in any case).", valueName: "days"))
-    var eventRetentionDays: Double = 30
+    @Option(help: ArgumentHelp("Days events are kept (pruned hourly; at most the newest 100,000 in any case) (default \(D.eventRetentionDays)).", valueName: "days"))
+    var eventRetentionDays: Double?
 
-    @Option(help: "Log level: trace, debug, info, notice, warning, error.")
-    var logLevel: String = "info"
+    @Option(help: "Log level: trace, debug, info, notice, warning, error (default \(D.logLevel)).")
+    var logLevel: String?
+
+    @Flag(inversion: .prefixedNo, help: ArgumentHelp("Create an empty state database when none exists at --state (the packaged service does). Off by default: a mistyped --state is an error, not a new fleet."))
+    var createState: Bool?
 
     @OptionGroup var state: StateOptions
 
+    @Option(help: ArgumentHelp("Settings file: every flag above may be written there as `flag-name: value`; flags on the command line win. Default \(Controller.systemConfigPath) when it exists; `none` for no file.", valueName: "path"))
+    var config: String?
+
+    @Flag(help: "Print the effective settings, each with where it came from (flag, file:line, environment, default), and exit.")
+    var printConfig = false
+
+    /// What the controller runs with: the flags, then the settings file, then the defaults.
+    private struct Settings {
+        var options: ControllerOptions
+        var tokenFile: String?
+        var logLevel: Logger.Level
+        var createState: Bool
+        var secretsDir: String?
+        var resolver: SettingsResolver
+    }
+
+    private func resolve() throws -> Settings {
+        var r = try SettingsResolver(configPath: config, defaultPath: Self.systemConfigPath)
+        let statePath = r.string("state", flag: state.state, environment: "BERTH_STATE", default: StateOptions.defaultPath)
+        let listen = r.string("listen", flag: listen, default: D.listen)
+        var options = ControllerOptions(statePath: statePath, listen: listen == "off" ? nil : listen)
+        options.idleInterval = .milliseconds(Int64(r.number("interval", flag: interval, default: D.interval, minimum: 0.001) * 1000))
+        options.busyInterval = .milliseconds(Int64(r.number("busy-interval", flag: busyInterval, default: D.busyInterval, minimum: 0.001) * 1000))
+        options.leaseTTL = r.number("lease-ttl", flag: leaseTTL, default: D.leaseTTL, minimum: 1)
+        let tokenFile = r.optionalString("token-file", flag: tokenFile)
+        let snapshots = r.number("snapshot-interval", flag: snapshotInterval, default: D.snapshotInterval, minimum: 0)
+        options.snapshotInterval = snapshots > 0 ? snapshots : nil
+        options.snapshotKeepHourly = r.int("snapshot-keep-hourly", flag: snapshotKeepHourly, default: D.snapshotKeepHourly, minimum: 0)
+        options.snapshotKeepDaily = r.int("snapshot-keep-daily", flag: snapshotKeepDaily, default: D.snapshotKeepDaily, minimum: 0)
+        let telemetry = r.number("telemetry-interval", flag: telemetryInterval, default: D.telemetryInterval, minimum: 0)
+        options.telemetryInterval = telemetry > 0 ? telemetry : nil
+        let images = r.number("image-interval", flag: imageInterval, default: D.imageInterval, minimum: 0)
+        options.imageInterval = images > 0 ? images : nil
+        options.stagingInterval = r.number("staging-interval", flag: stagingInterval, default: D.stagingInterval, minimum: 0.001)
+        options.stagingPerNode = r.int("staging-per-node", flag: stagingPerNode, default: D.stagingPerNode, minimum: 1)
+        options.stagerImage = r.optionalString("stager-image", flag: stagerImage)
+        let ports = r.string("copy-ports", flag: copyPorts, default: D.copyPorts)
+        options.failover.checkInterval = r.number("node-check-interval", flag: nodeCheckInterval, default: D.nodeCheckInterval, minimum: 0.001)
+        options.failover.failureThreshold = r.int("node-failure-threshold", flag: nodeFailureThreshold, default: D.nodeFailureThreshold, minimum: 1)
+        options.failover.promotionDeadline = r.number("promotion-deadline", flag: promotionDeadline, default: D.promotionDeadline, minimum: 0.001)
+        let secretsDir = r.optionalString("secrets-dir", flag: secretsDir, environment: "BERTH_SECRETS_DIR")
+        options.failover.maxReplicaHealthFailures = r.int("max-replica-health-failures", flag: maxReplicaHealthFailures, default: D.maxReplicaHealthFailures, minimum: 0)
+        options.failover.replicaHealthWindow = r.number("replica-health-window", flag: replicaHealthWindow, default: D.replicaHealthWindow, minimum: 0.001)
+        options.eventRetentionDays = r.number("event-retention-days", flag: eventRetentionDays, default: D.eventRetentionDays, minimum: 0.001)
+        let level = r.string("log-level", flag: logLevel, default: D.logLevel)
+        let createState = r.bool("create-state", flag: createState, default: false)
+        try r.finish()
+
+        // Values that passed the file's own checks, and flags, checked alike.
+        guard let portRange = PeerCopy.ports(ports) else { throw ValidationError("copy-ports takes FROM-TO, such as 7380-7395 (ports 1–65535); got \(ports)") }
+        options.copyPorts = portRange
+        guard let parsedLevel = Logger.Level(rawValue: level) else { throw ValidationError("log-level \"\(level)\" is not one of trace, debug, info, notice, warning, error") }
+        if let listen = options.listen { _ = try APIServer.parse(listen: listen) }
+        return Settings(options: options, tokenFile: tokenFile, logLevel: parsedLevel, createState: createState, secretsDir: secretsDir, resolver: r)
+    }
+
     func validate() throws {
-        guard snapshotInterval >= 0, snapshotKeepHourly >= 0, snapshotKeepDaily >= 0 else { throw ValidationError("--snapshot-interval and the --snapshot-keep counts cannot be negative") }
-        guard nodeCheckInterval > 0, nodeFailureThreshold >= 1, promotionDeadline > 0 else {
-            throw ValidationError("--node-check-interval and --promotion-deadline must be positive, --node-failure-threshold at least 1")
+        guard [interval, busyInterval, stagingInterval, nodeCheckInterval, promotionDeadline, replicaHealthWindow, eventRetentionDays].allSatisfy({ ($0 ?? 1) > 0 }) else {
+            throw ValidationError("--interval, --busy-interval, --staging-interval, --node-check-interval, --promotion-deadline, --replica-health-window and --event-retention-days must be positive")
         }
-        guard maxReplicaHealthFailures >= 0, replicaHealthWindow > 0, eventRetentionDays > 0 else {
-            throw ValidationError("--max-replica-health-failures cannot be negative, --replica-health-window and --event-retention-days must be positive")
+        guard [snapshotInterval, telemetryInterval, imageInterval].allSatisfy({ ($0 ?? 0) >= 0 }), (snapshotKeepHourly ?? 0) >= 0, (snapshotKeepDaily ?? 0) >= 0,
+              (maxReplicaHealthFailures ?? 0) >= 0 else {
+            throw ValidationError("--snapshot-interval, --telemetry-interval, --image-interval, the --snapshot-keep counts and --max-replica-health-failures cannot be negative")
         }
-        guard PeerCopy.ports(copyPorts) != nil else { throw ValidationError("--copy-ports takes FROM-TO, such as 7380-7395 (ports 1–65535)") }
-        guard stagingInterval > 0, stagingPerNode >= 1 else { throw ValidationError("--staging-interval must be positive, --staging-per-node at least 1") }
-        guard interval > 0, busyInterval > 0, leaseTTL >= 1 else { throw ValidationError("--interval and --busy-interval must be positive, --lease-ttl at least 1") }
-        guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("--log-level \"\(logLevel)\" is not one of trace, debug, info, notice, warning, error") }
-        if listen != "off" { _ = try APIServer.parse(listen: listen) }
+        guard (leaseTTL ?? 1) >= 1, (stagingPerNode ?? 1) >= 1, (nodeFailureThreshold ?? 1) >= 1 else {
+            throw ValidationError("--lease-ttl, --staging-per-node and --node-failure-threshold must be at least 1")
+        }
     }
 
     func run() async throws {
-        let level = Logger.Level(rawValue: logLevel)!
+        let settings: Settings
+        do {
+            settings = try resolve()
+        } catch let error as SettingsFileError {
+            Console.error(error.description)
+            throw Exit.invalidInput
+        } catch let error as APIError {
+            Console.error("\(error)")
+            throw Exit.invalidInput
+        }
+        if printConfig {
+            Console.print(settings.resolver.printed)
+            return
+        }
+        let level = settings.logLevel
         LoggingSystem.bootstrap { label in
             var handler = StreamLogHandler.standardOutput(label: label)
             handler.logLevel = level
             return handler
         }
         let logger = Logger(label: "berth.controller")
-        // The state must exist before anything starts: a typo in --state is an error, not a new fleet.
-        _ = try reportingErrorsReturning { try StateStore.open(path: state.path, create: false) }
+        let options = settings.options
+        // The state must exist before anything starts: a typo in --state is an error, not a new
+        // fleet, unless create-state says an empty one is wanted (the packaged service).
+        _ = try reportingErrorsReturning { try StateStore.open(path: options.statePath, create: settings.createState) }
         var token: String?
-        if let tokenFile {
+        if let tokenFile = settings.tokenFile {
             do {
                 token = try String(contentsOfFile: tokenFile, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
             } catch {
-                Console.error("cannot read --token-file \(tokenFile): \(error.localizedDescription)")
+                Console.error("cannot read token-file \(tokenFile): \(error.localizedDescription)")
                 throw Exit.invalidInput
             }
             if token!.count < 16 {
@@ -137,27 +238,7 @@ struct Controller: AsyncParsableCommand {
                 throw Exit.invalidInput
             }
         }
-
-        var options = ControllerOptions(statePath: state.path, listen: listen == "off" ? nil : listen)
-        options.idleInterval = .milliseconds(Int64(interval * 1000))
-        options.busyInterval = .milliseconds(Int64(busyInterval * 1000))
-        options.leaseTTL = leaseTTL
-        options.snapshotInterval = snapshotInterval > 0 ? snapshotInterval : nil
-        options.snapshotKeepHourly = snapshotKeepHourly
-        options.snapshotKeepDaily = snapshotKeepDaily
-        options.imageInterval = imageInterval > 0 ? imageInterval : nil
-        options.telemetryInterval = telemetryInterval > 0 ? telemetryInterval : nil
-        options.stagingInterval = stagingInterval
-        options.stagingPerNode = stagingPerNode
-        options.stagerImage = stagerImage
-        options.copyPorts = PeerCopy.ports(copyPorts) ?? PeerCopy.defaultPorts
-        options.failover.checkInterval = nodeCheckInterval
-        options.failover.failureThreshold = nodeFailureThreshold
-        options.failover.promotionDeadline = promotionDeadline
-        options.failover.maxReplicaHealthFailures = maxReplicaHealthFailures
-        options.failover.replicaHealthWindow = replicaHealthWindow
-        options.eventRetentionDays = eventRetentionDays
-        if let secretsDir { setenv("BERTH_SECRETS_DIR", secretsDir, 1) }
+        if let secretsDir = settings.secretsDir { setenv("BERTH_SECRETS_DIR", secretsDir, 1) }
         let board = StatusBoard()
         let metrics = ControllerMetrics()
         let loop = ControlLoop(options: options, board: board, metrics: metrics, logger: logger)
@@ -176,7 +257,9 @@ struct Controller: AsyncParsableCommand {
                 throw Exit.invalidInput
             }
         }
-        logger.notice("berth controller \(BerthVersion.current): state \(state.path), identity \(options.identity)")
+        logger.notice("berth controller \(BerthVersion.current): state \(options.statePath), identity \(options.identity)")
+        // Without an API there is nothing more to wait for; with one, it says READY once it listens.
+        if options.listen == nil { SystemdNotify.send("READY=1\nSTATUS=running without an HTTP API") }
         let group = ServiceGroup(configuration: .init(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         do {
             try await group.run()

@@ -10,8 +10,11 @@ struct StateOptions: ParsableArguments {
     var path: String {
         if let state { return state }
         if let env = ProcessInfo.processInfo.environment["BERTH_STATE"], !env.isEmpty { return env }
-        return "state/berth.db"
+        return Self.defaultPath
     }
+
+    /// The state database when neither --state nor $BERTH_STATE names one.
+    static let defaultPath = "state/berth.db"
 
     /// Opens the state for writing, creating it when missing.
     func openForWriting() throws -> StateStore {
