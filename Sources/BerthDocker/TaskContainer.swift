@@ -6,11 +6,11 @@ import Foundation
 /// labels, no restart, the network and mounts the work needs. Agentless: nothing is installed on
 /// the node, and nothing is left behind.
 public enum TaskContainer {
-    /// `sh -c SCRIPT NAME ARGUMENTS…` in `image`.
+    /// `sh -c SCRIPT NAME ARGUMENTS…` in `image`, whatever the image's own entrypoint is.
     public static func spec(image: String, script: String, name: String, arguments: [String], env: [String] = [],
                             labels: [String: String], network: String, binds: [String]) -> ContainerCreateSpec {
         ContainerCreateSpec(
-            image: image, cmd: ["sh", "-c", script, name] + arguments, env: env,
+            image: image, entrypoint: ["sh"], cmd: ["-c", script, name] + arguments, env: env,
             labels: [BerthLabel.managedBy: "berth"].merging(labels) { _, new in new }, exposedPorts: nil,
             hostConfig: HostConfig(networkMode: network, portBindings: nil, binds: binds,
                                    restartPolicy: RestartPolicy(name: "no"), shmSize: 64 << 20, memory: nil, deviceRequests: nil))

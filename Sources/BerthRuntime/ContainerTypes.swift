@@ -66,6 +66,9 @@ public struct ContainerSummary: Decodable, Sendable, Hashable {
 /// The body of `POST /containers/create`, in Docker's own field names.
 public struct ContainerCreateSpec: Codable, Sendable, Hashable {
     public var image: String
+    /// nil: the image's own. Berth's task containers set it, so that an image whose entrypoint is
+    /// its server (vLLM's) still runs their shell script.
+    public var entrypoint: [String]?
     public var cmd: [String]?
     public var env: [String]
     public var labels: [String: String]
@@ -73,11 +76,13 @@ public struct ContainerCreateSpec: Codable, Sendable, Hashable {
     public var hostConfig: HostConfig
 
     enum CodingKeys: String, CodingKey {
-        case image = "Image", cmd = "Cmd", env = "Env", labels = "Labels", exposedPorts = "ExposedPorts", hostConfig = "HostConfig"
+        case image = "Image", entrypoint = "Entrypoint", cmd = "Cmd", env = "Env", labels = "Labels", exposedPorts = "ExposedPorts", hostConfig = "HostConfig"
     }
 
-    public init(image: String, cmd: [String]?, env: [String], labels: [String: String], exposedPorts: [String: EmptyObject]?, hostConfig: HostConfig) {
+    public init(image: String, entrypoint: [String]? = nil, cmd: [String]?, env: [String], labels: [String: String], exposedPorts: [String: EmptyObject]?,
+                hostConfig: HostConfig) {
         self.image = image
+        self.entrypoint = entrypoint
         self.cmd = cmd
         self.env = env
         self.labels = labels

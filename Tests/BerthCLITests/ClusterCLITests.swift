@@ -67,6 +67,27 @@ struct ClusterCLITests {
         #expect(ok.code == 0 && ok.stdout.contains("ok        standin@v1 on node-1  \(weights)"), "\(ok.stdout)\(ok.stderr)")
     }
 
+    /// The verifier's shell runs even in an image whose entrypoint is its server (vLLM's): the
+    /// task container sets its own entrypoint instead of handing the script to the server.
+    @Test func modelVerifyOnANode_worksInAnImageWhoseEntrypointIsTheServer() throws {
+        _ = try LocalCluster.docker(1, ["pull", "-q", LocalCluster.imageWithEntrypoint])
+        let dir = BerthProcess.temporaryFolder()
+        let state = dir + "/berth.db"
+        let weights = dir + "/models/weights.bin"
+        try FileManager.default.createDirectory(atPath: dir + "/models", withIntermediateDirectories: true)
+        try Data((0..<100_000).map { UInt8(truncatingIfNeeded: $0 &* 3) }).write(to: URL(fileURLWithPath: weights))
+        let path = try fleet(dir: dir, artifact: (weights, try sha256(weights)))
+        let text = try String(contentsOfFile: path, encoding: .utf8)
+        write(text.replacingOccurrences(of: "      image: \(LocalCluster.imageV1)\n      parameters: 1.5B\n      precision: bf16\n      artifacts:",
+                                        with: "      image: \(LocalCluster.imageWithEntrypoint)\n      parameters: 1.5B\n      precision: bf16\n      artifacts:"), to: path)
+        #expect(try String(contentsOfFile: path, encoding: .utf8).contains("standin:entrypoint"))
+        let applied = try BerthProcess.run(["apply", "-f", nodes, "-f", path], state: state)
+        #expect(applied.code == 0, "\(applied.stderr)")
+        let ok = try BerthProcess.run(["model", "verify", "standin@v1", "--node", "node-1"], state: state)
+        #expect(ok.code == 0, "\(ok.stdout)\(ok.stderr)")
+        #expect(ok.stdout.contains("ok        standin@v1 on node-1  \(weights)"))
+    }
+
     @Test func rollback_checksImagesOnNodesAndInTheRegistry() throws {
         let dir = BerthProcess.temporaryFolder()
         let state = dir + "/berth.db"

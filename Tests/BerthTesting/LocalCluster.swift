@@ -14,6 +14,8 @@ public enum LocalCluster {
     public static let run = environment["BERTH_CLUSTER_RUN"] ?? "/run/berth-local"
     public static let registry = "127.0.0.1:\(environment["BERTH_REGISTRY_PORT"] ?? "5000")"
     public static let imageV1 = "\(registry)/berth/standin:v1"
+    /// The stand-in with the server as its entrypoint (as vLLM's image), no command.
+    public static let imageWithEntrypoint = "\(registry)/berth/standin:entrypoint"
     public static let imageV2 = "\(registry)/berth/standin:v2"
     /// Node N's replica ports start at `portBase + (N - 1) * 100`.
     public static let portBase = Int(environment["BERTH_CLUSTER_PORT_BASE"] ?? "") ?? 21000
