@@ -162,7 +162,9 @@ public final class DockerClient: Sendable {
             ?? String(buffer: body).trimmingCharacters(in: .whitespacesAndNewlines)
         let lowered = text.lowercased()
         let code: DockerError.Code = switch status {
-        case 401, 403, 500 where lowered.contains("no basic auth credentials") || lowered.contains("unauthorized") || lowered.contains("authentication required"): .unauthorized
+        case 401, 403: .unauthorized
+        // A registry's refusal reaches some engines as a 500 with the registry's words.
+        case 500 where lowered.contains("no basic auth credentials") || lowered.contains("unauthorized") || lowered.contains("authentication required"): .unauthorized
         case 404: notFound
         case 409: Self.conflictCode(lowered)
         case 400: .badRequest

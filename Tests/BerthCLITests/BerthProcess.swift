@@ -28,6 +28,7 @@ struct BerthProcess {
         var env = ProcessInfo.processInfo.environment
         env["BERTH_STATE"] = nil
         env["USER"] = "tester"
+        env["SUDO_USER"] = nil
         for (k, v) in environment { env[k] = v }
         let (code, out, err) = try Spawn.run([binary.path] + arguments + (state.map { ["--state", $0] } ?? []), environment: env, cwd: cwd)
         return Result(code: code, stdout: out, stderr: err)

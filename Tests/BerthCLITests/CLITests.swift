@@ -25,6 +25,15 @@ struct CLITests {
         #expect(history.stdout.contains("tester"))
     }
 
+    /// On a packaged host verbs run as `sudo -u berth berth …`: the author is the person behind sudo.
+    @Test func authorIsThePersonBehindSudo() throws {
+        let state = BerthProcess.temporaryFolder() + "/berth.db"
+        let applied = try BerthProcess.run(["apply", "-f", r1], state: state, environment: ["USER": "berth", "SUDO_USER": "alice"])
+        #expect(applied.code == 0, "\(applied.stderr)")
+        let history = try BerthProcess.run(["history"], state: state)
+        #expect(history.stdout.contains("alice") && !history.stdout.contains("berth "), "\(history.stdout)")
+    }
+
     @Test func getYAML_isAcceptedByApply_asTheSameState() throws {
         let dir = BerthProcess.temporaryFolder()
         let state = dir + "/berth.db"

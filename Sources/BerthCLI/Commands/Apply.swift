@@ -154,10 +154,13 @@ struct FleetWait {
     }
 }
 
-/// Who is running the command, for revision authors.
+/// Who is running the command, for revision authors: the person behind `sudo` (verbs on a
+/// packaged controller host run as `sudo -u berth berth …`), else the login user.
 enum Identity {
     static var currentUser: String {
-        if let user = ProcessInfo.processInfo.environment["USER"], !user.isEmpty { return user }
+        let environment = ProcessInfo.processInfo.environment
+        if let user = environment["SUDO_USER"], !user.isEmpty { return user }
+        if let user = environment["USER"], !user.isEmpty { return user }
         if let pw = getpwuid(getuid()), let name = pw.pointee.pw_name { return String(cString: name) }
         return "uid-\(getuid())"
     }
