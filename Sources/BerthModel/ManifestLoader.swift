@@ -103,12 +103,21 @@ public enum ManifestLoader {
         return parse(text: text, file: path)
     }
 
-    static func parse(text: String, file: String) -> ([LoadedResource], [ManifestIssue]) {
+    /// The fields each mapping of `text`'s documents accepts, by kind and path (see
+    /// `IssueSink.schema`): every field the decoder knows, for the mappings these documents reach.
+    static func schema(ofText text: String, file: String) -> (schema: [String: Set<String>], issues: [ManifestIssue]) {
+        let sink = IssueSink(file: file)
+        sink.schema = [:]
+        let issues = parse(text: text, file: file, sink: sink).1
+        return (sink.schema ?? [:], issues)
+    }
+
+    static func parse(text: String, file: String, sink: IssueSink? = nil) -> ([LoadedResource], [ManifestIssue]) {
         // Aliases, keys and tags are checked before Yams composes anything: composing expands
         // aliases used as keys, and keeps only the last of two keys that differ by a tag.
         let shapeIssues = YAMLGuard.check(text, file: file)
         if !shapeIssues.isEmpty { return ([], shapeIssues) }
-        let sink = IssueSink(file: file)
+        let sink = sink ?? IssueSink(file: file)
         var resources: [LoadedResource] = []
         do {
             // No resolver rules: scalars are typed by `ScalarValue`, much faster than regular expressions.
