@@ -107,7 +107,7 @@ let package = Package(
             dependencies: ["BerthModel", "BerthRuntime", "BerthReconciler", "BerthDocker", "BerthGateway", "BerthSimulation"],
             path: "Tests/BerthTesting"
         ),
-        .testTarget(name: "BerthModelTests", dependencies: ["BerthModel", "BerthTesting", .product(name: "Yams", package: "Yams")]),
+        .testTarget(name: "BerthModelTests", dependencies: ["BerthModel", "BerthTesting", .product(name: "Yams", package: "Yams")], exclude: ["Fixtures"]),
         .testTarget(name: "BerthStoreTests", dependencies: ["BerthStore", .product(name: "GRDB", package: "GRDB.swift")]),
         .testTarget(name: "BerthSchedulerTests", dependencies: ["BerthScheduler", "BerthModel", "BerthTesting"]),
         .testTarget(name: "BerthReconcilerTests", dependencies: ["BerthReconciler", "BerthRuntime", "BerthDocker", "BerthModel", "BerthTesting"]),

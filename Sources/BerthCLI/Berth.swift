@@ -28,8 +28,3 @@ public struct Berth: AsyncParsableCommand {
 
     public init() {}
 }
-
-/// The version of this build.
-public enum BerthVersion {
-    public static let current = "0.1.0"
-}
