@@ -41,7 +41,7 @@ public final class ControlLoop: Service, Sendable {
         reconciler = Reconciler(runtimes: pool, prober: HTTPProber(), pulls: ImagePulls(onFinish: { wake.post($0) }))
         let leadership = Leadership(statePath: options.statePath, identity: options.identity, ttl: options.leaseTTL)
         self.leadership = leadership
-        let keeper = ImageKeeper(pool: pool, statePath: options.statePath, logger: logger)
+        let keeper = ImageKeeper(pool: pool, statePath: options.statePath, logger: logger, gpuCheckImage: options.gpuCheckImage)
         self.keeper = keeper
         var companions: [any Service] = [
             leadership,
@@ -161,6 +161,12 @@ public final class ControlLoop: Service, Sendable {
                     output.nodes[i].images = await keeper.report(output.nodes[i].name)
                     if let hold = gates.holds[output.nodes[i].name] {
                         output.nodes[i].hold = hold.draining ? "draining" : hold.cordoned ? "cordoned" : nil
+                    }
+                    if let gpus = gates.gpuHolds[output.nodes[i].name], !gpus.isEmpty {
+                        // Serving on its other GPUs: degraded, not failed (a verdict below overrides it).
+                        output.nodes[i].reason = Reason.gpusOutOfService.rawValue
+                        output.nodes[i].message = gpus.map(\.summary).joined(separator: "; ")
+                        output.nodes[i].gpusOutOfService = gpus.map(\.gpu)
                     }
                     if d.notReady {
                         output.nodes[i].ready = false
@@ -357,6 +363,8 @@ public struct NPlusOne {
             if let n = seen[name] {
                 if n.promoted { fleet.nodes[i].spec.role = .active }
                 if n.rejoinedAsStandby { fleet.nodes[i].spec.role = .standby }
+                // GPUs out of service take nothing, in a what-if as in a pass.
+                fleet.nodes[i].outOfService = Set(n.gpusOutOfService ?? [])
             }
             if let hold = holds[name] {
                 fleet.nodes[i].cordoned = hold.cordoned

@@ -29,6 +29,9 @@ public struct ControllerOptions: Sendable {
     public var stagingPerNode = 1
     /// The image stagers and node purges run in; nil: each version's own image.
     public var stagerImage: String?
+    /// The image GPU health checks run nvidia-smi in, on every node that declares GPUs; nil: on
+    /// nodes with the NVIDIA runtime only, in an image each keeps anyway; `off`: none.
+    public var gpuCheckImage: String?
     /// Ports a node serves its files on while another copies them (`source: { node: }`).
     public var copyPorts = PeerCopy.defaultPorts
     public var failover = FailoverOptions()

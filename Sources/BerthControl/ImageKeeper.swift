@@ -6,9 +6,10 @@ import Foundation
 import Logging
 
 /// Keeps each node's images as `ImageRetention` says — pulls what is missing, removes older
-/// versions' images nothing uses — and verifies the artifacts of served versions on the nodes
-/// that will run them (and on standbys) before the planner lets those versions start. Runs
-/// beside the passes: a 40 GB pull never stalls reconciliation.
+/// versions' images nothing uses — verifies the artifacts of served versions on the nodes that
+/// will run them (and on standbys) before the planner lets those versions start, and checks each
+/// node's GPUs with nvidia-smi, taking a faulty one out of service. Runs beside the passes: a
+/// 40 GB pull never stalls reconciliation.
 actor ImageKeeper {
     /// One round's work, taken from a pass.
     struct Round: Sendable {
@@ -20,7 +21,15 @@ actor ImageKeeper {
         var verify: [(model: String, version: ModelVersion, nodes: Set<String>)]
         /// Images whose registry demands credentials, with them (passwords by reference).
         var credentials: [String: RegistryCredentials] = [:]
+        /// Reachable nodes that declare GPUs, for the GPU health check.
+        var gpuNodes: [String: NodeSpec] = [:]
+        /// GPUs already out of service, by node: a check only adds to them.
+        var outOfService: [String: Set<Int>] = [:]
     }
+
+    /// The image GPU checks run nvidia-smi in on every node that declares GPUs; nil: on nodes with
+    /// the NVIDIA runtime only, in an image the node keeps anyway; `off`: no checks.
+    let gpuCheckImage: String?
 
     let pool: ClientPool
     let statePath: String
@@ -30,10 +39,26 @@ actor ImageKeeper {
     /// Verifications that failed to run (engine error), not retried before this time.
     private var retryAfter: [String: Date] = [:]
 
-    init(pool: ClientPool, statePath: String, logger: Logger) {
+    init(pool: ClientPool, statePath: String, logger: Logger, gpuCheckImage: String? = nil) {
         self.pool = pool
         self.statePath = statePath
         self.logger = logger
+        self.gpuCheckImage = gpuCheckImage
+    }
+
+    /// Where and in which image this round checks GPUs: node → image.
+    func gpuChecks(_ round: Round) -> [String: String] {
+        guard gpuCheckImage != "off" else { return [:] }
+        var checks: [String: String] = [:]
+        for (node, spec) in round.gpuNodes {
+            if (retryAfter["\(node)/gpu-check"].map { $0 > Date() } ?? false) { continue }
+            if let gpuCheckImage {
+                checks[node] = gpuCheckImage
+            } else if spec.runtime == .nvidia, let image = round.images[node]?.keep.first {
+                checks[node] = image
+            }
+        }
+        return checks
     }
 
     func takeEvents() -> [Notice] {
@@ -72,8 +97,9 @@ actor ImageKeeper {
         }
         var credentials: [String: RegistryCredentials] = [:]
         for m in models.values { for v in m.versions { if let auth = v.registryAuth { credentials[v.image] = auth } } }
+        let gpuNodes = Dictionary(reachable.filter { $0.spec.gpus.count > 0 }.map { ($0.name, $0.spec) }, uniquingKeysWith: { a, _ in a })
         return Round(desired: desired, nodes: nodes, images: ImageRetention.plan(desired: desired, serving: serving, roles: roles), verify: verify,
-                     credentials: credentials)
+                     credentials: credentials, gpuNodes: gpuNodes, outOfService: health.outOfServiceGPUs)
     }
 
     /// The nodes that answered the pass and are not declared dead, with their roles as the
@@ -92,6 +118,7 @@ actor ImageKeeper {
         let store = try? StateStore.open(path: statePath, create: false)
         // Where each version has verified already, read once for all nodes.
         let verifiedAt = round.verify.map { v in (try? store?.verifiedPlaces(model: v.model, version: v.version)) ?? nil }
+        let gpuChecks = gpuChecks(round)
         await withTaskGroup(of: NodeRound.self) { group in
             for node in round.nodes {
                 let images = round.images[node.name] ?? ImageRetention.NodeImages(keep: [], collectable: [])
@@ -102,14 +129,18 @@ actor ImageKeeper {
                     verifications.append((v.model, v.version))
                 }
                 let pool = self.pool
+                let gpuCheck = gpuChecks[node.name].map { GPUCheck(spec: round.gpuNodes[node.name]!, image: $0, outOfService: round.outOfService[node.name] ?? []) }
                 group.addTask {
-                    await Self.keep(node: node.name, engine: node.engine, images: images, verify: verifications, credentials: round.credentials, pool: pool, store: store, fence: fence)
+                    await Self.keep(node: node.name, engine: node.engine, images: images, verify: verifications, gpuCheck: gpuCheck,
+                                    credentials: round.credentials, pool: pool, store: store, fence: fence)
                 }
             }
             for await done in group {
                 reports[done.node] = done.images
                 events += done.notices
                 for version in done.unverifiable { retryAfter["\(done.node)/\(version)"] = Date().addingTimeInterval(60) }
+                // A check that could not run (no nvidia-smi, a driver error) is not retried every round.
+                if done.gpuCheckFailed { retryAfter["\(done.node)/gpu-check"] = Date().addingTimeInterval(600) }
             }
         }
         for n in reports.keys where !round.nodes.contains(where: { $0.name == n }) { reports[n] = nil }
@@ -122,9 +153,18 @@ actor ImageKeeper {
         var notices: [Notice] = []
         /// `model@version`s whose verification could not run (engine error): retried later.
         var unverifiable: [String] = []
+        var gpuCheckFailed = false
     }
 
-    static func keep(node: String, engine: EngineEndpoint, images: ImageRetention.NodeImages, verify: [(String, ModelVersion)],
+    /// A node's GPU health check: its declared GPUs, the image nvidia-smi runs in, and the GPUs
+    /// already out of service.
+    struct GPUCheck: Sendable {
+        var spec: NodeSpec
+        var image: String
+        var outOfService: Set<Int>
+    }
+
+    static func keep(node: String, engine: EngineEndpoint, images: ImageRetention.NodeImages, verify: [(String, ModelVersion)], gpuCheck: GPUCheck? = nil,
                      credentials: [String: RegistryCredentials], pool: ClientPool, store: StateStore?, fence: Fence? = nil) async -> NodeRound {
         var round = NodeRound(node: node)
         var notices: [Notice] = []
@@ -178,6 +218,21 @@ actor ImageKeeper {
             } catch {
                 note(true, .artifactVerificationError, "\(model)@\(version.version) could not be verified: \(error)")
                 round.unverifiable.append("\(model)@\(version.version)")
+            }
+        }
+        if let gpuCheck {
+            guard await mayAct() else { return round }
+            do {
+                let readings = try await GPUHealth.read(client, node: gpuCheck.spec, image: gpuCheck.image)
+                let now = Date()
+                let holds = GPUHealth.judge(declared: gpuCheck.spec.gpus, readings: readings)
+                    .filter { !gpuCheck.outOfService.contains($0.index) }
+                    .map { GPUHold(node: node, gpu: $0.index, uuid: $0.uuid ?? "", fault: $0.fault, detail: $0.detail, author: "controller", since: now) }
+                // Fenced like the round's other steps: a deposed controller takes nothing out.
+                if !holds.isEmpty, await mayAct() { try store?.holdGPUs(holds) }
+            } catch {
+                note(true, .gpuCheckFailed, "GPU health of \(node) could not be read in \(gpuCheck.image): \(error) (next try in 10 min)")
+                round.gpuCheckFailed = true
             }
         }
         // Which images containers use: when the engine cannot say, nothing is removed.

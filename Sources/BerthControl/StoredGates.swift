@@ -2,10 +2,13 @@ import BerthModel
 import BerthReconciler
 import BerthStore
 
-/// What a pass takes from the store besides the desired state: operators' holds on nodes, and the
-/// served model versions that may not start because their artifacts have not verified.
+/// What a pass takes from the store besides the desired state: operators' holds on nodes, GPUs out
+/// of service, and the served model versions that may not start because their artifacts have not
+/// verified.
 public struct StoredGates: Sendable {
     public var holds: [String: NodeHold] = [:]
+    /// GPUs out of service, by node.
+    public var gpuHolds: [String: [GPUHold]] = [:]
     /// `model@version` → every artifact problem, joined.
     public var refusedVersions: [String: String] = [:]
 
@@ -24,6 +27,7 @@ public struct StoredGates: Sendable {
         var gates = StoredGates()
         var problems: [String] = []
         do { gates.holds = try store.nodeHolds() } catch { problems.append("\(error)") }
+        do { gates.gpuHolds = Dictionary(grouping: try store.gpuHolds(), by: \.node) } catch { problems.append("\(error)") }
         let models = Dictionary(uniqueKeysWithValues: desired.compactMap { r in r.model.map { (r.name, $0) } })
         var stagings: [String: Staging]?
         for r in desired {
@@ -78,6 +82,7 @@ public struct StoredGates: Sendable {
             if hold.cordoned { health.cordoned.insert(name) }
             if hold.draining { health.draining.insert(name) }
         }
+        for (node, gpus) in gpuHolds { health.outOfServiceGPUs[node, default: []].formUnion(gpus.map(\.gpu)) }
         health.refusedVersions.merge(refusedVersions) { a, _ in a }
         health.unstaged.merge(unstaged) { a, b in a.merging(b) { x, _ in x } }
     }

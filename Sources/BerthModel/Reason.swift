@@ -21,6 +21,11 @@ public enum Reason: String, Sendable, CaseIterable, Codable {
     case nodeCordoned = "NodeCordoned"
     case nodeUncordoned = "NodeUncordoned"
     case nodeDraining = "NodeDraining"
+    case gpuOutOfService = "GPUOutOfService"
+    case gpuReturnedToService = "GPUReturnedToService"
+    /// A node serving with GPUs out of service.
+    case gpusOutOfService = "GPUsOutOfService"
+    case gpuCheckFailed = "GPUCheckFailed"
     // Deployments and their replicas
     case minimumReplicasAvailable = "MinimumReplicasAvailable"
     case minimumReplicasUnavailable = "MinimumReplicasUnavailable"

@@ -167,6 +167,8 @@ public struct NodeStatus: Codable, Sendable, Hashable {
     public var rejoinedAsStandby: Bool = false
     /// An operator's hold: `cordoned` (no new replicas) or `draining` (replicas moving off).
     public var hold: String?
+    /// GPU indices out of service (`berth node gpu NODE INDEX --uncordon` returns one).
+    public var gpusOutOfService: [Int]?
     /// The images the node should hold (kept model versions, or served ones on a standby) and
     /// where each stands; nil until the controller has looked.
     public var images: [NodeImage]?

@@ -113,6 +113,9 @@ public struct FleetHealth: Sendable, Hashable {
     public var cordoned: Set<String> = []
     /// Nodes whose replicas move elsewhere, each replaced before it stops.
     public var draining: Set<String> = []
+    /// Node → GPU indices out of service: nothing new goes there, and a replica holding one moves
+    /// as from a draining node (its successor ready first).
+    public var outOfServiceGPUs: [String: Set<Int>] = [:]
     /// `model@version` → why no new replica of it may start (artifacts not verified).
     public var refusedVersions: [String: String] = [:]
     /// Node → `model@version` → why no new replica of that staged version may start on that node

@@ -33,6 +33,7 @@ public enum Planner {
             let name = input.nodes[i].name
             if health.suspect[name] != nil || health.cordoned.contains(name) { input.nodes[i].cordoned = true }
             if health.draining.contains(name) { input.nodes[i].draining = true }
+            if let gpus = health.outOfServiceGPUs[name] { input.nodes[i].outOfService = gpus }
             if health.promoted.contains(name) { input.nodes[i].spec.role = .active }
             if health.demoted.contains(name) { input.nodes[i].spec.role = .standby }
         }
@@ -40,6 +41,11 @@ public enum Planner {
         let all = observed.values.flatMap(\.containers)
         let byDeployment = Dictionary(grouping: all, by: \.deployment)
         func isReady(_ c: ObservedContainer?) -> Bool { c.map { $0.running && ready.contains($0.id) } ?? false }
+        /// A replica on a draining node, or holding a GPU out of service, moves like an outdated
+        /// one: its successor is up first.
+        func moving(_ c: ObservedContainer) -> Bool {
+            health.draining.contains(c.node) || !(health.outOfServiceGPUs[c.node]?.isDisjoint(with: c.gpus) ?? true)
+        }
 
         // Surge slots exist only while a deployment rolls.
         var templates: [String: String] = [:]
@@ -51,8 +57,7 @@ public enum Planner {
             let replicas = request.spec.replicas
             replicaCounts[request.name] = replicas
             let mine = byDeployment[request.name] ?? []
-            // A replica on a draining node moves like an outdated one: its successor is up first.
-            let outdated = mine.contains { $0.replica < replicas && ($0.templateHash != template || health.draining.contains($0.node)) }
+            let outdated = mine.contains { $0.replica < replicas && ($0.templateHash != template || moving($0)) }
             let surging = mine.contains { $0.replica >= replicas }
             let settled = (0..<replicas).allSatisfy { slot in mine.contains { $0.replica == slot && $0.templateHash == template && isReady($0) } }
             if outdated || (surging && !settled) {
@@ -133,7 +138,7 @@ public enum Planner {
             // Neither surge nor unavailability allowed would freeze every rollout: allow one down.
             let minReady = replicas - max(unavailable, surge == 0 ? 1 : 0)
             let deadline = TimeInterval(spec.rollout.readyDeadlineSeconds)
-            let rollingOut = mine.contains { $0.templateHash != template || health.draining.contains($0.node) }
+            let rollingOut = mine.contains { $0.templateHash != template || moving($0) }
             let versionKey = "\(spec.model)@\(request.model.version)"
             let refusal = health.refusedVersions[versionKey]
             /// Why a new replica may not start on `node` yet: the version's files are not staged there.

@@ -26,7 +26,7 @@ struct Ledger {
     init(nodes states: [NodeState]) {
         nodes = states.sorted { $0.name < $1.name }.map { s in
             let devices = s.spec.gpus.resolvedDevices
-            return Node(state: s, devices: devices, free: Set(devices.map(\.index)), ports: [])
+            return Node(state: s, devices: devices, free: Set(devices.map(\.index)).subtracting(s.outOfService), ports: [])
         }
         for (i, n) in nodes.enumerated() { index[n.state.name] = i }
         freeCounts = nodes.map(\.free.count)
@@ -186,7 +186,8 @@ struct Ledger {
                 let biggest = n.devices.compactMap(\.memoryGiB).max() ?? 0
                 reason = "has GPUs of \(FleetValidator.fmt(biggest)) GiB"
             } else if freeCount(e) < gpus {
-                reason = "has \(freeCount(e)) free"
+                let out = n.state.outOfService.intersection(e.usable).count
+                reason = "has \(freeCount(e)) free" + (out > 0 ? " (\(out) out of service)" : "")
             } else if !hasPort(e.node) {
                 reason = "has no free host port in \(n.state.spec.ports.from)–\(n.state.spec.ports.to)"
             } else {

@@ -11,6 +11,9 @@ public struct NodeState: Sendable, Hashable {
     public var cordoned: Bool
     /// An operator hold: no replicas at all; running ones are placed elsewhere.
     public var draining: Bool
+    /// GPU indices out of service: nothing is placed on them, and a replica holding one is placed
+    /// elsewhere (on the node's other GPUs too).
+    public var outOfService: Set<Int> = []
 
     public init(name: String, spec: NodeSpec, labels: [String: String] = [:], ready: Bool = true, cordoned: Bool = false, draining: Bool = false) {
         self.name = name

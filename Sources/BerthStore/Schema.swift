@@ -128,6 +128,20 @@ enum Schema {
                 t.primaryKey(["node", "model", "version"])
             }
         }
+        migrator.registerMigration("v7-gpu-holds") { db in
+            // GPUs out of service: taken out by the controller's health checks or by an operator,
+            // returned only by an operator.
+            try db.create(table: "gpuHold") { t in
+                t.column("node", .text).notNull()
+                t.column("gpu", .integer).notNull().check { $0 >= 0 }
+                t.column("uuid", .text).notNull().defaults(to: "")
+                t.column("fault", .text).notNull()
+                t.column("detail", .text).notNull()
+                t.column("author", .text).notNull()
+                t.column("since", .datetime).notNull()
+                t.primaryKey(["node", "gpu"])
+            }
+        }
         return migrator
     }
 }

@@ -34,6 +34,35 @@ struct CLITests {
         #expect(history.stdout.contains("alice") && !history.stdout.contains("berth "), "\(history.stdout)")
     }
 
+    /// A GPU taken out of service by hand and returned: both recorded with author and reason,
+    /// shown by describe; mistakes refused with what would be right.
+    @Test func nodeGPU_outOfServiceAndBack_recordedWithAuthorAndReason() throws {
+        let state = BerthProcess.temporaryFolder() + "/berth.db"
+        #expect(try BerthProcess.run(["apply", "-f", r1], state: state).code == 0)
+        let out = try BerthProcess.run(["node", "gpu", "l40s-1", "0", "--cordon", "-m", "fan noise", "--author", "alice"], state: state)
+        #expect(out.code == 0 && out.stdout.contains("node/l40s-1 GPU 0 out of service"), "\(out.stdout)\(out.stderr)")
+        let again = try BerthProcess.run(["node", "gpu", "l40s-1", "0", "--cordon"], state: state)
+        #expect(again.code == 0 && again.stdout.contains("was already out of service"))
+        let described = try BerthProcess.run(["describe", "node", "l40s-1"], state: state)
+        #expect(described.stdout.contains("GPUs out of service"), "\(described.stdout)")
+        #expect(described.stdout.contains("OperatorHold") && described.stdout.contains("taken out by alice: fan noise"), "\(described.stdout)")
+        #expect(described.stdout.contains("GPUOutOfService"))
+
+        let back = try BerthProcess.run(["node", "gpu", "l40s-1", "0", "--uncordon", "-m", "fan replaced", "--author", "bob"], state: state)
+        #expect(back.code == 0 && back.stdout.contains("returned to service"), "\(back.stdout)\(back.stderr)")
+        let after = try BerthProcess.run(["describe", "node", "l40s-1"], state: state)
+        #expect(!after.stdout.contains("GPUs out of service") && after.stdout.contains("GPU 0 returned to service by bob: fan replaced"), "\(after.stdout)")
+
+        let notOut = try BerthProcess.run(["node", "gpu", "l40s-1", "0", "--uncordon"], state: state)
+        #expect(notOut.code == 4 && notOut.stderr.contains("GPU 0 of node l40s-1 is not out of service"), "\(notOut.stderr)")
+        let noSuchGPU = try BerthProcess.run(["node", "gpu", "l40s-1", "3", "--cordon"], state: state)
+        #expect(noSuchGPU.code == 4 && noSuchGPU.stderr.contains("node l40s-1 declares no GPU 3"), "\(noSuchGPU.stderr)")
+        let noSuchNode = try BerthProcess.run(["node", "gpu", "l40s-9", "0", "--cordon"], state: state)
+        #expect(noSuchNode.code == 4 && noSuchNode.stderr.contains("l40s-1"))
+        let both = try BerthProcess.run(["node", "gpu", "l40s-1", "0"], state: state)
+        #expect(both.code == 64 && both.stderr.contains("--uncordon"))
+    }
+
     @Test func getYAML_isAcceptedByApply_asTheSameState() throws {
         let dir = BerthProcess.temporaryFolder()
         let state = dir + "/berth.db"

@@ -38,6 +38,36 @@ struct HoldsAndGatesTests {
         #expect(settled.isNoOp && settled.deployments[0].rollout == .complete)
     }
 
+    /// A GPU out of service: its replica moves as from a draining node (successor ready first),
+    /// to another GPU of the same node if one is free, and nothing is placed on it again.
+    @Test func gpuOutOfService_movesItsReplicaSuccessorFirst_andStaysEmpty() {
+        var cluster = Cluster(nodes: ["a", "b"])
+        let desired = fleet(replicas: 2, nodes: ["a", "b"], gpusPerNode: 2, maxSurge: 1, maxUnavailable: 0)
+        _ = converge(&cluster, desired)
+        let onA = cluster.containers["a"]!
+        #expect(onA.count == 1 && onA[0].gpus == [0], "\(cluster.containers)")
+
+        var bad = FleetHealth()
+        bad.outOfServiceGPUs = ["a": [0]]
+        let fewest = converge(&cluster, desired, health: bad)
+        #expect(fewest >= 2, "never fewer than 2 ready while the replica moves (saw \(fewest))")
+        #expect(cluster.all.count == 2 && cluster.readyCount == 2, "\(cluster.all.map(\.name))")
+        #expect(!cluster.all.contains { $0.node == "a" && $0.gpus.contains(0) }, "nothing on a's GPU 0: \(cluster.all.map { ($0.node, $0.gpus) })")
+        #expect(cluster.plan(desired, health: bad).isNoOp)
+
+        // Every GPU of a node out: its replica moves to another node; what does not fit says why.
+        var three = Cluster(nodes: ["a", "b", "c"])
+        let spread = fleet(replicas: 2, nodes: ["a", "b", "c"], gpusPerNode: 2, maxSurge: 1, maxUnavailable: 0)
+        _ = converge(&three, spread)
+        #expect(three.containers["a"]!.count == 1)
+        bad.outOfServiceGPUs = ["a": [0, 1]]
+        #expect(converge(&three, spread, health: bad) >= 2)
+        #expect(three.containers["a"]!.isEmpty && three.readyCount == 2, "\(three.all.map { ($0.node, $0.gpus, $0.replica, $0.running) })")
+        let short = three.plan(fleet(replicas: 6, nodes: ["a", "b", "c"], gpusPerNode: 2, maxSurge: 1, maxUnavailable: 0), health: bad)
+        let why = short.schedule.unplaced.flatMap(\.rejections).map { "\($0.node): \($0.reason)" }
+        #expect(why.contains("a: has 0 free (2 out of service)"), "\(why)")
+    }
+
     @Test func cordon_keepsRunningReplicas_butPlacesNoNewOnes() {
         var cluster = Cluster(nodes: ["a", "b"])
         var cordon = FleetHealth()

@@ -98,6 +98,9 @@ struct Controller: AsyncParsableCommand {
     @Option(help: ArgumentHelp("Image the stagers and node purges run in (it needs sh, sha256sum and curl or wget); default: each version's own image.", valueName: "image"))
     var stagerImage: String?
 
+    @Option(help: ArgumentHelp("Image GPU health checks run nvidia-smi in (each image round), on every node that declares GPUs; `off` for none. Default: on nodes with the NVIDIA runtime only, in an image the node keeps anyway (the toolkit mounts nvidia-smi into it).", valueName: "image"))
+    var gpuCheckImage: String?
+
     @Option(help: ArgumentHelp("Ports a node listens on while another copies its files (versions with source: { node: NAME }), one per copy from that node; keep them outside every node's replica port range (default \(D.copyPorts)).", valueName: "from-to"))
     var copyPorts: String?
 
@@ -166,6 +169,7 @@ struct Controller: AsyncParsableCommand {
         options.stagingInterval = r.number("staging-interval", flag: stagingInterval, default: D.stagingInterval, minimum: 0.001)
         options.stagingPerNode = r.int("staging-per-node", flag: stagingPerNode, default: D.stagingPerNode, minimum: 1)
         options.stagerImage = r.optionalString("stager-image", flag: stagerImage)
+        options.gpuCheckImage = r.optionalString("gpu-check-image", flag: gpuCheckImage)
         let ports = r.string("copy-ports", flag: copyPorts, default: D.copyPorts)
         options.failover.checkInterval = r.number("node-check-interval", flag: nodeCheckInterval, default: D.nodeCheckInterval, minimum: 0.001)
         options.failover.failureThreshold = r.int("node-failure-threshold", flag: nodeFailureThreshold, default: D.nodeFailureThreshold, minimum: 1)

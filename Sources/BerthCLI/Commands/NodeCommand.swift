@@ -17,8 +17,9 @@ struct NodeCommand: AsyncParsableCommand {
               uncordon  lift a cordon or a drain
               promote   make a standby (or a node that rejoined as a standby) active now
               discover  read the node's GPUs from nvidia-smi on the node
+              gpu       take one GPU out of service, or return one the controller took out
             """,
-        subcommands: [Cordon.self, Uncordon.self, Drain.self, Promote.self, Discover.self])
+        subcommands: [Cordon.self, Uncordon.self, Drain.self, Promote.self, Discover.self, GPU.self])
 
     struct Target: ParsableArguments {
         @Argument(help: "The node's name.")
@@ -27,7 +28,7 @@ struct NodeCommand: AsyncParsableCommand {
         @Option(name: .shortAndLong, help: "Why; kept with the hold and in the node's events.")
         var message: String = ""
 
-        @Option(help: ArgumentHelp("Who asks; default $USER.", valueName: "name"))
+        @Option(help: ArgumentHelp("Who asks; default the person behind sudo, else $USER.", valueName: "name"))
         var author: String?
 
         @OptionGroup var state: StateOptions
@@ -41,6 +42,71 @@ struct NodeCommand: AsyncParsableCommand {
                 }
                 try store.change(node: name, change, author: author ?? Identity.currentUser, reason: message)
                 Console.print(done(spec))
+                if try store.liveLeaseHolder() == nil {
+                    Console.note("no controller is running on this state: the change takes effect when one starts (`berth controller`)")
+                }
+            }
+        }
+    }
+
+    struct GPU: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "gpu",
+            abstract: "Take one GPU out of service, or return it to service.",
+            discussion: """
+                The controller takes a GPU out of service when its health check (nvidia-smi, each image \
+                round) finds it missing, with another UUID than declared, with uncorrectable ECC errors or \
+                a failed row remapping. Nothing is placed on it any more, and the replica holding it moves \
+                the way a drain moves it: its successor ready first. It stays out until an operator returns \
+                it with --uncordon, recorded with author and reason in the node's events \
+                (`berth describe node NAME`). --cordon takes one out by hand.
+                """)
+
+        @Argument(help: "The node's name.")
+        var node: String
+
+        @Argument(help: "The GPU's index on the node (as nvidia-smi numbers it).")
+        var index: Int
+
+        @Flag(help: "Return the GPU to service.")
+        var uncordon = false
+
+        @Flag(help: "Take the GPU out of service by hand.")
+        var cordon = false
+
+        @Option(name: .shortAndLong, help: "Why; kept in the node's events.")
+        var message: String = ""
+
+        @Option(help: ArgumentHelp("Who asks; default the person behind sudo, else $USER.", valueName: "name"))
+        var author: String?
+
+        @OptionGroup var state: StateOptions
+
+        func validate() throws {
+            guard uncordon != cordon else { throw ValidationError("say --uncordon (return it to service) or --cordon (take it out)") }
+            guard index >= 0 else { throw ValidationError("a GPU index is 0 or more") }
+        }
+
+        func run() async throws {
+            try reportingErrors {
+                guard let store = try state.openForReading() else { throw NotFound(message: "no state yet: no node \"\(node)\"") }
+                guard let spec = try store.object(ObjectKey(.node, node))?.resource.node else {
+                    let known = try store.objects().filter { $0.resource.kind == .node }.map(\.resource.name).sorted()
+                    throw NotFound(message: "no node \"\(node)\"" + (known.isEmpty ? "" : " (nodes: \(known.joined(separator: ", ")))"))
+                }
+                let who = author ?? Identity.currentUser
+                if uncordon {
+                    let hold = try store.returnGPU(node: node, gpu: index, author: who, reason: message)
+                    Console.print("node/\(node) GPU \(index) returned to service (it was out: \(hold.fault.rawValue), \(hold.detail))")
+                } else {
+                    guard let device = spec.gpus.resolvedDevices.first(where: { $0.index == index }) else {
+                        throw NotFound(message: "node \(node) declares no GPU \(index) (GPUs 0–\(max(0, spec.gpus.count - 1)))")
+                    }
+                    let detail = message.isEmpty ? "taken out by \(who)" : "taken out by \(who): \(message)"
+                    let added = try store.holdGPUs([GPUHold(node: node, gpu: index, uuid: device.uuid ?? "", fault: .operatorHold, detail: detail, author: who)])
+                    Console.print(added.isEmpty ? "node/\(node) GPU \(index) was already out of service"
+                                                : "node/\(node) GPU \(index) out of service: nothing new goes there, and its replica moves")
+                }
                 if try store.liveLeaseHolder() == nil {
                     Console.note("no controller is running on this state: the change takes effect when one starts (`berth controller`)")
                 }

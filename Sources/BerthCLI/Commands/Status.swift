@@ -76,7 +76,8 @@ struct Describe: ParsableCommand {
                 let staging = try StagingReport.read(store, model: name)
                 Console.print(StatusRendering.describe(model: object, deployed: deployed, verified: verified, staging: staging, events: events))
             default:
-                Console.print(StatusRendering.describe(node: object, status: status, hold: try store.nodeHolds()[name], events: events))
+                Console.print(StatusRendering.describe(node: object, status: status, hold: try store.nodeHolds()[name],
+                                                       gpusOut: try store.gpuHolds().filter { $0.node == name }, events: events))
             }
         }
     }
@@ -222,7 +223,7 @@ enum StatusRendering {
         return out
     }
 
-    static func describe(node object: StoredObject, status: FleetStatus, hold: NodeHold?, events: [Event]) -> String {
+    static func describe(node object: StoredObject, status: FleetStatus, hold: NodeHold?, gpusOut: [GPUHold] = [], events: [Event]) -> String {
         let spec = object.resource.node!
         let name = object.resource.name
         var out = "Name:        \(name)\n"
@@ -248,6 +249,11 @@ enum StatusRendering {
             out += "Hold:        \(hold.draining ? "draining" : "cordoned") by \(hold.author) \(age(hold.since))\(hold.reason.isEmpty ? "" : ": \(hold.reason)")\n"
         }
         out += "\nReplicas:\n" + (t.rows.isEmpty ? "  (none)\n" : t.rendered)
+        if !gpusOut.isEmpty {
+            var g = Table("GPU", "UUID", "FAULT", "SINCE", "BY", "DETAIL")
+            for h in gpusOut { g.add(["\(h.gpu)", h.uuid.isEmpty ? "-" : h.uuid, h.fault.rawValue, age(h.since), h.author, h.detail]) }
+            out += "\nGPUs out of service (`berth node gpu \(name) INDEX --uncordon` returns one):\n" + g.rendered
+        }
         if let images = status.nodes.first(where: { $0.name == name })?.images {
             var i = Table("IMAGE", "STATE", "DETAIL")
             for image in images { i.add([image.image, image.state, image.detail]) }

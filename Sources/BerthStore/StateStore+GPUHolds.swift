@@ -1,0 +1,51 @@
+import BerthModel
+import Foundation
+import GRDB
+
+extension GPUHold: FetchableRecord, PersistableRecord {
+    public static let databaseTableName = "gpuHold"
+}
+
+extension StateStore {
+    /// Every GPU out of service, by node and index.
+    public func gpuHolds() throws -> [GPUHold] {
+        try read("reading GPUs out of service") { db in
+            try GPUHold.order(Column("node"), Column("gpu")).fetchAll(db)
+        }
+    }
+
+    /// Takes GPUs out of service, each with a `GPUOutOfService` warning event on its node; a GPU
+    /// already out keeps its first hold (and no new event). Returns the holds that are new.
+    @discardableResult
+    public func holdGPUs(_ holds: [GPUHold]) throws -> [GPUHold] {
+        guard !holds.isEmpty else { return [] }
+        return try write("taking GPUs out of service") { db in
+            var added: [GPUHold] = []
+            for hold in holds where try GPUHold.fetchOne(db, key: ["node": hold.node, "gpu": hold.gpu]) == nil {
+                try hold.insert(db)
+                var event = Event(time: hold.since, revision: nil, kind: "node", name: hold.node, type: "Warning",
+                                  reason: Reason.gpuOutOfService.rawValue, message: "\(hold.summary) (by \(hold.author))")
+                try event.insert(db)
+                added.append(hold)
+            }
+            return added
+        }
+    }
+
+    /// Returns a GPU to service: the hold goes, and a `GPUReturnedToService` event says who and why.
+    /// Throws `StoreError.notFound` when the GPU is not out of service.
+    @discardableResult
+    public func returnGPU(node: String, gpu: Int, author: String, reason: String, now: Date = Date()) throws -> GPUHold {
+        try write("returning GPU \(gpu) of node \(node) to service") { db in
+            guard let hold = try GPUHold.fetchOne(db, key: ["node": node, "gpu": gpu]) else {
+                throw StoreError(.notFound, path: path, detail: "GPU \(gpu) of node \(node) is not out of service", hint: "`berth describe node \(node)` lists its GPUs out of service")
+            }
+            try hold.delete(db)
+            let why = reason.isEmpty ? "" : ": \(reason)"
+            var event = Event(time: now, revision: nil, kind: "node", name: node, reason: Reason.gpuReturnedToService.rawValue,
+                              message: "GPU \(gpu) returned to service by \(author)\(why) (it was out since \(hold.since.formatted(.iso8601)), \(hold.fault.rawValue): \(hold.detail))")
+            try event.insert(db)
+            return hold
+        }
+    }
+}

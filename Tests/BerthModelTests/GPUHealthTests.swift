@@ -1,0 +1,63 @@
+import BerthModel
+import Foundation
+import Testing
+
+@Suite("GPU health from nvidia-smi")
+struct GPUHealthTests {
+    static let uuids = (0..<4).map { "GPU-\($0)a1b2c3d-0000-4000-8000-00000000000\($0)" }
+
+    static func inventory(uuids: Bool) -> GPUInventory {
+        GPUInventory(count: 4, model: "A100-SXM4-80GB", memoryGiB: 80,
+                     devices: uuids ? Self.uuids.enumerated().map { GPUDevice(index: $0, uuid: $1) } : nil)
+    }
+
+    @Test func theQueryAsksWhatIsJudged() {
+        #expect(GPUHealth.query == ["--query-gpu=index,uuid,ecc.errors.uncorrected.volatile.total,remapped_rows.failure,remapped_rows.pending",
+                                    "--format=csv,noheader,nounits"])
+        #expect(GPUHealth.basicQuery.first == "--query-gpu=index,uuid,ecc.errors.uncorrected.volatile.total")
+    }
+
+    @Test func parsesFiguresAndUnknowns() throws {
+        let readings = try GPUHealth.parse("""
+            0, \(Self.uuids[0]), 0, No, No
+            1, \(Self.uuids[1]), 3, No, Yes
+            2, \(Self.uuids[2]), [N/A], [N/A], [N/A]
+            3, \(Self.uuids[3]), 0
+            """)
+        #expect(readings.count == 4)
+        #expect(readings[0] == GPUHealth.Reading(index: 0, uuid: Self.uuids[0], uncorrectableECC: 0, remapFailed: false, remapPending: false))
+        #expect(readings[1].uncorrectableECC == 3 && readings[1].remapPending == true)
+        #expect(readings[2].uncorrectableECC == nil && readings[2].remapFailed == nil)
+        #expect(readings[3].remapFailed == nil, "the basic query has no remap figures")
+        #expect(try GPUHealth.parse("No devices were found\n").isEmpty)
+        #expect(throws: GPUHealth.ParseError.self) { try GPUHealth.parse("Failed to initialize NVML: Driver/library version mismatch\n") }
+        #expect(GPUHealth.refusedField(#"Field "remapped_rows.failure" is not a valid field to query."#))
+    }
+
+    @Test func judgesMissingChangedECCAndRemapFailures() throws {
+        let readings = try GPUHealth.parse("""
+            0, \(Self.uuids[0]), 0, No, No
+            1, GPU-ffffffff-0000-4000-8000-000000000001, 0, No, No
+            2, \(Self.uuids[2]), 2, No, No
+            """)
+        let problems = GPUHealth.judge(declared: Self.inventory(uuids: true), readings: readings)
+        #expect(problems.map(\.index) == [1, 2, 3])
+        #expect(problems[0].fault == .uuidChanged && problems[0].detail == "declared as \(Self.uuids[1]), nvidia-smi reports GPU-ffffffff-0000-4000-8000-000000000001")
+        #expect(problems[1].fault == .uncorrectableECC && problems[1].detail == "2 uncorrectable ECC error(s) since the driver loaded")
+        #expect(problems[2].fault == .missing && problems[2].detail.contains("no GPU 3 (3 found)"))
+
+        let remap = try GPUHealth.parse("0, \(Self.uuids[0]), 0, Yes, No\n1, \(Self.uuids[1]), 0, No, Yes\n2, \(Self.uuids[2]), [N/A], [N/A], [N/A]\n3, \(Self.uuids[3]), 0, No, No\n")
+        let judged = GPUHealth.judge(declared: Self.inventory(uuids: true), readings: remap)
+        // A pending remapping heals at the next reset; unknown figures are no fault.
+        #expect(judged.map(\.fault) == [.rowRemapFailure] && judged[0].index == 0)
+
+        // Without declared UUIDs any UUID is accepted; a healthy node has no problem.
+        let healthy = try GPUHealth.parse((0..<4).map { "\($0), GPU-\($0)eeeeeee-0000-4000-8000-000000000000, 0, No, No" }.joined(separator: "\n"))
+        #expect(GPUHealth.judge(declared: Self.inventory(uuids: false), readings: healthy).isEmpty)
+    }
+
+    @Test func aHoldSaysWhichGPUAndWhy() {
+        let hold = GPUHold(node: "gpu-1", gpu: 2, uuid: Self.uuids[2], fault: .uncorrectableECC, detail: "2 uncorrectable ECC error(s) since the driver loaded", author: "controller")
+        #expect(hold.summary == "GPU 2 (\(Self.uuids[2])) out of service, UncorrectableECCErrors: 2 uncorrectable ECC error(s) since the driver loaded")
+    }
+}
