@@ -54,7 +54,7 @@ public final class ControlLoop: Service, Sendable {
                                       onChange: { wake.post($0) })
         self.staging = staging
         companions.append(StagingService(staging: staging, latest: latest, interval: options.stagingInterval))
-        if let interval = options.telemetryInterval { companions.append(TelemetryService(metrics: metrics, latest: latest, interval: interval)) }
+        if let interval = options.telemetryInterval { companions.append(TelemetryService(metrics: metrics, latest: latest, interval: interval, statePath: options.statePath)) }
         self.companions = companions
     }
 

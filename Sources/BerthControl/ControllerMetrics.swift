@@ -104,8 +104,14 @@ public final class ControllerMetrics: Sendable {
             telemetrySeries.append(g)
         }
         for (node, n) in telemetry.nodes {
-            set("node_gpu_utilization", "Mean GPU utilisation (0-1) the node's replicas report.", [("node", node)], n.gpuUtilization)
-            set("node_gpu_memory_used_bytes", "GPU memory in use that the node's replicas report.", [("node", node)], n.gpuMemoryUsedBytes)
+            set("node_gpu_utilization", "Mean GPU utilisation (0-1) of the node: its DCGM exporter's, else what its replicas report.", [("node", node)], n.gpuUtilization)
+            set("node_gpu_memory_used_bytes", "GPU memory in use on the node: its DCGM exporter's, else what its replicas report.", [("node", node)], n.gpuMemoryUsedBytes)
+            for g in n.dcgm ?? [] {
+                let labels = [("node", node), ("gpu", "\(g.index)")]
+                if let util = g.utilizationPercent { set("gpu_utilization", "One GPU's utilisation (0-1), from the node's DCGM exporter.", labels, util / 100) }
+                if let used = g.memoryUsedMiB { set("gpu_memory_used_bytes", "One GPU's memory in use, from the node's DCGM exporter.", labels, used * 1_048_576) }
+                if let xid = g.lastXID { set("gpu_last_xid", "The last XID error's code on one GPU (0: none), from the node's DCGM exporter.", labels, Double(xid)) }
+            }
         }
         for (deployment, d) in telemetry.deployments {
             set("deployment_requests_per_second", "Inference requests per second over the last scrape interval.", [("deployment", deployment)], d.requestsPerSecond)
@@ -113,6 +119,12 @@ public final class ControllerMetrics: Sendable {
             set("deployment_gpu_utilization", "Mean GPU utilisation (0-1) of the deployment's replicas.", [("deployment", deployment)], d.gpuUtilization)
             if let latency = d.latencySeconds {
                 set("deployment_request_latency_seconds", "Mean seconds per successful request over the last scrape interval.", [("deployment", deployment)], latency)
+            }
+            if let waiting = d.requestsWaiting {
+                set("deployment_requests_waiting", "Requests waiting in the queues of the deployment's vLLM replicas.", [("deployment", deployment)], waiting)
+            }
+            if let kv = d.kvCacheUsage {
+                set("deployment_kv_cache_usage", "Mean share (0-1) of the KV cache in use in the deployment's vLLM replicas.", [("deployment", deployment)], kv)
             }
         }
     }

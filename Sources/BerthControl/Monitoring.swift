@@ -26,7 +26,8 @@ public struct MonitoringOptions: Sendable {
 ///
 /// Replicas are scraped at `/metrics` on their serving port (vLLM serves it there; the stand-in
 /// and Triton expose Triton's metric names: `nv_gpu_utilization`, `nv_gpu_memory_used_bytes`,
-/// `nv_inference_request_success|failure`, `nv_inference_request_duration_us`).
+/// `nv_inference_request_success|failure`, `nv_inference_request_duration_us`), and nodes'
+/// DCGM exporters (`spec.dcgmExporter`) at theirs; panels and rules use whichever a fleet has.
 public enum MonitoringRender {
     public static let configFile = "prometheus.yml"
     public static let rulesFile = "berth-rules.yml"
@@ -75,6 +76,14 @@ public enum MonitoringRender {
             }
         }
         if !any { out += "      []\n" }
+        // Nodes' DCGM exporters, labelled with the node as the replicas are.
+        let exporters = desired.compactMap { r in r.node?.dcgmExporter.map { (r.name, $0) } }.sorted { $0.0 < $1.0 }
+        if !exporters.isEmpty {
+            out += "  - job_name: berth-dcgm\n    metrics_path: /metrics\n    static_configs:\n"
+            for (node, exporter) in exporters {
+                out += "      - targets: [\(quoted(exporter))]\n        labels: { node: \(quoted(node)) }\n"
+            }
+        }
         return out
     }
 
@@ -106,14 +115,21 @@ public enum MonitoringRender {
         out += rule("BerthNodeDown", "berth_node_up == 0", for: "1m", severity: "critical", "node {{ $labels.node }}'s engine does not answer")
         out += rule("BerthNotNPlusOne", "berth_node_loss_unplaced_replicas > 0", for: "10m", severity: "warning",
                     "losing node {{ $labels.node }} now would leave {{ $value }} replicas unplaced (`berth plan --fail {{ $labels.node }}`)")
+        out += rule("BerthGPUXIDError", "DCGM_FI_DEV_XID_ERRORS != 0", for: nil, severity: "critical",
+                    "GPU {{ $labels.gpu }} on {{ $labels.node }} reported XID {{ $value }} (the controller takes it out of service unless the XID is an application's)")
+        out += rule("BerthKVCacheNearlyFull", "avg by (deployment) (vllm:kv_cache_usage_perc or vllm:gpu_cache_usage_perc) > 0.95", for: "10m", severity: "warning",
+                    "{{ $labels.deployment }}: the vLLM replicas' KV cache is {{ $value | humanizePercentage }} full: requests queue")
         out += rule("BerthControllerDown", "up{job=\"berth-controller\"} == 0", for: "1m", severity: "critical", "the Berth controller does not answer")
         return out
     }
 
     /// The queries of the dashboard's panels, titled.
     public static let panels: [(title: String, expr: String, unit: String)] = [
-        ("GPU utilisation by node", "avg by (node) (nv_gpu_utilization)", "percentunit"),
-        ("GPU memory used by node", "sum by (node) (nv_gpu_memory_used_bytes)", "bytes"),
+        // A node's DCGM exporter where it has one, else what its replicas report (Triton's names).
+        ("GPU utilisation by node", "avg by (node) (DCGM_FI_DEV_GPU_UTIL / 100) or avg by (node) (nv_gpu_utilization)", "percentunit"),
+        ("GPU memory used by node", "sum by (node) (DCGM_FI_DEV_FB_USED * 1048576) or sum by (node) (nv_gpu_memory_used_bytes)", "bytes"),
+        ("vLLM requests waiting by deployment", "sum by (deployment) (vllm:num_requests_waiting)", "short"),
+        ("vLLM KV cache in use by deployment", "avg by (deployment) (vllm:kv_cache_usage_perc or vllm:gpu_cache_usage_perc)", "percentunit"),
         ("Requests per hour by deployment", "sum by (deployment) (increase(nv_inference_request_success[1h]))", "short"),
         ("Error rate by deployment", "sum by (deployment) (rate(nv_inference_request_failure[5m])) / clamp_min(sum by (deployment) (rate(nv_inference_request_success[5m]) + rate(nv_inference_request_failure[5m])), 1e-9)", "percentunit"),
         ("Mean request latency by deployment", "sum by (deployment) (rate(nv_inference_request_duration_us[5m])) / clamp_min(sum by (deployment) (rate(nv_inference_request_success[5m])), 1e-9) / 1e6", "s"),

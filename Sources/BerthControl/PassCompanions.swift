@@ -1,6 +1,7 @@
 import BerthDocker
 import BerthModel
 import BerthReconciler
+import BerthStore
 import Foundation
 import Logging
 import ServiceLifecycle
@@ -114,10 +115,13 @@ final class TelemetryService: Service, Sendable {
     let interval: TimeInterval
     let clock: any Clock<Duration>
 
-    init(metrics: ControllerMetrics, latest: LatestPass, interval: TimeInterval, clock: any Clock<Duration> = ContinuousClock()) {
+    let statePath: String
+
+    init(metrics: ControllerMetrics, latest: LatestPass, interval: TimeInterval, statePath: String, clock: any Clock<Duration> = ContinuousClock()) {
         self.metrics = metrics
         self.latest = latest
         self.interval = interval
+        self.statePath = statePath
         self.clock = clock
     }
 
@@ -127,9 +131,29 @@ final class TelemetryService: Service, Sendable {
         await everyTick(tick, on: clock, state: Duration?.none) { sinceScrape in
             if let seen = self.latest.value, sinceScrape.map({ $0.seconds >= self.interval }) ?? true {
                 sinceScrape = .zero
-                self.metrics.record(telemetry: await self.telemetry.scrape(desired: seen.desired, observed: seen.pass.observed, ready: seen.pass.ready))
+                let summary = await self.telemetry.scrape(desired: seen.desired, observed: seen.pass.observed, ready: seen.pass.ready)
+                self.metrics.record(telemetry: summary)
+                await self.holdFaultyGPUs(summary, seen: seen)
             }
             sinceScrape = sinceScrape.map { $0 + tick }
         }
+    }
+
+    /// GPUs a DCGM exporter reports faulty (a hardware XID, uncorrectable ECC errors, a failed row
+    /// remapping) go out of service, as the image round's nvidia-smi check takes them out; a
+    /// controller that lost the lease takes nothing out.
+    func holdFaultyGPUs(_ summary: TelemetrySummary, seen: LatestPass.Seen) async {
+        let specs = Dictionary(seen.desired.compactMap { r in r.node.map { (r.name, $0) } }, uniquingKeysWith: { a, _ in a })
+        let now = Date()
+        var holds: [GPUHold] = []
+        for (node, n) in summary.nodes {
+            guard let readings = n.dcgm, let spec = specs[node] else { continue }
+            let out = seen.pass.health.outOfServiceGPUs[node] ?? []
+            holds += GPUHealth.DCGM.judge(declared: spec.gpus, readings: readings).filter { !out.contains($0.index) }.map {
+                GPUHold(node: node, gpu: $0.index, uuid: $0.uuid ?? "", fault: $0.fault, detail: $0.detail, author: "controller", since: now)
+            }
+        }
+        guard !holds.isEmpty, await seen.fence() == nil else { return }
+        _ = try? StateStore.open(path: statePath, create: false).holdGPUs(holds)
     }
 }

@@ -3,14 +3,18 @@ import BerthModel
 import BerthReconciler
 import Foundation
 
-/// What the controller learns from its replicas' own `/metrics` (Triton's metric names), summed
-/// up per node and per deployment for its `/metrics`.
+/// What the controller learns from its replicas' own `/metrics` (Triton's and vLLM's metric
+/// names) and from the nodes' DCGM exporters, summed up per node, GPU and deployment for its
+/// `/metrics`.
 public struct TelemetrySummary: Sendable, Hashable {
     public struct Node: Sendable, Hashable {
-        /// Mean utilisation (0–1) over the node's GPUs that replicas report.
+        /// Mean utilisation (0–1) over the node's GPUs: from its DCGM exporter where it has one,
+        /// else from what its replicas report.
         public var gpuUtilization: Double
         public var gpuMemoryUsedBytes: Double
         public var gpus: Int
+        /// Every GPU as the node's DCGM exporter reports it; nil without one.
+        public var dcgm: [GPUHealth.DCGM.GPU]?
     }
 
     public struct Deployment: Sendable, Hashable {
@@ -20,6 +24,10 @@ public struct TelemetrySummary: Sendable, Hashable {
         /// Mean seconds per successful request since the previous scrape; nil without requests.
         public var latencySeconds: Double?
         public var gpuUtilization: Double
+        /// vLLM replicas: requests waiting in their queues, summed; nil where none reports it.
+        public var requestsWaiting: Double?
+        /// vLLM replicas: mean share (0–1) of the KV cache in use; nil where none reports it.
+        public var kvCacheUsage: Double?
     }
 
     public var nodes: [String: Node] = [:]
@@ -36,6 +44,8 @@ actor Telemetry {
         var success: Double = 0
         var failure: Double = 0
         var durationMicroseconds: Double = 0
+        var requestsWaiting: Double?
+        var kvCacheUsage: [Double] = []
     }
 
     struct Scrape: Sendable {
@@ -60,6 +70,9 @@ actor Telemetry {
             case "nv_inference_request_success": s.success += value
             case "nv_inference_request_failure": s.failure += value
             case "nv_inference_request_duration_us": s.durationMicroseconds += value
+            case "vllm:num_requests_waiting": s.requestsWaiting = (s.requestsWaiting ?? 0) + value
+            // vLLM renamed the gauge; older releases publish the GPU cache's share.
+            case "vllm:kv_cache_usage_perc", "vllm:gpu_cache_usage_perc": s.kvCacheUsage.append(value)
             default: continue
             }
         }
@@ -72,7 +85,7 @@ actor Telemetry {
         var summary = TelemetrySummary()
         var nodeUtil: [String: [Double]] = [:]
         var deploymentUtil: [String: [Double]] = [:]
-        struct Counts { var success = 0.0, failure = 0.0, duration = 0.0 }
+        struct Counts { var success = 0.0, failure = 0.0, duration = 0.0, waiting: Double?, kvCache: [Double] = [] }
         var counts: [String: Counts] = [:]
         for s in scrapes {
             nodeUtil[s.node, default: []] += s.sample.gpuUtilization
@@ -81,6 +94,8 @@ actor Telemetry {
             n.gpuMemoryUsedBytes += s.sample.gpuMemoryUsed.reduce(0, +)
             summary.nodes[s.node] = n
             var c = counts[s.deployment] ?? Counts()
+            if let waiting = s.sample.requestsWaiting { c.waiting = (c.waiting ?? 0) + waiting }
+            c.kvCache += s.sample.kvCacheUsage
             if let before = previous[s.container] {
                 func delta(_ now: Double, _ then: Double) -> Double { now >= then ? now - then : now }
                 c.success += delta(s.sample.success, before.success)
@@ -100,12 +115,27 @@ actor Telemetry {
                 requestsPerSecond: seconds > 0 ? total / seconds : 0,
                 errorRatio: total > 0 ? c.failure / total : 0,
                 latencySeconds: c.success > 0 ? c.duration / c.success / 1e6 : nil,
-                gpuUtilization: util.isEmpty ? 0 : util.reduce(0, +) / Double(util.count))
+                gpuUtilization: util.isEmpty ? 0 : util.reduce(0, +) / Double(util.count),
+                requestsWaiting: c.waiting,
+                kvCacheUsage: c.kvCache.isEmpty ? nil : c.kvCache.reduce(0, +) / Double(c.kvCache.count))
         }
         return summary
     }
 
-    /// Scrapes every ready replica's `/metrics` (a replica that does not answer is left out).
+    /// A node's DCGM figures replace what its replicas report about its GPUs.
+    static func merge(dcgm: [String: [GPUHealth.DCGM.GPU]], into summary: inout TelemetrySummary) {
+        for (node, gpus) in dcgm {
+            let util = gpus.compactMap(\.utilizationPercent)
+            let memory = gpus.compactMap(\.memoryUsedMiB)
+            summary.nodes[node] = TelemetrySummary.Node(
+                gpuUtilization: util.isEmpty ? (summary.nodes[node]?.gpuUtilization ?? 0) : util.reduce(0, +) / Double(util.count) / 100,
+                gpuMemoryUsedBytes: memory.isEmpty ? (summary.nodes[node]?.gpuMemoryUsedBytes ?? 0) : memory.reduce(0, +) * 1_048_576,
+                gpus: gpus.count, dcgm: gpus)
+        }
+    }
+
+    /// Scrapes every ready replica's `/metrics` (a replica that does not answer is left out), and
+    /// the DCGM exporter of every reachable node that declares one.
     func scrape(desired: [Resource], observed: [String: NodeObservation], ready: Set<String>, now: Date = Date()) async -> TelemetrySummary {
         let addresses = Dictionary(uniqueKeysWithValues: desired.compactMap { r in r.node.map { (r.name, $0.address) } })
         let targets = observed.values.flatMap(\.containers).filter { $0.running && ready.contains($0.id) }
@@ -121,8 +151,24 @@ actor Telemetry {
             for await s in group { if let s { all.append(s) } }
             return all
         }
+        let exporters = desired.compactMap { r -> (String, String)? in
+            guard let spec = r.node, let exporter = spec.dcgmExporter, case .reachable? = observed[r.name] else { return nil }
+            return (r.name, exporter)
+        }
+        let dcgm = await withTaskGroup(of: (String, [GPUHealth.DCGM.GPU])?.self) { group in
+            for (node, exporter) in exporters {
+                group.addTask {
+                    guard let text = try? await ReplicaHTTP.get("http://\(exporter)/metrics", timeout: .seconds(2)) else { return nil }
+                    return (node, GPUHealth.DCGM.parse(text))
+                }
+            }
+            var all: [String: [GPUHealth.DCGM.GPU]] = [:]
+            for await r in group { if let r { all[r.0] = r.1 } }
+            return all
+        }
         let seconds = previous.map { now.timeIntervalSince($0.at) } ?? 0
         summary = Self.summarize(scrapes, previous: previous?.samples ?? [:], seconds: seconds)
+        Self.merge(dcgm: dcgm, into: &summary)
         previous = (now, Dictionary(scrapes.map { ($0.container, $0.sample) }, uniquingKeysWith: { a, _ in a }))
         return summary
     }

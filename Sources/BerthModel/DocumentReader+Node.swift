@@ -3,7 +3,7 @@ import Yams
 
 extension DocumentReader {
     static func readNode(_ field: Field) -> NodeSpec? {
-        guard let m = field.mapping(fields: ["address", "engine", "role", "runtime", "network", "failback", "gpus", "ports", "storage"]) else { return nil }
+        guard let m = field.mapping(fields: ["address", "engine", "role", "runtime", "network", "failback", "gpus", "ports", "storage", "dcgmExporter"]) else { return nil }
         let address = m.required("address", expected: "a host name or IP address")?.string().flatMap { checked($0, m, "address", NameRules.host) }
         let engine = m.required("engine", expected: "a mapping with an endpoint").flatMap(readEngine)
         let role = m.optional("role")?.oneOf(NodeSpec.Role.self)
@@ -13,13 +13,22 @@ extension DocumentReader {
         let gpus = m.required("gpus", expected: "a mapping with count and memoryGiB, or devices").flatMap(readGPUs)
         let ports = m.optional("ports").flatMap(readPorts)
         let storage = m.optional("storage").flatMap(readStorage)
+        let dcgmField = m.optional("dcgmExporter")
+        let dcgm = dcgmField?.string(expected: "HOST:PORT of the node's DCGM exporter, e.g. \"10.0.0.11:9400\"").flatMap { text -> String? in
+            guard let parts = NetworkAddress.split(authority: text), let port = parts.port, port > 0, NameRules.host(parts.host) == nil else {
+                dcgmField?.fail("\"\(text)\" is not HOST:PORT", expected: "HOST:PORT of the node's DCGM exporter, e.g. \"10.0.0.11:9400\" (its metrics are read from /metrics)")
+                return nil
+            }
+            return text
+        }
         m.finish()
+        if dcgmField != nil, dcgm == nil { return nil }
         guard let address, let engine, let gpus else { return nil }
         if m.optional("ports") != nil, ports == nil { return nil }
         if m.optional("storage") != nil, storage == nil { return nil }
         return NodeSpec(
             address: address, engine: engine, role: role ?? .active, runtime: runtime ?? .runc,
-            network: network ?? .bridge, failback: failback ?? false, gpus: gpus, ports: ports ?? .default, storage: storage)
+            network: network ?? .bridge, failback: failback ?? false, gpus: gpus, ports: ports ?? .default, storage: storage, dcgmExporter: dcgm)
     }
 
     static func readStorage(_ field: Field) -> NodeStorage? {

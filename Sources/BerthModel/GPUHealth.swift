@@ -7,7 +7,8 @@ import Foundation
 /// is not the declared one (the board was swapped, or the devices were renumbered), when it
 /// reports uncorrectable ECC errors since the driver loaded, or when a row remapping failed (the
 /// memory cannot heal itself any more). A pending remapping alone is not a fault: it completes at
-/// the next GPU reset. XID errors are not in nvidia-smi's query interface; they are not judged.
+/// the next GPU reset. XID errors are not in nvidia-smi's query interface: they come from the
+/// node's DCGM exporter where it declares one (`GPUHealth.DCGM`).
 public enum GPUHealth {
     /// The fields asked, in order: where a driver refuses one ("is not a valid field"), the
     /// shorter `basicQuery` is asked instead and the missing figures count as unknown.
@@ -78,6 +79,8 @@ public enum GPUHealth {
         case uuidChanged = "GPUUUIDChanged"
         case uncorrectableECC = "UncorrectableECCErrors"
         case rowRemapFailure = "RowRemapFailure"
+        /// A hardware XID error reported by the node's DCGM exporter.
+        case xidError = "XIDError"
         /// An operator took it out by hand.
         case operatorHold = "OperatorHold"
     }

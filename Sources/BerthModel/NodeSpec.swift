@@ -33,13 +33,17 @@ public struct NodeSpec: Codable, Hashable, Sendable {
     public var ports: PortRange
     /// Where staged model files live on the node; `NodeStorage.default` when not given.
     public var storage: NodeStorage?
+    /// `HOST:PORT` of the node's DCGM exporter: per-GPU telemetry and XID errors, read from
+    /// `http://HOST:PORT/metrics` by the controller.
+    public var dcgmExporter: String?
 
     public init(
         address: String, engine: EngineEndpoint, role: Role = .active, runtime: Runtime = .runc,
         network: Network = .bridge, failback: Bool = false, gpus: GPUInventory, ports: PortRange = .default,
-        storage: NodeStorage? = nil
+        storage: NodeStorage? = nil, dcgmExporter: String? = nil
     ) {
         self.storage = storage
+        self.dcgmExporter = dcgmExporter
         self.address = address
         self.engine = engine
         self.role = role

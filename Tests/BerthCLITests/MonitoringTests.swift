@@ -20,17 +20,23 @@ struct MonitoringTests {
     }
 
     @Test func renderedConfigRulesAndDashboard_passPromtool() throws {
-        _ = try BerthProcess.run(["apply", "-f", LocalCluster.fleet, "-f", LocalCluster.nodes], state: dir + "/berth.db")
+        // node-1 declares a DCGM exporter: it gets a scrape job of its own.
+        let nodes = try String(contentsOfFile: LocalCluster.nodes, encoding: .utf8)
+            .replacingOccurrences(of: "models/node-1, minFreeGiB: 1 }\n", with: "models/node-1, minFreeGiB: 1 }\n  dcgmExporter: \"127.0.0.1:9400\"\n")
+        write(nodes, to: dir + "/nodes.yaml")
+        _ = try BerthProcess.run(["apply", "-f", LocalCluster.fleet, "-f", dir + "/nodes.yaml"], state: dir + "/berth.db")
         write(String(repeating: "t", count: 32), to: dir + "/token")
         let out = try render(["--token-file", dir + "/token"])
         let config = try promtool(["check", "config", out + "/prometheus.yml"])
         #expect(config.0 == 0, "\(config.1)")
+        let yml = try String(contentsOfFile: out + "/prometheus.yml", encoding: .utf8)
+        #expect(yml.contains("  - job_name: berth-dcgm\n    metrics_path: /metrics\n    static_configs:\n      - targets: [\"127.0.0.1:9400\"]\n        labels: { node: \"node-1\" }\n"), "\(yml)")
         let rules = try promtool(["check", "rules", out + "/berth-rules.yml"])
-        #expect(rules.0 == 0 && rules.1.contains("9 rules found"), "\(rules.1)")
+        #expect(rules.0 == 0 && rules.1.contains("11 rules found"), "\(rules.1)")
         // Every dashboard query is valid PromQL: promtool checks them as recording rules.
         let dashboard = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: out + "/berth-dashboard.json"))) as! [String: Any]
         let exprs = (dashboard["panels"] as! [[String: Any]]).flatMap { ($0["targets"] as! [[String: Any]]).map { $0["expr"] as! String } }
-        #expect(exprs.count == 9)
+        #expect(exprs.count == 11)
         let asRules = "groups:\n  - name: dashboard\n    rules:\n" + exprs.enumerated().map { i, e in
             "      - record: dashboard_panel_\(i)\n        expr: \(String(data: try! JSONSerialization.data(withJSONObject: e, options: [.fragmentsAllowed, .withoutEscapingSlashes]), encoding: .utf8)!)\n"
         }.joined()
@@ -40,6 +46,40 @@ struct MonitoringTests {
         // A broken rule would be caught: the check can fail.
         write("groups:\n  - name: x\n    rules:\n      - alert: X\n        expr: \"rate(foo[5m]\"\n", to: dir + "/broken.yml")
         #expect(try promtool(["check", "rules", dir + "/broken.yml"]).0 != 0)
+    }
+
+    /// The DCGM and vLLM rules fire on the series those exporters publish, whichever names a fleet has.
+    @Test func xidAndKVCacheAlerts_fireOnDCGMAndVLLMSeries() throws {
+        let out = try render(["--scrape-interval", "15"])
+        let test = """
+            rule_files: [\(out)/berth-rules.yml]
+            evaluation_interval: 15s
+            tests:
+              - interval: 1m
+                input_series:
+                  - series: 'DCGM_FI_DEV_XID_ERRORS{gpu="1", node="node-1"}'
+                    values: '0 0 79 79'
+                  - series: 'vllm:gpu_cache_usage_perc{deployment="r1", node="node-1"}'
+                    values: '0.97x15'
+                  - series: 'vllm:kv_cache_usage_perc{deployment="chat", node="node-2"}'
+                    values: '0.5x15'
+                alert_rule_test:
+                  - { eval_time: 1m, alertname: BerthGPUXIDError, exp_alerts: [] }
+                  - eval_time: 2m
+                    alertname: BerthGPUXIDError
+                    exp_alerts:
+                      - exp_labels: { severity: critical, gpu: "1", node: node-1 }
+                        exp_annotations: { summary: "GPU 1 on node-1 reported XID 79 (the controller takes it out of service unless the XID is an application's)" }
+                  - { eval_time: 5m, alertname: BerthKVCacheNearlyFull, exp_alerts: [] }
+                  - eval_time: 12m
+                    alertname: BerthKVCacheNearlyFull
+                    exp_alerts:
+                      - exp_labels: { severity: warning, deployment: r1 }
+                        exp_annotations: { summary: "r1: the vLLM replicas' KV cache is 97% full: requests queue" }
+            """
+        write(test, to: dir + "/dcgm-test.yml")
+        let result = try promtool(["test", "rules", dir + "/dcgm-test.yml"])
+        #expect(result.0 == 0, "\(result.1)")
     }
 
     @Test func gpuAlert_firesOnTheThirdSampleAbove90Percent_notBefore() throws {

@@ -48,4 +48,46 @@ struct TelemetryTests {
             previous: [:], seconds: 0)
         #expect(first.deployments["chat"]?.requestsPerSecond == 0 && first.deployments["chat"]?.latencySeconds == nil)
     }
+
+    /// vLLM's queue and KV cache gauges, summed and averaged per deployment; absent where no
+    /// replica reports them (Triton's).
+    @Test func vllmQueueAndKVCache() {
+        let vllm = """
+            # HELP vllm:num_requests_waiting Number of requests waiting to be processed.
+            # TYPE vllm:num_requests_waiting gauge
+            vllm:num_requests_waiting{model_name="deepseek-r1"} 3.0
+            vllm:kv_cache_usage_perc{model_name="deepseek-r1"} 0.5
+            """
+        let older = "vllm:num_requests_waiting{model_name=\"deepseek-r1\"} 1.0\nvllm:gpu_cache_usage_perc{model_name=\"deepseek-r1\"} 0.9\n"
+        let s = Telemetry.summarize([
+            Telemetry.Scrape(node: "a", deployment: "r1", container: "c1", sample: Telemetry.parse(vllm)),
+            Telemetry.Scrape(node: "b", deployment: "r1", container: "c2", sample: Telemetry.parse(older)),
+            Telemetry.Scrape(node: "b", deployment: "chat", container: "c3", sample: Telemetry.parse(text(util: 0.1, success: 1, failure: 0, durationUs: 10))),
+        ], previous: [:], seconds: 0)
+        #expect(s.deployments["r1"]?.requestsWaiting == 4)
+        #expect(abs((s.deployments["r1"]?.kvCacheUsage ?? 0) - 0.7) < 1e-12)
+        #expect(s.deployments["chat"]?.requestsWaiting == nil && s.deployments["chat"]?.kvCacheUsage == nil)
+    }
+
+    /// A node's DCGM exporter replaces what its replicas report about its GPUs.
+    @Test func dcgmFiguresReplaceTheReplicas() {
+        var s = Telemetry.summarize([Telemetry.Scrape(node: "a", deployment: "chat", container: "c1", sample: Telemetry.parse(text(util: 0.9, success: 1, failure: 0, durationUs: 10)))],
+                                    previous: [:], seconds: 0)
+        var g0 = GPUHealthDCGMFixture.gpu(0, util: 20, fb: 1024)
+        g0.lastXID = 0
+        Telemetry.merge(dcgm: ["a": [g0, GPUHealthDCGMFixture.gpu(1, util: 60, fb: 3072)]], into: &s)
+        #expect(abs((s.nodes["a"]?.gpuUtilization ?? 0) - 0.4) < 1e-12)
+        #expect(s.nodes["a"]?.gpuMemoryUsedBytes == 4096 * 1_048_576 && s.nodes["a"]?.gpus == 2 && s.nodes["a"]?.dcgm?.count == 2)
+    }
+}
+
+import BerthModel
+
+enum GPUHealthDCGMFixture {
+    static func gpu(_ index: Int, util: Double, fb: Double) -> GPUHealth.DCGM.GPU {
+        var g = GPUHealth.DCGM.GPU(index: index, uuid: "GPU-\(index)")
+        g.utilizationPercent = util
+        g.memoryUsedMiB = fb
+        return g
+    }
 }

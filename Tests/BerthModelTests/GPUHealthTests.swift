@@ -61,3 +61,45 @@ struct GPUHealthTests {
         #expect(hold.summary == "GPU 2 (\(Self.uuids[2])) out of service, UncorrectableECCErrors: 2 uncorrectable ECC error(s) since the driver loaded")
     }
 }
+
+@Suite("GPU health from a DCGM exporter")
+struct DCGMTests {
+    /// As dcgm-exporter 3.x prints it (labels trimmed to what matters, one with quotes and commas).
+    static let page = """
+        # HELP DCGM_FI_DEV_GPU_UTIL GPU utilization (in %).
+        # TYPE DCGM_FI_DEV_GPU_UTIL gauge
+        DCGM_FI_DEV_GPU_UTIL{gpu="0",UUID="GPU-0a",device="nvidia0",modelName="NVIDIA H100 80GB HBM3",Hostname="gpu-1"} 37
+        DCGM_FI_DEV_GPU_UTIL{gpu="1",UUID="GPU-1a",device="nvidia1",modelName="NVIDIA H100 80GB HBM3",Hostname="gpu-1"} 81
+        # TYPE DCGM_FI_DEV_FB_USED gauge
+        DCGM_FI_DEV_FB_USED{gpu="0",UUID="GPU-0a",device="nvidia0"} 40960
+        DCGM_FI_DEV_FB_USED{gpu="1",UUID="GPU-1a",device="nvidia1"} 512
+        # TYPE DCGM_FI_DEV_XID_ERRORS gauge
+        DCGM_FI_DEV_XID_ERRORS{gpu="0",UUID="GPU-0a",err_code="0",err_msg="No Error"} 0
+        DCGM_FI_DEV_XID_ERRORS{gpu="1",UUID="GPU-1a",err_code="79",err_msg="GPU has fallen off the bus, \\"lost\\""} 79
+        DCGM_FI_DEV_ECC_DBE_VOL_TOTAL{gpu="0",UUID="GPU-0a"} 0
+        DCGM_FI_DEV_ROW_REMAP_FAILURE{gpu="0",UUID="GPU-0a"} 0
+        DCGM_FI_DEV_SM_CLOCK{gpu="0",UUID="GPU-0a"} 1980
+        DCGM_FI_DEV_GPU_TEMP{UUID="GPU-xx"} 40
+        """
+
+    @Test func parsesEachGPUsFigures() {
+        let gpus = GPUHealth.DCGM.parse(Self.page)
+        #expect(gpus.map(\.index) == [0, 1] && gpus.map(\.uuid) == ["GPU-0a", "GPU-1a"])
+        #expect(gpus[0].utilizationPercent == 37 && gpus[0].memoryUsedMiB == 40960 && gpus[0].lastXID == 0 && gpus[0].uncorrectableECC == 0)
+        #expect(gpus[1].utilizationPercent == 81 && gpus[1].lastXID == 79 && gpus[1].uncorrectableECC == nil)
+    }
+
+    @Test func aHardwareXIDTakesAGPUOut_anApplicationXIDDoesNot() {
+        let inventory = GPUInventory(count: 2, memoryGiB: 80)
+        let problems = GPUHealth.DCGM.judge(declared: inventory, readings: GPUHealth.DCGM.parse(Self.page))
+        #expect(problems.count == 1 && problems[0].index == 1 && problems[0].fault == .xidError && problems[0].detail == "XID 79 reported by the node's DCGM exporter")
+        var app = GPUHealth.DCGM.GPU(index: 0, uuid: "GPU-0a")
+        app.lastXID = 13  // a graphics engine exception: the application's
+        var ecc = GPUHealth.DCGM.GPU(index: 1, uuid: "GPU-1a")
+        ecc.uncorrectableECC = 2
+        var undeclared = GPUHealth.DCGM.GPU(index: 7, uuid: "GPU-7a")
+        undeclared.lastXID = 79
+        let judged = GPUHealth.DCGM.judge(declared: inventory, readings: [app, ecc, undeclared])
+        #expect(judged.map(\.index) == [1] && judged[0].fault == .uncorrectableECC)
+    }
+}

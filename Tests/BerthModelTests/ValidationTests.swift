@@ -33,6 +33,8 @@ let validationCases: [ValidationCase] = [
     .init(name: "list for mapping", yaml: edit(d, "replicas: 2", "rollout: [1, 2]"), at: "8:12", field: "spec.rollout", says: "got a list"),
     .init(name: "bool expected", yaml: edit(Fixture.gateway, "listen: 8080", "listen: 8080\n  managed: maybe"), at: "7:12", field: "spec.managed", says: "expected true or false"),
     .init(name: "enum value", yaml: edit(Fixture.node, "address: 10.0.0.11", "address: 10.0.0.11\n  role: backup"), at: "7:9", field: "spec.role", says: "one of: active, standby"),
+    .init(name: "DCGM exporter without a port", yaml: edit(Fixture.node, "address: 10.0.0.11", "address: 10.0.0.11\n  dcgmExporter: 10.0.0.11"), at: "7:17", field: "spec.dcgmExporter", says: "\"10.0.0.11\" is not HOST:PORT"),
+    .init(name: "DCGM exporter as a URL", yaml: edit(Fixture.node, "address: 10.0.0.11", "address: 10.0.0.11\n  dcgmExporter: http://10.0.0.11:9400/metrics"), at: "7:17", field: "spec.dcgmExporter", says: "is not HOST:PORT"),
     .init(name: "negative replicas", yaml: edit(d, "replicas: 2", "replicas: -1"), at: "8:13", field: "spec.replicas", says: "out of range"),
     .init(name: "bad sha256", yaml: edit(Fixture.model, String(repeating: "ab", count: 32), "xyz"), at: "13:19", field: "spec.versions[0].artifacts[0].sha256", says: "64 lower-case hexadecimal"),
     .init(name: "bad precision", yaml: edit(Fixture.model, "precision: bf16", "precision: fp4"), at: "10:18", field: "spec.versions[0].precision", says: "fp16, bf16, fp8, int8, int4"),
