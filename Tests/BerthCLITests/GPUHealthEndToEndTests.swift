@@ -72,6 +72,12 @@ extension LocalClusterEndToEnd.ControllerEndToEndTests {
         let after = try BerthProcess.run(["describe", "node", "node-1"], state: state).stdout
         #expect(!after.contains("GPUs out of service") && after.contains("GPU 0 returned to service by ops: GPU reset, counters clear"), "\(after)")
         #expect(!after.contains("Ready:       True (GPUsOutOfService)"), "\(after)")
+
+        // A GPU vanishes from nvidia-smi's list (fallen off the bus): out as GPUMissing.
+        try Self.fakeHealthImage(node: 1, answer: Self.healthyAnswer().split(separator: "\n").prefix(3).joined(separator: "\n") + "\n", dir: dir)
+        let missing = waitUntil(30) { (try? BerthProcess.run(["describe", "node", "node-1"], state: state).stdout.contains("GPUMissing")) == true }
+        #expect(missing != nil, "\(controller.text.suffix(2000))")
+        #expect(try BerthProcess.run(["describe", "node", "node-1"], state: state).stdout.contains("declared, but nvidia-smi lists no GPU 3 (3 found)"))
     }
 
     /// A node's DCGM exporter (here a file served by busybox httpd in its format): per-GPU figures
