@@ -12,14 +12,40 @@ extension DockerClient: ContainerRuntime {
 
 /// Engine clients, one per endpoint, made on first use and reused across passes.
 public actor ClientPool: RuntimeProvider {
-    var clients: [String: DockerClient] = [:]
+    /// By the whole engine entry (endpoint and TLS files, server name), with the TLS files' state
+    /// when the client was made: a manifest naming other files, or files replaced in place (a
+    /// certificate rotated), gets a new client at the next use; no restart needed.
+    var clients: [EngineEndpoint: (client: DockerClient, files: [FileStamp])] = [:]
+
+    /// What tells a file was replaced: its inode, size and modification time.
+    struct FileStamp: Equatable {
+        var inode: UInt64
+        var size: Int64
+        var modified: Int
+        var modifiedNanoseconds: Int
+
+        init?(_ path: String) {
+            var st = stat()
+            guard stat(path, &st) == 0 else { return nil }
+            inode = UInt64(st.st_ino)
+            size = Int64(st.st_size)
+            modified = st.st_mtim.tv_sec
+            modifiedNanoseconds = st.st_mtim.tv_nsec
+        }
+    }
 
     public init() {}
 
+    static func stamps(_ engine: EngineEndpoint) -> [FileStamp] {
+        guard let tls = engine.tls else { return [] }
+        return [tls.ca, tls.cert, tls.key].compactMap(FileStamp.init)
+    }
+
     public func client(for engine: EngineEndpoint, timeout: Duration = .seconds(3)) async throws -> DockerClient {
-        if let c = clients[engine.endpoint] { return c }
+        let files = Self.stamps(engine)
+        if let cached = clients[engine], cached.files == files { return cached.client }
         let c = try await DockerClient.connect(DockerEndpoint(engine), timeout: timeout)
-        clients[engine.endpoint] = c
+        clients[engine] = (c, files)
         return c
     }
 
@@ -27,5 +53,5 @@ public actor ClientPool: RuntimeProvider {
         try await client(for: engine)
     }
 
-    public func forget(_ engine: EngineEndpoint) { clients[engine.endpoint] = nil }
+    public func forget(_ engine: EngineEndpoint) { clients[engine] = nil }
 }

@@ -90,7 +90,9 @@ extension DocumentReader {
             }
             return e.plain.isEmpty ? e.secrets : nil
         }
-        let twice = Set(env?.secrets.keys.map { $0 } ?? []).intersection(secretEnv?.keys.map { $0 } ?? [])
+        // A variable set both plainly and as a secret would silently lose one of the two.
+        let named = Set(env?.secrets.keys.map { $0 } ?? []).union(env?.plain.keys.map { $0 } ?? [])
+        let twice = named.intersection(secretEnv?.keys.map { $0 } ?? [])
         for key in twice.sorted() {
             m.optional("secretEnv")?.fail("\(key) is given twice, in env and in secretEnv", expected: "each variable once")
             ok = false

@@ -170,6 +170,35 @@ struct DockerClientIntegrationTests {
         try await client.removeContainer(id)
     }
 
+    /// Certificates rotated in place (same paths, new files) are used from the next call on: the
+    /// pool makes a new client when the files change, and keeps its client while they do not.
+    @Test func clientPool_picksUpRotatedCertificatesWithoutARestart() async throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("berth-rotate-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        func install(_ files: TLSFiles) throws {
+            for (from, to) in [(files.cert, "cert.pem"), (files.key, "key.pem")] {
+                let data = try Data(contentsOf: URL(fileURLWithPath: from))
+                try data.write(to: URL(fileURLWithPath: dir + "/" + to))  // replaced in place, as an operator would
+            }
+        }
+        try install(LocalCluster.tls())
+        let engine = EngineEndpoint(endpoint: "tcp://127.0.0.1:\(LocalCluster.tlsPort(1))",
+                                    tls: TLSFiles(ca: LocalCluster.tls().ca, cert: dir + "/cert.pem", key: dir + "/key.pem"))
+        let pool = ClientPool()
+        let first = try await pool.client(for: engine)
+        #expect(try await pool.client(for: engine) === first, "unchanged files: the same client")
+        // Rotated to a certificate the engine refuses: the pool uses it, and says so.
+        try await Task.sleep(for: .milliseconds(10))
+        try install(LocalCluster.tls(rogue: true))
+        await #expect(throws: DockerError.self) { _ = try await pool.client(for: engine) }
+        // Rotated to a good one again: a new client that works.
+        try install(LocalCluster.tls())
+        let rotated = try await pool.client(for: engine)
+        #expect(rotated !== first)
+        try await rotated.ping()
+    }
+
     @Test func tlsEngine_acceptsOurClientCertificate_andRefusesAnother() async throws {
         let good = try await DockerClient.connect(DockerEndpoint("tcp://127.0.0.1:\(LocalCluster.tlsPort(1))", tls: LocalCluster.tls()))
         try await good.ping()

@@ -33,6 +33,7 @@ let validationCases: [ValidationCase] = [
     .init(name: "list for mapping", yaml: edit(d, "replicas: 2", "rollout: [1, 2]"), at: "8:12", field: "spec.rollout", says: "got a list"),
     .init(name: "bool expected", yaml: edit(Fixture.gateway, "listen: 8080", "listen: 8080\n  managed: maybe"), at: "7:12", field: "spec.managed", says: "expected true or false"),
     .init(name: "enum value", yaml: edit(Fixture.node, "address: 10.0.0.11", "address: 10.0.0.11\n  role: backup"), at: "7:9", field: "spec.role", says: "one of: active, standby"),
+    .init(name: "plain env and secretEnv for one variable", yaml: edit(d, "replicas: 2", "replicas: 2\n  env: { HF_TOKEN: plain }\n  secretEnv: { HF_TOKEN: { fromEnv: HF } }"), at: "10:14", field: "spec.secretEnv", says: "HF_TOKEN is given twice, in env and in secretEnv"),
     .init(name: "DCGM exporter without a port", yaml: edit(Fixture.node, "address: 10.0.0.11", "address: 10.0.0.11\n  dcgmExporter: 10.0.0.11"), at: "7:17", field: "spec.dcgmExporter", says: "\"10.0.0.11\" is not HOST:PORT"),
     .init(name: "DCGM exporter as a URL", yaml: edit(Fixture.node, "address: 10.0.0.11", "address: 10.0.0.11\n  dcgmExporter: http://10.0.0.11:9400/metrics"), at: "7:17", field: "spec.dcgmExporter", says: "is not HOST:PORT"),
     .init(name: "negative replicas", yaml: edit(d, "replicas: 2", "replicas: -1"), at: "8:13", field: "spec.replicas", says: "out of range"),
