@@ -41,18 +41,77 @@ public struct HealthProbe: Sendable {
         await status(node: node, deployment: deployment, hostPort: hostPort, timeout: timeout) == 200
     }
 
-    /// Asks every running replica of `observed` at once; returns the ids of those that answered 200.
-    public func ready(_ observed: [String: NodeObservation], desired: [Resource]) async -> Set<String> {
+    /// Probes in flight at once in one `ready` call: a fleet of thousands of replicas is asked in
+    /// waves, not with thousands of connections at once.
+    public static let maximumConcurrentProbes = 64
+
+    /// Asks the running replicas of `observed`; returns the ids of those that answered 200. With
+    /// `memory`, a replica that answered 200 less than its deployment's `health.intervalSeconds`
+    /// ago (and has not restarted since) counts as ready without being asked again; replicas not
+    /// ready are asked on every call (rollouts and promotions wait on them).
+    public func ready(_ observed: [String: NodeObservation], desired: [Resource], memory: ProbeMemory? = nil,
+                      now: MonotonicInstant = .now) async -> Set<String> {
         let nodes = Dictionary(uniqueKeysWithValues: desired.compactMap { r in r.node.map { (r.name, $0) } })
         let deployments = Dictionary(uniqueKeysWithValues: desired.compactMap { r in r.deployment.map { (r.name, $0) } })
-        return await withTaskGroup(of: String?.self) { group in
-            for c in observed.values.flatMap(\.containers) where c.running {
-                guard let node = nodes[c.node], let d = deployments[c.deployment] else { continue }
-                group.addTask { await isReady(node: node, deployment: d, hostPort: c.hostPort) ? c.id : nil }
+        var ready = Set<String>()
+        var asks: [(id: String, node: NodeSpec, deployment: DeploymentSpec, hostPort: Int)] = []
+        let running = observed.values.flatMap(\.containers).filter(\.running)
+        let remembered = await memory?.recall(running.map { ($0.id, $0.seenRunningFor) }, now: now) ?? [:]
+        for c in running {
+            guard let node = nodes[c.node], let d = deployments[c.deployment] else { continue }
+            if let last = remembered[c.id], now - last < .seconds(max(1, d.health.intervalSeconds)) {
+                ready.insert(c.id)
+            } else {
+                asks.append((c.id, node, d, c.hostPort))
             }
-            var ready = Set<String>()
-            for await id in group { if let id { ready.insert(id) } }
-            return ready
         }
+        let answered = await withTaskGroup(of: String?.self) { group in
+            var next = asks.makeIterator()
+            func add() -> Bool {
+                guard let a = next.next() else { return false }
+                group.addTask { await isReady(node: a.node, deployment: a.deployment, hostPort: a.hostPort) ? a.id : nil }
+                return true
+            }
+            for _ in 0..<Self.maximumConcurrentProbes where !add() { break }
+            var ids = Set<String>()
+            while let result = await group.next() {
+                if let id = result { ids.insert(id) }
+                _ = add()
+            }
+            return ids
+        }
+        await memory?.record(asked: Set(asks.map(\.id)), ready: answered, running: Set(running.map(\.id)), now: now)
+        return ready.union(answered)
     }
+}
+
+/// When each replica last answered its health check with 200, for `HealthProbe.ready`: what lets
+/// a pass skip replicas checked within their deployment's interval.
+public actor ProbeMemory {
+    /// Container id → when it last answered 200.
+    private var lastReady: [String: MonotonicInstant] = [:]
+
+    public init() {}
+
+    /// The remembered instants of `containers` (id, seconds seen running) that still hold: one
+    /// from before a container's current run began (it restarted) does not.
+    func recall(_ containers: [(id: String, runningFor: TimeInterval?)], now: MonotonicInstant) -> [String: MonotonicInstant] {
+        var result: [String: MonotonicInstant] = [:]
+        for (id, runningFor) in containers {
+            guard let at = lastReady[id] else { continue }
+            if let runningFor, now - at > .seconds(runningFor) { continue }
+            result[id] = at
+        }
+        return result
+    }
+
+    /// Keeps the answers of the replicas asked (a 200 now; anything else forgets the replica), and
+    /// forgets replicas no longer running.
+    func record(asked: Set<String>, ready: Set<String>, running: Set<String>, now: MonotonicInstant) {
+        for id in asked { lastReady[id] = ready.contains(id) ? now : nil }
+        for id in lastReady.keys where !running.contains(id) { lastReady[id] = nil }
+    }
+
+    /// Forgets everything: the next call asks every replica (a new leader's first pass).
+    public func forgetAll() { lastReady = [:] }
 }

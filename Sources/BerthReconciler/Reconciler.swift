@@ -72,6 +72,9 @@ public struct Reconciler: Sendable {
     public let runtimes: any RuntimeProvider
     /// How replicas' health endpoints are asked.
     public let probe: HealthProbe
+    /// When each replica last answered 200: a pass asks a ready replica again only once its
+    /// deployment's `health.intervalSeconds` is over.
+    public let probeMemory = ProbeMemory()
     /// Where ages, backoffs and deadlines read the time.
     public let clock: any ControllerClock
     public let backoff: Backoff
@@ -130,7 +133,7 @@ public struct Reconciler: Sendable {
                      fence: Fence? = nil) async -> Pass {
         let nodes = desired.compactMap { r in r.node.map { (name: r.name, spec: $0) } }
         let observed = await ages.stamp(await observe(nodes), at: clock.now)
-        let ready = await probe.ready(observed, desired: desired)
+        let ready = await probe.ready(observed, desired: desired, memory: probeMemory, now: clock.now)
         let verdicts = await health?(observed, ready) ?? FleetHealth()
         var plan = Planner.plan(desired: desired, observed: observed, ready: ready, revision: revision, epoch: epoch,
                                 now: clock.date, health: verdicts)

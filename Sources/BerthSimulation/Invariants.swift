@@ -12,7 +12,8 @@ import Foundation
 /// - **rollout availability**: during a rollout, never fewer ready replicas than the rollout
 ///   policy allows (`replicas − maxUnavailable`, at least one down when `maxSurge` is 0), unless a
 ///   fault took replicas or nodes away since it began;
-/// - **gateway**: every in-service member is a ready replica, and no container is removed while
+/// - **gateway**: every in-service member is a ready replica (or one that stopped answering less
+///   than a health check interval ago), and no container is removed while
 ///   nginx may still send it traffic;
 /// - **convergence**: once faults stop, the fleet reaches the desired state.
 struct Invariants {
@@ -73,10 +74,13 @@ struct Invariants {
             }
         }
         guard synced.happened else { return }
-        // Gateway: in-service members answer; nothing nginx may still send to is removed.
+        // Gateway: in-service members answer — or stopped answering less than a health check
+        // interval ago (a ready replica is asked again once its interval is over); nothing nginx
+        // may still send to is removed.
+        let probeInterval = Duration.seconds(HealthCheck().intervalSeconds)
         for endpoint in synced.inService {
             guard let c = synced.byEndpoint[endpoint], let e = sim.engines.first(where: { $0.node == c.node }),
-                  e.truth.contains(where: { $0.name == c.name && $0.ready }) else {
+                  e.truth.contains(where: { $0.name == c.name && ($0.ready || ($0.running && ($0.stalledFor.map { $0 < probeInterval } ?? false))) }) else {
                 found = Violation(step: sim.step, invariant: "gateway member ready", detail: "\(endpoint) is in service but its replica is not ready")
                 return
             }

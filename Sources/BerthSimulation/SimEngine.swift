@@ -38,6 +38,8 @@ public final class SimEngine: @unchecked Sendable {
         var startedAt: Duration?
         var readyDelay: Duration
         var stalledUntil: Duration?
+        /// When the current stall began.
+        var stalledAt: Duration?
     }
 
     struct Pull {
@@ -136,7 +138,11 @@ public final class SimEngine: @unchecked Sendable {
 
     func stall(_ name: String?, until: Duration) {
         lock.withLock {
-            for id in containers.keys where name == nil || containers[id]!.name == name { containers[id]!.stalledUntil = until }
+            let now = clock.elapsed
+            for id in containers.keys where name == nil || containers[id]!.name == name {
+                if !(containers[id]!.stalledUntil.map { now < $0 } ?? false) { containers[id]!.stalledAt = now }
+                containers[id]!.stalledUntil = until
+            }
         }
     }
 
@@ -182,6 +188,8 @@ public final class SimEngine: @unchecked Sendable {
         var labels: [String: String]
         var running: Bool
         var ready: Bool
+        /// How long a running replica has been stalled (not answering 200), if it is.
+        var stalledFor: Duration?
     }
 
     var truth: [Truth] {
@@ -190,7 +198,9 @@ public final class SimEngine: @unchecked Sendable {
             containers.values.sorted { $0.name < $1.name }.map { c in
                 let ready = c.state == "running" && (_health == .up || _health == .hung) && c.startedAt.map { now >= $0 + c.readyDelay } == true
                     && !(c.stalledUntil.map { now < $0 } ?? false)
-                return Truth(name: c.name, labels: c.labels, running: c.state == "running", ready: ready)
+                let stalled = c.stalledUntil.map { now < $0 } ?? false
+                return Truth(name: c.name, labels: c.labels, running: c.state == "running", ready: ready,
+                             stalledFor: stalled ? c.stalledAt.map { now - $0 } : nil)
             }
         }
     }
