@@ -12,7 +12,7 @@ public enum APIServer {
     /// need no token, others do.
     public static func parse(listen: String) throws -> (host: String, port: Int) {
         guard let parts = NetworkAddress.split(authority: listen), let port = parts.port else {
-            throw APIError("--listen \"\(listen)\" is not HOST:PORT (e.g. 127.0.0.1:7480, or [::1]:7480)")
+            throw APIError(.badAddress, "--listen \"\(listen)\" is not HOST:PORT (e.g. 127.0.0.1:7480, or [::1]:7480)")
         }
         return (parts.host.isEmpty ? "127.0.0.1" : parts.host, port)
     }
@@ -21,7 +21,7 @@ public enum APIServer {
                                    options: ControllerOptions, logger: Logger) throws -> some ApplicationProtocol {
         let (host, port) = try parse(listen: listen)
         if !NetworkAddress.isLoopback(host: host) && token == nil {
-            throw APIError("listening on \(host) (not loopback) needs --token-file: the status API would be open to the network")
+            throw APIError(.tokenRequired, "listening on \(host) (not loopback) needs --token-file: the status API would be open to the network")
         }
         let router = Router()
         if let token { router.add(middleware: TokenMiddleware(token: token)) }
@@ -78,9 +78,22 @@ public enum APIServer {
     }
 }
 
-public struct APIError: Error, CustomStringConvertible {
+/// Why the HTTP API cannot listen as asked.
+public struct APIError: Error, CustomStringConvertible, Sendable {
+    public enum Code: String, Sendable {
+        /// `--listen` is not HOST:PORT.
+        case badAddress
+        /// An address off loopback without a token: the API would be open to the network.
+        case tokenRequired
+    }
+
+    public var code: Code
     public var description: String
-    init(_ d: String) { description = d }
+
+    init(_ code: Code, _ description: String) {
+        self.code = code
+        self.description = description
+    }
 }
 
 /// Requires `Authorization: Bearer TOKEN` on every path but `/healthz`, compared in constant time.

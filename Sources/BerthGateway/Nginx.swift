@@ -2,9 +2,31 @@ import BerthModel
 import Foundation
 
 /// Why nginx refused or failed, in nginx's own words.
+/// What went wrong with a gateway's nginx: what kind of failure, and nginx's or the system's own words.
 public struct NginxError: Error, CustomStringConvertible, Sendable {
-    public var description: String
-    public init(_ description: String) { self.description = description }
+    public enum Code: String, Sendable {
+        /// A system nginx's configuration or pid path lies outside its folders.
+        case pathRefused
+        /// `nginx -t` refused a configuration, or the master kept its old one on reload.
+        case configurationRefused
+        /// The checked configuration could not be moved into place.
+        case installFailed
+        /// A managed nginx did not start.
+        case startFailed
+        /// The master could not be signalled.
+        case signalFailed
+        /// No nginx binary, or it could not be run.
+        case notRunnable
+    }
+
+    public var code: Code
+    public var message: String
+    public var description: String { message }
+
+    public init(_ code: Code, _ message: String) {
+        self.code = code
+        self.message = message
+    }
 }
 
 /// One gateway's nginx: validates candidate configurations, installs them atomically, starts a
@@ -31,10 +53,10 @@ public struct Nginx: Sendable {
     public func checkPaths() throws {
         guard !managed else { return }
         if let refused = folders.check(configPath: paths.config) {
-            throw NginxError("configuration path \(Self.shown(paths.config)) \(refused.problem) — while preparing a system nginx's gateway configuration (expected \(refused.expected))")
+            throw NginxError(.pathRefused, "configuration path \(Self.shown(paths.config)) \(refused.problem) — while preparing a system nginx's gateway configuration (expected \(refused.expected))")
         }
         if let refused = folders.check(pidFile: paths.pidFile) {
-            throw NginxError("pid file \(Self.shown(paths.pidFile)) \(refused.problem) — while preparing a system nginx's gateway configuration (expected \(refused.expected))")
+            throw NginxError(.pathRefused, "pid file \(Self.shown(paths.pidFile)) \(refused.problem) — while preparing a system nginx's gateway configuration (expected \(refused.expected))")
         }
     }
 
@@ -89,7 +111,7 @@ public struct Nginx: Sendable {
             try fm.copyItem(atPath: paths.config, toPath: lastGoodPath)
         }
         guard rename(candidatePath, paths.config) == 0 else {
-            throw NginxError("cannot move \(candidatePath) to \(paths.config): \(String(cString: strerror(errno)))")
+            throw NginxError(.installFailed, "cannot move \(candidatePath) to \(paths.config): \(String(cString: strerror(errno)))")
         }
     }
 
@@ -130,13 +152,13 @@ public struct Nginx: Sendable {
         precondition(managed, "a system nginx is started by the system")
         try prepareFolders()
         let (status, output) = try run([binary, "-p", paths.prefix + "/", "-c", paths.config])
-        if status != 0 { throw NginxError(Self.messages(output).joined(separator: "; ").nonEmpty ?? "nginx exited with \(status)") }
+        if status != 0 { throw NginxError(.startFailed, Self.messages(output).joined(separator: "; ").nonEmpty ?? "nginx exited with \(status)") }
         let deadline = Date().addingTimeInterval(5)
         while Date() < deadline {
             if let pid = masterPID(), !Self.workers(of: pid).isEmpty { return pid }
             usleep(10_000)
         }
-        throw NginxError("nginx started but no master with workers appeared within 5 s (see \(errorLog))")
+        throw NginxError(.startFailed, "nginx started but no master with workers appeared within 5 s (see \(errorLog))")
     }
 
     /// Signals the master to reload and waits until new workers run. Returns the old workers
@@ -146,15 +168,15 @@ public struct Nginx: Sendable {
         let old = Self.workers(of: master)
         let logStart = (try? FileManager.default.attributesOfItem(atPath: errorLog)[.size] as? Int) ?? 0
         let started = Date()
-        guard kill(master, SIGHUP) == 0 else { throw NginxError("cannot signal nginx master \(master): \(String(cString: strerror(errno)))") }
+        guard kill(master, SIGHUP) == 0 else { throw NginxError(.signalFailed, "cannot signal nginx master \(master): \(String(cString: strerror(errno)))") }
         let deadline = started.addingTimeInterval(timeout)
         while Date() < deadline {
             if !Self.workers(of: master).subtracting(old).isEmpty { return (old, Date().timeIntervalSince(started)) }
             // A refused configuration is logged at once: no need to wait out the timeout.
-            if Date().timeIntervalSince(started) > 0.2, let refusal = refusal(since: logStart) { throw NginxError(refusal) }
+            if Date().timeIntervalSince(started) > 0.2, let refusal = refusal(since: logStart) { throw NginxError(.configurationRefused, refusal) }
             usleep(2_000)
         }
-        throw NginxError(refusal(since: logStart) ?? "nginx started no new workers within \(Int(timeout)) s of the reload signal")
+        throw NginxError(.configurationRefused, refusal(since: logStart) ?? "nginx started no new workers within \(Int(timeout)) s of the reload signal")
     }
 
     /// Waits up to `timeout` for `workers` to exit; true when they all have.
@@ -210,7 +232,7 @@ public struct Nginx: Sendable {
     /// exits after forking the master is waited for directly.
     public func run(_ argv: [String]) throws -> (Int32, String) {
         guard FileManager.default.isExecutableFile(atPath: argv[0]) else {
-            throw NginxError("no nginx at \(argv[0]) (install Debian's nginx, or set BERTH_NGINX)")
+            throw NginxError(.notRunnable, "no nginx at \(argv[0]) (install Debian's nginx, or set BERTH_NGINX)")
         }
         let outputPath = NSTemporaryDirectory() + "berth-nginx-\(getpid())-\(UInt32.random(in: 0...UInt32.max)).out"
         defer { unlink(outputPath) }
@@ -227,7 +249,7 @@ public struct Nginx: Sendable {
         defer { for a in cArgs { free(a) } }
         var pid: pid_t = 0
         let rc = FreshSignals.withAttributes { posix_spawn(&pid, argv[0], &actions, $0, &cArgs, environ) }
-        guard rc == 0 else { throw NginxError("cannot run \(argv[0]): \(String(cString: strerror(rc)))") }
+        guard rc == 0 else { throw NginxError(.notRunnable, "cannot run \(argv[0]): \(String(cString: strerror(rc)))") }
         var status: Int32 = 0
         var exitCode: Int32 = 0
         while true {

@@ -83,9 +83,10 @@ struct NginxConfigTests {
         let says = says.replacingOccurrences(of: "FOLDER", with: name)
         let tested = #expect(throws: NginxError.self) { try nginx.test("events {}\n") }
         #expect(tested?.description.contains(says) == true, "\(tested?.description ?? "")")
+        #expect(tested?.code == .pathRefused)
         #expect(tested?.description.contains("while preparing a system nginx's gateway configuration") == true)
         let installed = #expect(throws: NginxError.self) { try nginx.install() }
-        #expect(installed?.description.contains(says) == true)
+        #expect(installed?.description.contains(says) == true && installed?.code == .pathRefused)
         #expect(nginx.checkInstalled()?.contains(says) == true)
         #expect(nginx.masterPID() == nil)
         #expect(nginx.installed() == nil)
