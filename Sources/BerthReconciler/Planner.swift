@@ -118,9 +118,17 @@ public enum Planner {
                 previous.append(Assignment(deployment: c.deployment, replica: c.replica, slices: [Slice(node: c.node, gpus: c.gpus, hostPort: c.hostPort)]))
             }
         }
-        let schedule = input.schedule(previous: previous, reserved: lingering.values.flatMap { $0 }.map {
-            Slice(node: $0.node, gpus: $0.gpus, hostPort: $0.hostPort)
-        })
+        let lingeringSlices = lingering.values.flatMap { $0 }.map { Slice(node: $0.node, gpus: $0.gpus, hostPort: $0.hostPort) }
+        var schedule = input.schedule(previous: previous, reserved: lingeringSlices)
+        // A ready replica that must move (its GPU out of service, its node draining) but has no
+        // room elsewhere keeps serving where it is (below): its port and GPUs are booked, so that
+        // nothing else is placed on them while it does.
+        let stranded = schedule.unplaced.compactMap { u -> Slice? in
+            guard u.replica < (replicaCounts[u.deployment] ?? 0), let c = first[Key(deployment: u.deployment, replica: u.replica)],
+                  c.gangSize == 1, isReady(c), moving(c) else { return nil }
+            return Slice(node: c.node, gpus: c.gpus, hostPort: c.hostPort)
+        }
+        if !stranded.isEmpty { schedule = input.schedule(previous: previous, reserved: lingeringSlices + stranded) }
 
         var actions: [Action] = []
         var kept: [ObservedContainer] = []
@@ -319,8 +327,9 @@ public enum Planner {
                 }
                 // A slot that cannot be placed again keeps the ready container it has on a node
                 // that takes no placements (a standby, a node that rejoined as one, one not
-                // answering): removing it would take a serving replica for nothing.
-                if let serving = mine.first(where: { $0.replica == u.replica && $0.rank == 0 && $0.gangSize == 1 && isReady($0) && eligible($0.node) == 1 }) {
+                // answering), on a draining node, or on a GPU out of service: removing it would
+                // take a serving replica for nothing.
+                if let serving = mine.first(where: { $0.replica == u.replica && $0.rank == 0 && $0.gangSize == 1 && isReady($0) && (eligible($0.node) == 1 || moving($0)) }) {
                     wanted.insert(serving.id)
                     kept.append(serving)
                     p.ready += 1

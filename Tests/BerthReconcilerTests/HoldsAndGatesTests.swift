@@ -68,6 +68,36 @@ struct HoldsAndGatesTests {
         #expect(why.contains("a: has 0 free (2 out of service)"), "\(why)")
     }
 
+    /// No room for a successor: a replica on a GPU out of service, or on a draining node, keeps
+    /// serving where it is (unschedulable, saying why), and nothing else takes its port or GPUs.
+    @Test func noRoomToMove_theReplicaKeepsServingWhereItIs() {
+        var cluster = Cluster(nodes: ["a", "b"])
+        let desired = fleet(replicas: 2, nodes: ["a", "b"], gpusPerNode: 1, maxSurge: 1, maxUnavailable: 0)
+        _ = converge(&cluster, desired)
+        #expect(cluster.readyCount == 2)
+        var gpuOut = FleetHealth()
+        gpuOut.outOfServiceGPUs = ["a": [0]]
+        var drain = FleetHealth()
+        drain.draining = ["a"]
+        drain.cordoned = ["a"]
+        for holds in [gpuOut, drain] {
+            var c = cluster
+            let fewest = converge(&c, desired, health: holds)
+            #expect(fewest >= 2 && c.readyCount == 2 && c.containers["a"]!.count == 1, "\(c.all.map { ($0.node, $0.gpus, $0.replica) })")
+            let plan = c.plan(desired, health: holds)
+            #expect(plan.isNoOp, "\(plan.actions)")
+            let onA = plan.deployments[0].replicas.first { $0.node == "a" }
+            #expect(onA?.phase == .unschedulable && onA?.message.contains("serves it meanwhile") == true, "\(plan.deployments[0].replicas)")
+        }
+        // With room for more replicas, nothing new lands on a's port or GPU while it serves there.
+        var bigger = cluster
+        var bad = FleetHealth()
+        bad.outOfServiceGPUs = ["a": [0]]
+        let more = fleet(replicas: 3, nodes: ["a", "b"], gpusPerNode: 1, maxSurge: 1, maxUnavailable: 0)
+        _ = converge(&bigger, more, health: bad)
+        #expect(bigger.containers["a"]!.count == 1 && bigger.readyCount == 2, "\(bigger.all.map { ($0.node, $0.gpus, $0.hostPort) })")
+    }
+
     @Test func cordon_keepsRunningReplicas_butPlacesNoNewOnes() {
         var cluster = Cluster(nodes: ["a", "b"])
         var cordon = FleetHealth()
