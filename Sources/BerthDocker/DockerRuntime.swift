@@ -41,10 +41,30 @@ public actor ClientPool: RuntimeProvider {
         return [tls.ca, tls.cert, tls.key].compactMap(FileStamp.init)
     }
 
+    /// TLS files that failed to make a client while an older client of the same engine works.
+    var refusedFiles: [EngineEndpoint: [FileStamp]] = [:]
+
     public func client(for engine: EngineEndpoint, timeout: Duration = .seconds(3)) async throws -> DockerClient {
         let files = Self.stamps(engine)
-        if let cached = clients[engine], cached.files == files { return cached.client }
+        if let cached = clients[engine] {
+            if cached.files == files { return cached.client }
+            // Rotated files that do not work (a key the controller cannot read, a certificate
+            // the engine refuses) must not cut the controller off an engine it still reaches:
+            // the client it has keeps serving until files that work appear.
+            if refusedFiles[engine] == files { return cached.client }
+            do {
+                let c = try await DockerClient.connect(DockerEndpoint(engine), timeout: timeout)
+                clients[engine] = (c, files)
+                refusedFiles[engine] = nil
+                return c
+            } catch {
+                refusedFiles[engine] = files
+                return cached.client
+            }
+        }
         let c = try await DockerClient.connect(DockerEndpoint(engine), timeout: timeout)
+        // A manifest change leaves no client behind for the old entry of the same endpoint.
+        for key in clients.keys where key.endpoint == engine.endpoint { clients[key] = nil; refusedFiles[key] = nil }
         clients[engine] = (c, files)
         return c
     }
@@ -53,5 +73,8 @@ public actor ClientPool: RuntimeProvider {
         try await client(for: engine)
     }
 
-    public func forget(_ engine: EngineEndpoint) { clients[engine] = nil }
+    public func forget(_ engine: EngineEndpoint) {
+        clients[engine] = nil
+        refusedFiles[engine] = nil
+    }
 }

@@ -47,13 +47,17 @@ public enum GPUHealth {
         output.contains("is not a valid field to query")
     }
 
-    /// Parses the CSV lines of `query` (or `basicQuery`). "No devices were found" is no GPU.
+    /// Parses the CSV lines of `query` (or `basicQuery`). A GPU nvidia-smi cannot reach ("Unable
+    /// to determine the device handle for GPU 0000:3B:00.0: Unknown Error", one fallen off the
+    /// bus) is left out, so it is judged missing. No GPU at all ("No devices were found", or every
+    /// one unreachable) is an error, not a verdict: a driver reloading must not take a node's every
+    /// GPU out of service.
     public static func parse(_ output: String) throws -> [Reading] {
         var readings: [Reading] = []
         for raw in output.split(whereSeparator: \.isNewline) {
             let line = raw.trimmingCharacters(in: .whitespaces)
-            if line.isEmpty { continue }
-            if line.hasPrefix("No devices were found") { return [] }
+            if line.isEmpty || line.hasPrefix("Unable to determine the device handle") { continue }
+            if line.hasPrefix("No devices were found") { break }
             let cells = line.split(separator: ",", omittingEmptySubsequences: false).map { $0.trimmingCharacters(in: .whitespaces) }
             guard cells.count == fields.count || cells.count == basicFields.count, let index = Int(cells[0]), index >= 0,
                   cells[1].hasPrefix("GPU-") || cells[1].hasPrefix("MIG-")
@@ -69,6 +73,9 @@ public enum GPUHealth {
                 }
             }
             readings.append(Reading(index: index, uuid: cells[1], uncorrectableECC: Int(cells[2]), remapFailed: flag(3), remapPending: flag(4)))
+        }
+        guard !readings.isEmpty else {
+            throw ParseError(description: "nvidia-smi lists no GPU (\(output.split(whereSeparator: \.isNewline).first.map { "\"\($0.prefix(120))\"" } ?? "no output")): is the driver loaded? No GPU is taken out for it")
         }
         return readings
     }
@@ -130,6 +137,11 @@ public struct GPUHold: Codable, Sendable, Hashable {
     /// Who took it out: `controller`, or the operator.
     public var author: String
     public var since: Date
+    /// Who returned it to service, and when; nil while it is out. A returned GPU's fault is
+    /// remembered: the same figure seen again (an XID or ECC count that lasts until the driver
+    /// reloads) does not take it out again, a new one does.
+    public var returnedBy: String?
+    public var returnedAt: Date?
 
     public init(node: String, gpu: Int, uuid: String = "", fault: GPUHealth.Fault, detail: String, author: String, since: Date = Date()) {
         self.node = node
@@ -140,6 +152,9 @@ public struct GPUHold: Codable, Sendable, Hashable {
         self.author = author
         self.since = since
     }
+
+    /// Out of service now.
+    public var isOut: Bool { returnedAt == nil }
 
     /// `GPU 1 (GPU-…): 2 uncorrectable ECC error(s) since the driver loaded`.
     public var summary: String {

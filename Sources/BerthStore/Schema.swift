@@ -139,6 +139,9 @@ enum Schema {
                 t.column("detail", .text).notNull()
                 t.column("author", .text).notNull()
                 t.column("since", .datetime).notNull()
+                // Returned to service (the fault kept, so the same figure does not take it out again).
+                t.column("returnedBy", .text)
+                t.column("returnedAt", .datetime)
                 t.primaryKey(["node", "gpu"])
             }
         }

@@ -10,19 +10,25 @@ extension StateStore {
     /// Every GPU out of service, by node and index.
     public func gpuHolds() throws -> [GPUHold] {
         try read("reading GPUs out of service") { db in
-            try GPUHold.order(Column("node"), Column("gpu")).fetchAll(db)
+            try GPUHold.filter(Column("returnedAt") == nil).order(Column("node"), Column("gpu")).fetchAll(db)
         }
     }
 
-    /// Takes GPUs out of service, each with a `GPUOutOfService` warning event on its node; a GPU
-    /// already out keeps its first hold (and no new event). Returns the holds that are new.
+    /// Takes GPUs out of service, each with a `GPUOutOfService` warning event on its node. A GPU
+    /// already out keeps its first hold (and no new event); one an operator returned is not taken
+    /// out again for the very fault it was returned with (the same figure, still reported), only
+    /// for a new one, or by an operator. Returns the holds that are new.
     @discardableResult
     public func holdGPUs(_ holds: [GPUHold]) throws -> [GPUHold] {
         guard !holds.isEmpty else { return [] }
         return try write("taking GPUs out of service") { db in
             var added: [GPUHold] = []
-            for hold in holds where try GPUHold.fetchOne(db, key: ["node": hold.node, "gpu": hold.gpu]) == nil {
-                try hold.insert(db)
+            for hold in holds {
+                if let existing = try GPUHold.fetchOne(db, key: ["node": hold.node, "gpu": hold.gpu]) {
+                    if existing.isOut { continue }
+                    if hold.fault != .operatorHold, existing.fault == hold.fault, existing.detail == hold.detail { continue }
+                }
+                try hold.save(db)
                 var event = Event(time: hold.since, revision: nil, kind: "node", name: hold.node, type: "Warning",
                                   reason: Reason.gpuOutOfService.rawValue, message: "\(hold.summary) (by \(hold.author))")
                 try event.insert(db)
@@ -37,10 +43,12 @@ extension StateStore {
     @discardableResult
     public func returnGPU(node: String, gpu: Int, author: String, reason: String, now: Date = Date()) throws -> GPUHold {
         try write("returning GPU \(gpu) of node \(node) to service") { db in
-            guard let hold = try GPUHold.fetchOne(db, key: ["node": node, "gpu": gpu]) else {
+            guard var hold = try GPUHold.fetchOne(db, key: ["node": node, "gpu": gpu]), hold.isOut else {
                 throw StoreError(.notFound, path: path, detail: "GPU \(gpu) of node \(node) is not out of service", hint: "`berth describe node \(node)` lists its GPUs out of service")
             }
-            try hold.delete(db)
+            hold.returnedBy = author
+            hold.returnedAt = now
+            try hold.update(db)
             let why = reason.isEmpty ? "" : ": \(reason)"
             var event = Event(time: now, revision: nil, kind: "node", name: node, reason: Reason.gpuReturnedToService.rawValue,
                               message: "GPU \(gpu) returned to service by \(author)\(why) (it was out since \(hold.since.formatted(.iso8601)), \(hold.fault.rawValue): \(hold.detail))")

@@ -171,7 +171,8 @@ struct DockerClientIntegrationTests {
     }
 
     /// Certificates rotated in place (same paths, new files) are used from the next call on: the
-    /// pool makes a new client when the files change, and keeps its client while they do not.
+    /// pool makes a new client when the files change, keeps its client while they do not, and
+    /// keeps the client that works when the new files do not.
     @Test func clientPool_picksUpRotatedCertificatesWithoutARestart() async throws {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("berth-rotate-\(UUID().uuidString)").path
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
@@ -188,15 +189,22 @@ struct DockerClientIntegrationTests {
         let pool = ClientPool()
         let first = try await pool.client(for: engine)
         #expect(try await pool.client(for: engine) === first, "unchanged files: the same client")
-        // Rotated to a certificate the engine refuses: the pool uses it, and says so.
+        // Rotated to a certificate the engine refuses: it is tried, and the client that works
+        // keeps serving (a bad rotation must not cut the controller off every engine).
         try await Task.sleep(for: .milliseconds(10))
         try install(LocalCluster.tls(rogue: true))
-        await #expect(throws: DockerError.self) { _ = try await pool.client(for: engine) }
+        let kept = try await pool.client(for: engine)
+        #expect(kept === first)
+        try await kept.ping()
         // Rotated to a good one again: a new client that works.
         try install(LocalCluster.tls())
         let rotated = try await pool.client(for: engine)
         #expect(rotated !== first)
         try await rotated.ping()
+        // Forgotten (its engine stopped answering): the next client is made from the files.
+        await pool.forget(engine)
+        try install(LocalCluster.tls(rogue: true))
+        await #expect(throws: DockerError.self) { _ = try await pool.client(for: engine) }
     }
 
     @Test func tlsEngine_acceptsOurClientCertificate_andRefusesAnother() async throws {

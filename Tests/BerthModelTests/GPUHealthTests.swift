@@ -29,7 +29,11 @@ struct GPUHealthTests {
         #expect(readings[1].uncorrectableECC == 3 && readings[1].remapPending == true)
         #expect(readings[2].uncorrectableECC == nil && readings[2].remapFailed == nil)
         #expect(readings[3].remapFailed == nil, "the basic query has no remap figures")
-        #expect(try GPUHealth.parse("No devices were found\n").isEmpty)
+        // No GPU at all is an error, not a verdict: a reloading driver takes nothing out.
+        #expect(throws: GPUHealth.ParseError.self) { try GPUHealth.parse("No devices were found\n") }
+        // A GPU nvidia-smi cannot reach (fallen off the bus) is left out, so it is judged missing.
+        let partial = try GPUHealth.parse("Unable to determine the device handle for GPU 0000:3B:00.0: Unknown Error\n1, \(Self.uuids[1]), 0, No, No\n")
+        #expect(partial.map(\.index) == [1])
         #expect(throws: GPUHealth.ParseError.self) { try GPUHealth.parse("Failed to initialize NVML: Driver/library version mismatch\n") }
         #expect(GPUHealth.refusedField(#"Field "remapped_rows.failure" is not a valid field to query."#))
     }
