@@ -46,7 +46,7 @@ public final class ControlLoop: Service, Sendable {
         var companions: [any Service] = [
             leadership,
             SnapshotService(options: options, leadership: leadership, metrics: metrics, logger: logger),
-            EngineEventService(pool: pool, wake: wake, latest: latest),
+            EngineEventService(pool: pool, wake: wake, latest: latest, probeMemory: reconciler.probeMemory),
         ]
         if let interval = options.imageInterval { companions.append(ImageKeeperService(keeper: keeper, latest: latest, interval: interval, wake: wake)) }
         let staging = ArtifactStaging(pool: pool, statePath: options.statePath,
@@ -101,6 +101,8 @@ public final class ControlLoop: Service, Sendable {
                     previous = (try? store.fleetStatus()) ?? FleetStatus(controller: nil, deployments: [], nodes: [])
                     tracker = NodeHealthTracker(options: options.failover, previous: previous)
                     gateways = GatewaySync(stateFolder: options.stateFolder, logger: logger)
+                    // What a replica answered while another controller led says nothing now.
+                    await reconciler.probeMemory.forgetAll()
                     logger.notice("leading with epoch \(epoch)", metadata: ["epoch": "\(epoch)"])
                     try? store.record(events: [Event(time: Date(), revision: nil, kind: nil, name: nil, reason: Reason.leaderElected.rawValue,
                                                      message: "\(options.identity) leads with epoch \(epoch)")])

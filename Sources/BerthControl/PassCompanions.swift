@@ -31,11 +31,14 @@ final class EngineEventService: Service, Sendable {
     let wake: WakeUps
     let latest: LatestPass
     let clock: any Clock<Duration>
+    /// A replica that died is asked afresh, not taken as ready for the rest of its interval.
+    let probeMemory: ProbeMemory?
 
-    init(pool: ClientPool, wake: WakeUps, latest: LatestPass, clock: any Clock<Duration> = ContinuousClock()) {
+    init(pool: ClientPool, wake: WakeUps, latest: LatestPass, probeMemory: ProbeMemory? = nil, clock: any Clock<Duration> = ContinuousClock()) {
         self.pool = pool
         self.wake = wake
         self.latest = latest
+        self.probeMemory = probeMemory
         self.clock = clock
     }
 
@@ -64,6 +67,7 @@ final class EngineEventService: Service, Sendable {
                         // The engine sends `die` before its container list shows the exit (10–200 ms
                         // later): a pass woken at once would list the container running. Its
                         // inspect answers only once the exit is recorded.
+                        await probeMemory?.forget(event.actor.id)
                         if event.action == "die" { _ = try? await client.inspectContainer(event.actor.id) }
                         wake.post("\(event.action) \(event.actor.attributes["name"] ?? event.actor.id) on \(name)")
                     }

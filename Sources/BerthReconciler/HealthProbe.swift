@@ -112,6 +112,9 @@ public actor ProbeMemory {
         for id in lastReady.keys where !running.contains(id) { lastReady[id] = nil }
     }
 
+    /// Forgets one container (its engine reported it died or stopped): the next call asks it.
+    public func forget(_ id: String) { lastReady[id] = nil }
+
     /// Forgets everything: the next call asks every replica (a new leader's first pass).
     public func forgetAll() { lastReady = [:] }
 }

@@ -66,6 +66,12 @@ struct ProbeIntervalTests {
         // Without memory (doctor, a one-off reconcile) everything is asked.
         _ = await probe.ready(observed, desired: desired)
         #expect(prober.count(21000) == 5)
+        // Its engine said it died (and it restarted before the next listing): asked again at once.
+        _ = await probe.ready(observed, desired: desired, memory: memory, now: clock.now)
+        #expect(prober.count(21000) == 5, "within its interval")
+        await memory.forget("c21000")
+        _ = await probe.ready(observed, desired: desired, memory: memory, now: clock.now)
+        #expect(prober.count(21000) == 6)
     }
 
     @Test func probesGoOutInBoundedWaves() async {
