@@ -115,8 +115,10 @@ public enum MonitoringRender {
         out += rule("BerthNodeDown", "berth_node_up == 0", for: "1m", severity: "critical", "node {{ $labels.node }}'s engine does not answer")
         out += rule("BerthNotNPlusOne", "berth_node_loss_unplaced_replicas > 0", for: "10m", severity: "warning",
                     "losing node {{ $labels.node }} now would leave {{ $value }} replicas unplaced (`berth plan --fail {{ $labels.node }}`)")
-        out += rule("BerthGPUXIDError", "DCGM_FI_DEV_XID_ERRORS != 0", for: nil, severity: "critical",
-                    "GPU {{ $labels.gpu }} on {{ $labels.node }} reported XID {{ $value }} (the controller takes it out of service unless the XID is an application's)")
+        // Chained comparisons filter: any XID but none and the applications' own.
+        let applicationXIDs = GPUHealth.DCGM.applicationXIDs.sorted().map { " != \($0)" }.joined()
+        out += rule("BerthGPUXIDError", "DCGM_FI_DEV_XID_ERRORS != 0\(applicationXIDs)", for: nil, severity: "critical",
+                    "GPU {{ $labels.gpu }} on {{ $labels.node }} reported XID {{ $value }}: the controller takes it out of service")
         out += rule("BerthKVCacheNearlyFull", "avg by (deployment) (vllm:kv_cache_usage_perc or vllm:gpu_cache_usage_perc) > 0.95", for: "10m", severity: "warning",
                     "{{ $labels.deployment }}: the vLLM replicas' KV cache is {{ $value | humanizePercentage }} full: requests queue")
         out += rule("BerthControllerDown", "up{job=\"berth-controller\"} == 0", for: "1m", severity: "critical", "the Berth controller does not answer")

@@ -59,6 +59,8 @@ struct MonitoringTests {
                 input_series:
                   - series: 'DCGM_FI_DEV_XID_ERRORS{gpu="1", node="node-1"}'
                     values: '0 0 79 79'
+                  - series: 'DCGM_FI_DEV_XID_ERRORS{gpu="2", node="node-1"}'
+                    values: '13 13 13 13'
                   - series: 'vllm:gpu_cache_usage_perc{deployment="r1", node="node-1"}'
                     values: '0.97x15'
                   - series: 'vllm:kv_cache_usage_perc{deployment="chat", node="node-2"}'
@@ -69,7 +71,7 @@ struct MonitoringTests {
                     alertname: BerthGPUXIDError
                     exp_alerts:
                       - exp_labels: { severity: critical, gpu: "1", node: node-1 }
-                        exp_annotations: { summary: "GPU 1 on node-1 reported XID 79 (the controller takes it out of service unless the XID is an application's)" }
+                        exp_annotations: { summary: "GPU 1 on node-1 reported XID 79: the controller takes it out of service" }
                   - { eval_time: 5m, alertname: BerthKVCacheNearlyFull, exp_alerts: [] }
                   - eval_time: 12m
                     alertname: BerthKVCacheNearlyFull
