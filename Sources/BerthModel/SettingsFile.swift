@@ -68,11 +68,16 @@ public final class SettingsFile {
         read(key) { $0.int(in: minimum...Int(Int32.max), expected: "a whole number from \(minimum)") }
     }
 
-    /// Text, as written: a plain `off` is the text "off", not false.
-    public func string(_ key: String) -> Value<String>? {
+    /// Text, as written: a plain `off` is the text "off", not false. `check` returns what would
+    /// be right when the text is not.
+    public func string(_ key: String, check: (String) -> String? = { _ in nil }) -> Value<String>? {
         read(key) { field in
             guard case .scalar(let s) = field.node, !s.string.isEmpty else {
                 field.fail("got \(field.found)", expected: "a string")
+                return nil
+            }
+            if let expected = check(s.string) {
+                field.fail("\"\(s.string)\" is not valid", expected: expected)
                 return nil
             }
             return s.string
@@ -99,8 +104,9 @@ public final class SettingsFile {
         return Value(value: value, location: location)
     }
 
-    private static func format(_ number: Double) -> String {
-        number == number.rounded() ? String(Int(number)) : String(number)
+    /// `5` for 5.0, `0.2` for 0.2: a number as a person writes it.
+    public static func format(_ number: Double) -> String {
+        number == number.rounded() && abs(number) < 1e15 ? String(Int(number)) : String(number)
     }
 }
 

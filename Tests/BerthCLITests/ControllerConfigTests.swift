@@ -102,6 +102,13 @@ import Testing
             #expect(bad.code == 2, "\(text)")
             #expect(bad.stderr.contains(dir + "/bad.yaml:") && bad.stderr.contains(problem), "\(bad.stderr)")
         }
+        // Values with a shape of their own are checked in the file with their line, and as flags.
+        write("copy-ports: 9-1\nlog-level: loud\nlisten: nowhere\n", to: dir + "/shapes.yaml")
+        let shapes = try BerthProcess.run(["controller", "--config", dir + "/shapes.yaml", "--print-config"])
+        #expect(shapes.code == 2 && shapes.stderr.contains("shapes.yaml:1:13: copy-ports: \"9-1\" is not valid")
+                && shapes.stderr.contains("shapes.yaml:2:12: log-level") && shapes.stderr.contains("shapes.yaml:3:9: listen"), "\(shapes.stderr)")
+        let tiny = try BerthProcess.run(["controller", "--config", "none", "--interval", "0.0001", "--log-level", "loud", "--print-config"])
+        #expect(tiny.code == 64 && tiny.stderr.contains("--interval 0.0001 is too small") && tiny.stderr.contains("--log-level \"loud\" is not valid"), "\(tiny.stderr)")
         let missing = try BerthProcess.run(["controller", "--config", dir + "/nope.yaml", "--print-config"])
         #expect(missing.code == 2 && missing.stderr.contains("nope.yaml: does not exist"))
     }

@@ -152,10 +152,12 @@ struct Controller: AsyncParsableCommand {
     private func resolve() throws -> Settings {
         var r = try SettingsResolver(configPath: config, defaultPath: Self.systemConfigPath)
         let statePath = r.string("state", flag: state.state, environment: "BERTH_STATE", default: StateOptions.defaultPath)
-        let listen = r.string("listen", flag: listen, default: D.listen)
+        let listen = r.string("listen", flag: listen, default: D.listen) { text in
+            text == "off" || (try? APIServer.parse(listen: text)) != nil ? nil : "HOST:PORT (e.g. 127.0.0.1:7480, or [::1]:7480), or off"
+        }
         var options = ControllerOptions(statePath: statePath, listen: listen == "off" ? nil : listen)
-        options.idleInterval = .milliseconds(Int64(r.number("interval", flag: interval, default: D.interval, minimum: 0.001) * 1000))
-        options.busyInterval = .milliseconds(Int64(r.number("busy-interval", flag: busyInterval, default: D.busyInterval, minimum: 0.001) * 1000))
+        options.idleInterval = .milliseconds(Int64(r.number("interval", flag: interval, default: D.interval, minimum: 0.01) * 1000))
+        options.busyInterval = .milliseconds(Int64(r.number("busy-interval", flag: busyInterval, default: D.busyInterval, minimum: 0.01) * 1000))
         options.leaseTTL = r.number("lease-ttl", flag: leaseTTL, default: D.leaseTTL, minimum: 1)
         let tokenFile = r.optionalString("token-file", flag: tokenFile)
         let snapshots = r.number("snapshot-interval", flag: snapshotInterval, default: D.snapshotInterval, minimum: 0)
@@ -170,7 +172,7 @@ struct Controller: AsyncParsableCommand {
         options.stagingPerNode = r.int("staging-per-node", flag: stagingPerNode, default: D.stagingPerNode, minimum: 1)
         options.stagerImage = r.optionalString("stager-image", flag: stagerImage)
         options.gpuCheckImage = r.optionalString("gpu-check-image", flag: gpuCheckImage)
-        let ports = r.string("copy-ports", flag: copyPorts, default: D.copyPorts)
+        let ports = r.string("copy-ports", flag: copyPorts, default: D.copyPorts) { PeerCopy.ports($0) == nil ? "FROM-TO, such as 7380-7395 (ports 1–65535)" : nil }
         options.failover.checkInterval = r.number("node-check-interval", flag: nodeCheckInterval, default: D.nodeCheckInterval, minimum: 0.001)
         options.failover.failureThreshold = r.int("node-failure-threshold", flag: nodeFailureThreshold, default: D.nodeFailureThreshold, minimum: 1)
         options.failover.promotionDeadline = r.number("promotion-deadline", flag: promotionDeadline, default: D.promotionDeadline, minimum: 0.001)
@@ -178,29 +180,14 @@ struct Controller: AsyncParsableCommand {
         options.failover.maxReplicaHealthFailures = r.int("max-replica-health-failures", flag: maxReplicaHealthFailures, default: D.maxReplicaHealthFailures, minimum: 0)
         options.failover.replicaHealthWindow = r.number("replica-health-window", flag: replicaHealthWindow, default: D.replicaHealthWindow, minimum: 0.001)
         options.eventRetentionDays = r.number("event-retention-days", flag: eventRetentionDays, default: D.eventRetentionDays, minimum: 0.001)
-        let level = r.string("log-level", flag: logLevel, default: D.logLevel)
+        let level = r.string("log-level", flag: logLevel, default: D.logLevel) { Logger.Level(rawValue: $0) == nil ? "one of trace, debug, info, notice, warning, error" : nil }
         let createState = r.bool("create-state", flag: createState, default: false)
         try r.finish()
 
-        // Values that passed the file's own checks, and flags, checked alike.
-        guard let portRange = PeerCopy.ports(ports) else { throw ValidationError("copy-ports takes FROM-TO, such as 7380-7395 (ports 1–65535); got \(ports)") }
-        options.copyPorts = portRange
-        guard let parsedLevel = Logger.Level(rawValue: level) else { throw ValidationError("log-level \"\(level)\" is not one of trace, debug, info, notice, warning, error") }
-        if let listen = options.listen { _ = try APIServer.parse(listen: listen) }
-        return Settings(options: options, tokenFile: tokenFile, logLevel: parsedLevel, createState: createState, secretsDir: secretsDir, resolver: r)
-    }
-
-    func validate() throws {
-        guard [interval, busyInterval, stagingInterval, nodeCheckInterval, promotionDeadline, replicaHealthWindow, eventRetentionDays].allSatisfy({ ($0 ?? 1) > 0 }) else {
-            throw ValidationError("--interval, --busy-interval, --staging-interval, --node-check-interval, --promotion-deadline, --replica-health-window and --event-retention-days must be positive")
-        }
-        guard [snapshotInterval, telemetryInterval, imageInterval].allSatisfy({ ($0 ?? 0) >= 0 }), (snapshotKeepHourly ?? 0) >= 0, (snapshotKeepDaily ?? 0) >= 0,
-              (maxReplicaHealthFailures ?? 0) >= 0 else {
-            throw ValidationError("--snapshot-interval, --telemetry-interval, --image-interval, the --snapshot-keep counts and --max-replica-health-failures cannot be negative")
-        }
-        guard (leaseTTL ?? 1) >= 1, (stagingPerNode ?? 1) >= 1, (nodeFailureThreshold ?? 1) >= 1 else {
-            throw ValidationError("--lease-ttl, --staging-per-node and --node-failure-threshold must be at least 1")
-        }
+        // Flags and the file are held to the same bounds and checks (above); what passed them is usable.
+        options.copyPorts = PeerCopy.ports(ports) ?? PeerCopy.defaultPorts
+        return Settings(options: options, tokenFile: tokenFile, logLevel: Logger.Level(rawValue: level) ?? .info, createState: createState,
+                        secretsDir: secretsDir, resolver: r)
     }
 
     func run() async throws {

@@ -1,3 +1,4 @@
+import ArgumentParser
 import BerthControl
 import BerthModel
 import Foundation
@@ -38,25 +39,34 @@ struct SettingsResolver {
         }
     }
 
+    /// Flags outside the bounds a file's value is held to, each with what would be right.
+    private(set) var flagProblems: [String] = []
+
     mutating func number(_ name: String, flag: Double?, default value: Double, minimum: Double) -> Double {
-        pick(name, flag, file?.number(name, minimum: minimum), value, show: Self.format)
+        if let flag, !(flag >= minimum) { flagProblems.append("--\(name) \(Self.format(flag)) is too small; expected a number from \(Self.format(minimum))") }
+        return pick(name, flag, file?.number(name, minimum: minimum), value, show: Self.format)
     }
 
     mutating func int(_ name: String, flag: Int?, default value: Int, minimum: Int) -> Int {
-        pick(name, flag, file?.int(name, minimum: minimum), value, show: String.init)
+        if let flag, flag < minimum { flagProblems.append("--\(name) \(flag) is too small; expected a whole number from \(minimum)") }
+        return pick(name, flag, file?.int(name, minimum: minimum), value, show: String.init)
     }
 
     mutating func bool(_ name: String, flag: Bool?, default value: Bool) -> Bool {
         pick(name, flag, file?.bool(name), value, show: { String($0) })
     }
 
-    mutating func string(_ name: String, flag: String?, environment: String? = nil, default value: String) -> String {
-        optionalString(name, flag: flag, environment: environment, default: value)!
+    mutating func string(_ name: String, flag: String?, environment: String? = nil, default value: String,
+                         check: (String) -> String? = { _ in nil }) -> String {
+        optionalString(name, flag: flag, environment: environment, default: value, check: check)!
     }
 
-    /// Text from the flag, the file, then `$environment`, then `value` (nil: not set).
-    mutating func optionalString(_ name: String, flag: String?, environment: String? = nil, default value: String? = nil) -> String? {
-        let fromFile = file?.string(name)
+    /// Text from the flag, the file, then `$environment`, then `value` (nil: not set). `check`
+    /// returns what would be right when a flag's or the file's text is not.
+    mutating func optionalString(_ name: String, flag: String?, environment: String? = nil, default value: String? = nil,
+                                 check: (String) -> String? = { _ in nil }) -> String? {
+        if let flag, let expected = check(flag) { flagProblems.append("--\(name) \"\(flag)\" is not valid; expected \(expected)") }
+        let fromFile = file?.string(name, check: check)
         let environmentValue = environment.flatMap { ProcessInfo.processInfo.environment[$0] }.flatMap { $0.isEmpty ? nil : $0 }
         let (result, origin): (String?, SettingOrigin) =
             if let flag { (flag, .flag(name)) }
@@ -67,8 +77,12 @@ struct SettingsResolver {
         return result
     }
 
-    /// Throws `SettingsFileError` for unknown keys and values of the wrong kind in the file.
-    func finish() throws { try file?.finish() }
+    /// Throws `SettingsFileError` for unknown keys and values of the wrong kind in the file, then
+    /// `ValidationError` for flags out of bounds.
+    func finish() throws {
+        try file?.finish()
+        if !flagProblems.isEmpty { throw ValidationError(flagProblems.joined(separator: "\n")) }
+    }
 
     private mutating func pick<T>(_ name: String, _ flag: T?, _ fromFile: SettingsFile.Value<T>?, _ builtIn: T, show: (T) -> String) -> T {
         let (value, origin): (T, SettingOrigin) =
@@ -77,9 +91,7 @@ struct SettingsResolver {
         return value
     }
 
-    static func format(_ number: Double) -> String {
-        number == number.rounded() && abs(number) < 1e15 ? String(Int(number)) : String(number)
-    }
+    static func format(_ number: Double) -> String { SettingsFile.format(number) }
 
     /// The settings as a settings file, each with where it came from: `--print-config`.
     var printed: String {
