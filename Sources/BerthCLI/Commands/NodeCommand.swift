@@ -57,9 +57,11 @@ struct NodeCommand: AsyncParsableCommand {
                 The controller takes a GPU out of service when its health check (nvidia-smi, each image \
                 round) finds it missing, with another UUID than declared, with uncorrectable ECC errors or \
                 a failed row remapping. Nothing is placed on it any more, and the replica holding it moves \
-                the way a drain moves it: its successor ready first. It stays out until an operator returns \
-                it with --uncordon, recorded with author and reason in the node's events \
-                (`berth describe node NAME`). --cordon takes one out by hand.
+                the way a drain moves it: its successor ready first (with no room elsewhere it keeps \
+                serving). It stays out until an operator returns it with --uncordon, recorded with author \
+                and reason in the node's events (`berth describe node NAME`); reset the GPU or reload the \
+                driver first: the same lasting figure does not take it out again, a new one does. \
+                --cordon takes one out by hand.
                 """)
 
         @Argument(help: "The node's name.")
