@@ -225,9 +225,8 @@ actor ImageKeeper {
             do {
                 let readings = try await GPUHealth.read(client, node: gpuCheck.spec, image: gpuCheck.image)
                 let now = Date()
-                let holds = GPUHealth.judge(declared: gpuCheck.spec.gpus, readings: readings)
-                    .filter { !gpuCheck.outOfService.contains($0.index) }
-                    .map { GPUHold(node: node, gpu: $0.index, uuid: $0.uuid ?? "", fault: $0.fault, detail: $0.detail, author: "controller", since: now) }
+                let holds = GPUHealth.holds(GPUHealth.judge(declared: gpuCheck.spec.gpus, readings: readings), node: node,
+                                            alreadyOut: gpuCheck.outOfService, since: now)
                 // Fenced like the round's other steps: a deposed controller takes nothing out.
                 if !holds.isEmpty, await mayAct() { try store?.holdGPUs(holds) }
             } catch {

@@ -152,10 +152,8 @@ final class TelemetryService: Service, Sendable {
         var holds: [GPUHold] = []
         for (node, n) in summary.nodes {
             guard let readings = n.dcgm, let spec = specs[node] else { continue }
-            let out = seen.pass.health.outOfServiceGPUs[node] ?? []
-            holds += GPUHealth.DCGM.judge(declared: spec.gpus, readings: readings).filter { !out.contains($0.index) }.map {
-                GPUHold(node: node, gpu: $0.index, uuid: $0.uuid ?? "", fault: $0.fault, detail: $0.detail, author: "controller", since: now)
-            }
+            holds += GPUHealth.holds(GPUHealth.DCGM.judge(declared: spec.gpus, readings: readings), node: node,
+                                     alreadyOut: seen.pass.health.outOfServiceGPUs[node] ?? [], since: now)
         }
         guard !holds.isEmpty, await seen.fence() == nil else { return }
         _ = try? StateStore.open(path: statePath, create: false).holdGPUs(holds)

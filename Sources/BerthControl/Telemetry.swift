@@ -61,10 +61,9 @@ actor Telemetry {
     /// Reads Prometheus text format: `name{labels} value` lines, comments skipped.
     static func parse(_ text: String) -> Sample {
         var s = Sample()
-        for line in text.split(separator: "\n") where !line.hasPrefix("#") {
-            let name = line.prefix { $0 != "{" && $0 != " " }
-            guard let valueText = line.split(separator: " ").last, let value = Double(valueText) else { continue }
-            switch name {
+        for sample in PrometheusText.samples(text, where: { $0.hasPrefix("nv_") || $0.hasPrefix("vllm:") }) {
+            let value = sample.value
+            switch sample.name {
             case "nv_gpu_utilization": s.gpuUtilization.append(value)
             case "nv_gpu_memory_used_bytes": s.gpuMemoryUsed.append(value)
             case "nv_inference_request_success": s.success += value

@@ -33,15 +33,12 @@ extension GPUHealth {
         /// Reads the exporter's page; samples without a `gpu` label are left out.
         public static func parse(_ text: String) -> [GPU] {
             var gpus: [Int: GPU] = [:]
-            for line in text.split(whereSeparator: \.isNewline) where !line.hasPrefix("#") {
-                let name = line.prefix { $0 != "{" && $0 != " " }
-                guard fields.contains(name), let close = line.lastIndex(of: "}"),
-                      let value = Double(line[line.index(after: close)...].trimmingCharacters(in: .whitespaces).split(separator: " ").first ?? "")
-                else { continue }
-                let labels = Self.labels(line[line.index(after: name.endIndex)..<close])
+            for sample in PrometheusText.samples(text, where: fields.contains) {
+                let labels = Self.labels(sample.labels)
                 guard let index = labels["gpu"].flatMap({ Int($0) }) else { continue }
                 var gpu = gpus[index] ?? GPU(index: index, uuid: labels["UUID"] ?? "")
-                switch name {
+                let value = sample.value
+                switch sample.name {
                 case "DCGM_FI_DEV_GPU_UTIL": gpu.utilizationPercent = value
                 case "DCGM_FI_DEV_FB_USED": gpu.memoryUsedMiB = value
                 case "DCGM_FI_DEV_XID_ERRORS": gpu.lastXID = Int(value)

@@ -97,6 +97,16 @@ public enum GPUHealth {
         public var uuid: String?
         public var fault: Fault
         public var detail: String
+
+        /// The controller's hold for this problem on `node`.
+        public func hold(node: String, since: Date) -> GPUHold {
+            GPUHold(node: node, gpu: index, uuid: uuid ?? "", fault: fault, detail: detail, author: "controller", since: since)
+        }
+    }
+
+    /// The holds `problems` call for on `node`, leaving out GPUs already out.
+    public static func holds(_ problems: [Problem], node: String, alreadyOut: Set<Int>, since: Date) -> [GPUHold] {
+        problems.filter { !alreadyOut.contains($0.index) }.map { $0.hold(node: node, since: since) }
     }
 
     /// What is wrong with the declared GPUs, judged against what nvidia-smi reported.

@@ -69,6 +69,13 @@ struct TelemetryTests {
         #expect(s.deployments["chat"]?.requestsWaiting == nil && s.deployments["chat"]?.kvCacheUsage == nil)
     }
 
+    /// A sample's value is the field after its labels, a timestamp after it notwithstanding, and a
+    /// label value may hold braces and spaces.
+    @Test func valuesBeforeTimestamps_bracesInLabels() {
+        let s = Telemetry.parse("nv_gpu_utilization{gpu_uuid=\"GPU-0\",note=\"a } b\"} 0.5 1700000000000\nnv_inference_request_success 7\n")
+        #expect(s.gpuUtilization == [0.5] && s.success == 7)
+    }
+
     /// A node's DCGM exporter replaces what its replicas report about its GPUs.
     @Test func dcgmFiguresReplaceTheReplicas() {
         var s = Telemetry.summarize([Telemetry.Scrape(node: "a", deployment: "chat", container: "c1", sample: Telemetry.parse(text(util: 0.9, success: 1, failure: 0, durationUs: 10)))],
