@@ -70,7 +70,8 @@ struct ClusterCLITests {
     /// The verifier's shell runs even in an image whose entrypoint is its server (vLLM's): the
     /// task container sets its own entrypoint instead of handing the script to the server.
     @Test func modelVerifyOnANode_worksInAnImageWhoseEntrypointIsTheServer() throws {
-        _ = try LocalCluster.docker(1, ["pull", "-q", LocalCluster.imageWithEntrypoint])
+        // On node-2: the test above counts verifier containers left on node-1 while this runs.
+        _ = try LocalCluster.docker(2, ["pull", "-q", LocalCluster.imageWithEntrypoint])
         let dir = BerthProcess.temporaryFolder()
         let state = dir + "/berth.db"
         let weights = dir + "/models/weights.bin"
@@ -83,9 +84,9 @@ struct ClusterCLITests {
         #expect(try String(contentsOfFile: path, encoding: .utf8).contains("standin:entrypoint"))
         let applied = try BerthProcess.run(["apply", "-f", nodes, "-f", path], state: state)
         #expect(applied.code == 0, "\(applied.stderr)")
-        let ok = try BerthProcess.run(["model", "verify", "standin@v1", "--node", "node-1"], state: state)
+        let ok = try BerthProcess.run(["model", "verify", "standin@v1", "--node", "node-2"], state: state)
         #expect(ok.code == 0, "\(ok.stdout)\(ok.stderr)")
-        #expect(ok.stdout.contains("ok        standin@v1 on node-1  \(weights)"))
+        #expect(ok.stdout.contains("ok        standin@v1 on node-2  \(weights)"))
     }
 
     @Test func rollback_checksImagesOnNodesAndInTheRegistry() throws {
