@@ -10,11 +10,11 @@ struct ClusterCLITests {
     func fleet(dir: String, artifact: (path: String, sha: String)? = nil, extraVersion: String? = nil) throws -> String {
         var text = try String(contentsOfFile: BerthProcess.root.appendingPathComponent("examples/local/fleet.yaml").path, encoding: .utf8)
         if let artifact {
-            text = text.replacingOccurrences(of: "      image: 127.0.0.1:5000/berth/standin:v1\n      parameters: 1.5B\n      precision: bf16\n",
-                                             with: "      image: 127.0.0.1:5000/berth/standin:v1\n      parameters: 1.5B\n      precision: bf16\n      artifacts:\n        - { path: \(artifact.path), sha256: \(artifact.sha) }\n")
+            text = text.replacingOccurrences(of: "      image: \(LocalCluster.registry)/berth/standin:v1\n      parameters: 1.5B\n      precision: bf16\n",
+                                             with: "      image: \(LocalCluster.registry)/berth/standin:v1\n      parameters: 1.5B\n      precision: bf16\n      artifacts:\n        - { path: \(artifact.path), sha256: \(artifact.sha) }\n")
         }
         if let extraVersion {
-            text = text.replacingOccurrences(of: "    - version: v2\n", with: "    - version: \(extraVersion)\n      image: 127.0.0.1:5000/berth/standin:\(extraVersion)\n      parameters: 1.5B\n      precision: bf16\n    - version: v2\n")
+            text = text.replacingOccurrences(of: "    - version: v2\n", with: "    - version: \(extraVersion)\n      image: \(LocalCluster.registry)/berth/standin:\(extraVersion)\n      parameters: 1.5B\n      precision: bf16\n    - version: v2\n")
         }
         let path = dir + "/fleet-\(UUID().uuidString.prefix(6)).yaml"
         write(text, to: path)
@@ -105,6 +105,6 @@ struct ClusterCLITests {
         // Back to revision 2 would serve standin:v9, which no node has and the registry lacks.
         let refused = try BerthProcess.run(["rollback", "--all", "--to-revision", "2", "--dry-run"], state: state)
         #expect(refused.code == 5)
-        #expect(refused.stderr.contains("image 127.0.0.1:5000/berth/standin:v9 is on no node and is not pullable: registry 127.0.0.1:5000 has no berth/standin:v9"), "\(refused.stderr)")
+        #expect(refused.stderr.contains("image \(LocalCluster.registry)/berth/standin:v9 is on no node and is not pullable: registry \(LocalCluster.registry) has no berth/standin:v9"), "\(refused.stderr)")
     }
 }

@@ -36,7 +36,7 @@ extension LocalClusterEndToEnd.ControllerEndToEndTests {
 
         // A kept version whose image is not on the node serving the model: a rollback would wait.
         let kept = gatewayFleet {
-            $0.replacingOccurrences(of: "  keepVersions: 3\n  versions:\n", with: "  keepVersions: 3\n  versions:\n    - { version: v0, image: \"127.0.0.1:5000/berth/standin:never-pulled\", parameters: 1.5B, precision: bf16 }\n")
+            $0.replacingOccurrences(of: "  keepVersions: 3\n  versions:\n", with: "  keepVersions: 3\n  versions:\n    - { version: v0, image: \"\(LocalCluster.registry)/berth/standin:never-pulled\", parameters: 1.5B, precision: bf16 }\n")
         }
         #expect(try apply(kept, wait: false).code == 0)
         let retention = try BerthProcess.run(["doctor", "node/node-1"], state: state)

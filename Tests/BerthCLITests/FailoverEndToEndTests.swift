@@ -74,7 +74,7 @@ extension LocalClusterEndToEnd.ControllerEndToEndTests {
             cleanUp()
         }
         // The standby holds no image yet: the controller pre-pulls the served versions there.
-        for image in ["127.0.0.1:5000/berth/standin:v1", "127.0.0.1:5000/berth/standin:v2"] {
+        for image in ["\(LocalCluster.registry)/berth/standin:v1", "\(LocalCluster.registry)/berth/standin:v2"] {
             _ = try? LocalCluster.docker(3, ["rmi", "-f", image])
         }
         let controller = try startController(on: gatewayFleet(), arguments: ["--node-check-interval", "1", "--image-interval", "1"])

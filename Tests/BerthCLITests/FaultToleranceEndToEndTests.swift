@@ -69,8 +69,8 @@ extension LocalClusterEndToEnd.ControllerEndToEndTests {
         try LocalCluster.removeBerthContainers()
         defer { cleanUp() }
         // A tag no node holds: the v1 image pushed again under a new name.
-        let image = "127.0.0.1:5000/berth/standin:pull-\(UUID().uuidString.prefix(6).lowercased())"
-        _ = try LocalCluster.docker(1, ["tag", "127.0.0.1:5000/berth/standin:v1", image])
+        let image = "\(LocalCluster.registry)/berth/standin:pull-\(UUID().uuidString.prefix(6).lowercased())"
+        _ = try LocalCluster.docker(1, ["tag", "\(LocalCluster.registry)/berth/standin:v1", image])
         _ = try LocalCluster.docker(1, ["push", image])
         _ = try LocalCluster.docker(1, ["rmi", image])
         let withVersion: (String) -> String = {

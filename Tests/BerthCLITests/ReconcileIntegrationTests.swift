@@ -20,7 +20,7 @@ struct ReconcileIntegrationTests {
         let dir = BerthProcess.temporaryFolder()
         let state = dir + "/berth.db"
         #expect(try BerthProcess.run(["apply", "-f", nodes, "-f", fleet], state: state).code == 0)
-        let foreign = try LocalCluster.docker(1, ["run", "-d", "--name", "berth-chat-0-foreign", "--network", "none", "127.0.0.1:5000/berth/standin:v1"])
+        let foreign = try LocalCluster.docker(1, ["run", "-d", "--name", "berth-chat-0-foreign", "--network", "none", "\(LocalCluster.registry)/berth/standin:v1"])
         defer { _ = try? LocalCluster.docker(1, ["rm", "-f", foreign]) }
 
         let first = try BerthProcess.run(["reconcile"], state: state)

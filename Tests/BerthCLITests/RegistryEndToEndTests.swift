@@ -24,12 +24,12 @@ extension LocalClusterEndToEnd.ControllerEndToEndTests {
         let image = "\(registry)/private/standin:v1"
         let docker = "/usr/bin/docker -H \(LocalCluster.socket(1))"
         let login = "DOCKER_CONFIG=\(dir)/docker-config"
-        let pushed = try Spawn.run(["/bin/sh", "-c", "\(docker) pull -q 127.0.0.1:5000/berth/standin:v1 && \(docker) tag 127.0.0.1:5000/berth/standin:v1 \(image) && echo \(password) | \(login) \(docker) login -u puller --password-stdin \(registry) && \(login) \(docker) push -q \(image) && \(docker) rmi \(image)"])
+        let pushed = try Spawn.run(["/bin/sh", "-c", "\(docker) pull -q \(LocalCluster.registry)/berth/standin:v1 && \(docker) tag \(LocalCluster.registry)/berth/standin:v1 \(image) && echo \(password) | \(login) \(docker) login -u puller --password-stdin \(registry) && \(login) \(docker) push -q \(image) && \(docker) rmi \(image)"])
         #expect(pushed.0 == 0, "\(pushed.1)\(pushed.2)")
         write(password + "\n", to: dir + "/registry-password")
 
         let fleet = fleet {
-            $0.replacingOccurrences(of: "      image: 127.0.0.1:5000/berth/standin:v1\n",
+            $0.replacingOccurrences(of: "      image: \(LocalCluster.registry)/berth/standin:v1\n",
                                     with: "      image: \(image)\n      registryAuth: { username: puller, password: { fromFile: \(self.dir)/registry-password } }\n")
                 .replacingOccurrences(of: "  replicas: 1\n  gpusPerReplica: 1", with: "  replicas: 0\n  gpusPerReplica: 1")
         }

@@ -5,7 +5,7 @@ import Testing
 /// Model versions kept ready, artifacts verified before a rollout, and rollback through the
 /// gateway, on the local cluster.
 extension LocalClusterEndToEnd.ControllerEndToEndTests {
-    static let registry = "127.0.0.1:5000/berth/standin"
+    static let registry = "\(LocalCluster.registry)/berth/standin"
 
     func images(_ node: Int) -> String {
         (try? LocalCluster.docker(node, ["images", "--format", "{{.Repository}}:{{.Tag}}"])) ?? ""
@@ -69,8 +69,8 @@ extension LocalClusterEndToEnd.ControllerEndToEndTests {
         func withArtifact(_ sha: String, chat version: String) -> String {
             fleet {
                 Self.chatVersion(version)($0).replacingOccurrences(
-                    of: "      image: 127.0.0.1:5000/berth/standin:v2\n      parameters: 1.5B\n      precision: bf16\n",
-                    with: "      image: 127.0.0.1:5000/berth/standin:v2\n      parameters: 1.5B\n      precision: bf16\n      artifacts:\n        - { path: \(weights), sha256: \(sha) }\n")
+                    of: "      image: \(LocalCluster.registry)/berth/standin:v2\n      parameters: 1.5B\n      precision: bf16\n",
+                    with: "      image: \(LocalCluster.registry)/berth/standin:v2\n      parameters: 1.5B\n      precision: bf16\n      artifacts:\n        - { path: \(weights), sha256: \(sha) }\n")
                     .replacingOccurrences(of: "  replicas: 1\n  gpusPerReplica: 1", with: "  replicas: 0\n  gpusPerReplica: 1")
             }
         }

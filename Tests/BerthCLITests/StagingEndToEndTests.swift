@@ -19,7 +19,7 @@ extension LocalClusterEndToEnd.ControllerEndToEndTests {
         let entries = versions.map { v in
             """
                 - version: \(v.name)
-                  image: 127.0.0.1:5000/berth/standin:v2
+                  image: \(LocalCluster.registry)/berth/standin:v2
                   parameters: 1.5B
                   precision: bf16
                   source: \(source)
