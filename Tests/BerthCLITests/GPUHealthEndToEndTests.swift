@@ -59,6 +59,11 @@ extension LocalClusterEndToEnd.ControllerEndToEndTests {
         #expect(described.contains("GPUsOutOfService") && described.contains("2 uncorrectable ECC error(s) since the driver loaded"), "\(described)")
         #expect(described.contains("GPUOutOfService"), "the event: \(described)")
         let status = try BerthProcess.run(["status", "-o", "json"], state: state).stdout
+        // The operator's first look shows it too.
+        let table = try BerthProcess.run(["status"], state: state).stdout
+        #expect(table.contains("GPUsOutOfService: GPU 0"), "\(table)")
+        let nodes = try BerthProcess.run(["get", "nodes"], state: state).stdout
+        #expect(nodes.contains("(1 out of service)"), "\(nodes)")
         let compact = status.filter { !$0.isWhitespace }
         #expect(compact.contains("\"gpusOutOfService\":[0]"), "\(status.prefix(3000))")
 

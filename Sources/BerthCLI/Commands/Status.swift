@@ -116,7 +116,7 @@ enum StatusRendering {
                 continue
             }
             t.add([n.name, n.role + (n.hold.map { ", \($0)" } ?? ""), n.ready ? "Ready" : "NotReady", "\(n.gpusAllocated)/\(n.gpusTotal)", "\(n.containers)", age(n.lastHeartbeat),
-                   n.ready && n.reason != Reason.suspect.rawValue ? "" : "\(n.reason): \(n.message.prefix(80))"])
+                   n.ready && n.reason != Reason.suspect.rawValue && n.reason != Reason.gpusOutOfService.rawValue ? "" : "\(n.reason): \(n.message.prefix(80))"])
         }
         // Nodes no longer desired whose Berth containers were left running, as the controller saw them.
         for n in nodes where n.reason == Reason.nodeDeleted.rawValue && !objects.contains(where: { $0.kind == .node && $0.name == n.name }) {

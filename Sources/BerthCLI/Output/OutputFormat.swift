@@ -23,8 +23,10 @@ enum ObjectRendering {
             let observed = Dictionary(uniqueKeysWithValues: (status?.nodes ?? []).map { ($0.name, $0) })
             for r in resources {
                 guard let n = r.node else { continue }
-                let gpus = n.gpus.count == 0 ? "none" : "\(n.gpus.count)× \(n.gpus.model ?? "GPU") \(FleetValidator.fmt(n.gpus.memoryGiB))GiB"
                 let o = observed[r.name]
+                let out = o?.gpusOutOfService?.count ?? 0
+                let gpus = n.gpus.count == 0 ? "none" : "\(n.gpus.count)× \(n.gpus.model ?? "GPU") \(FleetValidator.fmt(n.gpus.memoryGiB))GiB"
+                    + (out > 0 ? " (\(out) out of service)" : "")
                 let ready = o.map { $0.reason == Reason.suspect.rawValue ? Reason.suspect.rawValue : $0.ready ? "Ready" : "NotReady (\($0.reason))" } ?? "unknown"
                 let role = o.map { $0.role + ($0.hold.map { ", \($0)" } ?? "") } ?? n.role.rawValue
                 t.add([r.name, role, ready, o.map { StatusRendering.age($0.lastHeartbeat) } ?? "never", n.address, n.engine.endpoint, gpus, "\(n.ports.from)-\(n.ports.to)"])
