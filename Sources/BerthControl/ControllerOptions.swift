@@ -51,9 +51,16 @@ public struct ControllerOptions: Sendable {
     }
 
     public init(statePath: String, listen: String? = nil) {
+        let host = ProcessInfo.processInfo.hostName
+        self.init(statePath: statePath, listen: listen, identity: "\(host):\(getpid()):\(String(UInt32.random(in: 0...UInt32.max), radix: 36))")
+    }
+
+    public init(statePath: String, listen: String?, identity: String) {
         self.statePath = statePath
         self.listen = listen
-        let host = ProcessInfo.processInfo.hostName
-        identity = "\(host):\(getpid()):\(String(UInt32.random(in: 0...UInt32.max), radix: 36))"
+        self.identity = identity
     }
+
+    /// The defaults, as `berth controller` shows them in its help and settings.
+    public static let defaults = ControllerOptions(statePath: "", listen: nil, identity: "")
 }

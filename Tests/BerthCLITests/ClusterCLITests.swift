@@ -7,11 +7,12 @@ import Testing
 struct ClusterCLITests {
     let nodes = BerthProcess.root.appendingPathComponent("state/local-cluster/nodes.yaml").path
 
-    func fleet(dir: String, artifact: (path: String, sha: String)? = nil, extraVersion: String? = nil) throws -> String {
+    /// The example fleet; with `artifact`, v1 has it (and runs in `image`).
+    func fleet(dir: String, artifact: (path: String, sha: String)? = nil, image: String = LocalCluster.imageV1, extraVersion: String? = nil) throws -> String {
         var text = try String(contentsOfFile: BerthProcess.root.appendingPathComponent("examples/local/fleet.yaml").path, encoding: .utf8)
         if let artifact {
             text = text.replacingOccurrences(of: "      image: \(LocalCluster.registry)/berth/standin:v1\n      parameters: 1.5B\n      precision: bf16\n",
-                                             with: "      image: \(LocalCluster.registry)/berth/standin:v1\n      parameters: 1.5B\n      precision: bf16\n      artifacts:\n        - { path: \(artifact.path), sha256: \(artifact.sha) }\n")
+                                             with: "      image: \(image)\n      parameters: 1.5B\n      precision: bf16\n      artifacts:\n        - { path: \(artifact.path), sha256: \(artifact.sha) }\n")
         }
         if let extraVersion {
             text = text.replacingOccurrences(of: "    - version: v2\n", with: "    - version: \(extraVersion)\n      image: \(LocalCluster.registry)/berth/standin:\(extraVersion)\n      parameters: 1.5B\n      precision: bf16\n    - version: v2\n")
@@ -77,10 +78,7 @@ struct ClusterCLITests {
         let weights = dir + "/models/weights.bin"
         try FileManager.default.createDirectory(atPath: dir + "/models", withIntermediateDirectories: true)
         try Data((0..<100_000).map { UInt8(truncatingIfNeeded: $0 &* 3) }).write(to: URL(fileURLWithPath: weights))
-        let path = try fleet(dir: dir, artifact: (weights, try sha256(weights)))
-        let text = try String(contentsOfFile: path, encoding: .utf8)
-        write(text.replacingOccurrences(of: "      image: \(LocalCluster.imageV1)\n      parameters: 1.5B\n      precision: bf16\n      artifacts:",
-                                        with: "      image: \(LocalCluster.imageWithEntrypoint)\n      parameters: 1.5B\n      precision: bf16\n      artifacts:"), to: path)
+        let path = try fleet(dir: dir, artifact: (weights, try sha256(weights)), image: LocalCluster.imageWithEntrypoint)
         #expect(try String(contentsOfFile: path, encoding: .utf8).contains("standin:entrypoint"))
         let applied = try BerthProcess.run(["apply", "-f", nodes, "-f", path], state: state)
         #expect(applied.code == 0, "\(applied.stderr)")

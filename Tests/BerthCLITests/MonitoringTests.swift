@@ -19,6 +19,14 @@ struct MonitoringTests {
         return (r.0, r.1 + r.2)
     }
 
+    /// `promtool test rules` over the rendered rules (15 s evaluations) with `tests`, the text
+    /// that follows `tests:`; its status and output.
+    func ruleTest(_ name: String, _ tests: String) throws -> (Int32, String) {
+        let out = try render(["--scrape-interval", "15"])
+        write("rule_files: [\(out)/berth-rules.yml]\nevaluation_interval: 15s\ntests:\n" + tests, to: dir + "/\(name).yml")
+        return try promtool(["test", "rules", dir + "/\(name).yml"])
+    }
+
     @Test func renderedConfigRulesAndDashboard_passPromtool() throws {
         // node-1 declares a DCGM exporter: it gets a scrape job of its own.
         let nodes = try String(contentsOfFile: LocalCluster.nodes, encoding: .utf8)
@@ -50,11 +58,7 @@ struct MonitoringTests {
 
     /// The DCGM and vLLM rules fire on the series those exporters publish, whichever names a fleet has.
     @Test func xidAndKVCacheAlerts_fireOnDCGMAndVLLMSeries() throws {
-        let out = try render(["--scrape-interval", "15"])
-        let test = """
-            rule_files: [\(out)/berth-rules.yml]
-            evaluation_interval: 15s
-            tests:
+        let result = try ruleTest("dcgm-test", """
               - interval: 1m
                 input_series:
                   - series: 'DCGM_FI_DEV_XID_ERRORS{gpu="1", node="node-1"}'
@@ -78,19 +82,14 @@ struct MonitoringTests {
                     exp_alerts:
                       - exp_labels: { severity: warning, deployment: r1 }
                         exp_annotations: { summary: "r1: the vLLM replicas' KV cache is 97% full: requests queue" }
-            """
-        write(test, to: dir + "/dcgm-test.yml")
-        let result = try promtool(["test", "rules", dir + "/dcgm-test.yml"])
+
+            """)
         #expect(result.0 == 0, "\(result.1)")
     }
 
     @Test func gpuAlert_firesOnTheThirdSampleAbove90Percent_notBefore() throws {
-        let out = try render(["--scrape-interval", "15"])
         // Samples every 15 s: two high, one low, then three high.
-        let test = """
-            rule_files: [\(out)/berth-rules.yml]
-            evaluation_interval: 15s
-            tests:
+        let r = try ruleTest("gpu-test", """
               - interval: 15s
                 input_series:
                   - series: 'nv_gpu_utilization{gpu_uuid="GPU-0", deployment="chat", node="node-1"}'
@@ -104,9 +103,8 @@ struct MonitoringTests {
                     exp_alerts:
                       - exp_labels: { severity: warning, gpu_uuid: GPU-0, deployment: chat, node: node-1 }
                         exp_annotations: { summary: "GPU GPU-0 of chat on node-1 above 90 % for 3 samples in a row" }
-            """
-        write(test, to: dir + "/gpu-test.yml")
-        let r = try promtool(["test", "rules", dir + "/gpu-test.yml"])
+
+            """)
         #expect(r.0 == 0, "\(r.1)")
     }
 }

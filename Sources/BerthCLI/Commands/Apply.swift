@@ -25,7 +25,7 @@ struct Apply: ParsableCommand {
     @Option(name: .shortAndLong, help: "Why this change is made; kept in history.")
     var message: String = ""
 
-    @Option(help: ArgumentHelp("Who applies; default $USER.", valueName: "name"))
+    @Option(help: ArgumentHelp("Who applies; default the person behind sudo, else $USER.", valueName: "name"))
     var author: String?
 
     @Flag(help: "After storing, wait until the controller has rolled the fleet out: every deployment's replicas ready on the new spec.")

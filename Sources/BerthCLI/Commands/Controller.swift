@@ -35,26 +35,28 @@ struct Controller: AsyncParsableCommand {
     /// The settings file read when --config is not given, if it exists.
     static let systemConfigPath = "/etc/berth/controller.yaml"
 
-    /// What a setting is when neither a flag nor the settings file sets it.
+    /// What a setting is when neither a flag nor the settings file sets it: `ControllerOptions`'
+    /// own defaults, as the flags spell them.
     enum Defaults {
-        static let interval = 5.0
-        static let busyInterval = 0.2
-        static let leaseTTL = 6.0
+        private static let o = ControllerOptions.defaults
+        static let interval = o.idleInterval.seconds
+        static let busyInterval = o.busyInterval.seconds
+        static let leaseTTL = o.leaseTTL
         static let listen = "127.0.0.1:7480"
-        static let snapshotInterval = 3600.0
-        static let snapshotKeepHourly = 24
-        static let snapshotKeepDaily = 7
-        static let telemetryInterval = 15.0
-        static let imageInterval = 60.0
-        static let stagingInterval = 5.0
-        static let stagingPerNode = 1
-        static let copyPorts = "\(PeerCopy.defaultPorts.lowerBound)-\(PeerCopy.defaultPorts.upperBound)"
-        static let nodeCheckInterval = 5.0
-        static let nodeFailureThreshold = 3
-        static let promotionDeadline = 600.0
-        static let maxReplicaHealthFailures = 1
-        static let replicaHealthWindow = 600.0
-        static let eventRetentionDays = 30.0
+        static let snapshotInterval = o.snapshotInterval ?? 0
+        static let snapshotKeepHourly = o.snapshotKeepHourly
+        static let snapshotKeepDaily = o.snapshotKeepDaily
+        static let telemetryInterval = o.telemetryInterval ?? 0
+        static let imageInterval = o.imageInterval ?? 0
+        static let stagingInterval = o.stagingInterval
+        static let stagingPerNode = o.stagingPerNode
+        static let copyPorts = "\(o.copyPorts.lowerBound)-\(o.copyPorts.upperBound)"
+        static let nodeCheckInterval = o.failover.checkInterval
+        static let nodeFailureThreshold = o.failover.failureThreshold
+        static let promotionDeadline = o.failover.promotionDeadline
+        static let maxReplicaHealthFailures = o.failover.maxReplicaHealthFailures
+        static let replicaHealthWindow = o.failover.replicaHealthWindow
+        static let eventRetentionDays = o.eventRetentionDays
         static let logLevel = "info"
     }
     private typealias D = Defaults

@@ -27,7 +27,7 @@ struct ModelCommand: AsyncParsableCommand {
         @Option(help: "Overwrite passes before removing.")
         var passes = 3
 
-        @Option(help: ArgumentHelp("Who purges; default $USER.", valueName: "name"))
+        @Option(help: ArgumentHelp("Who purges; default the person behind sudo, else $USER.", valueName: "name"))
         var author: String?
 
         @OptionGroup var state: StateOptions

@@ -21,6 +21,20 @@ struct NodeCommand: AsyncParsableCommand {
             """,
         subcommands: [Cordon.self, Uncordon.self, Drain.self, Promote.self, Discover.self, GPU.self])
 
+    /// The stored node `name`; `NotFound` naming the stored nodes otherwise.
+    static func storedNode(_ name: String, in store: StateStore) throws -> NodeSpec {
+        if let spec = try store.object(ObjectKey(.node, name))?.resource.node { return spec }
+        let known = try store.objects().filter { $0.resource.kind == .node }.map(\.resource.name).sorted()
+        throw NotFound(message: "no node \"\(name)\"" + (known.isEmpty ? "" : " (nodes: \(known.joined(separator: ", ")))"))
+    }
+
+    /// Says so when no controller runs on `store`: a hold waits for one.
+    static func noteWithoutController(_ store: StateStore) throws {
+        if try store.liveLeaseHolder() == nil {
+            Console.note("no controller is running on this state: the change takes effect when one starts (`berth controller`)")
+        }
+    }
+
     struct Target: ParsableArguments {
         @Argument(help: "The node's name.")
         var name: String
@@ -36,15 +50,10 @@ struct NodeCommand: AsyncParsableCommand {
         func change(_ change: NodeHoldChange, done: (NodeSpec) -> String) throws {
             try reportingErrors {
                 guard let store = try state.openForReading() else { throw NotFound(message: "no state yet: nothing to \(change.rawValue)") }
-                guard let spec = try store.object(ObjectKey(.node, name))?.resource.node else {
-                    let known = try store.objects().filter { $0.resource.kind == .node }.map(\.resource.name).sorted()
-                    throw NotFound(message: "no node \"\(name)\"" + (known.isEmpty ? "" : " (nodes: \(known.joined(separator: ", ")))"))
-                }
+                let spec = try NodeCommand.storedNode(name, in: store)
                 try store.change(node: name, change, author: author ?? Identity.currentUser, reason: message)
                 Console.print(done(spec))
-                if try store.liveLeaseHolder() == nil {
-                    Console.note("no controller is running on this state: the change takes effect when one starts (`berth controller`)")
-                }
+                try NodeCommand.noteWithoutController(store)
             }
         }
     }
@@ -92,10 +101,7 @@ struct NodeCommand: AsyncParsableCommand {
         func run() async throws {
             try reportingErrors {
                 guard let store = try state.openForReading() else { throw NotFound(message: "no state yet: no node \"\(node)\"") }
-                guard let spec = try store.object(ObjectKey(.node, node))?.resource.node else {
-                    let known = try store.objects().filter { $0.resource.kind == .node }.map(\.resource.name).sorted()
-                    throw NotFound(message: "no node \"\(node)\"" + (known.isEmpty ? "" : " (nodes: \(known.joined(separator: ", ")))"))
-                }
+                let spec = try NodeCommand.storedNode(node, in: store)
                 let who = author ?? Identity.currentUser
                 if uncordon {
                     let hold = try store.returnGPU(node: node, gpu: index, author: who, reason: message)
@@ -109,9 +115,7 @@ struct NodeCommand: AsyncParsableCommand {
                     Console.print(added.isEmpty ? "node/\(node) GPU \(index) was already out of service"
                                                 : "node/\(node) GPU \(index) out of service: nothing new goes there, and its replica moves")
                 }
-                if try store.liveLeaseHolder() == nil {
-                    Console.note("no controller is running on this state: the change takes effect when one starts (`berth controller`)")
-                }
+                try NodeCommand.noteWithoutController(store)
             }
         }
     }

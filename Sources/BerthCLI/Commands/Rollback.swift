@@ -46,7 +46,7 @@ struct Rollback: AsyncParsableCommand {
     @Option(name: .shortAndLong, help: "Why; kept in history (default: what was rolled back to).")
     var message: String?
 
-    @Option(help: ArgumentHelp("Who rolls back; default $USER.", valueName: "name"))
+    @Option(help: ArgumentHelp("Who rolls back; default the person behind sudo, else $USER.", valueName: "name"))
     var author: String?
 
     @OptionGroup var state: StateOptions

@@ -103,7 +103,7 @@ struct SnapshotCommand: ParsableCommand {
         @Flag(help: "Disaster recovery: replace the database file itself with the snapshot.")
         var replaceDatabase = false
 
-        @Option(help: ArgumentHelp("Who restores; default $USER.", valueName: "name"))
+        @Option(help: ArgumentHelp("Who restores; default the person behind sudo, else $USER.", valueName: "name"))
         var author: String?
 
         @OptionGroup var state: StateOptions
