@@ -274,20 +274,37 @@ struct ControllerEndToEndTests {
         // replica that answered in nginx's access log.
         let canaryPort = try LocalCluster.docker(1, ["ps", "--filter", "label=io.berth.deployment=chat-canary", "--format", "{{.Label \"io.berth.host-port\"}}"])
         let log = dir + "/gateways/local/logs/access.log"
-        let before = (try? String(contentsOfFile: log, encoding: .utf8))?.split(separator: "\n").count ?? 0
+        func logLines() -> [Substring] { ((try? String(contentsOfFile: log, encoding: .utf8)) ?? "").split(separator: "\n") }
+        // Counting starts once every worker routes to all three: the reload that added the last
+        // replica is in place (its old workers may still have been accepting a moment ago).
+        let warmed = waitUntil(10) {
+            let start = logLines().count
+            for _ in 0..<30 { _ = BerthProcess.post(url) }
+            var seen = Set<Substring>()
+            waitUntil(3) {
+                seen = Set(logLines().dropFirst(start).compactMap { $0.split(separator: " ").last })
+                return seen.count >= 3
+            }
+            return seen.count == 3
+        }
+        #expect(warmed != nil, "all three replicas answer through the gateway: \(logLines().suffix(5))")
+        let before = logLines().count
         let body = dir + "/body.json"
         write("{\"inputs\":[]}", to: body)
         _ = try BerthProcess.tool("/usr/bin/ab", ["-q", "-n", "2000", "-c", "8", "-p", body, "-T", "application/json", url])
         var lines: [Substring] = []
         waitUntil(5) {
-            lines = Array(((try? String(contentsOfFile: log, encoding: .utf8)) ?? "").split(separator: "\n").dropFirst(before))
+            lines = Array(logLines().dropFirst(before))
             return lines.count >= 2000
         }
         let served = lines.filter { $0.contains(" /v2/models/standin/infer 200 ") }
         let canary = served.filter { $0.hasSuffix(":\(canaryPort)") }.count
         #expect(served.count >= 2000, "\(lines.suffix(3))")  // and the probes before, flushed late
         let share = Double(canary) / Double(max(1, served.count))
-        #expect(abs(share - 0.10) <= 0.02, "canary share \(share) of \(served.count), tolerance ±2 points")
+        let byReplica = Dictionary(grouping: served) { $0.split(separator: " ", maxSplits: 6).last.map(String.init) ?? "" }.mapValues(\.count)
+        // What moved the split, if it moved: the gateway's reloads and readiness changes meanwhile.
+        let changes = controller.text.split(separator: "\n").filter { $0.contains("nginx") || $0.contains(" ready") }.suffix(8).joined(separator: "\n")
+        #expect(abs(share - 0.10) <= 0.02, "canary (port \(canaryPort)) share \(share) of \(served.count), tolerance ±2 points; by upstream: \(byReplica)\n\(changes)")
 
         // A tight limit answers 429 past its burst.
         #expect(try apply(gatewayFleet { $0.replacingOccurrences(of: "rate: 5000r/s, burst: 5000", with: "rate: 2r/s, burst: 3") }, wait: false).code == 0)
