@@ -79,12 +79,28 @@ public struct HealthCheck: Codable, Hashable, Sendable {
     public var port: Int?
     public var intervalSeconds: Int
     public var timeoutSeconds: Int
+    /// How many intervals a ready replica may go without answering 200 before it leaves the
+    /// gateway — about this many failed checks in a row: one slow answer under load must not take a
+    /// serving replica out (and put its load on the others).
+    public var failureThreshold: Int
 
-    public init(path: String = "/v2/health/ready", port: Int? = nil, intervalSeconds: Int = 2, timeoutSeconds: Int = 2) {
+    public init(path: String = "/v2/health/ready", port: Int? = nil, intervalSeconds: Int = 2, timeoutSeconds: Int = 2,
+                failureThreshold: Int = 3) {
         self.path = path
         self.port = port
         self.intervalSeconds = intervalSeconds
         self.timeoutSeconds = timeoutSeconds
+        self.failureThreshold = failureThreshold
+    }
+
+    enum CodingKeys: String, CodingKey { case path, port, intervalSeconds, timeoutSeconds, failureThreshold }
+
+    /// Revisions stored before `failureThreshold` existed read with its default.
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        self.init(path: try c.decode(String.self, forKey: .path), port: try c.decodeIfPresent(Int.self, forKey: .port),
+                  intervalSeconds: try c.decode(Int.self, forKey: .intervalSeconds), timeoutSeconds: try c.decode(Int.self, forKey: .timeoutSeconds),
+                  failureThreshold: try c.decodeIfPresent(Int.self, forKey: .failureThreshold) ?? 3)
     }
 }
 

@@ -151,7 +151,7 @@ extension DocumentReader {
     }
 
     static func readHealth(_ field: Field) -> HealthCheck? {
-        guard let m = field.mapping(fields: ["path", "port", "intervalSeconds", "timeoutSeconds"]) else { return nil }
+        guard let m = field.mapping(fields: ["path", "port", "intervalSeconds", "timeoutSeconds", "failureThreshold"]) else { return nil }
         var ok = true
         let pathField = m.optional("path")
         var path = pathField?.string(expected: "an HTTP path such as /v2/health/ready")
@@ -166,10 +166,14 @@ extension DocumentReader {
         let interval = intervalField?.int(in: 1...3600, expected: "seconds, 1–3600")
         let timeoutField = m.optional("timeoutSeconds")
         let timeout = timeoutField?.int(in: 1...3600, expected: "seconds, 1–3600")
+        let thresholdField = m.optional("failureThreshold")
+        let threshold = thresholdField?.int(in: 1...100, expected: "failed checks in a row, 1–100")
         m.finish()
-        if (portField != nil && port == nil) || (intervalField != nil && interval == nil) || (timeoutField != nil && timeout == nil) { ok = false }
+        if (portField != nil && port == nil) || (intervalField != nil && interval == nil) || (timeoutField != nil && timeout == nil)
+            || (thresholdField != nil && threshold == nil) { ok = false }
         guard ok else { return nil }
-        return HealthCheck(path: path ?? "/v2/health/ready", port: port, intervalSeconds: interval ?? 2, timeoutSeconds: timeout ?? 2)
+        return HealthCheck(path: path ?? "/v2/health/ready", port: port, intervalSeconds: interval ?? 2, timeoutSeconds: timeout ?? 2,
+                           failureThreshold: threshold ?? 3)
     }
 
     static func readVolume(_ field: Field) -> Volume? {

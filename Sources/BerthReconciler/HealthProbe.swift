@@ -48,18 +48,21 @@ public struct HealthProbe: Sendable {
     /// Asks the running replicas of `observed`; returns the ids of those that answered 200. With
     /// `memory`, a replica that answered 200 less than its deployment's `health.intervalSeconds`
     /// ago (and has not restarted since) counts as ready without being asked again; replicas not
-    /// ready are asked on every call (rollouts and promotions wait on them).
+    /// ready are asked on every call (rollouts and promotions wait on them). A replica that was
+    /// ready stays in service while it fails for less than its grace (`ProbeMemory.grace`: its
+    /// `health.failureThreshold` intervals from its last 200), asked on every call until it answers
+    /// again or runs out; a paused one is out at once — its engine says it answers nothing.
     public func ready(_ observed: [String: NodeObservation], desired: [Resource], memory: ProbeMemory? = nil,
                       now: MonotonicInstant = .now) async -> Set<String> {
         let nodes = Dictionary(uniqueKeysWithValues: desired.compactMap { r in r.node.map { (r.name, $0) } })
         let deployments = Dictionary(uniqueKeysWithValues: desired.compactMap { r in r.deployment.map { (r.name, $0) } })
         var ready = Set<String>()
         var asks: [(id: String, node: NodeSpec, deployment: DeploymentSpec, hostPort: Int)] = []
-        let running = observed.values.flatMap(\.containers).filter(\.running)
+        let running = observed.values.flatMap(\.containers).filter { $0.running && $0.state != "paused" }
         let remembered = await memory?.recall(running.map { ($0.id, $0.seenRunningFor) }, now: now) ?? [:]
         for c in running {
             guard let node = nodes[c.node], let d = deployments[c.deployment] else { continue }
-            if let last = remembered[c.id], now - last < .seconds(max(1, d.health.intervalSeconds)) {
+            if let last = remembered[c.id], last.failures == 0, now - last.answered < .seconds(max(1, d.health.intervalSeconds)) {
                 ready.insert(c.id)
             } else {
                 asks.append((c.id, node, d, c.hostPort))
@@ -80,41 +83,75 @@ public struct HealthProbe: Sendable {
             }
             return ids
         }
-        await memory?.record(asked: Set(asks.map(\.id)), ready: answered, running: Set(running.map(\.id)), now: now)
-        return ready.union(answered)
+        guard let memory else { return ready.union(answered) }
+        let policies = Dictionary(asks.map { ($0.id, $0.deployment.health) }, uniquingKeysWith: { a, _ in a })
+        let stillIn = await memory.record(asked: policies, ready: answered, running: Set(running.map(\.id)), now: now)
+        return ready.union(answered).union(stillIn)
     }
 }
 
-/// When each replica last answered its health check with 200, for `HealthProbe.ready`: what lets
-/// a pass skip replicas checked within their deployment's interval.
+/// When each replica last answered its health check with 200, and how many checks it has failed
+/// since, for `HealthProbe.ready`: what lets a pass skip replicas checked within their
+/// deployment's interval, and keeps a ready replica in service through a short run of failures.
 public actor ProbeMemory {
-    /// Container id → when it last answered 200.
-    private var lastReady: [String: MonotonicInstant] = [:]
+    public struct Entry: Sendable, Equatable {
+        /// When it last answered 200.
+        public var answered: MonotonicInstant
+        /// Checks failed since.
+        public var failures = 0
+    }
+
+    /// Container id → its last 200 and the failures since.
+    private var entries: [String: Entry] = [:]
 
     public init() {}
 
-    /// The remembered instants of `containers` (id, seconds seen running) that still hold: one
+    /// How long a replica that answered 200 stays in service without another: `failureThreshold`
+    /// intervals, so the `failureThreshold`-th check that fails after its last 200 takes it out.
+    /// Measured from the last 200, not by counting passes: a controller that stopped checking for a
+    /// while (it stalled, or was not leading) finds the replica's grace already spent.
+    public static func grace(_ check: HealthCheck) -> Duration {
+        .seconds(max(1, check.intervalSeconds) * max(1, check.failureThreshold))
+    }
+
+    /// The remembered entries of `containers` (id, seconds seen running) that still hold: one
     /// from before a container's current run began (it restarted) does not.
-    func recall(_ containers: [(id: String, runningFor: TimeInterval?)], now: MonotonicInstant) -> [String: MonotonicInstant] {
-        var result: [String: MonotonicInstant] = [:]
+    func recall(_ containers: [(id: String, runningFor: TimeInterval?)], now: MonotonicInstant) -> [String: Entry] {
+        var result: [String: Entry] = [:]
         for (id, runningFor) in containers {
-            guard let at = lastReady[id] else { continue }
-            if let runningFor, now - at > .seconds(runningFor) { continue }
-            result[id] = at
+            guard let e = entries[id] else { continue }
+            if let runningFor, now - e.answered > .seconds(runningFor) { continue }
+            result[id] = e
         }
         return result
     }
 
-    /// Keeps the answers of the replicas asked (a 200 now; anything else forgets the replica), and
-    /// forgets replicas no longer running.
-    func record(asked: Set<String>, ready: Set<String>, running: Set<String>, now: MonotonicInstant) {
-        for id in asked { lastReady[id] = ready.contains(id) ? now : nil }
-        for id in lastReady.keys where !running.contains(id) { lastReady[id] = nil }
+    /// Keeps the answers of the replicas asked (each with its deployment's check) and forgets
+    /// replicas no longer running. A 200 starts afresh; a failure keeps a replica that answered
+    /// 200 within its grace. Returns the failing replicas still in service.
+    func record(asked: [String: HealthCheck], ready: Set<String>, running: Set<String>, now: MonotonicInstant) -> Set<String> {
+        var stillIn = Set<String>()
+        for (id, check) in asked {
+            if ready.contains(id) {
+                entries[id] = Entry(answered: now)
+            } else if var e = entries[id], now - e.answered < Self.grace(check) {
+                e.failures += 1
+                entries[id] = e
+                stillIn.insert(id)
+            } else {
+                entries[id] = nil
+            }
+        }
+        for id in entries.keys where !running.contains(id) { entries[id] = nil }
+        return stillIn
     }
 
+    /// Replicas in service that failed their latest checks.
+    public func failing() -> [String: Entry] { entries.filter { $0.value.failures > 0 } }
+
     /// Forgets one container (its engine reported it died or stopped): the next call asks it.
-    public func forget(_ id: String) { lastReady[id] = nil }
+    public func forget(_ id: String) { entries[id] = nil }
 
     /// Forgets everything: the next call asks every replica (a new leader's first pass).
-    public func forgetAll() { lastReady = [:] }
+    public func forgetAll() { entries = [:] }
 }

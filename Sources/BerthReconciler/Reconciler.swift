@@ -137,6 +137,7 @@ public struct Reconciler: Sendable {
         let verdicts = await health?(observed, ready) ?? FleetHealth()
         var plan = Planner.plan(desired: desired, observed: observed, ready: ready, revision: revision, epoch: epoch,
                                 now: clock.date, health: verdicts)
+        await noteFailingChecks(&plan, observed: observed, desired: desired)
         let held = await gate?(plan, observed, ready) ?? []
         // Containers that are ready, or neither there nor planned, start their backoff afresh — on
         // every pass, the quiet ones included: a replica started once and ready since must not
@@ -184,6 +185,24 @@ public struct Reconciler: Sendable {
     }
 
     /// Sets the phase of the replica planned as `container`.
+    /// Says on each ready replica that is failing its checks how far it is from leaving the gateway.
+    func noteFailingChecks(_ plan: inout Plan, observed: [String: NodeObservation], desired: [Resource]) async {
+        let failing = await probeMemory.failing()
+        guard !failing.isEmpty else { return }
+        let checks = Dictionary(uniqueKeysWithValues: desired.compactMap { r in r.deployment.map { (r.name, $0.health) } })
+        let names = Dictionary(observed.values.flatMap(\.containers).map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
+        for d in plan.deployments.indices {
+            for r in plan.deployments[d].replicas.indices {
+                guard let c = plan.deployments[d].replicas[r].container.flatMap({ names[$0] }), let e = failing[c.id],
+                      let check = checks[c.deployment] else { continue }
+                let since = Int((clock.now - e.answered).components.seconds)
+                let grace = ProbeMemory.grace(check).components.seconds
+                plan.deployments[d].replicas[r].message =
+                    "health check failed \(e.failures) time(s) since its last 200, \(since) s ago: still in service; leaves the gateway at \(grace) s without one"
+            }
+        }
+    }
+
     static func mark(_ plan: inout Plan, container: String, phase: ReplicaStatus.Phase, message: String) {
         for d in plan.deployments.indices {
             for r in plan.deployments[d].replicas.indices where plan.deployments[d].replicas[r].container == container {

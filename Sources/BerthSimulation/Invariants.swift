@@ -74,10 +74,11 @@ struct Invariants {
             }
         }
         guard synced.happened else { return }
-        // Gateway: in-service members answer — or stopped answering less than a health check
-        // interval ago (a ready replica is asked again once its interval is over); nothing nginx
-        // may still send to is removed.
-        let probeInterval = Duration.seconds(HealthCheck().intervalSeconds)
+        // Gateway: in-service members answer — or stopped answering too recently to have spent
+        // their grace (`ProbeMemory.grace` from their last 200, and one more interval for the
+        // passes in between); nothing nginx may still send to is removed.
+        let check = HealthCheck()
+        let probeInterval = ProbeMemory.grace(check) + .seconds(check.intervalSeconds)
         for endpoint in synced.inService {
             guard let c = synced.byEndpoint[endpoint], let e = sim.engines.first(where: { $0.node == c.node }),
                   e.truth.contains(where: { $0.name == c.name && ($0.ready || ($0.running && ($0.stalledFor.map { $0 < probeInterval } ?? false))) }) else {

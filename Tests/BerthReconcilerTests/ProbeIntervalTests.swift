@@ -40,7 +40,7 @@ struct ProbeIntervalTests {
         prober.answers = [21001: 503]
         let probe = HealthProbe(prober)
         let memory = ProbeMemory()
-        let desired = fleet(replicas: 2, nodes: ["a"], gpusPerNode: 2)  // health every 2 s (the default)
+        let desired = Self.withHealth(fleet(replicas: 2, nodes: ["a"], gpusPerNode: 2), failureThreshold: 1)  // every 2 s, out at the first failure
         let clock = ManualClock()
         var observed: [String: NodeObservation] = ["a": .reachable([Self.container(21000), Self.container(21001)])]
 
@@ -72,6 +72,78 @@ struct ProbeIntervalTests {
         await memory.forget("c21000")
         _ = await probe.ready(observed, desired: desired, memory: memory, now: clock.now)
         #expect(prober.count(21000) == 6)
+    }
+
+    /// `objects` with the deployment's check failing out after `failureThreshold` failures.
+    static func withHealth(_ objects: [Resource], failureThreshold: Int) -> [Resource] {
+        objects.map { r in
+            guard var d = r.deployment else { return r }
+            d.health.failureThreshold = failureThreshold
+            return Resource(metadata: r.metadata, spec: .deployment(d))
+        }
+    }
+
+    @Test func aReadyReplicaStaysInThroughFailures_forItsThresholdOfIntervalsFromItsLast200() async {
+        let prober = Prober()
+        let probe = HealthProbe(prober)
+        let memory = ProbeMemory()
+        let desired = fleet(replicas: 2, nodes: ["a"], gpusPerNode: 2)  // every 2 s, 3 intervals of grace (the defaults)
+        let clock = ManualClock()
+        let observed: [String: NodeObservation] = ["a": .reachable([Self.container(21000), Self.container(21001)])]
+        func ready() async -> Set<String> { await probe.ready(observed, desired: desired, memory: memory, now: clock.now) }
+
+        #expect(await ready() == ["c21000", "c21001"])  // t = 0: both answer
+        prober.answers[21000] = 503
+        clock.advance(by: .seconds(2))
+        #expect(await ready() == ["c21000", "c21001"], "one failure: still in service")
+        #expect(await memory.failing()["c21000"]?.failures == 1)
+        // Asked on every pass while failing; passes close together do not spend its grace faster.
+        for _ in 0..<10 {
+            clock.advance(by: .milliseconds(300))
+            #expect(await ready().contains("c21000"))  // up to t = 5
+        }
+        #expect(prober.count(21000) == 12 && prober.count(21001) == 3)
+        // It answers again: a clean slate, asked once per interval.
+        prober.answers[21000] = 200
+        clock.advance(by: .milliseconds(500))
+        #expect(await ready() == ["c21000", "c21001"])
+        #expect(await memory.failing().isEmpty)
+        clock.advance(by: .seconds(1))
+        _ = await ready()
+        #expect(prober.count(21000) == 13, "answered 1 s ago: not asked")
+        // Failing from t = 7.5 on: out at the first check 6 s after its last 200 (t = 5.5), and in
+        // again only with a 200.
+        prober.answers[21000] = 503
+        clock.advance(by: .seconds(1))
+        #expect(await ready().contains("c21000"))  // t = 7.5
+        clock.advance(by: .seconds(3.5))
+        #expect(await ready().contains("c21000"), "t = 11: 5.5 s without a 200")
+        clock.advance(by: .seconds(0.5))
+        #expect(await ready() == ["c21001"], "t = 11.5: 6 s without a 200")
+        clock.advance(by: .seconds(2))
+        #expect(await ready() == ["c21001"], "out until it answers 200")
+        prober.answers[21000] = 200
+        #expect(await ready() == ["c21000", "c21001"])
+        // A controller that stopped checking for longer than the grace finds it spent: the first
+        // failure takes the replica out.
+        clock.advance(by: .seconds(30))
+        prober.answers[21000] = 503
+        #expect(await ready() == ["c21001"])
+    }
+
+    @Test func aPausedReplicaIsOutAtOnce_andOneNeverReadyIsNeverIn() async {
+        let prober = Prober()
+        prober.answers = [21001: 503]
+        let probe = HealthProbe(prober)
+        let memory = ProbeMemory()
+        let desired = fleet(replicas: 2, nodes: ["a"], gpusPerNode: 2)
+        var observed: [String: NodeObservation] = ["a": .reachable([Self.container(21000), Self.container(21001)])]
+        #expect(await probe.ready(observed, desired: desired, memory: memory) == ["c21000"], "never answered 200: no failures to spare")
+        var paused = Self.container(21000)
+        paused.state = "paused"
+        observed = ["a": .reachable([paused, Self.container(21001)])]
+        #expect(await probe.ready(observed, desired: desired, memory: memory).isEmpty, "its engine says it answers nothing")
+        #expect(prober.count(21000) == 1, "a paused replica is not asked")
     }
 
     @Test func probesGoOutInBoundedWaves() async {
