@@ -95,6 +95,17 @@ let package = Package(
             name: "berth-sim",
             dependencies: ["BerthSimulation", .product(name: "ArgumentParser", package: "swift-argument-parser")]
         ),
+        // Many Docker engines in one process over real HTTP, for scale runs of the real controller.
+        .executableTarget(
+            name: "berth-engine-sim",
+            dependencies: [
+                "BerthRuntime",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ]
+        ),
         .executableTarget(
             name: "berth-bench",
             dependencies: ["BerthModel", "BerthStore", "BerthScheduler", "BerthReconciler", "BerthDocker"],
@@ -115,7 +126,7 @@ let package = Package(
         .testTarget(name: "BerthDockerTests", dependencies: ["BerthDocker", "BerthRuntime", "BerthModel", "BerthTesting", .product(name: "Crypto", package: "swift-crypto")]),
         .testTarget(name: "BerthControlTests", dependencies: ["BerthControl", "BerthReconciler", "BerthRuntime", "BerthStore", "BerthModel", "BerthDocker", "BerthTesting"]),
         .testTarget(name: "BerthSimulationTests", dependencies: ["BerthSimulation", "BerthReconciler", "BerthRuntime", "BerthModel"]),
-        .testTarget(name: "BerthCLITests", dependencies: ["berth", "BerthTesting", "BerthModel", "BerthStore", "BerthReconciler", "BerthDocker", .product(name: "GRDB", package: "GRDB.swift")]),
+        .testTarget(name: "BerthCLITests", dependencies: ["berth", "berth-engine-sim", "BerthTesting", "BerthModel", "BerthStore", "BerthReconciler", "BerthDocker", .product(name: "GRDB", package: "GRDB.swift")]),
     ],
     swiftLanguageModes: [.v6]
 )

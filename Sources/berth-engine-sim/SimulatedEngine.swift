@@ -1,0 +1,471 @@
+import BerthRuntime
+import Foundation
+import NIOCore
+import NIOHTTP1
+
+/// Timings every engine of a run shares.
+struct EngineSettings: Sendable {
+    /// Added before every engine answer.
+    var latency: Duration = .zero
+    /// From a replica's start until its health endpoint answers 200.
+    var readyAfter: Duration = .milliseconds(500)
+    /// How long a pull takes.
+    var pullTime: Duration = .milliseconds(200)
+}
+
+/// One simulated Docker engine: the part of the Engine API Berth uses, over HTTP on its own
+/// loopback address, with containers in memory. A started replica answers health, metrics and
+/// inference on its host port at the engine's address, as a real one does under host networking.
+final class SimulatedEngine: @unchecked Sendable {
+    enum State: String, Sendable { case up, down, hung }
+
+    struct Container {
+        var id: String
+        var name: String
+        var image: String
+        var labels: [String: String]
+        var env: [String]
+        var cmd: [String]?
+        var networkMode: String
+        var state = "created"
+        var exitCode = 0
+        var created = Date()
+        var startedAt: Date?
+        var finishedAt: Date?
+        var pid = 0
+    }
+
+    let name: String
+    let address: String
+    let port: Int
+    let settings: EngineSettings
+    private let group: any EventLoopGroup
+    private let lock = NSLock()
+    private var containers: [String: Container] = [:]
+    private var images: [String: String] = [:]  // reference → id
+    private var listener: Listener?
+    private var replicas: [String: Listener] = [:]
+    private var subscribers: [UUID: (filter: [String], continuation: AsyncStream<String>.Continuation)] = [:]
+    private var _state = State.up
+    private var extraLatency: Duration = .zero
+    private var nextPID = 1000
+
+    init(name: String, address: String, port: Int, settings: EngineSettings, group: any EventLoopGroup) {
+        self.name = name
+        self.address = address
+        self.port = port
+        self.settings = settings
+        self.group = group
+    }
+
+    var state: State { lock.withLock { _state } }
+    var containerCount: Int { lock.withLock { containers.count } }
+    var runningCount: Int { lock.withLock { containers.values.filter { $0.state == "running" }.count } }
+
+    // MARK: Faults
+
+    func listen() async throws {
+        let l = try await Listener.start(host: address, port: port, group: group) { [weak self] request in
+            guard let self else { return .drop }
+            return await self.answer(request)
+        }
+        lock.withLock { listener = l }
+    }
+
+    /// The machine went down: the engine stops answering, its event streams end, its containers
+    /// exit (137) and their ports close.
+    func crash() {
+        let (l, r, subs) = lock.withLock { () -> (Listener?, [Listener], [AsyncStream<String>.Continuation]) in
+            _state = .down
+            for id in containers.keys where containers[id]!.state == "running" {
+                containers[id]!.state = "exited"
+                containers[id]!.exitCode = 137
+                containers[id]!.finishedAt = Date()
+            }
+            let l = listener, r = Array(replicas.values), s = subscribers.values.map(\.continuation)
+            listener = nil
+            replicas = [:]
+            subscribers = [:]
+            return (l, r, s)
+        }
+        l?.close()
+        r.forEach { $0.close() }
+        subs.forEach { $0.finish() }
+    }
+
+    /// Back up after a crash (containers stay exited, as after a reboot), or no longer hung.
+    func restore() async throws {
+        let wasDown = lock.withLock { () -> Bool in
+            defer { _state = .up }
+            return _state == .down
+        }
+        if wasDown { try await listen() }
+    }
+
+    /// The daemon stops answering; its replicas keep serving.
+    func hang() { lock.withLock { _state = .hung } }
+
+    func setLatency(_ d: Duration) { lock.withLock { extraLatency = d } }
+
+    /// A container's process dies (the model server crashed): exit 137 and a `die` event.
+    func kill(_ ref: String, exitCode: Int = 137) -> Bool {
+        guard let id = lock.withLock({ resolve(ref) }) else { return false }
+        exit(id, code: exitCode, action: "die")
+        return true
+    }
+
+    // MARK: Engine API
+
+    func answer(_ r: Request) async -> Reply {
+        let (state, extra) = lock.withLock { (_state, extraLatency) }
+        switch state {
+        case .down: return .drop
+        case .hung:
+            while self.state == .hung { try? await Task.sleep(for: .milliseconds(100)) }
+            return .drop
+        case .up: break
+        }
+        let delay = settings.latency + extra
+        if delay > .zero { try? await Task.sleep(for: delay) }
+        let segments = r.path.split(separator: "/").map(String.init)
+        switch (r.method, segments.first ?? "", segments.count) {
+        case (.GET, "_ping", _), (.HEAD, "_ping", _): return .text("OK")
+        case (.GET, "version", _):
+            return .json(#"{"Version":"28.2.2","ApiVersion":"1.50","MinAPIVersion":"1.24","Os":"linux","Arch":"amd64","Platform":{"Name":"berth-engine-sim"}}"#)
+        case (.GET, "info", _):
+            return .json("""
+                {"Name":\(JSON.quote(name)),"ServerVersion":"28.2.2","Containers":\(containerCount),"ContainersRunning":\(runningCount),\
+                "Runtimes":{"runc":{"path":"runc"},"nvidia":{"path":"nvidia-container-runtime"}},"DefaultRuntime":"runc",\
+                "MemTotal":1081679675392,"NCPU":96,"OperatingSystem":"berth-engine-sim"}
+                """)
+        case (.GET, "events", _): return events(r)
+        case (_, "containers", _): return await containerCall(r, segments)
+        case (_, "images", _): return await imageCall(r, segments)
+        default: return .error(.notFound, "page not found")
+        }
+    }
+
+    private func containerCall(_ r: Request, _ s: [String]) async -> Reply {
+        if s.count == 2, s[1] == "json", r.method == .GET { return list(r) }
+        if s.count == 2, s[1] == "create", r.method == .POST { return create(r) }
+        guard s.count >= 2 else { return .error(.notFound, "page not found") }
+        let ref = s[1]
+        guard let id = lock.withLock({ resolve(ref) }) else { return .error(.notFound, "No such container: \(ref)") }
+        switch (r.method, s.count == 3 ? s[2] : "") {
+        case (.GET, "json"): return inspect(id)
+        case (.POST, "start"): return await start(id)
+        case (.POST, "stop"): return stop(id, action: "stop")
+        case (.POST, "kill"):
+            let running = lock.withLock { containers[id]?.state == "running" }
+            guard running else { return .error(.conflict, "cannot kill container: \(ref): container \(id) is not running") }
+            exit(id, code: 137, action: "kill")
+            return .noContent
+        case (.POST, "wait"):
+            while lock.withLock({ containers[id]?.state == "running" }) { try? await Task.sleep(for: .milliseconds(50)) }
+            return .json("{\"StatusCode\":\(lock.withLock { containers[id]?.exitCode ?? 0 })}")
+        case (.GET, "logs"): return .full(.ok, contentType: "application/vnd.docker.raw-stream", body: "")
+        case (.DELETE, ""):
+            let running = lock.withLock { containers[id]?.state == "running" }
+            if running {
+                guard r.query["force"] == "1" || r.query["force"] == "true" else {
+                    return .error(.conflict, "cannot remove container \"/\(lock.withLock { containers[id]?.name ?? id })\": container is running: stop the container before removing or force remove")
+                }
+                exit(id, code: 137, action: "kill")
+            }
+            let c = lock.withLock { containers.removeValue(forKey: id) }
+            if let c { publish(c, action: "destroy") }
+            return .noContent
+        default: return .error(.notFound, "page not found")
+        }
+    }
+
+    /// `filters={"label":["k=v","k"]}`: every label filter must match.
+    private func list(_ r: Request) -> Reply {
+        let filters = Self.labelFilters(r.query["filters"])
+        let all = r.query["all"] == "1" || r.query["all"] == "true"
+        let now = Date()
+        let rows: [ContainerRow] = lock.withLock {
+            containers.values.filter { c in (all || c.state == "running") && Self.matches(c.labels, filters) }
+                .sorted { $0.created > $1.created }
+                .map { c in
+                    ContainerRow(Id: c.id, Names: ["/" + c.name], Image: c.image, Labels: c.labels, State: c.state,
+                                 Status: Self.status(c, now: now), Ports: [], Created: Int64(c.created.timeIntervalSince1970))
+                }
+        }
+        return .json(Self.encode(rows))
+    }
+
+    private func create(_ r: Request) -> Reply {
+        guard let name = r.query["name"], !name.isEmpty else { return .error(.badRequest, "a container name is required") }
+        guard let spec = try? JSONDecoder().decode(CreateBody.self, from: Data(r.body.readableBytesView)) else {
+            return .error(.badRequest, "invalid JSON body")
+        }
+        return lock.withLock { () -> Reply in
+            if let other = containers.values.first(where: { $0.name == name }) {
+                return .error(.conflict, "Conflict. The container name \"/\(name)\" is already in use by container \"\(other.id)\". You have to remove (or rename) that container to be able to reuse that name.")
+            }
+            guard images[Self.normalised(spec.Image)] != nil else { return .error(.notFound, "No such image: \(spec.Image)") }
+            let id = Self.randomID()
+            let c = Container(id: id, name: name, image: spec.Image, labels: spec.Labels ?? [:], env: spec.Env ?? [], cmd: spec.Cmd,
+                              networkMode: spec.HostConfig?.NetworkMode ?? "default")
+            containers[id] = c
+            publishLocked(c, action: "create")
+            return .json(.created, "{\"Id\":\"\(id)\",\"Warnings\":[]}")
+        }
+    }
+
+    private func inspect(_ id: String) -> Reply {
+        guard let c = lock.withLock({ containers[id] }) else { return .error(.notFound, "No such container: \(id)") }
+        let iso = ISO8601DateFormatter()
+        iso.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+        let details = Details(Id: c.id, Name: "/" + c.name, Image: c.image, Created: iso.string(from: c.created),
+                              State: .init(Status: c.state, Running: c.state == "running", Paused: false, OOMKilled: false, Dead: false,
+                                           Pid: c.state == "running" ? c.pid : 0, ExitCode: c.exitCode,
+                                           StartedAt: c.startedAt.map(iso.string) ?? "0001-01-01T00:00:00Z",
+                                           FinishedAt: c.finishedAt.map(iso.string) ?? "0001-01-01T00:00:00Z"),
+                              Config: .init(Image: c.image, Env: c.env, Cmd: c.cmd, Labels: c.labels),
+                              HostConfig: .init(NetworkMode: c.networkMode))
+        return .json(Self.encode(details))
+    }
+
+    private func start(_ id: String) async -> Reply {
+        guard let c = lock.withLock({ containers[id] }) else { return .error(.notFound, "No such container: \(id)") }
+        if c.state == "running" { return .full(.notModified, contentType: "text/plain", body: "") }
+        // A task container (no host port: hashing, copying files) does its work at once and exits 0.
+        guard let port = c.labels[BerthLabel.hostPort].flatMap(Int.init) else {
+            lock.withLock {
+                containers[id]?.state = "exited"
+                containers[id]?.exitCode = 0
+                containers[id]?.startedAt = Date()
+                containers[id]?.finishedAt = Date()
+            }
+            publish(c, action: "start")
+            publish(c, action: "die", extra: ["exitCode": "0"])
+            return .noContent
+        }
+        let readyAt = ContinuousClock.now + settings.readyAfter
+        let deployment = c.labels[BerthLabel.deployment] ?? c.name
+        let version = c.labels[BerthLabel.modelVersion] ?? ""
+        let listener: Listener
+        do {
+            listener = try await Listener.start(host: address, port: port, group: group) { request in
+                Self.replicaAnswer(request, ready: ContinuousClock.now >= readyAt, deployment: deployment, version: version)
+            }
+        } catch {
+            return .error(.internalServerError, "driver failed programming external connectivity on endpoint \(c.name): Bind for \(address):\(port) failed: port is already allocated")
+        }
+        let started = lock.withLock { () -> Bool in
+            guard containers[id] != nil, _state == .up else { return false }
+            containers[id]!.state = "running"
+            containers[id]!.startedAt = Date()
+            containers[id]!.exitCode = 0
+            nextPID += 1
+            containers[id]!.pid = nextPID
+            replicas[id] = listener
+            return true
+        }
+        guard started else {
+            listener.close()
+            return .error(.notFound, "No such container: \(id)")
+        }
+        publish(c, action: "start")
+        return .noContent
+    }
+
+    private func stop(_ id: String, action: String) -> Reply {
+        guard lock.withLock({ containers[id]?.state == "running" }) else { return .full(.notModified, contentType: "text/plain", body: "") }
+        exit(id, code: 0, action: action)
+        return .noContent
+    }
+
+    /// The container's process ends: its port closes and the engine says so (`die`, then `stop`/`kill`).
+    private func exit(_ id: String, code: Int, action: String) {
+        let (c, l) = lock.withLock { () -> (Container?, Listener?) in
+            guard containers[id]?.state == "running" else { return (nil, nil) }
+            containers[id]!.state = "exited"
+            containers[id]!.exitCode = code
+            containers[id]!.finishedAt = Date()
+            return (containers[id], replicas.removeValue(forKey: id))
+        }
+        l?.close()
+        guard let c else { return }
+        if action == "kill" { publish(c, action: "kill", extra: ["signal": "9"]) }
+        publish(c, action: "die", extra: ["exitCode": "\(code)"])
+        if action == "stop" { publish(c, action: "stop") }
+    }
+
+    static func replicaAnswer(_ r: Request, ready: Bool, deployment: String, version: String) -> Reply {
+        switch r.path {
+        case "/v2/health/live": return .text(.ok, "")
+        case "/v2/health/ready", "/health", "/healthz": return .text(ready ? .ok : .serviceUnavailable, "")
+        case "/metrics":
+            return .full(.ok, contentType: "text/plain; version=0.0.4",
+                         body: "# TYPE nv_inference_request_success counter\nnv_inference_request_success{model=\"\(deployment)\"} 0\n")
+        default:
+            guard r.method == .POST else { return .error(.notFound, "not found") }
+            guard ready else { return .json(.serviceUnavailable, #"{"error":"model is not ready"}"#) }
+            return .json("{\"model_name\":\(JSON.quote(deployment)),\"model_version\":\(JSON.quote(version)),\"outputs\":[]}")
+        }
+    }
+
+    // MARK: Images
+
+    private func imageCall(_ r: Request, _ s: [String]) async -> Reply {
+        if s.count == 2, s[1] == "json", r.method == .GET {
+            let rows = lock.withLock { images.map { ImageRow(Id: $0.value, RepoTags: [$0.key], Size: 1_073_741_824, Labels: [:], Created: 0) } }
+            return .json(Self.encode(rows))
+        }
+        if s.count == 2, s[1] == "create", r.method == .POST { return pull(r) }
+        // References hold slashes (`registry:5000/team/model:tag`): everything between `images/` and the last segment.
+        let last = s.last ?? ""
+        let ref = Self.normalised(s.dropFirst().dropLast(last == "json" ? 1 : 0).joined(separator: "/"))
+        switch r.method {
+        case .GET where last == "json":
+            guard let id = lock.withLock({ images[ref] }) else { return .error(.notFound, "No such image: \(ref)") }
+            return .json("{\"Id\":\"\(id)\",\"RepoTags\":[\(JSON.quote(ref))],\"Size\":1073741824,\"Config\":{\"Labels\":{}}}")
+        case .DELETE:
+            return lock.withLock { () -> Reply in
+                guard let id = images[ref] else { return .error(.notFound, "No such image: \(ref)") }
+                if let user = containers.values.first(where: { Self.normalised($0.image) == ref }) {
+                    return .error(.conflict, "conflict: unable to remove repository reference \"\(ref)\" (must force) - container \(user.id.prefix(12)) is using its referenced image \(id.dropFirst(7).prefix(12))")
+                }
+                images[ref] = nil
+                return .json("[{\"Untagged\":\(JSON.quote(ref))},{\"Deleted\":\"\(id)\"}]")
+            }
+        default: return .error(.notFound, "page not found")
+        }
+    }
+
+    /// `POST /images/create?fromImage=…&tag=…`: progress lines, then the image is there.
+    private func pull(_ r: Request) -> Reply {
+        let from = r.query["fromImage"] ?? ""
+        let ref = Self.normalised(r.query["tag"].map { $0.isEmpty ? from : "\(from):\($0)" } ?? from)
+        let time = settings.pullTime
+        let (stream, continuation) = AsyncStream<String>.makeStream()
+        Task {
+            continuation.yield("{\"status\":\"Pulling from \(from)\",\"id\":\"latest\"}\n")
+            try? await Task.sleep(for: time)
+            continuation.yield("{\"status\":\"Downloading\",\"progressDetail\":{\"current\":1073741824,\"total\":1073741824},\"id\":\"layer0\"}\n")
+            lock.withLock { if images[ref] == nil { images[ref] = "sha256:" + Self.randomID() } }
+            continuation.yield("{\"status\":\"Status: Downloaded newer image for \(ref)\"}\n")
+            continuation.finish()
+        }
+        return .stream(.ok, contentType: "application/json", chunks: stream)
+    }
+
+    // MARK: Events
+
+    private func events(_ r: Request) -> Reply {
+        let filter = Self.labelFilters(r.query["filters"])
+        let key = UUID()
+        let (stream, continuation) = AsyncStream<String>.makeStream()
+        continuation.onTermination = { [weak self] _ in self?.lock.withLock { _ = self?.subscribers.removeValue(forKey: key) } }
+        lock.withLock { subscribers[key] = (filter, continuation) }
+        return .stream(.ok, contentType: "application/json", chunks: stream)
+    }
+
+    private func publish(_ c: Container, action: String, extra: [String: String] = [:]) {
+        lock.withLock { publishLocked(c, action: action, extra: extra) }
+    }
+
+    private func publishLocked(_ c: Container, action: String, extra: [String: String] = [:]) {
+        guard !subscribers.isEmpty else { return }
+        var attributes = c.labels
+        attributes["name"] = c.name
+        attributes["image"] = c.image
+        attributes.merge(extra) { $1 }
+        let now = Date().timeIntervalSince1970
+        let event = Event(status: action, id: c.id, from: c.image, Type: "container", Action: action,
+                          Actor: .init(ID: c.id, Attributes: attributes), scope: "local", time: Int64(now), timeNano: Int64(now * 1e9))
+        let line = Self.encode(event) + "\n"
+        for s in subscribers.values where Self.matches(c.labels, s.filter) { s.continuation.yield(line) }
+    }
+
+    // MARK: Helpers
+
+    /// A container by full id, unique id prefix, or name.
+    private func resolve(_ ref: String) -> String? {
+        if containers[ref] != nil { return ref }
+        if let c = containers.values.first(where: { $0.name == ref || "/" + $0.name == ref }) { return c.id }
+        let prefixed = containers.keys.filter { $0.hasPrefix(ref) }
+        return prefixed.count == 1 ? prefixed[0] : nil
+    }
+
+    static func labelFilters(_ text: String?) -> [String] {
+        guard let text, let data = text.data(using: .utf8),
+              let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any] else { return [] }
+        if let list = object["label"] as? [String] { return list }
+        if let map = object["label"] as? [String: Bool] { return Array(map.keys) }
+        return []
+    }
+
+    static func matches(_ labels: [String: String], _ filters: [String]) -> Bool {
+        filters.allSatisfy { f in
+            let kv = f.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
+            guard let value = labels[String(kv[0])] else { return false }
+            return kv.count == 1 || value == kv[1]
+        }
+    }
+
+    /// `name` → `name:latest`; a reference with a tag or digest stays as it is.
+    static func normalised(_ ref: String) -> String {
+        let last = ref.split(separator: "/").last ?? ""
+        return last.contains(":") || ref.contains("@") ? ref : ref + ":latest"
+    }
+
+    static func status(_ c: Container, now: Date) -> String {
+        switch c.state {
+        case "running": "Up \(Int(now.timeIntervalSince(c.startedAt ?? now))) seconds"
+        case "exited": "Exited (\(c.exitCode)) \(Int(now.timeIntervalSince(c.finishedAt ?? now))) seconds ago"
+        default: "Created"
+        }
+    }
+
+    static func randomID() -> String {
+        (0..<4).map { _ in String(format: "%016llx", UInt64.random(in: 0...UInt64.max)) }.joined()
+    }
+
+    static func encode<T: Encodable>(_ value: T) -> String {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = .withoutEscapingSlashes  // "/name", as the engine writes it
+        return String(decoding: (try? encoder.encode(value)) ?? Data("null".utf8), as: UTF8.self)
+    }
+}
+
+// The engine's JSON shapes, named as the Engine API names them.
+struct ContainerRow: Encodable {
+    var Id: String, Names: [String], Image: String, Labels: [String: String], State: String, Status: String
+    var Ports: [String], Created: Int64
+}
+
+struct ImageRow: Encodable {
+    var Id: String, RepoTags: [String], Size: Int64, Labels: [String: String], Created: Int64
+}
+
+struct CreateBody: Decodable {
+    var Image: String
+    var Env: [String]?
+    var Cmd: [String]?
+    var Labels: [String: String]?
+    var HostConfig: Host?
+    struct Host: Decodable { var NetworkMode: String? }
+}
+
+struct Details: Encodable {
+    var Id: String, Name: String, Image: String, Created: String
+    var State: StateView
+    var Config: ConfigView
+    var HostConfig: HostView
+    struct StateView: Encodable {
+        var Status: String, Running: Bool, Paused: Bool, OOMKilled: Bool, Dead: Bool, Pid: Int, ExitCode: Int, StartedAt: String, FinishedAt: String
+    }
+    struct ConfigView: Encodable { var Image: String, Env: [String], Cmd: [String]?, Labels: [String: String] }
+    struct HostView: Encodable { var NetworkMode: String }
+}
+
+struct Event: Encodable {
+    var status: String, id: String, from: String, `Type`: String, Action: String
+    var Actor: ActorView
+    var scope: String, time: Int64, timeNano: Int64
+    struct ActorView: Encodable { var ID: String, Attributes: [String: String] }
+}
