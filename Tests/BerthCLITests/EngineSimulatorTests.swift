@@ -106,6 +106,25 @@ struct EngineSimulatorTests {
         #expect((after.last?["running"] as? Int ?? 0) > 0 && after[1]["state"] as? String == "down", "the standby took the crashed engine's replicas: \(after)")
     }
 
+    @Test func waitingOnAFleetOfManyDeployments_countsThemInsteadOfNamingEach() throws {
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let sim = try Simulator(folder: dir, nodes: 4, standby: 0)
+        #expect(sim.engines().count == 4)
+        let nodes = dir + "/nodes.yaml"
+        #expect(try BerthProcess.run(["apply", "-f", nodes], state: state).code == 0)
+        let controller = try ControllerProcess(state: state, folder: dir)
+        defer { controller.stop() }
+        var text = try String(contentsOfFile: fleet(replicas: 1), encoding: .utf8)
+        let one = text[text.range(of: "---\n")!.lowerBound...]
+        for n in 2...7 { text += one.replacingOccurrences(of: "name: chat }", with: "name: chat-\(n) }") }
+        write(text, to: dir + "/many.yaml")
+        let applied = try BerthProcess.run(["apply", "-f", nodes, "-f", dir + "/many.yaml", "--wait", "--timeout", "60"], state: state)
+        #expect(applied.code == 0, "\(applied.stderr)")
+        #expect(applied.stderr.contains("7/7 deployments converged, 7/7 replicas ready on their version"), "\(applied.stderr)")
+        #expect(!applied.stderr.contains("chat-5 1/1 ✓"), "seven deployments are counted, not listed: \(applied.stderr)")
+    }
+
     @Test func anEngineAnswersAsDockerDoes_conflictsAndMissingThings() throws {
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: dir) }

@@ -131,13 +131,18 @@ struct FleetWait {
         }
         let byName = Dictionary(uniqueKeysWithValues: status.deployments.map { ($0.name, $0) })
         var parts: [String] = []
+        var waiting: [String] = []
         var converged = true
+        var (updatedReady, desired) = (0, 0)
         for o in objects {
             guard let d = byName[o.resource.name], d.objectRevision == o.revision else {
                 parts.append("\(o.resource.name) pending")
+                waiting.append(parts.last!)
                 converged = false
                 continue
             }
+            updatedReady += d.updatedReady
+            desired += d.desired
             if d.rollout == .halted {
                 return (false, "", "deployment \(d.name): rollout halted: \(d.conditions[ConditionType.progressing.rawValue]?.message ?? "ready deadline exceeded")"
                         + (o.resource.deployment!.rollout.autoRollback ? " (the controller rolls it back)" : "; `berth describe deployment \(d.name)` shows more"))
@@ -148,10 +153,20 @@ struct FleetWait {
                 converged = false
                 let blocked = d.conditions[ConditionType.progressing.rawValue].flatMap { $0.status ? nil : $0.reason }
                 parts.append("\(d.name) \(d.updatedReady)/\(d.desired) ready on \(d.modelVersion)" + (blocked.map { " (\($0))" } ?? ""))
+                waiting.append(parts.last!)
             }
         }
-        return (converged, parts.joined(separator: ", "), nil)
+        guard objects.count > Self.namedDeployments else { return (converged, parts.joined(separator: ", "), nil) }
+        // A large fleet: totals, and the first few deployments still on their way.
+        var line = "\(objects.count - waiting.count)/\(objects.count) deployments converged, \(updatedReady)/\(desired) replicas ready on their version"
+        if !waiting.isEmpty {
+            line += "; waiting on " + waiting.prefix(3).joined(separator: ", ") + (waiting.count > 3 ? " and \(waiting.count - 3) more" : "")
+        }
+        return (converged, line, nil)
     }
+
+    /// Up to this many deployments, the progress line names each; past it, it counts.
+    static let namedDeployments = 6
 }
 
 /// Who is running the command, for revision authors: the person behind `sudo` (verbs on a
