@@ -70,6 +70,8 @@ public final class ControlLoop: Service, Sendable {
         let started = Date()
         let pseudonyms = try Pseudonyms(stateFolder: options.stateFolder)
         var previous = (try? store.fleetStatus()) ?? FleetStatus(controller: nil, deployments: [], nodes: [])
+        // Nodes whose engine stopped answering, said once per outage rather than on every pass.
+        var unreachableSaid = Set<String>()
         var epoch: Int64 = 0
         var passes = 0
         var seenRevision: Int64 = -1
@@ -216,9 +218,11 @@ public final class ControlLoop: Service, Sendable {
                     if let d = StatusBuilder.containerDeployment(r.action, observed: observedByID) { meta["deployment"] = "\(d)" }
                     if let error = r.error { logger.error("\(r.action) failed: \(error)", metadata: meta) } else { logger.info("\(r.action)", metadata: meta) }
                 }
-                for (node, why) in pass.unreachable where previous.nodes.first(where: { $0.name == node })?.ready != false {
+                for (node, why) in pass.unreachable where previous.nodes.first(where: { $0.name == node })?.ready != false
+                    && !unreachableSaid.contains(node) {
                     logger.warning("engine unreachable: \(why)", metadata: ["node": "\(node)", "revision": "\(revision)"])
                 }
+                unreachableSaid = Set(pass.unreachable.map(\.node))
                 for d in output.deployments {
                     let before = previous.deployments.first { $0.name == d.name }
                     if before?.rollout != d.rollout || before?.updatedReady != d.updatedReady || before?.ready != d.ready {

@@ -50,10 +50,11 @@ struct EngineSim: AsyncParsableCommand {
         Self.raiseDescriptorLimit()
         let group = MultiThreadedEventLoopGroup(numberOfThreads: System.coreCount)
         let settings = EngineSettings(latency: .milliseconds(latencyMs), readyAfter: .milliseconds(readyAfterMs), pullTime: .milliseconds(pullMs))
+        let ports = ReplicaPorts(group: group)
         var engines: [SimulatedEngine] = []
         for i in 0..<nodes {
             guard let address = Self.address(firstAddress, plus: i) else { throw ValidationError("ran out of 127.0.0.0/8 addresses at node \(i + 1)") }
-            let engine = SimulatedEngine(name: String(format: "\(prefix)-%04d", i + 1), address: address, port: port, settings: settings, group: group)
+            let engine = SimulatedEngine(name: String(format: "\(prefix)-%04d", i + 1), address: address, port: port, settings: settings, group: group, ports: ports)
             do {
                 try await engine.listen()
             } catch {
@@ -85,7 +86,7 @@ struct EngineSim: AsyncParsableCommand {
         guard r.method == .POST, s.count >= 3, s[0] == "engines" else { return .error(.notFound, "unknown control call \(r.method) \(r.path)") }
         guard let engine = byName[s[1]] else { return .error(.notFound, "no engine named \(s[1])") }
         switch s.count == 3 ? s[2] : (s.count == 5 && s[2] == "containers" ? s[4] : "") {
-        case "crash": engine.crash()
+        case "crash": await engine.crash()
         case "restore":
             do { try await engine.restore() } catch { return .error(.internalServerError, "\(engine.name) cannot listen again: \(error)") }
         case "hang": engine.hang()
@@ -93,7 +94,7 @@ struct EngineSim: AsyncParsableCommand {
             guard let ms = r.query["ms"].flatMap(Int.init), ms >= 0 else { return .error(.badRequest, "latency needs ?ms=N (N ≥ 0)") }
             engine.setLatency(.milliseconds(ms))
         case "die":
-            guard engine.kill(s[3]) else { return .error(.notFound, "no container \(s[3]) on \(engine.name)") }
+            guard await engine.kill(s[3]) else { return .error(.notFound, "no container \(s[3]) on \(engine.name)") }
         default: return .error(.notFound, "unknown control call \(r.path)")
         }
         return .json("{\"name\":\(JSON.quote(engine.name)),\"state\":\"\(engine.state.rawValue)\"}")

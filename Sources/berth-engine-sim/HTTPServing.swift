@@ -10,8 +10,11 @@ struct Request: Sendable {
     var path: String
     var query: [String: String]
     var body: ByteBuffer
+    /// The address and port the connection was made to ("127.1.0.7:20003").
+    var local: String?
 
-    init(head: HTTPRequestHead, body: ByteBuffer) {
+    init(head: HTTPRequestHead, body: ByteBuffer, local: String? = nil) {
+        self.local = local
         method = head.method
         let parts = head.uri.split(separator: "?", maxSplits: 1, omittingEmptySubsequences: false)
         var path = String(parts[0])
@@ -79,6 +82,7 @@ struct Listener: Sendable {
     func close() { channel.close(promise: nil) }
 
     private static func serve(_ connection: NIOAsyncChannel<HTTPServerRequestPart, HTTPServerResponsePart>, handler: Handler) async {
+        let local = connection.channel.localAddress.flatMap { a in a.ipAddress.map { "\($0):\(a.port ?? 0)" } }
         try? await connection.executeThenClose { inbound, outbound in
             var head: HTTPRequestHead?
             var body = ByteBuffer()
@@ -92,7 +96,7 @@ struct Listener: Sendable {
                 case .end:
                     guard let h = head else { continue }
                     let keepAlive = h.isKeepAlive
-                    switch await handler(Request(head: h, body: body)) {
+                    switch await handler(Request(head: h, body: body, local: local)) {
                     case .full(let status, let type, let text):
                         var headers = HTTPHeaders([("Content-Type", type), ("Content-Length", "\(text.utf8.count)")])
                         if !keepAlive { headers.add(name: "Connection", value: "close") }

@@ -44,13 +44,16 @@ final class SimulatedEngine: @unchecked Sendable {
     private var containers: [String: Container] = [:]
     private var images: [String: String] = [:]  // reference → id
     private var listener: Listener?
-    private var replicas: [String: Listener] = [:]
+    /// Running replicas: container id → host port.
+    private var replicas: [String: Int] = [:]
+    private let ports: ReplicaPorts
     private var subscribers: [UUID: (filter: [String], continuation: AsyncStream<String>.Continuation)] = [:]
     private var _state = State.up
     private var extraLatency: Duration = .zero
     private var nextPID = 1000
 
-    init(name: String, address: String, port: Int, settings: EngineSettings, group: any EventLoopGroup) {
+    init(name: String, address: String, port: Int, settings: EngineSettings, group: any EventLoopGroup, ports: ReplicaPorts) {
+        self.ports = ports
         self.name = name
         self.address = address
         self.port = port
@@ -74,8 +77,8 @@ final class SimulatedEngine: @unchecked Sendable {
 
     /// The machine went down: the engine stops answering, its event streams end, its containers
     /// exit (137) and their ports close.
-    func crash() {
-        let (l, r, subs) = lock.withLock { () -> (Listener?, [Listener], [AsyncStream<String>.Continuation]) in
+    func crash() async {
+        let (l, r, subs) = lock.withLock { () -> (Listener?, [Int], [AsyncStream<String>.Continuation]) in
             _state = .down
             for id in containers.keys where containers[id]!.state == "running" {
                 containers[id]!.state = "exited"
@@ -89,7 +92,7 @@ final class SimulatedEngine: @unchecked Sendable {
             return (l, r, s)
         }
         l?.close()
-        r.forEach { $0.close() }
+        for port in r { await ports.remove(address: address, port: port) }
         subs.forEach { $0.finish() }
     }
 
@@ -108,9 +111,9 @@ final class SimulatedEngine: @unchecked Sendable {
     func setLatency(_ d: Duration) { lock.withLock { extraLatency = d } }
 
     /// A container's process dies (the model server crashed): exit 137 and a `die` event.
-    func kill(_ ref: String, exitCode: Int = 137) -> Bool {
+    func kill(_ ref: String, exitCode: Int = 137) async -> Bool {
         guard let id = lock.withLock({ resolve(ref) }) else { return false }
-        exit(id, code: exitCode, action: "die")
+        await exit(id, code: exitCode, action: "die")
         return true
     }
 
@@ -154,11 +157,11 @@ final class SimulatedEngine: @unchecked Sendable {
         switch (r.method, s.count == 3 ? s[2] : "") {
         case (.GET, "json"): return inspect(id)
         case (.POST, "start"): return await start(id)
-        case (.POST, "stop"): return stop(id, action: "stop")
+        case (.POST, "stop"): return await stop(id, action: "stop")
         case (.POST, "kill"):
             let running = lock.withLock { containers[id]?.state == "running" }
             guard running else { return .error(.conflict, "cannot kill container: \(ref): container \(id) is not running") }
-            exit(id, code: 137, action: "kill")
+            await exit(id, code: 137, action: "kill")
             return .noContent
         case (.POST, "wait"):
             while lock.withLock({ containers[id]?.state == "running" }) { try? await Task.sleep(for: .milliseconds(50)) }
@@ -170,7 +173,7 @@ final class SimulatedEngine: @unchecked Sendable {
                 guard r.query["force"] == "1" || r.query["force"] == "true" else {
                     return .error(.conflict, "cannot remove container \"/\(lock.withLock { containers[id]?.name ?? id })\": container is running: stop the container before removing or force remove")
                 }
-                exit(id, code: 137, action: "kill")
+                await exit(id, code: 137, action: "kill")
             }
             let c = lock.withLock { containers.removeValue(forKey: id) }
             if let c { publish(c, action: "destroy") }
@@ -243,16 +246,12 @@ final class SimulatedEngine: @unchecked Sendable {
             publish(c, action: "die", extra: ["exitCode": "0"])
             return .noContent
         }
-        let readyAt = ContinuousClock.now + settings.readyAfter
-        let deployment = c.labels[BerthLabel.deployment] ?? c.name
-        let version = c.labels[BerthLabel.modelVersion] ?? ""
-        let listener: Listener
+        let replica = ReplicaPorts.Replica(readyAt: ContinuousClock.now + settings.readyAfter, deployment: c.labels[BerthLabel.deployment] ?? c.name,
+                                           version: c.labels[BerthLabel.modelVersion] ?? "")
         do {
-            listener = try await Listener.start(host: address, port: port, group: group) { request in
-                Self.replicaAnswer(request, ready: ContinuousClock.now >= readyAt, deployment: deployment, version: version)
-            }
+            try await ports.add(address: address, port: port, replica)
         } catch {
-            return .error(.internalServerError, "driver failed programming external connectivity on endpoint \(c.name): Bind for \(address):\(port) failed: port is already allocated")
+            return .error(.internalServerError, "driver failed programming external connectivity on endpoint \(c.name): Bind for \(address):\(port) failed: port is already allocated (\(error))")
         }
         let started = lock.withLock { () -> Bool in
             guard containers[id] != nil, _state == .up else { return false }
@@ -261,33 +260,33 @@ final class SimulatedEngine: @unchecked Sendable {
             containers[id]!.exitCode = 0
             nextPID += 1
             containers[id]!.pid = nextPID
-            replicas[id] = listener
+            replicas[id] = port
             return true
         }
         guard started else {
-            listener.close()
+            await ports.remove(address: address, port: port)
             return .error(.notFound, "No such container: \(id)")
         }
         publish(c, action: "start")
         return .noContent
     }
 
-    private func stop(_ id: String, action: String) -> Reply {
+    private func stop(_ id: String, action: String) async -> Reply {
         guard lock.withLock({ containers[id]?.state == "running" }) else { return .full(.notModified, contentType: "text/plain", body: "") }
-        exit(id, code: 0, action: action)
+        await exit(id, code: 0, action: action)
         return .noContent
     }
 
     /// The container's process ends: its port closes and the engine says so (`die`, then `stop`/`kill`).
-    private func exit(_ id: String, code: Int, action: String) {
-        let (c, l) = lock.withLock { () -> (Container?, Listener?) in
+    private func exit(_ id: String, code: Int, action: String) async {
+        let (c, port) = lock.withLock { () -> (Container?, Int?) in
             guard containers[id]?.state == "running" else { return (nil, nil) }
             containers[id]!.state = "exited"
             containers[id]!.exitCode = code
             containers[id]!.finishedAt = Date()
             return (containers[id], replicas.removeValue(forKey: id))
         }
-        l?.close()
+        if let port { await ports.remove(address: address, port: port) }
         guard let c else { return }
         if action == "kill" { publish(c, action: "kill", extra: ["signal": "9"]) }
         publish(c, action: "die", extra: ["exitCode": "\(code)"])

@@ -22,7 +22,7 @@ struct EngineSimulatorTests {
             log = folder + "/sim.log"
             let binary = BerthProcess.binary.deletingLastPathComponent().appendingPathComponent("berth-engine-sim").path
             pid = try Spawn.start([binary, "--nodes", "\(nodes)", "--standby", "\(standby)", "--gpus", "2", "--first-address", "127.1.\(port % 200 + 20).1",
-                                   "--port", "\(port + 1000)", "--control", control, "--nodes-file", folder + "/nodes.yaml",
+                                   "--port", "\(port + 1000)", "--replica-ports", "\(port + 2000)", "--control", control, "--nodes-file", folder + "/nodes.yaml",
                                    "--ready-after-ms", "300"], stdout: log)
             waitUntil(10) { FileManager.default.fileExists(atPath: folder + "/nodes.yaml") && BerthProcess.httpStatus("http://\(self.control)/engines") == 200 }
         }

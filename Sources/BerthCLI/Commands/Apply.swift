@@ -88,7 +88,11 @@ struct FleetWait {
         let tty = isatty(STDERR_FILENO) != 0
         var lastLine = ""
         while true {
+            let checkStarted = Date()
             let (done, line, failure) = try check(now: Date(), since: started)
+            // Reading a thousand deployments' status takes a while: wait several times that
+            // between reads, so that waiting never costs the state file a core.
+            let pause = max(0.25, min(2, 4 * Date().timeIntervalSince(checkStarted)))
             let elapsed = Int(Date().timeIntervalSince(started))
             let shown = "[\(elapsed)s] \(line)"
             if tty {
@@ -110,7 +114,7 @@ struct FleetWait {
                 if tty { FileHandle.standardError.write(Data("\n".utf8)) }
                 throw Failed(description: "timed out after \(Int(timeout)) s waiting for revision \(revision): \(line)")
             }
-            Thread.sleep(forTimeInterval: 0.25)
+            Thread.sleep(forTimeInterval: pause)
         }
     }
 

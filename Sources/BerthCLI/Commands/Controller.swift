@@ -192,6 +192,16 @@ struct Controller: AsyncParsableCommand {
                         secretsDir: secretsDir, resolver: r)
     }
 
+    /// A controller of a thousand nodes holds a connection to each engine, an event stream from
+    /// each, and one to each replica it probes: far past the 1,024 descriptors a shell gives by
+    /// default. The soft limit goes up to the hard one, as Go's runtime does for its programs.
+    static func raiseDescriptorLimit() {
+        var limit = rlimit()
+        guard getrlimit(__rlimit_resource_t(RLIMIT_NOFILE.rawValue), &limit) == 0, limit.rlim_cur < limit.rlim_max else { return }
+        limit.rlim_cur = limit.rlim_max
+        _ = setrlimit(__rlimit_resource_t(RLIMIT_NOFILE.rawValue), &limit)
+    }
+
     func run() async throws {
         let settings: Settings
         do {
@@ -207,6 +217,7 @@ struct Controller: AsyncParsableCommand {
             Console.print(settings.resolver.printed)
             return
         }
+        Self.raiseDescriptorLimit()
         let level = settings.logLevel
         LoggingSystem.bootstrap { label in
             var handler = StreamLogHandler.standardOutput(label: label)
