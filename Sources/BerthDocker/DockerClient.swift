@@ -32,7 +32,7 @@ public final class DockerClient: Sendable {
         self.apiVersion = apiVersion
         self.engineVersion = engineVersion
         self.tls = tls
-        (self.http, self.streamingClient) = endpoint.dnsOverride.isEmpty ? (HTTPClient.shared, Self.streaming) : Self.clients(dnsOverride: endpoint.dnsOverride)
+        (self.http, self.streamingClient) = endpoint.dnsOverride.isEmpty ? (Self.plain, Self.streaming) : Self.clients(dnsOverride: endpoint.dnsOverride)
     }
 
     let streamingClient: HTTPClient
@@ -44,6 +44,7 @@ public final class DockerClient: Sendable {
     static func clients(dnsOverride: [String: String]) -> (HTTPClient, HTTPClient) {
         overridden.clients(dnsOverride) {
             var plain = HTTPClient.Configuration()
+            plain.connectionPool.concurrentHTTP1ConnectionsPerHostSoftLimit = connectionsPerEngine
             plain.dnsOverride = dnsOverride
             var streaming = HTTPClient.Configuration()
             streaming.dnsOverride = dnsOverride
@@ -52,6 +53,18 @@ public final class DockerClient: Sendable {
                     HTTPClient(eventLoopGroup: HTTPClient.defaultEventLoopGroup, configuration: streaming))
         }
     }
+
+    /// Connections kept open to one engine. A pass sends a node's actions at once; past this many
+    /// they queue for a connection instead of opening more — a controller of a thousand engines
+    /// at AsyncHTTPClient's default of 8 held 8,000 sockets while it converged, and ran out.
+    static let connectionsPerEngine = 3
+
+    /// For calls that answer promptly. Lives as long as the process.
+    static let plain: HTTPClient = {
+        var configuration = HTTPClient.Configuration()
+        configuration.connectionPool.concurrentHTTP1ConnectionsPerHostSoftLimit = connectionsPerEngine
+        return HTTPClient(eventLoopGroup: HTTPClient.defaultEventLoopGroup, configuration: configuration)
+    }()
 
     /// For streams (events, pulls, long stops): the shared client drops a connection after 90
     /// quiet seconds, which an events stream or a slow pull has every right to be. Deadlines are

@@ -16,9 +16,13 @@ public enum ReplicaHTTP {
     }()
 
     /// GETs `url`; the status code, or nil when nothing answered in time or nothing listens.
+    /// Each check on a connection of its own, closed after the answer, as the kubelet's probes
+    /// do: kept open, a thousand nodes' replicas held 8,000 idle sockets in the controller (19,000
+    /// descriptors at its peak against 20,000 allowed) for 4.4 points less CPU (scripts/bench-scale).
     public static func status(_ url: String, timeout: Duration = .seconds(2)) async -> Int? {
         var request = HTTPClientRequest(url: url)
         request.method = .GET
+        request.headers.add(name: "Connection", value: "close")
         do {
             let response = try await probes.execute(request, timeout: .milliseconds(Int64(timeout.components.seconds * 1000 + timeout.components.attoseconds / 1_000_000_000_000_000)))
             _ = try await response.body.collect(upTo: 1 << 20)
@@ -29,9 +33,11 @@ public enum ReplicaHTTP {
     }
 
     /// GETs `url` and returns the answer's text; throws on transport errors and non-2xx answers.
+    /// The connection closes after the answer: scrapes come every 15 s to every replica.
     public static func get(_ url: String, timeout: Duration = .seconds(5)) async throws -> String {
         var request = HTTPClientRequest(url: url)
         request.method = .GET
+        request.headers.add(name: "Connection", value: "close")
         let response = try await HTTPClient.shared.execute(request, timeout: .seconds(timeout.components.seconds))
         let text = String(buffer: try await response.body.collect(upTo: 4 << 20))
         guard (200..<300).contains(Int(response.status.code)) else {
