@@ -195,7 +195,7 @@ final class SimulatedEngine: @unchecked Sendable {
                                  Status: Self.status(c, now: now), Ports: [], Created: Int64(c.created.timeIntervalSince1970))
                 }
         }
-        return .json(Self.encode(rows))
+        return .json(JSON.encode(rows))
     }
 
     private func create(_ r: Request) -> Reply {
@@ -228,7 +228,7 @@ final class SimulatedEngine: @unchecked Sendable {
                                            FinishedAt: c.finishedAt.map(iso.string) ?? "0001-01-01T00:00:00Z"),
                               Config: .init(Image: c.image, Env: c.env, Cmd: c.cmd, Labels: c.labels),
                               HostConfig: .init(NetworkMode: c.networkMode))
-        return .json(Self.encode(details))
+        return .json(JSON.encode(details))
     }
 
     private func start(_ id: String) async -> Reply {
@@ -312,7 +312,7 @@ final class SimulatedEngine: @unchecked Sendable {
     private func imageCall(_ r: Request, _ s: [String]) async -> Reply {
         if s.count == 2, s[1] == "json", r.method == .GET {
             let rows = lock.withLock { images.map { ImageRow(Id: $0.value, RepoTags: [$0.key], Size: 1_073_741_824, Labels: [:], Created: 0) } }
-            return .json(Self.encode(rows))
+            return .json(JSON.encode(rows))
         }
         if s.count == 2, s[1] == "create", r.method == .POST { return pull(r) }
         // References hold slashes (`registry:5000/team/model:tag`): everything between `images/` and the last segment.
@@ -376,7 +376,7 @@ final class SimulatedEngine: @unchecked Sendable {
         let now = Date().timeIntervalSince1970
         let event = Event(status: action, id: c.id, from: c.image, Type: "container", Action: action,
                           Actor: .init(ID: c.id, Attributes: attributes), scope: "local", time: Int64(now), timeNano: Int64(now * 1e9))
-        let line = Self.encode(event) + "\n"
+        let line = JSON.encode(event) + "\n"
         for s in subscribers.values where Self.matches(c.labels, s.filter) { s.continuation.yield(line) }
     }
 
@@ -424,11 +424,6 @@ final class SimulatedEngine: @unchecked Sendable {
         (0..<4).map { _ in String(format: "%016llx", UInt64.random(in: 0...UInt64.max)) }.joined()
     }
 
-    static func encode<T: Encodable>(_ value: T) -> String {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = .withoutEscapingSlashes  // "/name", as the engine writes it
-        return String(decoding: (try? encoder.encode(value)) ?? Data("null".utf8), as: UTF8.self)
-    }
 }
 
 // The engine's JSON shapes, named as the Engine API names them.

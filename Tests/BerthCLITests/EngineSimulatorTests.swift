@@ -15,14 +15,17 @@ struct EngineSimulatorTests {
         let pid: pid_t
         let control: String
         let log: String
+        /// The port every engine listens on, at its own address.
+        let enginePort: Int
 
         init(folder: String, nodes: Int, standby: Int) throws {
             let port = 23_000 + Int.random(in: 0..<900)
             control = "127.0.0.1:\(port)"
+            enginePort = port + 1000
             log = folder + "/sim.log"
             let binary = BerthProcess.binary.deletingLastPathComponent().appendingPathComponent("berth-engine-sim").path
             pid = try Spawn.start([binary, "--nodes", "\(nodes)", "--standby", "\(standby)", "--gpus", "2", "--first-address", "127.1.\(port % 200 + 20).1",
-                                   "--port", "\(port + 1000)", "--replica-ports", "\(port + 2000)", "--control", control, "--nodes-file", folder + "/nodes.yaml",
+                                   "--port", "\(enginePort)", "--replica-ports", "\(port + 2000)", "--control", control, "--nodes-file", folder + "/nodes.yaml",
                                    "--ready-after-ms", "300"], stdout: log)
             waitUntil(10) { FileManager.default.fileExists(atPath: folder + "/nodes.yaml") && BerthProcess.httpStatus("http://\(self.control)/engines") == 200 }
         }
@@ -30,6 +33,9 @@ struct EngineSimulatorTests {
         func post(_ path: String) throws -> String {
             try BerthProcess.tool("/usr/bin/curl", ["-s", "-m", "5", "-X", "POST", "http://\(control)\(path)"])
         }
+
+        /// The Engine API of engine `index` (0-based).
+        func engineURL(_ index: Int) -> String { "http://\(engines()[index]["address"] as! String):\(enginePort)" }
 
         func engines() -> [[String: Any]] {
             let text = (try? BerthProcess.get("http://\(control)/engines")) ?? "[]"
@@ -89,7 +95,7 @@ struct EngineSimulatorTests {
         #expect(placed.filter { $0.1 > 0 }.count == 3 && placed.last?.1 == 0, "spread over the three active nodes, none on the standby: \(placed)")
 
         // A replica's process dies: the engine says so, the controller starts it again.
-        let listed = try BerthProcess.get("http://\(sim.engines()[0]["address"] as! String):\(Int(sim.control.split(separator: ":")[1])! + 1000)/containers/json")
+        let listed = try BerthProcess.get(sim.engineURL(0) + "/containers/json")
         let victim = try #require((try JSONSerialization.jsonObject(with: Data(listed.utf8)) as? [[String: Any]])?.first?["Id"] as? String)
         #expect(try sim.post("/engines/\(sim.engines()[0]["name"] as! String)/containers/\(victim)/die").contains("\"up\""))
         #expect(waitUntil(15) { controller.text.contains("start berth-chat-") } != nil, "\(controller.text.suffix(2000))")
@@ -123,8 +129,7 @@ struct EngineSimulatorTests {
         // sim-0002 accepts calls and never answers them; a replica's process dies on sim-0001.
         let engines = sim.engines()
         #expect(try sim.post("/engines/\(engines[1]["name"] as! String)/hang").contains("\"hung\""))
-        let port = Int(sim.control.split(separator: ":")[1])! + 1000
-        let listed = try BerthProcess.get("http://\(engines[0]["address"] as! String):\(port)/containers/json")
+        let listed = try BerthProcess.get(sim.engineURL(0) + "/containers/json")
         let rows = try #require(try JSONSerialization.jsonObject(with: Data(listed.utf8)) as? [[String: Any]])
         let victim = try #require(rows.first?["Names"] as? [String]).first!.dropFirst()
         #expect(try sim.post("/engines/\(engines[0]["name"] as! String)/containers/\(victim)/die").contains("\"up\""))
@@ -157,7 +162,7 @@ struct EngineSimulatorTests {
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let sim = try Simulator(folder: dir, nodes: 1, standby: 0)
-        let engine = "http://\(sim.engines()[0]["address"] as! String):\(Int(sim.control.split(separator: ":")[1])! + 1000)"
+        let engine = sim.engineURL(0)
         func call(_ method: String, _ path: String, _ body: String? = nil) throws -> (code: Int, body: String) {
             let out = try BerthProcess.tool("/usr/bin/curl", ["-s", "-m", "5", "-X", method, "-w", "\n%{http_code}", "-H", "Content-Type: application/json"]
                                             + (body.map { ["-d", $0] } ?? []) + [engine + path])
