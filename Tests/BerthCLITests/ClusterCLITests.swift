@@ -2,8 +2,10 @@ import BerthTesting
 import Foundation
 import Testing
 
-/// CLI verbs that talk to the local cluster's engines and registry.
-@Suite("berth CLI on the local cluster", .enabled(if: ProcessInfo.processInfo.environment["BERTH_INTEGRATION"] == "1", "set BERTH_INTEGRATION=1 and run scripts/local-cluster up"))
+/// CLI verbs that talk to the local cluster's engines and registry. One test at a time: several
+/// verify on node-1 and one checks that no verifier container is left there, which another
+/// test's verifier, still running, would be.
+@Suite("berth CLI on the local cluster", .serialized, .enabled(if: ProcessInfo.processInfo.environment["BERTH_INTEGRATION"] == "1", "set BERTH_INTEGRATION=1 and run scripts/local-cluster up"))
 struct ClusterCLITests {
     let nodes = BerthProcess.root.appendingPathComponent("state/local-cluster/nodes.yaml").path
 
