@@ -38,7 +38,9 @@ public final class ControlLoop: Service, Sendable {
         self.wake = wake
         let pool = ClientPool()
         self.pool = pool
-        reconciler = Reconciler(runtimes: pool, prober: HTTPProber(), pulls: ImagePulls(onFinish: { wake.post($0) }))
+        // Replicas are asked beside the passes; a changed verdict is worth a pass at once.
+        reconciler = Reconciler(runtimes: pool, prober: HTTPProber(), pulls: ImagePulls(onFinish: { wake.post($0) }),
+                                watch: true, onHealthChange: { wake.post($0) })
         let leadership = Leadership(statePath: options.statePath, identity: options.identity, ttl: options.leaseTTL)
         self.leadership = leadership
         let keeper = ImageKeeper(pool: pool, statePath: options.statePath, logger: logger, gpuCheckImage: options.gpuCheckImage)
@@ -46,8 +48,9 @@ public final class ControlLoop: Service, Sendable {
         var companions: [any Service] = [
             leadership,
             SnapshotService(options: options, leadership: leadership, metrics: metrics, logger: logger),
-            EngineEventService(pool: pool, wake: wake, latest: latest, probeMemory: reconciler.probeMemory),
+            EngineEventService(pool: pool, wake: wake, latest: latest, forget: { [reconciler] in await reconciler.forget($0) }),
         ]
+        if let watch = reconciler.watch { companions.append(HealthWatchService(watch: watch)) }
         if let interval = options.imageInterval { companions.append(ImageKeeperService(keeper: keeper, latest: latest, interval: interval, wake: wake)) }
         let staging = ArtifactStaging(pool: pool, statePath: options.statePath,
                                       settings: .init(perNode: options.stagingPerNode, image: options.stagerImage, copyPorts: options.copyPorts), metrics: metrics,
@@ -104,12 +107,13 @@ public final class ControlLoop: Service, Sendable {
                     tracker = NodeHealthTracker(options: options.failover, previous: previous)
                     gateways = GatewaySync(stateFolder: options.stateFolder, logger: logger)
                     // What a replica answered while another controller led says nothing now.
-                    await reconciler.probeMemory.forgetAll()
+                    await reconciler.forgetHealth()
                     logger.notice("leading with epoch \(epoch)", metadata: ["epoch": "\(epoch)"])
                     try? store.record(events: [Event(time: Date(), revision: nil, kind: nil, name: nil, reason: Reason.leaderElected.rawValue,
                                                      message: "\(options.identity) leads with epoch \(epoch)")])
                 } else {
                     logger.warning("lost the lease to \(lease.holder); waiting")
+                    await reconciler.forgetHealth()  // a standby asks no replica
                 }
                 wasLeader = isLeader
             }
@@ -128,7 +132,6 @@ public final class ControlLoop: Service, Sendable {
             let clock = ContinuousClock()
             let t0 = clock.now
             var busy = false
-            var starting: [String] = []
             do {
                 let objects = try store.objects()
                 let desired = objects.map(\.resource)
@@ -251,7 +254,6 @@ public final class ControlLoop: Service, Sendable {
                 }
                 busy = !pass.plan.isNoOp || !pass.deferred.isEmpty || status.deployments.contains { $0.rollout != .complete }
                     || status.nodes.contains { $0.reason == Reason.suspect.rawValue } || (controller.promotions.contains { $0.state == .running })
-                starting = Self.healthURLs(of: pass.plan.deployments, phase: .starting, desired: desired)
                 if passes == 1 || !pass.plan.isNoOp {
                     logger.debug("pass \(passes) at revision \(revision): \(pass.plan.actions.count) action(s), \(pass.plan.kept.count) kept")
                 }
@@ -259,6 +261,7 @@ public final class ControlLoop: Service, Sendable {
                 logger.warning("\(lost)")
                 leadership.lost(to: lost.holder)
                 wasLeader = false
+                await reconciler.forgetHealth()
                 await board.update(leader: false, holder: lost.holder)
                 continue
             } catch {
@@ -268,7 +271,7 @@ public final class ControlLoop: Service, Sendable {
             }
             // Node checks are passes too: never further apart than the check interval.
             let check = Duration.milliseconds(Int64(options.failover.checkInterval * 1000))
-            await pause(busy ? options.busyInterval : min(options.idleInterval, check), store: store, seen: seenRevision, watching: starting)
+            await pause(busy ? options.busyInterval : min(options.idleInterval, check), store: store, seen: seenRevision)
         }
         if wasLeader {
             leadership.release(store)
@@ -296,40 +299,12 @@ public final class ControlLoop: Service, Sendable {
         }
     }
 
-    /// Waits up to `interval`, returning early on an engine event, a new revision, or shutdown.
-    /// Health-check URLs of the replicas in `phase`.
-    static func healthURLs(of deployments: [DeploymentProgress], phase: ReplicaStatus.Phase, desired: [Resource]) -> [String] {
-        let nodes = Dictionary(uniqueKeysWithValues: desired.compactMap { r in r.node.map { (r.name, $0) } })
-        let specs = Dictionary(uniqueKeysWithValues: desired.compactMap { r in r.deployment.map { (r.name, $0) } })
-        return deployments.flatMap { d in
-            d.replicas.compactMap { r -> String? in
-                guard r.phase == phase, let name = r.node, let node = nodes[name], let port = r.hostPort, let spec = specs[d.name] else { return nil }
-                return HealthProbe.url(node: node, deployment: spec, hostPort: port)
-            }
-        }
-    }
-
-    /// Waits up to `interval`, returning early on an engine event, a new revision, shutdown, or
-    /// one of the `watching` health checks answering 200 (a starting replica became ready: the
-    /// gateway should have it at once, not at the next pass).
-    func pause(_ interval: Duration, store: StateStore, seen: Int64, watching: [String] = []) async {
+    /// Waits up to `interval`, returning early on an engine event, a replica's changed health
+    /// verdict (a starting replica became ready: the gateway should have it at once, not at the
+    /// next pass), a new revision, or shutdown.
+    func pause(_ interval: Duration, store: StateStore, seen: Int64) async {
         let deadline = ContinuousClock.now + interval
         var ticks = 0
-        let wake = self.wake
-        let transport = reconciler.probe.transport
-        let watcher = watching.isEmpty ? nil : Task {
-            while !Task.isCancelled {
-                await withTaskGroup(of: Void.self) { group in
-                    for url in watching {
-                        group.addTask {
-                            if await transport.status(url, timeout: .milliseconds(250)) == 200 { wake.post("ready: \(url)") }
-                        }
-                    }
-                }
-                try? await Task.sleep(for: .milliseconds(40))
-            }
-        }
-        defer { watcher?.cancel() }
         while ContinuousClock.now < deadline, !Task.isShuttingDownGracefully {
             if let reason = wake.take() {
                 logger.debug("woken: \(reason)")

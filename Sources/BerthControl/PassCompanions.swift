@@ -31,14 +31,15 @@ final class EngineEventService: Service, Sendable {
     let wake: WakeUps
     let latest: LatestPass
     let clock: any Clock<Duration>
-    /// A replica that died is asked afresh, not taken as ready for the rest of its interval.
-    let probeMemory: ProbeMemory?
+    /// Called with a replica that died: it is asked afresh, not taken as ready for the rest of its interval.
+    let forget: @Sendable (String) async -> Void
 
-    init(pool: ClientPool, wake: WakeUps, latest: LatestPass, probeMemory: ProbeMemory? = nil, clock: any Clock<Duration> = ContinuousClock()) {
+    init(pool: ClientPool, wake: WakeUps, latest: LatestPass, forget: @escaping @Sendable (String) async -> Void = { _ in },
+         clock: any Clock<Duration> = ContinuousClock()) {
         self.pool = pool
         self.wake = wake
         self.latest = latest
-        self.probeMemory = probeMemory
+        self.forget = forget
         self.clock = clock
     }
 
@@ -51,13 +52,14 @@ final class EngineEventService: Service, Sendable {
 
     func follow(_ desired: [Resource], _ watchers: inout [String: Task<Void, Never>]) {
         let nodes = desired.compactMap { r in r.node.map { (name: r.name, spec: $0) } }
+        let names = Set(nodes.map(\.name))
         for name in wake.takeEnded() { watchers[name] = nil }
-        for (name, task) in watchers where !nodes.contains(where: { $0.name == name }) {
+        for (name, task) in watchers where !names.contains(name) {
             task.cancel()
             watchers[name] = nil
         }
         for (name, spec) in nodes where watchers[name] == nil {
-            let (pool, wake) = (pool, wake)
+            let (pool, wake, forget) = (pool, wake, forget)
             watchers[name] = Task {
                 // A stream that never connected ends quietly: the next tick tries again.
                 guard let client = try? await pool.client(for: spec.engine) else { return wake.ended(name, wake: false) }
@@ -67,13 +69,25 @@ final class EngineEventService: Service, Sendable {
                         // The engine sends `die` before its container list shows the exit (10–200 ms
                         // later): a pass woken at once would list the container running. Its
                         // inspect answers only once the exit is recorded.
-                        await probeMemory?.forget(event.actor.id)
+                        await forget(event.actor.id)
                         if event.action == "die" { _ = try? await client.inspectContainer(event.actor.id) }
                         wake.post("\(event.action) \(event.actor.attributes["name"] ?? event.actor.id) on \(name)")
                     }
                 } catch {}
             }
         }
+    }
+}
+
+/// Asks the leading controller's replicas beside its passes (`HealthWatch`); a standby's watch
+/// has nothing to ask (the loop empties it when leadership changes).
+final class HealthWatchService: Service, Sendable {
+    let watch: HealthWatch
+
+    init(watch: HealthWatch) { self.watch = watch }
+
+    func run() async throws {
+        await cancelWhenGracefulShutdown { await self.watch.run() }
     }
 }
 

@@ -28,7 +28,11 @@ public struct HealthProbe: Sendable {
 
     /// The check's own timeout, at least a second.
     public static func timeout(_ deployment: DeploymentSpec) -> Duration {
-        .seconds(max(1, deployment.health.timeoutSeconds))
+        timeout(deployment.health)
+    }
+
+    public static func timeout(_ check: HealthCheck) -> Duration {
+        .seconds(max(1, check.timeoutSeconds))
     }
 
     /// The status one replica's endpoint answered (nil: nothing answered in time).
@@ -90,6 +94,26 @@ public struct HealthProbe: Sendable {
     }
 }
 
+extension HealthProbe {
+    /// The running replicas of `observed` in service by `memory` alone, asking none: those whose
+    /// last answer since they (re)started was a 200, and those failing within their grace. What a
+    /// pass takes when a `HealthWatch` asks the replicas beside it. A replica the watch has not
+    /// asked lately keeps its last verdict — a stalled watch leaves the gateway as it is rather
+    /// than emptying it — and one it never asked is not ready.
+    public static func remembered(_ observed: [String: NodeObservation], desired: [Resource], memory: ProbeMemory,
+                                  now: MonotonicInstant) async -> Set<String> {
+        let deployments = Dictionary(desired.compactMap { r in r.deployment.map { (r.name, $0) } }, uniquingKeysWith: { a, _ in a })
+        let running = observed.values.flatMap(\.containers).filter { $0.running && $0.state != "paused" }
+        let remembered = await memory.recall(running.map { ($0.id, $0.seenRunningFor) }, now: now)
+        var ready = Set<String>()
+        for c in running {
+            guard let d = deployments[c.deployment], let e = remembered[c.id] else { continue }
+            if e.failures == 0 || now - e.answered < ProbeMemory.grace(d.health) { ready.insert(c.id) }
+        }
+        return ready
+    }
+}
+
 /// When each replica last answered its health check with 200, and how many checks it has failed
 /// since, for `HealthProbe.ready`: what lets a pass skip replicas checked within their
 /// deployment's interval, and keeps a ready replica in service through a short run of failures.
@@ -127,23 +151,35 @@ public actor ProbeMemory {
     }
 
     /// Keeps the answers of the replicas asked (each with its deployment's check) and forgets
-    /// replicas no longer running. A 200 starts afresh; a failure keeps a replica that answered
-    /// 200 within its grace. Returns the failing replicas still in service.
+    /// replicas no longer running. Returns the failing replicas still in service.
     func record(asked: [String: HealthCheck], ready: Set<String>, running: Set<String>, now: MonotonicInstant) -> Set<String> {
         var stillIn = Set<String>()
-        for (id, check) in asked {
-            if ready.contains(id) {
-                entries[id] = Entry(answered: now)
-            } else if var e = entries[id], now - e.answered < Self.grace(check) {
-                e.failures += 1
-                entries[id] = e
-                stillIn.insert(id)
-            } else {
-                entries[id] = nil
-            }
+        for (id, check) in asked where record(id, check: check, ok: ready.contains(id), now: now) && !ready.contains(id) {
+            stillIn.insert(id)
         }
-        for id in entries.keys where !running.contains(id) { entries[id] = nil }
+        retain(running)
         return stillIn
+    }
+
+    /// Keeps one answer: a 200 starts afresh; a failure keeps a replica that answered 200 within
+    /// its grace. Returns whether the replica is in service now.
+    public func record(_ id: String, check: HealthCheck, ok: Bool, now: MonotonicInstant) -> Bool {
+        if ok {
+            entries[id] = Entry(answered: now)
+            return true
+        }
+        guard var e = entries[id], now - e.answered < Self.grace(check) else {
+            entries[id] = nil
+            return false
+        }
+        e.failures += 1
+        entries[id] = e
+        return true
+    }
+
+    /// Forgets every replica but the `running` ones.
+    public func retain(_ running: Set<String>) {
+        for id in entries.keys where !running.contains(id) { entries[id] = nil }
     }
 
     /// Replicas in service that failed their latest checks.

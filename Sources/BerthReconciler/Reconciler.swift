@@ -84,15 +84,31 @@ public struct Reconciler: Sendable {
     public let ages = ContainerAges()
     /// Image pulls in flight beside the passes.
     public let pulls: ImagePulls
+    /// When set, replicas are asked beside the passes (see `HealthWatch`, whose `run()` or
+    /// `round()` someone must call) and a pass asks none; else each pass asks those due.
+    public let watch: HealthWatch?
 
+    /// `watch`: ask replicas beside the passes, calling `onHealthChange` when one's verdict changes.
     public init(runtimes: any RuntimeProvider, prober: any ReplicaProber, clock: any ControllerClock = SystemClock(),
-                backoff: Backoff = Backoff(), observeTimeout: Duration = .seconds(5), pulls: ImagePulls? = nil) {
+                backoff: Backoff = Backoff(), observeTimeout: Duration = .seconds(5), pulls: ImagePulls? = nil,
+                watch: Bool = false, onHealthChange: @escaping @Sendable (String) -> Void = { _ in }) {
         self.runtimes = runtimes
         self.probe = HealthProbe(prober)
         self.clock = clock
         self.backoff = backoff
         self.observeTimeout = observeTimeout
         self.pulls = pulls ?? ImagePulls(clock: clock)
+        self.watch = watch ? HealthWatch(probe: probe, memory: probeMemory, clock: clock, onChange: onHealthChange) : nil
+    }
+
+    /// A replica's engine said it died, stopped or was removed: what it answered before says nothing.
+    public func forget(_ id: String) async {
+        if let watch { await watch.forget(id) } else { await probeMemory.forget(id) }
+    }
+
+    /// Forgets every replica's answers (this controller starts or stops leading).
+    public func forgetHealth() async {
+        if let watch { await watch.reset() } else { await probeMemory.forgetAll() }
     }
 
     /// What one pass saw, planned and did.
@@ -117,7 +133,8 @@ public struct Reconciler: Sendable {
     }
 
     /// One level-triggered pass over `desired` (the state at `revision`): observe every node,
-    /// probe the health endpoint of every running replica, plan, and unless `execute` is false,
+    /// probe the health endpoint of every running replica due for it (or, with a `watch`, take
+    /// the watch's verdicts), plan, and unless `execute` is false,
     /// run the plan. `epoch` is stamped on the containers it creates.
     ///
     /// `gate`, when given, runs after planning and before anything executes (the gateways take
@@ -133,7 +150,13 @@ public struct Reconciler: Sendable {
                      fence: Fence? = nil) async -> Pass {
         let nodes = desired.compactMap { r in r.node.map { (name: r.name, spec: $0) } }
         let observed = await ages.stamp(await observe(nodes), at: clock.now)
-        let ready = await probe.ready(observed, desired: desired, memory: probeMemory, now: clock.now)
+        let ready: Set<String>
+        if let watch {
+            await watch.track(observed, desired: desired)
+            ready = await HealthProbe.remembered(observed, desired: desired, memory: probeMemory, now: clock.now)
+        } else {
+            ready = await probe.ready(observed, desired: desired, memory: probeMemory, now: clock.now)
+        }
         let verdicts = await health?(observed, ready) ?? FleetHealth()
         var plan = Planner.plan(desired: desired, observed: observed, ready: ready, revision: revision, epoch: epoch,
                                 now: clock.date, health: verdicts)

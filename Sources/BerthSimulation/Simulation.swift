@@ -123,7 +123,7 @@ public final class Simulation {
         return Reconciler(runtimes: SimProvider(engines: Dictionary(uniqueKeysWithValues: engines.map { ($0.endpoint, $0) }), caller: name),
                           prober: SimProber(engines: Dictionary(uniqueKeysWithValues: engines.map { ($0.address, $0) }),
                                             lies: options.sabotage == .probesLie),
-                          clock: clock, pulls: pulls)
+                          clock: clock, pulls: pulls, watch: true)
     }
 
     func makeTracker() -> NodeHealthTracker {
@@ -240,16 +240,20 @@ public final class Simulation {
             // A stalled leader resumes and acts before its heartbeat learns the lease is gone:
             // the fence, asked before each batch, must stop it.
             if holds && epoch == lease.epoch { lease.expires = now + Self.leaseTTL }
+            // Its health watch asked the replicas since its last pass, as the controller's does beside its passes.
+            await c.reconciler.watch?.round()
             await pass(c, epoch: epoch)
             if !(lease.holder == c.name && lease.epoch == epoch && clock.elapsed < lease.expires) {
                 c.epoch = nil
+                await c.reconciler.forgetHealth()
                 log("\(c.name) learns it lost the lease")
             }
         } else if lease.holder == nil || now >= lease.expires || lease.holder == c.name {
             lease = (c.name, lease.epoch + 1, now + Self.leaseTTL)
             c.epoch = lease.epoch
-            // A new leader starts from the stored status, as the controller does.
+            // A new leader starts from the stored status, as the controller does, and asks every replica afresh.
             c.tracker = makeTracker()
+            await c.reconciler.forgetHealth()
             log("\(c.name) takes the lease, epoch \(lease.epoch)")
             await pass(c, epoch: lease.epoch)
         }

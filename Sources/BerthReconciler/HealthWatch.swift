@@ -1,0 +1,220 @@
+import BerthModel
+import BerthRuntime
+import Foundation
+
+/// Health checks beside the passes: every running replica the last pass saw is asked on its own
+/// schedule — a ready one every `health.intervalSeconds`, one not ready yet (starting, or out of
+/// service) every `notReadyEvery` — at most `limit` at once, and its answers go to the
+/// `ProbeMemory` the passes read. A pass then costs no probe at all, however many replicas there
+/// are: it takes the memory's verdicts (`HealthProbe.remembered`), and a replica whose verdict
+/// changes (its first 200, or its grace spent) calls `onChange`, which wakes the loop for a pass
+/// at once — the gateway takes a replica in or out without waiting for the next idle pass.
+///
+/// A hung replica holds one of the `limit` slots for its check's timeout and nothing else: the
+/// others keep their schedules. `run()` is the controller's loop; `round()` asks whatever is due
+/// at once and in a fixed order, for the simulator and tests on a manual clock.
+public actor HealthWatch {
+    struct Target {
+        var url: String
+        var check: HealthCheck
+        /// When it is to be asked next.
+        var due: MonotonicInstant
+        /// In service by its latest answer: ready, or failing within its grace.
+        var inService = false
+        /// A check of it is in flight.
+        var asking = false
+        /// A verdict from before this mark (a check that was in flight when it died or restarted) is dropped.
+        var generation = 0
+        /// When it last answered 200.
+        var lastOK: MonotonicInstant?
+        /// An answer of it was recorded.
+        var answered = false
+    }
+
+    /// How soon a replica not in service is asked again: a starting replica joins the gateway
+    /// within this of its first 200.
+    public static let notReadyEvery: Duration = .milliseconds(250)
+    /// Checks in flight at once: 256 hung replicas cost the others nothing but a slot each.
+    public static let defaultLimit = 256
+
+    public let probe: HealthProbe
+    public let memory: ProbeMemory
+    let clock: any ControllerClock
+    let limit: Int
+    let onChange: @Sendable (String) -> Void
+    private var targets: [String: Target] = [:]
+
+    public init(probe: HealthProbe, memory: ProbeMemory, clock: any ControllerClock, limit: Int = HealthWatch.defaultLimit,
+                onChange: @escaping @Sendable (String) -> Void = { _ in }) {
+        self.probe = probe
+        self.memory = memory
+        self.clock = clock
+        self.limit = max(1, limit)
+        self.onChange = onChange
+    }
+
+    /// Takes what a pass saw: running replicas (not paused) of desired deployments on desired
+    /// nodes are watched and the rest are dropped, from the memory too. Those never asked yet
+    /// are asked before this returns: a pass never plans, nor syncs a gateway, on replicas whose
+    /// health nobody knows (a new leader's first pass would take every replica out of service).
+    public func track(_ observed: [String: NodeObservation], desired: [Resource]) async {
+        let nodes = Dictionary(desired.compactMap { r in r.node.map { (r.name, $0) } }, uniquingKeysWith: { a, _ in a })
+        let deployments = Dictionary(desired.compactMap { r in r.deployment.map { (r.name, $0) } }, uniquingKeysWith: { a, _ in a })
+        let now = clock.now
+        var running = Set<String>()
+        for c in observed.values.flatMap(\.containers) where c.running && c.state != "paused" {
+            guard let node = nodes[c.node], let d = deployments[c.deployment] else { continue }
+            running.insert(c.id)
+            let url = HealthProbe.url(node: node, deployment: d, hostPort: c.hostPort)
+            if var t = targets[c.id] {
+                if t.url != url {
+                    t.url = url
+                    t.due = now
+                }
+                t.check = d.health
+                // It restarted since its last 200 (seen running for less than that): asked at once.
+                if let runningFor = c.seenRunningFor, let ok = t.lastOK, now - ok > .seconds(runningFor) {
+                    t = Target(url: url, check: d.health, due: now, generation: t.generation + 1)
+                }
+                targets[c.id] = t
+            } else {
+                targets[c.id] = Target(url: url, check: d.health, due: now)
+            }
+        }
+        for id in targets.keys where !running.contains(id) { targets[id] = nil }
+        await memory.retain(running)
+        // The pass that asked them sees their answers: nothing to wake it for.
+        let unknown = targets.filter { !$0.value.answered && !$0.value.asking }.map(\.key)
+        await ask(take(unknown), notify: false)
+    }
+
+    /// A replica's engine said it died, stopped or was removed: its verdict is gone, and if it
+    /// runs again it is asked at once.
+    public func forget(_ id: String) async {
+        await memory.forget(id)
+        guard var t = targets[id] else { return }
+        t.due = clock.now
+        t.inService = false
+        t.generation += 1
+        targets[id] = t
+    }
+
+    /// Stops watching everything and forgets every verdict (this controller stopped leading, or
+    /// starts to: what replicas answered meanwhile says nothing now).
+    public func reset() async {
+        targets = [:]
+        await memory.forgetAll()
+    }
+
+    /// How many replicas are watched.
+    public var count: Int { targets.count }
+
+    /// Asks every replica that is due, all at once (at most `limit` in flight), and records the
+    /// answers in id order. Returns how many were asked.
+    @discardableResult
+    public func round() async -> Int {
+        let due = takeDue(max: .max)
+        await ask(due)
+        return due.count
+    }
+
+    /// Asks `asks` (at most `limit` in flight) and records the answers in id order.
+    func ask(_ asks: [Ask], notify: Bool = true) async {
+        guard !asks.isEmpty else { return }
+        let probe = self.probe
+        let answers = await withTaskGroup(of: (Ask, Int?).self) { group in
+            var next = asks.makeIterator()
+            var inFlight = 0
+            var answers: [(Ask, Int?)] = []
+            while true {
+                while inFlight < limit, let a = next.next() {
+                    group.addTask { (a, await probe.transport.status(a.url, timeout: HealthProbe.timeout(a.check))) }
+                    inFlight += 1
+                }
+                guard let answer = await group.next() else { break }
+                inFlight -= 1
+                answers.append(answer)
+            }
+            return answers
+        }
+        for (ask, status) in answers.sorted(by: { $0.0.id < $1.0.id }) { await record(ask, status: status, notify: notify) }
+    }
+
+    /// The controller's watch, until the task is cancelled: keeps up to `limit` checks in flight,
+    /// each replica on its own schedule, looking for due ones every `tick`.
+    public func run(tick: Duration = .milliseconds(50)) async {
+        let probe = self.probe
+        enum Done: Sendable { case answer(Ask, Int?), tick }
+        await withTaskGroup(of: Done.self) { group in
+            group.addTask { try? await Task.sleep(for: tick); return .tick }
+            var inFlight = 0
+            while !Task.isCancelled {
+                for a in takeDue(max: limit - inFlight) {
+                    group.addTask { .answer(a, await probe.transport.status(a.url, timeout: HealthProbe.timeout(a.check))) }
+                    inFlight += 1
+                }
+                switch await group.next() {
+                case .answer(let a, let status):
+                    inFlight -= 1
+                    await record(a, status: status)
+                case .tick:
+                    group.addTask { try? await Task.sleep(for: tick); return .tick }
+                case nil:
+                    return
+                }
+            }
+            group.cancelAll()
+        }
+    }
+
+    /// One check to send.
+    struct Ask: Sendable {
+        var id: String
+        var url: String
+        var check: HealthCheck
+        var generation: Int
+    }
+
+    /// The due replicas, earliest first, marked as being asked.
+    func takeDue(max count: Int) -> [Ask] {
+        guard count > 0 else { return [] }
+        let now = clock.now
+        let due = targets.filter { !$0.value.asking && $0.value.due <= now }
+            .sorted { ($0.value.due, $0.key) < ($1.value.due, $1.key) }
+            .prefix(count)
+        return take(due.map(\.key))
+    }
+
+    /// `ids`, in id order, marked as being asked.
+    func take(_ ids: [String]) -> [Ask] {
+        ids.sorted().compactMap { id in
+            guard let t = targets[id] else { return nil }
+            targets[id]?.asking = true
+            return Ask(id: id, url: t.url, check: t.check, generation: t.generation)
+        }
+    }
+
+    /// Keeps one answer and schedules the replica's next check; a changed verdict calls `onChange`.
+    func record(_ ask: Ask, status: Int?, notify: Bool = true) async {
+        guard var t = targets[ask.id] else { return }  // no longer watched
+        t.asking = false
+        guard t.generation == ask.generation, t.url == ask.url else {
+            targets[ask.id] = t  // it died or moved while this check was out: asked again as scheduled
+            return
+        }
+        let now = clock.now
+        let ok = status == 200
+        let inService = await memory.record(ask.id, check: t.check, ok: ok, now: now)
+        // Checked again on its interval while it is in service (failing ones too: its grace is
+        // counted in intervals), and soon while it is not.
+        t.due = now + (inService ? .seconds(max(1, t.check.intervalSeconds)) : min(Self.notReadyEvery, .seconds(max(1, t.check.intervalSeconds))))
+        let was = t.inService
+        t.inService = inService
+        t.answered = true
+        if ok { t.lastOK = now }
+        targets[ask.id] = t
+        if inService != was, notify {
+            onChange(inService ? "ready: \(t.url)" : "health check failed past its grace: \(t.url)")
+        }
+    }
+}
