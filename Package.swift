@@ -21,6 +21,7 @@ let package = Package(
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
+        .package(url: "https://github.com/apple/swift-collections", from: "1.1.0"),
     ],
     targets: [
         // Resource types, manifest decoding with source positions, validation. Pure.
@@ -46,7 +47,8 @@ let package = Package(
         // Pure placement of replicas on GPUs.
         .target(name: "BerthScheduler", dependencies: ["BerthModel"]),
         // Observe, plan (pure), execute — through `ContainerRuntime`, never a concrete engine.
-        .target(name: "BerthReconciler", dependencies: ["BerthModel", "BerthScheduler", "BerthRuntime", "BerthGateway"]),
+        .target(name: "BerthReconciler", dependencies: ["BerthModel", "BerthScheduler", "BerthRuntime", "BerthGateway",
+                                                        .product(name: "HeapModule", package: "swift-collections")]),
         // Docker Engine API client over AsyncHTTPClient.
         .target(
             name: "BerthDocker",
@@ -55,6 +57,8 @@ let package = Package(
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "NIOFoundationCompat", package: "swift-nio"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "Crypto", package: "swift-crypto"),

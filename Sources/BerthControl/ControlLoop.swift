@@ -39,7 +39,9 @@ public final class ControlLoop: Service, Sendable {
         let pool = ClientPool()
         self.pool = pool
         // Replicas are asked beside the passes; a changed verdict is worth a pass at once.
-        reconciler = Reconciler(runtimes: pool, prober: HTTPProber(), pulls: ImagePulls(onFinish: { wake.post($0) }),
+        // Health checks and metric scrapes share one kept connection per replica.
+        let replicas = KeptProber()
+        reconciler = Reconciler(runtimes: pool, prober: replicas, pulls: ImagePulls(onFinish: { wake.post($0) }),
                                 watch: true, onHealthChange: { wake.post($0) })
         let leadership = Leadership(statePath: options.statePath, identity: options.identity, ttl: options.leaseTTL)
         self.leadership = leadership
@@ -57,7 +59,10 @@ public final class ControlLoop: Service, Sendable {
                                       onChange: { wake.post($0) })
         self.staging = staging
         companions.append(StagingService(staging: staging, latest: latest, interval: options.stagingInterval))
-        if let interval = options.telemetryInterval { companions.append(TelemetryService(metrics: metrics, latest: latest, interval: interval, statePath: options.statePath)) }
+        if let interval = options.telemetryInterval { companions.append(TelemetryService(metrics: metrics, latest: latest, interval: interval, statePath: options.statePath, fetch: { url, timeout in
+            guard let answer = await replicas.get(url, timeout: timeout), (200..<300).contains(answer.status) else { return nil }
+            return String(buffer: answer.body)
+        })) }
         self.companions = companions
     }
 

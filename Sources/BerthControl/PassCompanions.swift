@@ -127,7 +127,7 @@ final class ImageKeeperService: Service, Sendable {
 /// Scrapes the ready replicas' `/metrics` every `interval` while this controller leads, into the
 /// node and deployment figures on the controller's own `/metrics`.
 final class TelemetryService: Service, Sendable {
-    let telemetry = Telemetry()
+    let telemetry: Telemetry
     let metrics: ControllerMetrics
     let latest: LatestPass
     let interval: TimeInterval
@@ -135,7 +135,9 @@ final class TelemetryService: Service, Sendable {
 
     let statePath: String
 
-    init(metrics: ControllerMetrics, latest: LatestPass, interval: TimeInterval, statePath: String, clock: any Clock<Duration> = ContinuousClock()) {
+    init(metrics: ControllerMetrics, latest: LatestPass, interval: TimeInterval, statePath: String, fetch: Telemetry.Fetch? = nil,
+         clock: any Clock<Duration> = ContinuousClock()) {
+        telemetry = fetch.map { Telemetry(fetch: $0) } ?? Telemetry()
         self.metrics = metrics
         self.latest = latest
         self.interval = interval

@@ -37,6 +37,17 @@ public struct TelemetrySummary: Sendable, Hashable {
 /// Scrapes ready replicas and turns counters into rates between scrapes. Parsing and summing are
 /// pure (`parse`, `summarize`); the actor holds the previous scrape.
 actor Telemetry {
+    /// GETs a replica's `/metrics`: its text, or nil when it did not answer 2xx in time.
+    typealias Fetch = @Sendable (String, Duration) async -> String?
+
+    let fetch: Fetch
+    static let concurrentScrapes = 64
+
+    /// Scrapes through `fetch` (the controller passes its kept connections; the default opens one per scrape).
+    init(fetch: @escaping Fetch = { url, timeout in try? await ReplicaHTTP.get(url, timeout: timeout) }) {
+        self.fetch = fetch
+    }
+
     /// One replica's samples that matter here.
     struct Sample: Sendable, Hashable {
         var gpuUtilization: [Double] = []
@@ -138,16 +149,25 @@ actor Telemetry {
     func scrape(desired: [Resource], observed: [String: NodeObservation], ready: Set<String>, now: Date = Date()) async -> TelemetrySummary {
         let addresses = Dictionary(uniqueKeysWithValues: desired.compactMap { r in r.node.map { (r.name, $0.address) } })
         let targets = observed.values.flatMap(\.containers).filter { $0.running && ready.contains($0.id) }
+        let fetch = self.fetch
+        // At most 64 at once: 8,000 replicas scraped all at once were 8,000 sockets opened together.
         let scrapes = await withTaskGroup(of: Scrape?.self) { group in
-            for c in targets {
+            var next = targets.makeIterator()
+            func add() -> Bool {
+                guard let c = next.next() else { return false }
                 let url = "http://\(addresses[c.node] ?? "127.0.0.1"):\(c.hostPort)/metrics"
                 group.addTask {
-                    guard let text = try? await ReplicaHTTP.get(url, timeout: .seconds(2)) else { return nil }
+                    guard let text = await fetch(url, .seconds(2)) else { return nil }
                     return Scrape(node: c.node, deployment: c.deployment, container: c.id, sample: Self.parse(text))
                 }
+                return true
             }
+            for _ in 0..<Self.concurrentScrapes where !add() { break }
             var all: [Scrape] = []
-            for await s in group { if let s { all.append(s) } }
+            while let s = await group.next() {
+                if let s { all.append(s) }
+                _ = add()
+            }
             return all
         }
         let exporters = desired.compactMap { r -> (String, String)? in

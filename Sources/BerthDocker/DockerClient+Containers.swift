@@ -19,7 +19,10 @@ extension DockerClient {
     public func listContainers(labels: [String] = [DockerClient.managedLabel], timeout: Duration = .seconds(30)) async throws -> [ContainerSummary] {
         let filters = try String(decoding: JSONEncoder().encode(["label": labels]), as: UTF8.self)
         let reply = try await send(.GET, "/containers/json", query: [("all", "1"), ("filters", filters)], timeout: timeout, operation: "list containers")
-        return try decode([ContainerSummary].self, reply.body, operation: "list containers")
+        if let last = lastListing.withLockedValue({ $0 }), last.filters == filters, last.body == reply.body { return last.containers }
+        let containers = try decode([ContainerSummary].self, reply.body, operation: "list containers")
+        lastListing.withLockedValue { $0 = (filters, reply.body, containers) }
+        return containers
     }
 
     public func inspectContainer(_ id: String) async throws -> ContainerDetails {

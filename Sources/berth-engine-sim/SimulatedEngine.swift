@@ -414,10 +414,29 @@ final class SimulatedEngine: @unchecked Sendable {
 
     static func status(_ c: Container, now: Date) -> String {
         switch c.state {
-        case "running": "Up \(Int(now.timeIntervalSince(c.startedAt ?? now))) seconds"
-        case "exited": "Exited (\(c.exitCode)) \(Int(now.timeIntervalSince(c.finishedAt ?? now))) seconds ago"
+        case "running": "Up \(humanDuration(now.timeIntervalSince(c.startedAt ?? now)))"
+        case "exited": "Exited (\(c.exitCode)) \(humanDuration(now.timeIntervalSince(c.finishedAt ?? now))) ago"
         default: "Created"
         }
+    }
+
+    /// Docker's wording of a container's age in its list answer (go-units' `HumanDuration`): it
+    /// changes every second only in the first minute, then every minute, then every hour.
+    static func humanDuration(_ interval: TimeInterval) -> String {
+        let seconds = Int(interval)
+        if seconds < 1 { return "Less than a second" }
+        if seconds == 1 { return "1 second" }
+        if seconds < 60 { return "\(seconds) seconds" }
+        let minutes = seconds / 60
+        if minutes == 1 { return "About a minute" }
+        if minutes < 60 { return "\(minutes) minutes" }
+        let hours = Int(interval / 3600 + 0.5)
+        if hours == 1 { return "About an hour" }
+        if hours < 48 { return "\(hours) hours" }
+        if hours < 24 * 7 * 2 { return "\(hours / 24) days" }
+        if hours < 24 * 30 * 2 { return "\(hours / 24 / 7) weeks" }
+        if hours < 24 * 365 * 2 { return "\(hours / 24 / 30) months" }
+        return "\(hours / 24 / 365) years"
     }
 
     static func randomID() -> String {
