@@ -80,6 +80,8 @@ public final class ControlLoop: Service, Sendable {
         var previous = (try? store.fleetStatus()) ?? FleetStatus(controller: nil, deployments: [], nodes: [])
         // Nodes whose engine stopped answering, said once per outage rather than on every pass.
         var unreachableSaid = Set<String>()
+        // Nodes whose listing came late, said once per streak.
+        var lateSaid = Set<String>()
         var epoch: Int64 = 0
         var passes = 0
         var seenRevision: Int64 = -1
@@ -231,6 +233,11 @@ public final class ControlLoop: Service, Sendable {
                     logger.warning("engine unreachable: \(why)", metadata: ["node": "\(node)", "revision": "\(revision)"])
                 }
                 unreachableSaid = Set(pass.unreachable.map(\.node))
+                for node in pass.late.subtracting(lateSaid).sorted() {
+                    logger.warning("engine has not answered its listing within \(reconciler.lateAfter): planned as last seen, nothing sent to it until it answers (the call goes on, up to \(reconciler.observeTimeout))",
+                                   metadata: ["node": "\(node)", "revision": "\(revision)"])
+                }
+                lateSaid = pass.late
                 for d in output.deployments {
                     let before = previous.deployments.first { $0.name == d.name }
                     if before?.rollout != d.rollout || before?.updatedReady != d.updatedReady || before?.ready != d.ready {

@@ -80,6 +80,10 @@ public struct Reconciler: Sendable {
     public let backoff: Backoff
     /// How long one node's list call may take.
     public let observeTimeout: Duration
+    /// How long a pass waits for a node's listing before it plans that node as last seen.
+    public let lateAfter: Duration
+    /// Listings kept across passes (see `Listings`).
+    public let listings = Listings()
     /// When each container was first seen running (ready deadlines count from there).
     public let ages = ContainerAges()
     /// Image pulls in flight beside the passes.
@@ -90,8 +94,9 @@ public struct Reconciler: Sendable {
 
     /// `watch`: ask replicas beside the passes, calling `onHealthChange` when one's verdict changes.
     public init(runtimes: any RuntimeProvider, prober: any ReplicaProber, clock: any ControllerClock = SystemClock(),
-                backoff: Backoff = Backoff(), observeTimeout: Duration = .seconds(5), pulls: ImagePulls? = nil,
-                watch: Bool = false, onHealthChange: @escaping @Sendable (String) -> Void = { _ in }) {
+                backoff: Backoff = Backoff(), observeTimeout: Duration = .seconds(5), lateAfter: Duration = .seconds(1),
+                pulls: ImagePulls? = nil, watch: Bool = false, onHealthChange: @escaping @Sendable (String) -> Void = { _ in }) {
+        self.lateAfter = lateAfter
         self.runtimes = runtimes
         self.probe = HealthProbe(prober)
         self.clock = clock
@@ -123,6 +128,8 @@ public struct Reconciler: Sendable {
         public var deferred: [Action]
         /// The verdicts and holds the plan was made with.
         public var health = FleetHealth()
+        /// Nodes whose listing was still out when the pass planned: planned as last seen, sent nothing.
+        public var late: Set<String> = []
 
         /// Nodes whose engines did not answer, with why, by name.
         public var unreachable: [(node: String, reason: String)] {
@@ -149,7 +156,8 @@ public struct Reconciler: Sendable {
                      gate: (@Sendable (Plan, [String: NodeObservation], Set<String>) async -> Set<String>)? = nil,
                      fence: Fence? = nil) async -> Pass {
         let nodes = desired.compactMap { r in r.node.map { (name: r.name, spec: $0) } }
-        let observed = await ages.stamp(await observe(nodes), at: clock.now)
+        let (listed, late) = await observeBounded(nodes)
+        let observed = await ages.stamp(listed, at: clock.now)
         let ready: Set<String>
         if let watch {
             await watch.track(observed, desired: desired)
@@ -172,12 +180,17 @@ public struct Reconciler: Sendable {
             let present = Set(containers.flatMap(keys)).union(plan.actions.map(\.backoffKey))
             await backoff.reset { !healthy.contains($0) && present.contains($0) }
         }
-        guard execute, !plan.isNoOp else { return Pass(observed: observed, ready: ready, plan: plan, results: [], deferred: [], health: verdicts) }
+        guard execute, !plan.isNoOp else { return Pass(observed: observed, ready: ready, plan: plan, results: [], deferred: [], health: verdicts, late: late) }
         var now: [Action] = []
         var deferred: [Action] = []
         // Ports of containers whose removal waits: a create that wants the same port waits too.
         let heldPorts = Set(containers.filter { held.contains($0.id) }.map { "\($0.node):\($0.hostPort)" })
         for action in plan.actions {
+            // Its engine has not answered this pass's listing: nothing is sent to it until it does.
+            if late.contains(action.node) {
+                deferred.append(action)
+                continue
+            }
             switch action {
             case .remove(_, let id, _, _) where held.contains(id):
                 deferred.append(action)
@@ -204,7 +217,7 @@ public struct Reconciler: Sendable {
         for r in results {
             if let waiting = r.waiting, case .create(_, let c) = r.action { Self.mark(&plan, container: c.name, phase: .pulling, message: waiting) }
         }
-        return Pass(observed: observed, ready: ready, plan: plan, results: results, deferred: deferred, health: verdicts)
+        return Pass(observed: observed, ready: ready, plan: plan, results: results, deferred: deferred, health: verdicts, late: late)
     }
 
     /// Sets the phase of the replica planned as `container`.
@@ -238,6 +251,50 @@ public struct Reconciler: Sendable {
     /// A replica's health endpoint (see `HealthProbe.url`).
     public static func healthURL(node: NodeSpec, deployment: DeploymentSpec, hostPort: Int) -> String {
         HealthProbe.url(node: node, deployment: deployment, hostPort: hostPort)
+    }
+
+    /// Every node's listing, waiting at most `lateAfter` for any that was seen before: one
+    /// still out then is taken as last seen and returned in `late` (its call goes on, for a
+    /// later pass). Nodes never seen are waited for, up to the observe timeout.
+    public func observeBounded(_ nodes: [(name: String, spec: NodeSpec)]) async -> (observed: [String: NodeObservation], late: Set<String>) {
+        await listings.retain(Set(nodes.map(\.name)))
+        var calls: [(name: String, task: Task<NodeObservation, Never>, seen: NodeObservation?)] = []
+        for (name, spec) in nodes {
+            let task = await listings.call(name) { [self] in await list(name, spec) }
+            calls.append((name, task, await listings.lastSeen(name)))
+        }
+        let listings = self.listings
+        // Those seen before: until they are all in or `lateAfter` is over.
+        let known = calls.filter { $0.seen != nil }
+        let gathering = Gathering(expected: known.count)
+        for c in known { Task { let o = await c.task.value; await listings.finished(c.name, o); gathering.add(c.name, o) } }
+        let deadline = Task { try? await Task.sleep(for: lateAfter); gathering.finish() }
+        var observed = await withCheckedContinuation { gathering.wait($0) }
+        deadline.cancel()
+        var late = Set<String>()
+        for c in known where observed[c.name] == nil {
+            observed[c.name] = c.seen
+            late.insert(c.name)
+        }
+        // Those never seen: waited for (each bounded by the observe timeout).
+        for c in calls where c.seen == nil {
+            let o = await c.task.value
+            await listings.finished(c.name, o)
+            observed[c.name] = o
+        }
+        return (observed, late)
+    }
+
+    /// One node's labelled list call, bounded by the observe timeout.
+    func list(_ name: String, _ spec: NodeSpec) async -> NodeObservation {
+        do {
+            let runtime = try await runtimes.runtime(for: spec.engine)
+            let containers = try await runtime.listContainers(timeout: observeTimeout)
+            return .reachable(containers.compactMap { ObservedContainer($0, node: name) })
+        } catch {
+            await runtimes.forget(spec.engine)
+            return .unreachable("\(error)")
+        }
     }
 
     /// One labelled list call per node, all nodes at once.

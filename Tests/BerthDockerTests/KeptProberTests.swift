@@ -1,4 +1,4 @@
-import BerthDocker
+@testable import BerthDocker
 import NIOCore
 import BerthTesting
 import Foundation
@@ -132,5 +132,18 @@ struct KeptProberTests {
         let closed = await clock.measure { status = await prober.status(replica.url("/ready"), timeout: .seconds(2)) }
         #expect(status == nil)
         #expect(closed < .seconds(1), "nothing listens: refused at once, not after the timeout: \(closed)")
+    }
+
+    @Test func urlsSplitAsTheyShould() {
+        func split(_ url: String) -> String? { KeptProber.parse(url).map { "\($0.0.host)|\($0.0.port)|\($0.1)" } }
+        #expect(split("http://10.0.0.11:21000/v2/health/ready") == "10.0.0.11|21000|/v2/health/ready")
+        #expect(split("http://gpu-a1:8000/metrics?x=1") == "gpu-a1|8000|/metrics?x=1")
+        #expect(split("http://gpu-a1") == "gpu-a1|80|/")
+        #expect(split("http://[fd00::11]:21000/v2/health/ready") == "fd00::11|21000|/v2/health/ready")
+        #expect(split("http://[fd00::11]/") == "fd00::11|80|/")
+        #expect(split("https://gpu-a1:8000/") == nil)
+        #expect(split("http://gpu-a1:99999/") == nil)
+        #expect(split("http://user@gpu-a1:8000/") == nil)
+        #expect(split("http://:8000/") == nil)
     }
 }
