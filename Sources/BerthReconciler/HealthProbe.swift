@@ -100,11 +100,14 @@ extension HealthProbe {
     /// pass takes when a `HealthWatch` asks the replicas beside it. A replica the watch has not
     /// asked lately keeps its last verdict — a stalled watch leaves the gateway as it is rather
     /// than emptying it — and one it never asked is not ready.
+    /// `seenAt`: when `observed` was listed (its containers' ages are as of then; default `now`).
     public static func remembered(_ observed: [String: NodeObservation], desired: [Resource], memory: ProbeMemory,
-                                  now: MonotonicInstant) async -> Set<String> {
+                                  seenAt: MonotonicInstant? = nil, now: MonotonicInstant) async -> Set<String> {
         let deployments = Dictionary(desired.compactMap { r in r.deployment.map { (r.name, $0) } }, uniquingKeysWith: { a, _ in a })
         let running = observed.values.flatMap(\.containers).filter { $0.running && $0.state != "paused" }
-        let remembered = await memory.recall(running.map { ($0.id, $0.seenRunningFor) }, now: now)
+        // A container first seen in this listing is 0 s old as of `seenAt`: an answer it gave
+        // after that is from its current run, however much later `now` is.
+        let remembered = await memory.recall(running.map { ($0.id, $0.seenRunningFor) }, now: seenAt ?? now)
         var ready = Set<String>()
         for c in running {
             guard let d = deployments[c.deployment], let e = remembered[c.id] else { continue }

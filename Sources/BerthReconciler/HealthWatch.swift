@@ -75,10 +75,12 @@ public actor HealthWatch {
     /// nodes are watched and the rest are dropped, from the memory too. Those never asked yet
     /// are asked before this returns: a pass never plans, nor syncs a gateway, on replicas whose
     /// health nobody knows (a new leader's first pass would take every replica out of service).
-    public func track(_ observed: [String: NodeObservation], desired: [Resource]) async {
+    /// `seenAt`: when `observed` was listed (its containers' ages are as of then; default now).
+    public func track(_ observed: [String: NodeObservation], desired: [Resource], seenAt: MonotonicInstant? = nil) async {
         let nodes = Dictionary(desired.compactMap { r in r.node.map { (r.name, $0) } }, uniquingKeysWith: { a, _ in a })
         let deployments = Dictionary(desired.compactMap { r in r.deployment.map { (r.name, $0) } }, uniquingKeysWith: { a, _ in a })
         let now = clock.now
+        let listedAt = seenAt ?? now
         var running = Set<String>()
         for c in observed.values.flatMap(\.containers) where c.running && c.state != "paused" {
             guard let node = nodes[c.node], let d = deployments[c.deployment] else { continue }
@@ -89,7 +91,7 @@ public actor HealthWatch {
                 t.url = url
                 t.check = d.health
                 // It restarted since its last 200 (seen running for less than that): asked at once.
-                if let runningFor = c.seenRunningFor, let ok = t.lastOK, now - ok > .seconds(runningFor) {
+                if let runningFor = c.seenRunningFor, let ok = t.lastOK, listedAt - ok > .seconds(runningFor) {
                     t = Target(url: url, check: d.health, due: now, generation: t.generation + 1)
                     targets[c.id] = t
                     schedule(c.id, at: now)
@@ -103,9 +105,11 @@ public actor HealthWatch {
             }
         }
         for id in targets.keys where !running.contains(id) { targets[id] = nil }
+        // Collected before anything awaits: the watch's own loop may take them meanwhile, and a
+        // first check still in flight there is no verdict yet either — the pass asks those too.
+        let unknown = targets.filter { !$0.value.answered }.map(\.key)
         await memory.retain(running)
         // The pass that asked them sees their answers: nothing to wake it for.
-        let unknown = targets.filter { !$0.value.answered && !$0.value.asking }.map(\.key)
         await ask(take(unknown), notify: false)
     }
 

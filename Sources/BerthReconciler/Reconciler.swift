@@ -157,11 +157,14 @@ public struct Reconciler: Sendable {
                      fence: Fence? = nil) async -> Pass {
         let nodes = desired.compactMap { r in r.node.map { (name: r.name, spec: $0) } }
         let (listed, late) = await observeBounded(nodes)
-        let observed = await ages.stamp(listed, at: clock.now)
+        // Ages are as of this instant: whether an answer came before a container's current run
+        // began is judged against it, not against a later now.
+        let seenAt = clock.now
+        let observed = await ages.stamp(listed, at: seenAt)
         let ready: Set<String>
         if let watch {
-            await watch.track(observed, desired: desired)
-            ready = await HealthProbe.remembered(observed, desired: desired, memory: probeMemory, now: clock.now)
+            await watch.track(observed, desired: desired, seenAt: seenAt)
+            ready = await HealthProbe.remembered(observed, desired: desired, memory: probeMemory, seenAt: seenAt, now: clock.now)
         } else {
             ready = await probe.ready(observed, desired: desired, memory: probeMemory, now: clock.now)
         }

@@ -50,6 +50,38 @@ struct HealthWatchTests {
         #expect(prober.count(21000) == 1 && prober.count(21001) == 1)
     }
 
+    @Test func aPassWaitsForFirstAnswersTheWatchsOwnLoopTookMeanwhile() async {
+        // The loop runs beside the pass and may take a new replica's first check while the pass
+        // is tracking it: the pass must still have that replica's verdict when it returns (a
+        // restarted controller's first pass once emptied its gateway this way).
+        for round in 0..<20 {
+            let ports = Array(21000..<21016)
+            let (watch, _, memory, desired, observed, _) = Self.setup(ports: ports, clock: SystemClock())
+            let loop = Task { await watch.run(tick: .microseconds(50)) }
+            await watch.track(observed, desired: desired)
+            let ready = await HealthProbe.remembered(observed, desired: desired, memory: memory, now: .now)
+            loop.cancel()
+            await loop.value
+            #expect(ready.count == ports.count, "round \(round): \(ready.count) of \(ports.count) known after the pass tracked them")
+        }
+    }
+
+    @Test func aContainerFirstSeenInThisListingIsReadyByTheAnswerItGaveJustAfter() async {
+        // A restarted controller sees every container for the first time (0 s old as of the
+        // listing); their answers come a moment after the listing, and the pass reads them later
+        // still. They are this run's answers: ready (the pass once judged them stale and emptied
+        // the gateway).
+        let clock = ManualClock()
+        let (watch, _, memory, desired, _, _) = Self.setup(ports: [21000], clock: clock)
+        let observed: [String: NodeObservation] = ["a": .reachable([ProbeIntervalTests.container(21000, runningFor: 0)])]
+        let seenAt = clock.now
+        clock.advance(by: .milliseconds(20))
+        await watch.track(observed, desired: desired, seenAt: seenAt)
+        clock.advance(by: .milliseconds(20))
+        #expect(await HealthProbe.remembered(observed, desired: desired, memory: memory, seenAt: seenAt, now: clock.now) == ["c21000"])
+        #expect(await watch.round() == 0, "not taken for a restart either")
+    }
+
     @Test func eachReplicaIsAskedOnItsOwnSchedule() async {
         let clock = ManualClock()
         let (watch, prober, _, desired, observed, changes) = Self.setup(ports: [21000, 21001], clock: clock)
