@@ -125,6 +125,10 @@ public struct FleetHealth: Sendable, Hashable {
     /// down or cut off): what runs there is unknown. Until they answer or are declared dead, no
     /// replica is created in a slot that has no container anywhere: it may be running there.
     public var unseen: Set<String> = []
+    /// Containers in service but failing their health checks (within their deployment's
+    /// `failureThreshold` grace): they stay in the gateway, but a rollout does not count them
+    /// among the ready replicas it may take one more down beside.
+    public var failingChecks: Set<String> = []
 
     public init(notReady: Set<String> = [], suspect: [String: [ObservedContainer]] = [:], promoted: Set<String> = [], demoted: Set<String> = []) {
         self.notReady = notReady

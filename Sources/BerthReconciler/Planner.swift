@@ -41,6 +41,9 @@ public enum Planner {
         let all = observed.values.flatMap(\.containers)
         let byDeployment = Dictionary(grouping: all, by: \.deployment)
         func isReady(_ c: ObservedContainer?) -> Bool { c.map { $0.running && ready.contains($0.id) } ?? false }
+        /// Ready and passing its checks: what a rollout's availability budget counts. One failing
+        /// within its grace serves on, but may be gone in seconds (a stall the whole fleet shares).
+        func isSound(_ c: ObservedContainer?) -> Bool { isReady(c) && !health.failingChecks.contains(c!.id) }
         /// A replica on a draining node, or holding a GPU out of service, moves like an outdated
         /// one: its successor is up first.
         func moving(_ c: ObservedContainer) -> Bool {
@@ -199,9 +202,12 @@ public enum Planner {
                 slots.append(Slot(assignment: a, target: target, current: current, others: others,
                                   currentReady: isReady(current), otherReady: others.contains(where: isReady)))
             }
-            var readyCount = slots.filter { $0.currentReady || $0.otherReady }.count
+            let readyCount = slots.filter { $0.currentReady || $0.otherReady }.count
                 + gangs.filter { g in g.onSlot.contains { $0.rank == 0 && isReady($0) } }.count
             p.ready = readyCount
+            // What may be taken down counts sound replicas only.
+            var budget = slots.filter { isSound($0.current) || $0.others.contains(where: isSound) }.count
+                + gangs.filter { g in g.onSlot.contains { $0.rank == 0 && isSound($0) } }.count
             // Free replacements (nothing ready to lose) go first, so they never wait on the budget.
             slots.sort { s1, s2 in
                 s1.otherReady != s2.otherReady ? !s1.otherReady : s1.assignment.replica < s2.assignment.replica
@@ -257,6 +263,7 @@ public enum Planner {
                     actions.append(.create(node: node, container: s.target))
                 } else {
                     let losesReady = s.others.contains(where: isReady)
+                    let losesSound = s.others.contains(where: isSound)
                     // The old container that serves the slot: a ready one, on a node that may run replicas if any.
                     let serving = s.others.filter(isReady)
                     let old = serving.first { nodeStates[$0.node].map { $0.spec.role == .active && !$0.cordoned } ?? false }
@@ -266,7 +273,7 @@ public enum Planner {
                         if let refusal { "kept: \(refusal)" }
                         else if let staging = unstaged(node) { "kept until its successor's files are on \(node): \(staging)" }
                         else if losesReady && p.halted != nil { "kept: the rollout is halted" }
-                        else if losesReady && readyCount - 1 < minReady { "waiting: replacing it now would leave fewer than \(minReady) ready" }
+                        else if losesReady && budget - (losesSound ? 1 : 0) < minReady { "waiting: replacing it now would leave fewer than \(minReady) ready" }
                         else { nil }
                     if let keepOld {
                         for o in s.others {
@@ -284,7 +291,7 @@ public enum Planner {
                         if let refusal { refuse(refusal) }
                         if isReady(old) { kept.append(old) }
                     } else {
-                        if losesReady { readyCount -= 1 }
+                        if losesSound { budget -= 1 }
                         for o in s.others {
                             actions.append(.remove(node: o.node, id: o.id, name: o.name, reason: "replaced by \(s.target.name)"))
                             wanted.insert(o.id)
@@ -301,9 +308,9 @@ public enum Planner {
                 var step = GangStep(targets: g.targets, onSlot: g.onSlot, isReady: isReady, now: now, deadline: deadline)
                 // Every member's node must hold the files before any member starts.
                 let staging = g.targets.lazy.compactMap { t in unstaged(t.placement.node).map { "\(t.placement.node): \($0)" } }.first
-                step.plan(refusal: refusal ?? staging, keepOld: { losesReady in losesReady && (p.halted != nil || readyCount - 1 < minReady) })
+                step.plan(refusal: refusal ?? staging, keepOld: { losesReady in losesReady && (p.halted != nil || budget - 1 < minReady) })
                 if refusal == nil, staging != nil, step.refused, step.phase == .pending { step.phase = .staging }
-                if step.replacedReady { readyCount -= 1 }
+                if step.replacedReady { budget -= 1 }
                 actions += step.actions
                 wanted.formUnion(step.wanted)
                 kept += step.kept

@@ -168,7 +168,8 @@ public struct Reconciler: Sendable {
         } else {
             ready = await probe.ready(observed, desired: desired, memory: probeMemory, now: clock.now)
         }
-        let verdicts = await health?(observed, ready) ?? FleetHealth()
+        var verdicts = await health?(observed, ready) ?? FleetHealth()
+        verdicts.failingChecks = Set(await probeMemory.failing().keys).intersection(ready)
         var plan = Planner.plan(desired: desired, observed: observed, ready: ready, revision: revision, epoch: epoch,
                                 now: clock.date, health: verdicts)
         await noteFailingChecks(&plan, observed: observed, desired: desired)

@@ -31,6 +31,33 @@ struct AvailabilityTests {
         #expect(removals.first?.1.contains("a second container for replica 0") == true, "\(removals)")
     }
 
+    /// Seed 1163: a rollout of one replica (maxSurge 1, maxUnavailable 0) began while a second
+    /// ready container, left on a node that came back, was failing its checks within its grace.
+    /// Counted as ready, it let the plan replace the only sound replica in place: none served.
+    @Test func aRollout_countsNoReplicaFailingItsChecks_towardWhatItMayTakeDown() {
+        var cluster = Cluster(nodes: ["a", "b"])
+        cluster.run(cluster.plan(fleet(replicas: 1, nodes: ["a", "b"], maxSurge: 1)))
+        cluster.markAllReady()
+        let serving = cluster.all.first { $0.replica == 0 }!
+        let other = serving.node == "a" ? "b" : "a"
+        // The left-over holds the surge slot (replica 1), as in the seed.
+        var left = copy(serving, to: other, id: "stalled")
+        left.replica = 1
+        left.name = serving.name.replacingOccurrences(of: "-0-", with: "-1-")
+        cluster.containers[other]!.append(left)
+        cluster.ready.insert("stalled")
+        var health = FleetHealth()
+        health.failingChecks = ["stalled"]
+        let v2 = fleet(replicas: 1, version: "v2", nodes: ["a", "b"], maxSurge: 1)
+        let plan = cluster.plan(v2, revision: 2, health: health)
+        let removed = plan.actions.compactMap { if case .remove(_, let id, _, _) = $0 { id } else { nil } }
+        #expect(!removed.contains(serving.id), "the only sound replica must serve until its successor is ready: \(plan.actions)")
+        // Passing its checks, the second container counts: the slot may be replaced in place.
+        let trusting = cluster.plan(v2, revision: 2)
+        let removedTrusting = trusting.actions.compactMap { if case .remove(_, let id, _, _) = $0 { id } else { nil } }
+        #expect(!removedTrusting.isEmpty, "with two sound replicas one may go: \(trusting.actions)")
+    }
+
     @Test func aScaleDown_keepsAReadyReplicaPastTheCount_untilTheCountIsReady() {
         var cluster = Cluster(nodes: ["a", "b"])
         cluster.run(cluster.plan(fleet(replicas: 3, gpusPerNode: 2)))
