@@ -34,16 +34,18 @@ public enum SeedRunner {
     }
 
     /// The fewest schedule steps (faults and changes) that still break an invariant, with that
-    /// run's trace: the first prefix, from the shortest up, whose run fails.
-    public static func shrink(seed: UInt64, options: SimulationOptions, failingStep: Int) async -> (prefix: Int, result: SimulationResult) {
+    /// run's trace: the first prefix, from the shortest up, whose run fails. A prefix of N keeps
+    /// steps 0 … N−1, so a violation at step S may need N = S + 1 (the change made at step S).
+    /// nil when no prefix fails on its own (the full run's trace then).
+    public static func shrink(seed: UInt64, options: SimulationOptions, failingStep: Int) async -> (prefix: Int?, result: SimulationResult) {
         var o = options
         o.keepTrace = true
-        for prefix in 0...failingStep {
+        for prefix in 0...(failingStep + 1) {
             o.prefix = prefix
             let r = await Simulation(seed: seed, options: o).run()
             if r.violation != nil { return (prefix, r) }
         }
         o.prefix = nil
-        return (failingStep, await Simulation(seed: seed, options: o).run())
+        return (nil, await Simulation(seed: seed, options: o).run())
     }
 }

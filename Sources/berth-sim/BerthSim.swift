@@ -85,8 +85,12 @@ struct BerthSim: AsyncParsableCommand {
             print("seed \(f.seed) FAILS: \(f.violation!)")
             guard !noShrink else { continue }
             let (cut, r) = await SeedRunner.shrink(seed: f.seed, options: options, failingStep: f.violation!.step)
-            print("  shortest failing prefix: \(cut) step(s) of faults and changes — replay: berth-sim --seed \(f.seed) --prefix \(cut)"
-                  + " --steps \(steps) --fault-steps \(faultSteps) --fault-rate \(faultRate)")
+            let replay = "--steps \(steps) --fault-steps \(faultSteps) --fault-rate \(faultRate)"
+            if let cut {
+                print("  shortest failing prefix: \(cut) step(s) of faults and changes — replay: berth-sim --seed \(f.seed) --prefix \(cut) \(replay)")
+            } else {
+                print("  no prefix fails on its own — replay: berth-sim --seed \(f.seed) \(replay)")
+            }
             for line in r.trace.suffix(40) { print("    \(line)") }
         }
         print("\(summary.schedules) schedules, \(summary.steps) steps, \(summary.passes) passes, \(summary.faults) faults, "
