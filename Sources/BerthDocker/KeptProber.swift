@@ -52,18 +52,15 @@ public final class KeptProber: ReplicaProber, Sendable {
     /// answered in time or nothing listens. Metric scrapes go this way too.
     public func get(_ url: String, timeout: Duration) async -> (status: Int, body: ByteBuffer)? {
         guard let (endpoint, path) = Self.parse(url) else { return nil }
-        let deadline = NIODeadline.now() + .nanoseconds(Int64(timeout.components.seconds) * 1_000_000_000 + timeout.components.attoseconds / 1_000_000_000)
+        let limit = TimeAmount.nanoseconds(max(1_000_000, Int64(timeout.components.seconds) * 1_000_000_000 + timeout.components.attoseconds / 1_000_000_000))
         // A kept connection may have been closed by the replica since; one new try then.
         if let kept = take(endpoint) {
-            if let status = await ask(kept.channel, kept.handler, endpoint: endpoint, path: path, deadline: deadline, reused: true) {
-                return status
-            }
-            guard NIODeadline.now() < deadline else { return nil }
+            if let answer = await ask(kept.channel, kept.handler, endpoint: endpoint, path: path, limit: limit) { return answer }
         }
         do {
             let handler = ProbeHandler()
             let channel = try await ClientBootstrap(group: group)
-                .connectTimeout(max(.milliseconds(1), deadline - .now()))
+                .connectTimeout(limit)
                 .channelOption(.socketOption(.tcp_nodelay), value: 1)
                 .channelInitializer { channel in
                     channel.eventLoop.makeCompletedFuture {
@@ -72,30 +69,30 @@ public final class KeptProber: ReplicaProber, Sendable {
                     }
                 }
                 .connect(host: endpoint.host, port: endpoint.port).get()
-            return await ask(channel, handler, endpoint: endpoint, path: path, deadline: deadline, reused: false)
+            return await ask(channel, handler, endpoint: endpoint, path: path, limit: limit)
         } catch {
             return nil  // refused, unreachable, or no connection within the timeout
         }
     }
 
-    /// Sends one check on `channel` and waits for its status; keeps the connection if it can carry
-    /// another. nil when it failed — on a reused connection before any answer came, so the caller
-    /// may try a new one.
-    func ask(_ channel: Channel, _ handler: ProbeHandler, endpoint: Endpoint, path: String, deadline: NIODeadline,
-             reused: Bool) async -> (status: Int, body: ByteBuffer)? {
+    /// Sends one check on `channel` and waits for its answer; keeps the connection if it can
+    /// carry another. nil when it failed (on a reused connection, the caller tries a new one).
+    /// `limit` counts from when the request is written on the connection's event loop, not from
+    /// when the caller asked: a controller too busy to send a check in time does not blame the
+    /// replica for it.
+    func ask(_ channel: Channel, _ handler: ProbeHandler, endpoint: Endpoint, path: String, limit: TimeAmount) async -> (status: Int, body: ByteBuffer)? {
         let answer = channel.eventLoop.makePromise(of: ProbeHandler.Answer.self)
-        // Past the deadline the connection closes, which fails the check (and only once).
-        let timeout = channel.eventLoop.scheduleTask(deadline: deadline) { channel.close(promise: nil) }
         channel.eventLoop.execute {
             handler.send(path: path, host: endpoint.host, port: endpoint.port, answer: answer, context: channel)
+            // Past the limit the connection closes, which fails the check (and only once).
+            let timeout = channel.eventLoop.scheduleTask(in: limit) { channel.close(promise: nil) }
+            answer.futureResult.whenComplete { _ in timeout.cancel() }
         }
         do {
             let result = try await answer.futureResult.get()
-            timeout.cancel()
             if result.keepAlive && channel.isActive { give(endpoint, Idle(channel: channel, handler: handler, since: .now())) } else { channel.close(promise: nil) }
             return (result.status, result.body)
         } catch {
-            timeout.cancel()
             channel.close(promise: nil)
             return nil
         }

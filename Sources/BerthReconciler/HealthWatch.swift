@@ -143,6 +143,9 @@ public actor HealthWatch {
     /// How many replicas are watched.
     public var count: Int { targets.count }
 
+    /// How many checks are out now (sent, their answers not yet recorded).
+    public var asking: Int { targets.values.count(where: \.asking) }
+
     /// Asks every replica that is due, all at once (at most `limit` in flight), and records the
     /// answers in id order. Returns how many were asked.
     @discardableResult
