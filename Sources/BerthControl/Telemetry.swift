@@ -1,6 +1,7 @@
 import BerthDocker
 import BerthModel
 import BerthReconciler
+import BerthRuntime
 import Foundation
 
 /// What the controller learns from its replicas' own `/metrics` (Triton's and vLLM's metric
@@ -151,25 +152,10 @@ actor Telemetry {
         let targets = observed.values.flatMap(\.containers).filter { $0.running && ready.contains($0.id) }
         let fetch = self.fetch
         // At most 64 at once: 8,000 replicas scraped all at once were 8,000 sockets opened together.
-        let scrapes = await withTaskGroup(of: Scrape?.self) { group in
-            var next = targets.makeIterator()
-            func add() -> Bool {
-                guard let c = next.next() else { return false }
-                let url = "http://\(addresses[c.node] ?? "127.0.0.1"):\(c.hostPort)/metrics"
-                group.addTask {
-                    guard let text = await fetch(url, .seconds(2)) else { return nil }
-                    return Scrape(node: c.node, deployment: c.deployment, container: c.id, sample: Self.parse(text))
-                }
-                return true
-            }
-            for _ in 0..<Self.concurrentScrapes where !add() { break }
-            var all: [Scrape] = []
-            while let s = await group.next() {
-                if let s { all.append(s) }
-                _ = add()
-            }
-            return all
-        }
+        let scrapes = await targets.concurrentMap(limit: Self.concurrentScrapes) { c -> Scrape? in
+            guard let text = await fetch("http://\(addresses[c.node] ?? "127.0.0.1"):\(c.hostPort)/metrics", .seconds(2)) else { return nil }
+            return Scrape(node: c.node, deployment: c.deployment, container: c.id, sample: Self.parse(text))
+        }.compactMap { $0 }
         let exporters = desired.compactMap { r -> (String, String)? in
             guard let spec = r.node, let exporter = spec.dcgmExporter, case .reachable? = observed[r.name] else { return nil }
             return (r.name, exporter)

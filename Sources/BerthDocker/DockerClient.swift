@@ -133,7 +133,7 @@ public final class DockerClient: Sendable {
         do {
             // Calls that may take longer than the shared client's 90 s read timeout use the streaming client.
             let client = timeout > .seconds(60) ? streamingClient : http
-            let response = try await client.execute(request, timeout: .nanoseconds(Int64(timeout.components.seconds) * 1_000_000_000 + timeout.components.attoseconds / 1_000_000_000))
+            let response = try await client.execute(request, timeout: TimeAmount(timeout))
             let body = try await response.body.collect(upTo: maxBytes)
             let status = Int(response.status.code)
             if status >= 400 { throw httpError(status: status, body: body, operation: operation, notFound: notFound) }

@@ -52,7 +52,7 @@ public final class KeptProber: ReplicaProber, Sendable {
     /// answered in time or nothing listens. Metric scrapes go this way too.
     public func get(_ url: String, timeout: Duration) async -> (status: Int, body: ByteBuffer)? {
         guard let (endpoint, path) = Self.parse(url) else { return nil }
-        let limit = TimeAmount.nanoseconds(max(1_000_000, Int64(timeout.components.seconds) * 1_000_000_000 + timeout.components.attoseconds / 1_000_000_000))
+        let limit = max(.milliseconds(1), TimeAmount(timeout))
         // A kept connection may have been closed by the replica since; one new try then.
         if let kept = take(endpoint) {
             if let answer = await ask(kept.channel, kept.handler, endpoint: endpoint, path: path, limit: limit) { return answer }

@@ -40,6 +40,11 @@ public struct HealthProbe: Sendable {
         await transport.status(Self.url(node: node, deployment: deployment, hostPort: hostPort), timeout: timeout ?? Self.timeout(deployment))
     }
 
+    /// The status `url` answered within `check`'s timeout (nil: nothing answered in time).
+    public func status(_ url: String, check: HealthCheck) async -> Int? {
+        await transport.status(url, timeout: Self.timeout(check))
+    }
+
     /// Whether one replica answers 200.
     public func isReady(node: NodeSpec, deployment: DeploymentSpec, hostPort: Int, timeout: Duration? = nil) async -> Bool {
         await status(node: node, deployment: deployment, hostPort: hostPort, timeout: timeout) == 200
@@ -72,21 +77,9 @@ public struct HealthProbe: Sendable {
                 asks.append((c.id, node, d, c.hostPort))
             }
         }
-        let answered = await withTaskGroup(of: String?.self) { group in
-            var next = asks.makeIterator()
-            func add() -> Bool {
-                guard let a = next.next() else { return false }
-                group.addTask { await isReady(node: a.node, deployment: a.deployment, hostPort: a.hostPort) ? a.id : nil }
-                return true
-            }
-            for _ in 0..<Self.maximumConcurrentProbes where !add() { break }
-            var ids = Set<String>()
-            while let result = await group.next() {
-                if let id = result { ids.insert(id) }
-                _ = add()
-            }
-            return ids
-        }
+        let answered = Set(await asks.concurrentMap(limit: Self.maximumConcurrentProbes) { a in
+            await isReady(node: a.node, deployment: a.deployment, hostPort: a.hostPort) ? a.id : nil
+        }.compactMap { $0 })
         guard let memory else { return ready.union(answered) }
         let policies = Dictionary(asks.map { ($0.id, $0.deployment.health) }, uniquingKeysWith: { a, _ in a })
         let stillIn = await memory.record(asked: policies, ready: answered, running: Set(running.map(\.id)), now: now)

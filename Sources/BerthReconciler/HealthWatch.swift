@@ -18,8 +18,6 @@ public actor HealthWatch {
     struct Target {
         var url: String
         var check: HealthCheck
-        /// When it is to be asked next.
-        var due: MonotonicInstant
         /// In service by its latest answer: ready, or failing within its grace.
         var inService = false
         /// A check of it is in flight.
@@ -92,7 +90,7 @@ public actor HealthWatch {
                 t.check = d.health
                 // It restarted since its last 200 (seen running for less than that): asked at once.
                 if let runningFor = c.seenRunningFor, let ok = t.lastOK, listedAt - ok > .seconds(runningFor) {
-                    t = Target(url: url, check: d.health, due: now, generation: t.generation + 1)
+                    t = Target(url: url, check: d.health, generation: t.generation + 1)
                     targets[c.id] = t
                     schedule(c.id, at: now)
                 } else {
@@ -100,7 +98,7 @@ public actor HealthWatch {
                     if moved { schedule(c.id, at: now) }
                 }
             } else {
-                targets[c.id] = Target(url: url, check: d.health, due: now)
+                targets[c.id] = Target(url: url, check: d.health)
                 schedule(c.id, at: now)
             }
         }
@@ -127,7 +125,6 @@ public actor HealthWatch {
     /// Puts `id` in the queue at `due`, in place of where it was.
     func schedule(_ id: String, at due: MonotonicInstant) {
         stamps += 1
-        targets[id]?.due = due
         targets[id]?.stamp = stamps
         queue.insert(Slot(due: due, id: id, stamp: stamps))
     }
@@ -159,21 +156,7 @@ public actor HealthWatch {
     func ask(_ asks: [Ask], notify: Bool = true) async {
         guard !asks.isEmpty else { return }
         let probe = self.probe
-        let answers = await withTaskGroup(of: (Ask, Int?).self) { group in
-            var next = asks.makeIterator()
-            var inFlight = 0
-            var answers: [(Ask, Int?)] = []
-            while true {
-                while inFlight < limit, let a = next.next() {
-                    group.addTask { (a, await probe.transport.status(a.url, timeout: HealthProbe.timeout(a.check))) }
-                    inFlight += 1
-                }
-                guard let answer = await group.next() else { break }
-                inFlight -= 1
-                answers.append(answer)
-            }
-            return answers
-        }
+        let answers = await asks.concurrentMap(limit: limit) { a in (a, await probe.status(a.url, check: a.check)) }
         for (ask, status) in answers.sorted(by: { $0.0.id < $1.0.id }) { await record(ask, status: status, notify: notify) }
     }
 
@@ -187,7 +170,7 @@ public actor HealthWatch {
             var inFlight = 0
             while !Task.isCancelled {
                 for a in takeDue(max: limit - inFlight) {
-                    group.addTask { .answer(a, await probe.transport.status(a.url, timeout: HealthProbe.timeout(a.check))) }
+                    group.addTask { .answer(a, await probe.status(a.url, check: a.check)) }
                     inFlight += 1
                 }
                 switch await group.next() {

@@ -43,7 +43,7 @@ public enum Planner {
         func isReady(_ c: ObservedContainer?) -> Bool { c.map { $0.running && ready.contains($0.id) } ?? false }
         /// Ready and passing its checks: what a rollout's availability budget counts. One failing
         /// within its grace serves on, but may be gone in seconds (a stall the whole fleet shares).
-        func isSound(_ c: ObservedContainer?) -> Bool { isReady(c) && !health.failingChecks.contains(c!.id) }
+        func isSound(_ c: ObservedContainer?) -> Bool { c.map { isReady($0) && !health.failingChecks.contains($0.id) } ?? false }
         /// A replica on a draining node, or holding a GPU out of service, moves like an outdated
         /// one: its successor is up first.
         func moving(_ c: ObservedContainer) -> Bool {

@@ -293,33 +293,12 @@ public struct Reconciler: Sendable {
     func list(_ name: String, _ spec: NodeSpec) async -> NodeObservation {
         do {
             let runtime = try await runtimes.runtime(for: spec.engine)
+            // A node whose engine does not answer within seconds is a failed check, not a stalled pass.
             let containers = try await runtime.listContainers(timeout: observeTimeout)
             return .reachable(containers.compactMap { ObservedContainer($0, node: name) })
         } catch {
             await runtimes.forget(spec.engine)
             return .unreachable("\(error)")
-        }
-    }
-
-    /// One labelled list call per node, all nodes at once.
-    public func observe(_ nodes: [(name: String, spec: NodeSpec)]) async -> [String: NodeObservation] {
-        await withTaskGroup(of: (String, NodeObservation).self) { group in
-            for (name, spec) in nodes {
-                group.addTask {
-                    do {
-                        let runtime = try await runtimes.runtime(for: spec.engine)
-                        // A node whose engine does not answer within seconds is a failed check, not a stalled pass.
-                        let containers = try await runtime.listContainers(timeout: observeTimeout)
-                        return (name, .reachable(containers.compactMap { ObservedContainer($0, node: name) }))
-                    } catch {
-                        await runtimes.forget(spec.engine)
-                        return (name, .unreachable("\(error)"))
-                    }
-                }
-            }
-            var result: [String: NodeObservation] = [:]
-            for await (name, observation) in group { result[name] = observation }
-            return result
         }
     }
 
@@ -377,26 +356,14 @@ public struct Reconciler: Sendable {
 
     /// Runs `actions` against one engine, at most `limit` at a time.
     func runBounded(_ actions: [Action], engine: EngineEndpoint, node: String, limit: Int) async -> [ActionResult] {
-        await withTaskGroup(of: ActionResult.self) { group in
-            var results: [ActionResult] = []
-            var next = actions.makeIterator()
-            func launch(_ action: Action) {
-                group.addTask {
-                    do {
-                        let runtime = try await runtimes.runtime(for: engine)
-                        let outcome = try await run(action, on: runtime, node: node)
-                        return ActionResult(action: action, error: nil, waiting: outcome.waiting, created: outcome.created)
-                    } catch {
-                        return ActionResult(action: action, error: "\(error)")
-                    }
-                }
+        await actions.concurrentMap(limit: limit) { action in
+            do {
+                let runtime = try await runtimes.runtime(for: engine)
+                let outcome = try await run(action, on: runtime, node: node)
+                return ActionResult(action: action, error: nil, waiting: outcome.waiting, created: outcome.created)
+            } catch {
+                return ActionResult(action: action, error: "\(error)")
             }
-            for _ in 0..<max(1, limit) { if let a = next.next() { launch(a) } }
-            for await r in group {
-                results.append(r)
-                if let a = next.next() { launch(a) }
-            }
-            return results
         }
     }
 
