@@ -50,7 +50,7 @@ public final class ControlLoop: Service, Sendable {
         var companions: [any Service] = [
             leadership,
             SnapshotService(options: options, leadership: leadership, metrics: metrics, logger: logger),
-            EngineEventService(pool: pool, wake: wake, latest: latest, forget: { [reconciler] in await reconciler.forget($0) }),
+            EngineEventService(pool: pool, wake: wake, latest: latest, forget: { [reconciler] in reconciler.forget($0) }),
         ]
         if let watch = reconciler.watch { companions.append(HealthWatchService(watch: watch)) }
         if let interval = options.imageInterval { companions.append(ImageKeeperService(keeper: keeper, latest: latest, interval: interval, wake: wake)) }
@@ -114,13 +114,13 @@ public final class ControlLoop: Service, Sendable {
                     tracker = NodeHealthTracker(options: options.failover, previous: previous)
                     gateways = GatewaySync(stateFolder: options.stateFolder, logger: logger)
                     // What a replica answered while another controller led says nothing now.
-                    await reconciler.forgetHealth()
+                    reconciler.forgetHealth()
                     logger.notice("leading with epoch \(epoch)", metadata: ["epoch": "\(epoch)"])
                     try? store.record(events: [Event(time: Date(), revision: nil, kind: nil, name: nil, reason: Reason.leaderElected.rawValue,
                                                      message: "\(options.identity) leads with epoch \(epoch)")])
                 } else {
                     logger.warning("lost the lease to \(lease.holder); waiting")
-                    await reconciler.forgetHealth()  // a standby asks no replica
+                    reconciler.forgetHealth()  // a standby asks no replica
                 }
                 wasLeader = isLeader
             }
@@ -256,6 +256,7 @@ public final class ControlLoop: Service, Sendable {
                 previous = status
                 await board.update(status: status, at: now)
                 metrics.record(pass: pass, status: output, duration: duration)
+                if let watch = reconciler.watch { metrics.record(healthWatch: watch.backlog()) }
                 nPlusOne.update(desired: desired, nodes: status.nodes, holds: gates.holds, revision: revision, metrics: metrics)
                 try autoRollback(status.deployments, objects: objects, pass: pass, store: store, logger: logger)
                 if lastPrune.map({ ContinuousClock.now - $0 > .seconds(3600) }) ?? true {
@@ -273,7 +274,7 @@ public final class ControlLoop: Service, Sendable {
                 logger.warning("\(lost)")
                 leadership.lost(to: lost.holder)
                 wasLeader = false
-                await reconciler.forgetHealth()
+                reconciler.forgetHealth()
                 await board.update(leader: false, holder: lost.holder)
                 continue
             } catch {

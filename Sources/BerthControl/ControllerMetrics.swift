@@ -91,6 +91,14 @@ public final class ControllerMetrics: Sendable {
         }
     }
 
+    /// How far behind the health watch is (see `HealthWatch.Backlog`).
+    func record(healthWatch b: HealthWatch.Backlog) {
+        gauge("health_checks_watched", "Replicas whose health the controller checks beside its passes.", []).set(to: Double(b.watched))
+        gauge("health_checks_in_flight", "Health checks sent and not answered yet.", []).set(to: Double(b.asking))
+        gauge("health_checks_due", "Replicas whose health check is due and not sent yet (a backlog).", []).set(to: Double(b.due))
+        gauge("health_check_lag_seconds", "How long the longest-waiting due health check has waited to be sent.", []).set(to: b.lag.seconds)
+    }
+
     /// The replicas' own figures, summed per node and per deployment. Series of nodes and
     /// deployments no longer reported are dropped.
     func record(telemetry: TelemetrySummary) {

@@ -1,5 +1,6 @@
 import BerthReconciler
 import BerthStore
+import BerthRuntime
 import Foundation
 import ServiceLifecycle
 

@@ -1,6 +1,7 @@
 import BerthDocker
 import BerthModel
 import BerthReconciler
+import BerthRuntime
 import BerthStore
 import Foundation
 import Logging
@@ -32,9 +33,9 @@ final class EngineEventService: Service, Sendable {
     let latest: LatestPass
     let clock: any Clock<Duration>
     /// Called with a replica that died: it is asked afresh, not taken as ready for the rest of its interval.
-    let forget: @Sendable (String) async -> Void
+    let forget: @Sendable (String) -> Void
 
-    init(pool: ClientPool, wake: WakeUps, latest: LatestPass, forget: @escaping @Sendable (String) async -> Void = { _ in },
+    init(pool: ClientPool, wake: WakeUps, latest: LatestPass, forget: @escaping @Sendable (String) -> Void = { _ in },
          clock: any Clock<Duration> = ContinuousClock()) {
         self.pool = pool
         self.wake = wake
@@ -69,7 +70,7 @@ final class EngineEventService: Service, Sendable {
                         // The engine sends `die` before its container list shows the exit (10–200 ms
                         // later): a pass woken at once would list the container running. Its
                         // inspect answers only once the exit is recorded.
-                        await forget(event.actor.id)
+                        forget(event.actor.id)
                         if event.action == "die" { _ = try? await client.inspectContainer(event.actor.id) }
                         wake.post("\(event.action) \(event.actor.attributes["name"] ?? event.actor.id) on \(name)")
                     }

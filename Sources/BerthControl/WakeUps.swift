@@ -1,15 +1,5 @@
+import BerthRuntime
 import Foundation
-
-/// A value shared with background tasks.
-final class Locked<Value: Sendable>: @unchecked Sendable {
-    private let lock = NSLock()
-    private var _value: Value
-    init(_ value: Value) { _value = value }
-    var value: Value {
-        get { lock.lock(); defer { lock.unlock() }; return _value }
-        set { lock.lock(); _value = newValue; lock.unlock() }
-    }
-}
 
 /// Why the loop should run a pass early: the first event since the last look, others folded in.
 final class WakeUps: @unchecked Sendable {

@@ -68,7 +68,7 @@ public struct HealthProbe: Sendable {
         var ready = Set<String>()
         var asks: [(id: String, node: NodeSpec, deployment: DeploymentSpec, hostPort: Int)] = []
         let running = observed.values.flatMap(\.containers).filter { $0.running && $0.state != "paused" }
-        let remembered = await memory?.recall(running.map { ($0.id, $0.seenRunningFor) }, now: now) ?? [:]
+        let remembered = memory?.recall(running.map { ($0.id, $0.seenRunningFor) }, now: now) ?? [:]
         for c in running {
             guard let node = nodes[c.node], let d = deployments[c.deployment] else { continue }
             if let last = remembered[c.id], last.failures == 0, now - last.answered < .seconds(max(1, d.health.intervalSeconds)) {
@@ -82,7 +82,7 @@ public struct HealthProbe: Sendable {
         }.compactMap { $0 })
         guard let memory else { return ready.union(answered) }
         let policies = Dictionary(asks.map { ($0.id, $0.deployment.health) }, uniquingKeysWith: { a, _ in a })
-        let stillIn = await memory.record(asked: policies, ready: answered, running: Set(running.map(\.id)), now: now)
+        let stillIn = memory.record(asked: policies, ready: answered, running: Set(running.map(\.id)), now: now)
         return ready.union(answered).union(stillIn)
     }
 }
@@ -95,12 +95,12 @@ extension HealthProbe {
     /// than emptying it — and one it never asked is not ready.
     /// `seenAt`: when `observed` was listed (its containers' ages are as of then; default `now`).
     public static func remembered(_ observed: [String: NodeObservation], desired: [Resource], memory: ProbeMemory,
-                                  seenAt: MonotonicInstant? = nil, now: MonotonicInstant) async -> Set<String> {
+                                  seenAt: MonotonicInstant? = nil, now: MonotonicInstant) -> Set<String> {
         let deployments = Dictionary(desired.compactMap { r in r.deployment.map { (r.name, $0) } }, uniquingKeysWith: { a, _ in a })
         let running = observed.values.flatMap(\.containers).filter { $0.running && $0.state != "paused" }
         // A container first seen in this listing is 0 s old as of `seenAt`: an answer it gave
         // after that is from its current run, however much later `now` is.
-        let remembered = await memory.recall(running.map { ($0.id, $0.seenRunningFor) }, now: seenAt ?? now)
+        let remembered = memory.recall(running.map { ($0.id, $0.seenRunningFor) }, now: seenAt ?? now)
         var ready = Set<String>()
         for c in running {
             guard let d = deployments[c.deployment], let e = remembered[c.id] else { continue }
@@ -113,7 +113,9 @@ extension HealthProbe {
 /// When each replica last answered its health check with 200, and how many checks it has failed
 /// since, for `HealthProbe.ready`: what lets a pass skip replicas checked within their
 /// deployment's interval, and keeps a ready replica in service through a short run of failures.
-public actor ProbeMemory {
+/// Behind a lock rather than an actor: the health watch records thousands of answers a second
+/// from the threads they arrive on.
+public final class ProbeMemory: Sendable {
     public struct Entry: Sendable, Equatable {
         /// When it last answered 200.
         public var answered: MonotonicInstant
@@ -122,7 +124,7 @@ public actor ProbeMemory {
     }
 
     /// Container id → its last 200 and the failures since.
-    private var entries: [String: Entry] = [:]
+    private let entries = Locked<[String: Entry]>([:])
 
     public init() {}
 
@@ -137,13 +139,15 @@ public actor ProbeMemory {
     /// The remembered entries of `containers` (id, seconds seen running) that still hold: one
     /// from before a container's current run began (it restarted) does not.
     func recall(_ containers: [(id: String, runningFor: TimeInterval?)], now: MonotonicInstant) -> [String: Entry] {
-        var result: [String: Entry] = [:]
-        for (id, runningFor) in containers {
-            guard let e = entries[id] else { continue }
-            if let runningFor, now - e.answered > .seconds(runningFor) { continue }
-            result[id] = e
+        entries.withLock { entries in
+            var result: [String: Entry] = [:]
+            for (id, runningFor) in containers {
+                guard let e = entries[id] else { continue }
+                if let runningFor, now - e.answered > .seconds(runningFor) { continue }
+                result[id] = e
+            }
+            return result
         }
-        return result
     }
 
     /// Keeps the answers of the replicas asked (each with its deployment's check) and forgets
@@ -159,31 +163,36 @@ public actor ProbeMemory {
 
     /// Keeps one answer: a 200 starts afresh; a failure keeps a replica that answered 200 within
     /// its grace. Returns whether the replica is in service now.
+    @discardableResult
     public func record(_ id: String, check: HealthCheck, ok: Bool, now: MonotonicInstant) -> Bool {
-        if ok {
-            entries[id] = Entry(answered: now)
+        entries.withLock { entries in
+            if ok {
+                entries[id] = Entry(answered: now)
+                return true
+            }
+            guard var e = entries[id], now - e.answered < Self.grace(check) else {
+                entries[id] = nil
+                return false
+            }
+            e.failures += 1
+            entries[id] = e
             return true
         }
-        guard var e = entries[id], now - e.answered < Self.grace(check) else {
-            entries[id] = nil
-            return false
-        }
-        e.failures += 1
-        entries[id] = e
-        return true
     }
 
     /// Forgets every replica but the `running` ones.
     public func retain(_ running: Set<String>) {
-        for id in entries.keys where !running.contains(id) { entries[id] = nil }
+        entries.withLock { entries in
+            for id in entries.keys where !running.contains(id) { entries[id] = nil }
+        }
     }
 
     /// Replicas in service that failed their latest checks.
-    public func failing() -> [String: Entry] { entries.filter { $0.value.failures > 0 } }
+    public func failing() -> [String: Entry] { entries.withLock { $0.filter { $0.value.failures > 0 } } }
 
     /// Forgets one container (its engine reported it died or stopped): the next call asks it.
-    public func forget(_ id: String) { entries[id] = nil }
+    public func forget(_ id: String) { entries.withLock { $0[id] = nil } }
 
     /// Forgets everything: the next call asks every replica (a new leader's first pass).
-    public func forgetAll() { entries = [:] }
+    public func forgetAll() { entries.withLock { $0 = [:] } }
 }

@@ -107,13 +107,13 @@ public struct Reconciler: Sendable {
     }
 
     /// A replica's engine said it died, stopped or was removed: what it answered before says nothing.
-    public func forget(_ id: String) async {
-        if let watch { await watch.forget(id) } else { await probeMemory.forget(id) }
+    public func forget(_ id: String) {
+        if let watch { watch.forget(id) } else { probeMemory.forget(id) }
     }
 
     /// Forgets every replica's answers (this controller starts or stops leading).
-    public func forgetHealth() async {
-        if let watch { await watch.reset() } else { await probeMemory.forgetAll() }
+    public func forgetHealth() {
+        if let watch { watch.reset() } else { probeMemory.forgetAll() }
     }
 
     /// What one pass saw, planned and did.
@@ -164,12 +164,12 @@ public struct Reconciler: Sendable {
         let ready: Set<String>
         if let watch {
             await watch.track(observed, desired: desired, seenAt: seenAt)
-            ready = await HealthProbe.remembered(observed, desired: desired, memory: probeMemory, seenAt: seenAt, now: clock.now)
+            ready = HealthProbe.remembered(observed, desired: desired, memory: probeMemory, seenAt: seenAt, now: clock.now)
         } else {
             ready = await probe.ready(observed, desired: desired, memory: probeMemory, now: clock.now)
         }
         var verdicts = await health?(observed, ready) ?? FleetHealth()
-        verdicts.failingChecks = Set(await probeMemory.failing().keys).intersection(ready)
+        verdicts.failingChecks = Set(probeMemory.failing().keys).intersection(ready)
         var plan = Planner.plan(desired: desired, observed: observed, ready: ready, revision: revision, epoch: epoch,
                                 now: clock.date, health: verdicts)
         await noteFailingChecks(&plan, observed: observed, desired: desired)
@@ -227,7 +227,7 @@ public struct Reconciler: Sendable {
     /// Sets the phase of the replica planned as `container`.
     /// Says on each ready replica that is failing its checks how far it is from leaving the gateway.
     func noteFailingChecks(_ plan: inout Plan, observed: [String: NodeObservation], desired: [Resource]) async {
-        let failing = await probeMemory.failing()
+        let failing = probeMemory.failing()
         guard !failing.isEmpty else { return }
         let checks = Dictionary(uniqueKeysWithValues: desired.compactMap { r in r.deployment.map { (r.name, $0.health) } })
         let names = Dictionary(observed.values.flatMap(\.containers).map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })

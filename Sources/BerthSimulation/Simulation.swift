@@ -245,7 +245,7 @@ public final class Simulation {
             await pass(c, epoch: epoch)
             if !(lease.holder == c.name && lease.epoch == epoch && clock.elapsed < lease.expires) {
                 c.epoch = nil
-                await c.reconciler.forgetHealth()
+                c.reconciler.forgetHealth()
                 log("\(c.name) learns it lost the lease")
             }
         } else if lease.holder == nil || now >= lease.expires || lease.holder == c.name {
@@ -253,7 +253,7 @@ public final class Simulation {
             c.epoch = lease.epoch
             // A new leader starts from the stored status, as the controller does, and asks every replica afresh.
             c.tracker = makeTracker()
-            await c.reconciler.forgetHealth()
+            c.reconciler.forgetHealth()
             log("\(c.name) takes the lease, epoch \(lease.epoch)")
             await pass(c, epoch: lease.epoch)
         }

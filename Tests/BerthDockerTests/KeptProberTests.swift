@@ -134,6 +134,37 @@ struct KeptProberTests {
         #expect(closed < .seconds(10), "nothing listens: refused at once, not after the 20 s timeout: \(closed)")
     }
 
+    @Test func aHungReplicaOnAKeptConnectionCostsOneTimeoutNotTwo() async throws {
+        let replica = try Replica()
+        let prober = KeptProber()
+        defer { prober.closeAll() }
+        #expect(await prober.status(replica.url("/ready"), timeout: .seconds(20)) == 200)
+        #expect(prober.kept == 1)
+        let before = try replica.connections()
+        #expect(await prober.status(replica.url("/hang"), timeout: .milliseconds(300)) == nil)
+        // A closed kept connection is worth a second try on a new one; a check that timed out on
+        // it is not (that doubled what a hung replica cost the watch).
+        #expect(try replica.connections() == before + 1, "no new connection for a retry; one for this question")
+    }
+
+    @Test func checksAnswerOnTheEventLoopWithoutATask() async throws {
+        let replica = try Replica()
+        let prober = KeptProber()
+        defer { prober.closeAll() }
+        func check(_ path: String, timeout: Duration = .seconds(20)) async -> Int? {
+            await withCheckedContinuation { done in prober.check(replica.url(path), timeout: timeout) { done.resume(returning: $0) } }
+        }
+        let before = try replica.connections()
+        for _ in 0..<10 { #expect(await check("/ready") == 200) }
+        try replica.set(503)
+        #expect(await check("/ready") == 503)
+        #expect(await check("/hang", timeout: .milliseconds(300)) == nil)
+        #expect(await check("http-not-a-url") == nil, "an address it cannot ask answers at once, as nothing")
+        #expect(try replica.connections() == before + 1 + 2, "one connection for the checks, one for each curl question")
+        replica.stop()
+        #expect(await check("/ready") == nil)
+    }
+
     @Test func urlsSplitAsTheyShould() {
         func split(_ url: String) -> String? { KeptProber.parse(url).map { "\($0.0.host)|\($0.0.port)|\($0.1)" } }
         #expect(split("http://10.0.0.11:21000/v2/health/ready") == "10.0.0.11|21000|/v2/health/ready")

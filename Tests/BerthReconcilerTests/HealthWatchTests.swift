@@ -43,7 +43,7 @@ struct HealthWatchTests {
         // A new leader's first pass: the watch knows nothing; tracking asks both before it returns.
         await watch.track(observed, desired: desired)
         #expect(prober.count(21000) == 1 && prober.count(21001) == 1)
-        let ready = await HealthProbe.remembered(observed, desired: desired, memory: memory, now: clock.now)
+        let ready = HealthProbe.remembered(observed, desired: desired, memory: memory, now: clock.now)
         #expect(ready == ["c21000"])
         // The next pass asks nothing: both are known.
         await watch.track(observed, desired: desired)
@@ -59,7 +59,7 @@ struct HealthWatchTests {
             let (watch, _, memory, desired, observed, _) = Self.setup(ports: ports, clock: SystemClock())
             let loop = Task { await watch.run(tick: .microseconds(50)) }
             await watch.track(observed, desired: desired)
-            let ready = await HealthProbe.remembered(observed, desired: desired, memory: memory, now: .now)
+            let ready = HealthProbe.remembered(observed, desired: desired, memory: memory, now: .now)
             loop.cancel()
             await loop.value
             #expect(ready.count == ports.count, "round \(round): \(ready.count) of \(ports.count) known after the pass tracked them")
@@ -78,7 +78,7 @@ struct HealthWatchTests {
         clock.advance(by: .milliseconds(20))
         await watch.track(observed, desired: desired, seenAt: seenAt)
         clock.advance(by: .milliseconds(20))
-        #expect(await HealthProbe.remembered(observed, desired: desired, memory: memory, seenAt: seenAt, now: clock.now) == ["c21000"])
+        #expect(HealthProbe.remembered(observed, desired: desired, memory: memory, seenAt: seenAt, now: clock.now) == ["c21000"])
         #expect(await watch.round() == 0, "not taken for a restart either")
     }
 
@@ -103,6 +103,18 @@ struct HealthWatchTests {
         #expect(await watch.round() == 0, "ready now: back on its interval")
     }
 
+    @Test func theBacklogSaysHowFarBehindTheChecksAre() async {
+        let clock = ManualClock()
+        let (watch, _, _, desired, observed, _) = Self.setup(ports: [21000, 21001, 21002], clock: clock)
+        await watch.track(observed, desired: desired)
+        #expect(watch.backlog() == .init(watched: 3, asking: 0, due: 0, lag: .zero))
+        // Nobody sends them (a starved watch): due on their 2 s interval, then waiting.
+        clock.advance(by: .seconds(5))
+        #expect(watch.backlog() == .init(watched: 3, asking: 0, due: 3, lag: .seconds(3)))
+        await watch.round()
+        #expect(watch.backlog() == .init(watched: 3, asking: 0, due: 0, lag: .zero))
+    }
+
     @Test func aReadyReplicaLeavesOnlyWhenItsGraceIsSpent() async {
         let clock = ManualClock()
         let (watch, prober, memory, desired, observed, changes) = Self.setup(ports: [21000], failureThreshold: 3, clock: clock)
@@ -111,13 +123,13 @@ struct HealthWatchTests {
         for second in [2, 4] {
             clock.advance(by: .seconds(2))
             await watch.round()
-            let ready = await HealthProbe.remembered(observed, desired: desired, memory: memory, now: clock.now)
+            let ready = HealthProbe.remembered(observed, desired: desired, memory: memory, now: clock.now)
             #expect(ready == ["c21000"], "failing \(second) s after its last 200: still in service")
         }
         #expect(changes.all.isEmpty)
         clock.advance(by: .seconds(2))
         await watch.round()
-        let ready = await HealthProbe.remembered(observed, desired: desired, memory: memory, now: clock.now)
+        let ready = HealthProbe.remembered(observed, desired: desired, memory: memory, now: clock.now)
         #expect(ready.isEmpty, "6 s without a 200: out")
         #expect(changes.all == ["health check failed past its grace: \(url(21000))"])
         #expect(prober.count(21000) == 4)
@@ -130,7 +142,7 @@ struct HealthWatchTests {
         let (watch, _, memory, desired, observed, _) = Self.setup(ports: [21000, 21001], clock: clock)
         await watch.track(observed, desired: desired)
         clock.advance(by: .seconds(60))
-        let ready = await HealthProbe.remembered(observed, desired: desired, memory: memory, now: clock.now)
+        let ready = HealthProbe.remembered(observed, desired: desired, memory: memory, now: clock.now)
         #expect(ready == ["c21000", "c21001"])
     }
 
@@ -144,22 +156,22 @@ struct HealthWatchTests {
         await watch.track(restarted, desired: desired)
         #expect(prober.count(21000) == 2 && prober.count(21001) == 1)
         // Its engine said it died: not ready until asked again, which is at once.
-        await watch.forget("c21001")
-        #expect(await HealthProbe.remembered(observed, desired: desired, memory: memory, now: clock.now) == ["c21000"])
+        watch.forget("c21001")
+        #expect(HealthProbe.remembered(observed, desired: desired, memory: memory, now: clock.now) == ["c21000"])
         #expect(await watch.round() == 1 && prober.count(21001) == 2)
-        #expect(await HealthProbe.remembered(observed, desired: desired, memory: memory, now: clock.now) == ["c21000", "c21001"])
+        #expect(HealthProbe.remembered(observed, desired: desired, memory: memory, now: clock.now) == ["c21000", "c21001"])
         // Gone from the listing: no longer asked, nor remembered.
         let one: [String: NodeObservation] = ["a": .reachable([ProbeIntervalTests.container(21000)])]
         await watch.track(one, desired: desired)
-        #expect(await watch.count == 1)
+        #expect(watch.count == 1)
         clock.advance(by: .seconds(10))
         await watch.round()
         #expect(prober.count(21001) == 2)
         // A standby asks nobody.
-        await watch.reset()
+        watch.reset()
         clock.advance(by: .seconds(10))
         #expect(await watch.round() == 0 && prober.count(21000) == 3)
-        #expect(await HealthProbe.remembered(one, desired: desired, memory: memory, now: clock.now).isEmpty)
+        #expect(HealthProbe.remembered(one, desired: desired, memory: memory, now: clock.now).isEmpty)
     }
 
     @Test func aHungReplicaHoldsOneSlotAndDelaysNoOther() async throws {
@@ -201,7 +213,7 @@ struct HealthWatchTests {
         func others(reach count: Int) async -> Bool {
             let deadline = ContinuousClock.now + .seconds(180)
             while ContinuousClock.now < deadline {
-                if ports.dropFirst().allSatisfy({ prober.inner.count($0) >= count }), await watch.asking == 1 { return true }
+                if ports.dropFirst().allSatisfy({ prober.inner.count($0) >= count }), watch.asking == 1 { return true }
                 try? await Task.sleep(for: .milliseconds(5))
             }
             return false
@@ -212,7 +224,7 @@ struct HealthWatchTests {
         }
         #expect(prober.inner.count(21000) == 2, "the hung check is still out, and not sent again meanwhile")
         // Still in service: its grace (3 s) counts from its last 200, and a check still out is no failure.
-        #expect(await HealthProbe.remembered(observed, desired: desired, memory: memory, now: clock.now).count == ports.count)
+        #expect(HealthProbe.remembered(observed, desired: desired, memory: memory, now: clock.now).count == ports.count)
         loop.cancel()
         await loop.value
     }

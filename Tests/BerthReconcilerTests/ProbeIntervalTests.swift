@@ -69,7 +69,7 @@ struct ProbeIntervalTests {
         // Its engine said it died (and it restarted before the next listing): asked again at once.
         _ = await probe.ready(observed, desired: desired, memory: memory, now: clock.now)
         #expect(prober.count(21000) == 5, "within its interval")
-        await memory.forget("c21000")
+        memory.forget("c21000")
         _ = await probe.ready(observed, desired: desired, memory: memory, now: clock.now)
         #expect(prober.count(21000) == 6)
     }
@@ -96,7 +96,7 @@ struct ProbeIntervalTests {
         prober.answers[21000] = 503
         clock.advance(by: .seconds(2))
         #expect(await ready() == ["c21000", "c21001"], "one failure: still in service")
-        #expect(await memory.failing()["c21000"]?.failures == 1)
+        #expect(memory.failing()["c21000"]?.failures == 1)
         // Asked on every pass while failing; passes close together do not spend its grace faster.
         for _ in 0..<10 {
             clock.advance(by: .milliseconds(300))
@@ -107,7 +107,7 @@ struct ProbeIntervalTests {
         prober.answers[21000] = 200
         clock.advance(by: .milliseconds(500))
         #expect(await ready() == ["c21000", "c21001"])
-        #expect(await memory.failing().isEmpty)
+        #expect(memory.failing().isEmpty)
         clock.advance(by: .seconds(1))
         _ = await ready()
         #expect(prober.count(21000) == 13, "answered 1 s ago: not asked")
