@@ -84,8 +84,15 @@ public struct HealthCheck: Codable, Hashable, Sendable {
     /// serving replica out (and put its load on the others).
     public var failureThreshold: Int
 
-    public init(path: String = "/v2/health/ready", port: Int? = nil, intervalSeconds: Int = 2, timeoutSeconds: Int = 2,
-                failureThreshold: Int = 3) {
+    /// A ready replica is asked again every 5 s unless the manifest says otherwise: the cadence
+    /// of the controller's idle passes and node checks. Traffic does not wait for it (nginx skips
+    /// an upstream that fails a request, and a container that dies is out at its engine's event);
+    /// it bounds how long a hung replica stays in service: `failureThreshold` intervals. At
+    /// 8,000 replicas it is 1,600 checks a second; every 2 s was 4,000, a third of a core.
+    public static let defaultIntervalSeconds = 5
+
+    public init(path: String = "/v2/health/ready", port: Int? = nil, intervalSeconds: Int = HealthCheck.defaultIntervalSeconds,
+                timeoutSeconds: Int = 2, failureThreshold: Int = 3) {
         self.path = path
         self.port = port
         self.intervalSeconds = intervalSeconds

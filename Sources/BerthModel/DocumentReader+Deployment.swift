@@ -172,7 +172,7 @@ extension DocumentReader {
         if (portField != nil && port == nil) || (intervalField != nil && interval == nil) || (timeoutField != nil && timeout == nil)
             || (thresholdField != nil && threshold == nil) { ok = false }
         guard ok else { return nil }
-        return HealthCheck(path: path ?? "/v2/health/ready", port: port, intervalSeconds: interval ?? 2, timeoutSeconds: timeout ?? 2,
+        return HealthCheck(path: path ?? "/v2/health/ready", port: port, intervalSeconds: interval ?? HealthCheck.defaultIntervalSeconds, timeoutSeconds: timeout ?? 2,
                            failureThreshold: threshold ?? 3)
     }
 

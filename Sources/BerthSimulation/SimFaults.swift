@@ -14,6 +14,10 @@ struct Fault {
 }
 
 extension Simulation {
+    /// Steps after a stall ends during which a controller may not have asked the replicas again
+    /// yet, and still takes them for failing: one health interval.
+    static let verdictLagSteps = (HealthCheck.defaultIntervalSeconds + 1) / 2
+
     /// Whether a fault that takes replicas out of service (a node down or cut off, replicas
     /// killed, lost or stalled) is in effect or happened within the last `window` steps.
     func disturbed(within window: Int = 0) -> Bool { checks.lastDisturbance >= step - window }
@@ -40,12 +44,13 @@ extension Simulation {
         case 6:
             guard let name = engine.runningNames.randomElement(using: &r) else { return log("fault skipped: nothing runs on \(engine.node)") }
             engine.stall(name, until: clock.elapsed + .seconds(steps * 2))
+            faults.append(Fault(kind: .stalled, until: step + steps + Self.verdictLagSteps))
             checks.disturb(self)
             log("fault: \(name) on \(engine.node) stops answering its health check for ~\(steps * 2) s")
         case 7:
             let seconds = 2 + Int(r.next() % 10)
             for e in engines { e.stall(nil, until: clock.elapsed + .seconds(seconds)) }
-            faults.append(Fault(kind: .stalled, until: step + seconds / 2 + 1))
+            faults.append(Fault(kind: .stalled, until: step + seconds / 2 + 1 + Self.verdictLagSteps))
             checks.disturb(self)
             log("fault: every replica stalls for \(seconds) s")
         case 8:
@@ -84,6 +89,9 @@ extension Simulation {
         let (due, kept) = (faults.filter { $0.until <= step }, faults.filter { $0.until > step })
         faults = kept
         for f in due { heal(f) }
+        // Stalled replicas, or failures a controller saw in a stall and has not checked again
+        // since, disturb every step they last.
+        if faults.contains(where: { if case .stalled = $0.kind { true } else { false } }) { checks.disturb(self) }
     }
 
     /// The end of the fault phase: everything comes back.
@@ -110,7 +118,8 @@ extension Simulation {
         case .slowPulls(let node):
             log("pulls on \(node) are fast again")
         case .stalled:
-            break
+            // Until then a controller may still hold the failures it saw during the stall.
+            checks.disturb(self)
         }
     }
 }

@@ -14,6 +14,8 @@ struct ManifestParsingTests {
         let deployment = try #require(loaded[2].resource.deployment)
         #expect(deployment.replicas == 2)
         #expect(deployment.health.path == "/v2/health/ready")
+        #expect(deployment.health.intervalSeconds == 5 && deployment.health.timeoutSeconds == 2 && deployment.health.failureThreshold == 3,
+                "a ready replica asked every 5 s, out after 3 intervals without a 200")
         #expect(deployment.rollout.maxSurge == .count(1))
         #expect(deployment.gpusPerReplica == nil)
         let model = try #require(loaded[1].resource.model)

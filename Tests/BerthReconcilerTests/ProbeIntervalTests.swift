@@ -75,10 +75,13 @@ struct ProbeIntervalTests {
     }
 
     /// `objects` with the deployment's check failing out after `failureThreshold` failures.
-    static func withHealth(_ objects: [Resource], failureThreshold: Int) -> [Resource] {
+    /// The fleet with every deployment checked every `intervalSeconds` (2 s here: the tests
+    /// below count checks against it, whatever the default is) and out after `failureThreshold`.
+    static func withHealth(_ objects: [Resource], failureThreshold: Int = 3, intervalSeconds: Int = 2) -> [Resource] {
         objects.map { r in
             guard var d = r.deployment else { return r }
             d.health.failureThreshold = failureThreshold
+            d.health.intervalSeconds = intervalSeconds
             return Resource(metadata: r.metadata, spec: .deployment(d))
         }
     }
@@ -87,7 +90,7 @@ struct ProbeIntervalTests {
         let prober = Prober()
         let probe = HealthProbe(prober)
         let memory = ProbeMemory()
-        let desired = fleet(replicas: 2, nodes: ["a"], gpusPerNode: 2)  // every 2 s, 3 intervals of grace (the defaults)
+        let desired = Self.withHealth(fleet(replicas: 2, nodes: ["a"], gpusPerNode: 2))  // every 2 s, 3 intervals of grace
         let clock = ManualClock()
         let observed: [String: NodeObservation] = ["a": .reachable([Self.container(21000), Self.container(21001)])]
         func ready() async -> Set<String> { await probe.ready(observed, desired: desired, memory: memory, now: clock.now) }
