@@ -67,229 +67,203 @@ public final class ControlLoop: Service, Sendable {
     }
 
     public func run() async throws {
-        var logger = self.logger
-        logger[metadataKey: "controller"] = "\(options.identity)"
-        let store = try StateStore.open(path: options.statePath, create: false)
-        // What a leader knows beyond the state (node verdicts, promotions, what nginx runs) is made
-        // afresh from the stored status each time this controller starts to lead: a standby that
-        // waited through a promotion must not act on what it read when it started.
-        var gateways = GatewaySync(stateFolder: options.stateFolder, logger: logger)
-        var tracker = NodeHealthTracker(options: options.failover, previous: FleetStatus(controller: nil, deployments: [], nodes: []))
-        let started = Date()
-        let pseudonyms = try Pseudonyms(stateFolder: options.stateFolder)
-        var previous = (try? store.fleetStatus()) ?? FleetStatus(controller: nil, deployments: [], nodes: [])
-        // Nodes whose engine stopped answering, said once per outage rather than on every pass.
+        // A graceful shutdown wakes a pause at once; a pass in progress finishes first.
+        try await withGracefulShutdownHandler {
+            try await self.loop()
+        } onGracefulShutdown: { [wake] in
+            wake.post("shutting down")
+        }
+    }
+
+    /// What the loop keeps from one pass to the next. What a leader knows beyond the state (node
+    /// verdicts, promotions, what nginx runs) is made afresh from the stored status each time
+    /// this controller starts to lead: a standby that waited through a promotion must not act on
+    /// what it read when it started.
+    struct Memory {
+        var gateways: GatewaySync
+        var tracker: NodeHealthTracker
+        /// The status the last pass stored.
+        var previous: FleetStatus
+        /// Nodes whose engine stopped answering, said once per outage rather than on every pass.
         var unreachableSaid = Set<String>()
-        // Nodes whose listing came late, said once per streak.
+        /// Nodes whose listing came late, said once per streak.
         var lateSaid = Set<String>()
         var epoch: Int64 = 0
         var passes = 0
+        /// The revision the last pass worked on; -2 while standing by.
         var seenRevision: Int64 = -1
         var loggedRevision: Int64 = -1
         var wasLeader = false
-        // Asked before every batch of engine actions: this controller still holds the lease at its epoch.
-        let fence = leadership.fence(store)
         var lastPrune: ContinuousClock.Instant?
         var nPlusOne = NPlusOne()
+    }
+
+    /// Passes while this controller leads, pauses between them, until a graceful shutdown.
+    func loop() async throws {
+        var logger = self.logger
+        logger[metadataKey: "controller"] = "\(options.identity)"
+        let store = try StateStore.open(path: options.statePath, create: false)
+        let started = Date()
+        let pseudonyms = try Pseudonyms(stateFolder: options.stateFolder)
+        var m = Memory(gateways: GatewaySync(stateFolder: options.stateFolder, logger: logger),
+                       tracker: NodeHealthTracker(options: options.failover, previous: FleetStatus(controller: nil, deployments: [], nodes: [])),
+                       previous: (try? store.fleetStatus()) ?? FleetStatus(controller: nil, deployments: [], nodes: []))
+        // Asked before every batch of engine actions: this controller still holds the lease at its epoch.
+        let fence = leadership.fence(store)
         defer { latest.publish(nil) }
 
         while !Task.isShuttingDownGracefully {
             // 1. The lease: only its holder acts.
-            let lease: Lease
-            do {
-                lease = try leadership.step(store)
-            } catch {
-                logger.error("cannot take or renew the lease: \(error)")
-                await board.failed("\(error)")
-                await pause(.seconds(1), store: store, seen: seenRevision)
+            guard await lead(store, &m, logger: logger) else {
+                await pause(.seconds(1), store: store, seen: m.seenRevision)
                 continue
             }
-            let isLeader = lease.holder == options.identity
-            await board.update(leader: isLeader, holder: lease.holder)
-            metrics.setLeader(isLeader)
-            if isLeader != wasLeader {
-                if isLeader {
-                    epoch = lease.epoch
-                    previous = (try? store.fleetStatus()) ?? FleetStatus(controller: nil, deployments: [], nodes: [])
-                    tracker = NodeHealthTracker(options: options.failover, previous: previous)
-                    gateways = GatewaySync(stateFolder: options.stateFolder, logger: logger)
-                    // What a replica answered while another controller led says nothing now.
-                    reconciler.forgetHealth()
-                    logger.notice("leading with epoch \(epoch)", metadata: ["epoch": "\(epoch)"])
-                    try? store.record(events: [Event(time: Date(), revision: nil, kind: nil, name: nil, reason: Reason.leaderElected.rawValue,
-                                                     message: "\(options.identity) leads with epoch \(epoch)")])
-                } else {
-                    logger.warning("lost the lease to \(lease.holder); waiting")
-                    reconciler.forgetHealth()  // a standby asks no replica
-                }
-                wasLeader = isLeader
-            }
-            guard isLeader else {
-                latest.publish(nil)  // the services beside the loop stop acting
-                if passes == 0 || seenRevision != -2 {
-                    logger.info("another controller leads (\(lease.holder), lease until \(lease.expiresAt)); standing by")
-                    seenRevision = -2
-                }
-                await pause(.seconds(1), store: store, seen: seenRevision)
-                continue
-            }
-
             // 2. One pass over the state as stored now.
-            passes += 1
-            let clock = ContinuousClock()
-            let t0 = clock.now
+            m.passes += 1
             var busy = false
             do {
-                let objects = try store.objects()
-                let desired = objects.map(\.resource)
-                let revision = try store.latestRevision() ?? 0
-                if revision != loggedRevision, let r = try store.revision(revision) {
-                    // Who stored it, as a pseudonym: the log may travel further than the state file.
-                    logger.notice("working on revision \(revision) (\(r.origin.rawValue) by \(pseudonyms.user(r.author)))", metadata: ["revision": "\(revision)"])
-                    loggedRevision = revision
-                }
-                seenRevision = revision
-                let (gates, gateProblems) = StoredGates.read(store, desired: desired)
-                for p in gateProblems { logger.error("\(p)") }
-                let (tracker, gateways) = (tracker, gateways)
-                let pass = await reconciler.pass(
-                    desired: desired, revision: revision, epoch: epoch,
-                    health: { observed, ready in
-                        var health = await tracker.evaluate(observed: observed, ready: ready, desired: desired, holds: gates.holds)
-                        gates.apply(to: &health)
-                        return health
-                    },
-                    gate: { plan, observed, ready in await gateways.sync(desired: desired, plan: plan, observed: observed, ready: ready) },
-                    fence: fence)
-                await tracker.progress(plan: pass.plan, results: pass.results)
-                for node in await tracker.takePromotionsDone() { try store.promotionDone(node: node) }
-                // Engine events, images and artifacts, and telemetry work beside the passes on what this one saw.
-                latest.publish(LatestPass.Seen(desired: desired, revision: revision, pass: pass, fence: fence))
-                let now = Date()
-                var output = StatusBuilder.build(pass: pass, objects: objects, revision: revision, previous: previous, now: now)
-                for i in output.nodes.indices {
-                    let d = await tracker.details(output.nodes[i].name)
-                    output.nodes[i].failedChecks = d.failedChecks
-                    output.nodes[i].promoted = d.promoted
-                    output.nodes[i].rejoinedAsStandby = d.demoted
-                    output.nodes[i].images = await keeper.report(output.nodes[i].name)
-                    if let hold = gates.holds[output.nodes[i].name] {
-                        output.nodes[i].hold = hold.draining ? "draining" : hold.cordoned ? "cordoned" : nil
-                    }
-                    if let gpus = gates.gpuHolds[output.nodes[i].name], !gpus.isEmpty {
-                        // Serving on its other GPUs: degraded, not failed (a verdict below overrides it).
-                        output.nodes[i].reason = Reason.gpusOutOfService.rawValue
-                        output.nodes[i].message = gpus.map(\.summary).joined(separator: "; ")
-                        output.nodes[i].gpusOutOfService = gpus.map(\.gpu)
-                    }
-                    if d.notReady {
-                        output.nodes[i].ready = false
-                        output.nodes[i].reason = Reason.nodeFailed.rawValue
-                        output.nodes[i].message = "\(d.failure): \(d.error)"
-                    } else if d.failedChecks > 0 {
-                        // Failing, not declared failed yet: its replicas stay where they are.
-                        output.nodes[i].ready = true
-                        output.nodes[i].reason = Reason.suspect.rawValue
-                        output.nodes[i].message = "\(d.failedChecks) of \(options.failover.failureThreshold) checks failed (\(d.failure)): \(d.error)"
-                    }
-                    if d.promoted { output.nodes[i].role = "active (promoted standby)" }
-                    if d.demoted { output.nodes[i].role = "standby (rejoined)" }
-                }
-                // A node deleted while Berth's containers ran there: they run on unmanaged and unwatched.
-                let desiredNodes = Set(desired.compactMap { $0.node == nil ? nil : $0.name })
-                for n in previous.nodes where !desiredNodes.contains(n.name) && (n.reason == Reason.nodeDeleted.rawValue || n.containers > 0) {
-                    var gone = n
-                    gone.ready = false
-                    gone.role = "deleted"
-                    if n.reason != Reason.nodeDeleted.rawValue {
-                        gone.reason = Reason.nodeDeleted.rawValue
-                        gone.message = "deleted from the desired state while \(n.containers) Berth container(s) ran there: they run on, unmanaged and unwatched"
-                        output.events.append(Event(time: now, revision: revision, kind: "node", name: n.name, type: "Warning", reason: Reason.nodeDeleted.rawValue, message: gone.message))
-                        logger.warning("NodeDeleted: \(gone.message)", metadata: ["node": "\(n.name)"])
-                    }
-                    output.nodes.append(gone)
-                }
-                // Node notices become events and log lines (warnings as warnings), people as pseudonyms.
-                func record(_ notices: [Notice], level: Logger.Level) {
-                    for e in notices {
-                        output.events.append(e.event(at: now, revision: revision))
-                        logger.log(level: e.warning ? .warning : level, "\(e.reason): \(pseudonyms.redact(e.message, names: e.personal))", metadata: ["node": "\(e.name)"])
-                    }
-                }
-                record(await tracker.takeEvents(), level: .notice)
-                for f in await tracker.takeFinished() { metrics.promotionFinished(seconds: f.seconds, succeeded: f.succeeded, deadlineExceeded: f.deadlineExceeded) }
-                output.events += await gateways.takeEvents().map { $0.event(at: now, revision: revision) }
-                record(await keeper.takeEvents(), level: .info)
-                record(await staging.takeEvents(), level: .info)
-                let duration = t0.duration(to: clock.now)
-                let observedByID = Dictionary(pass.observed.values.flatMap(\.containers).map { ($0.id, $0) }, uniquingKeysWith: { a, _ in a })
-                for r in pass.results {
-                    var meta: Logger.Metadata = ["node": "\(r.action.node)", "revision": "\(revision)"]
-                    if let d = StatusBuilder.containerDeployment(r.action, observed: observedByID) { meta["deployment"] = "\(d)" }
-                    if let error = r.error { logger.error("\(r.action) failed: \(error)", metadata: meta) } else { logger.info("\(r.action)", metadata: meta) }
-                }
-                for (node, why) in pass.unreachable where previous.nodes.first(where: { $0.name == node })?.ready != false
-                    && !unreachableSaid.contains(node) {
-                    logger.warning("engine unreachable: \(why)", metadata: ["node": "\(node)", "revision": "\(revision)"])
-                }
-                unreachableSaid = Set(pass.unreachable.map(\.node))
-                for node in pass.late.subtracting(lateSaid).sorted() {
-                    logger.warning("engine has not answered its listing within \(reconciler.lateAfter): planned as last seen, nothing sent to it until it answers (the call goes on, up to \(reconciler.observeTimeout))",
-                                   metadata: ["node": "\(node)", "revision": "\(revision)"])
-                }
-                lateSaid = pass.late
-                for d in output.deployments {
-                    let before = previous.deployments.first { $0.name == d.name }
-                    if before?.rollout != d.rollout || before?.updatedReady != d.updatedReady || before?.ready != d.ready {
-                        logger.info("\(d.rollout.rawValue): \(d.updatedReady)/\(d.desired) ready on \(d.modelVersion), \(d.ready) ready in all",
-                                    metadata: ["deployment": "\(d.name)", "revision": "\(revision)"])
-                    }
-                }
-                let controller = ControllerStatus(
-                    holder: options.identity, epoch: epoch, startedAt: started, lastPassAt: now,
-                    lastPassMilliseconds: Int(duration.components.seconds * 1000 + duration.components.attoseconds / 1_000_000_000_000_000),
-                    passes: passes, revision: revision, listen: await board.listen, promotions: await tracker.promotions,
-                    failover: await tracker.memory())
-                let status = FleetStatus(controller: controller, deployments: output.deployments, nodes: output.nodes,
-                                         gateways: await gateways.statuses)
-                try store.writeStatus(status, events: output.events, holder: options.identity)
-                previous = status
-                await board.update(status: status, at: now)
-                metrics.record(pass: pass, status: output, duration: duration)
-                if let watch = reconciler.watch { metrics.record(healthWatch: watch.backlog()) }
-                nPlusOne.update(desired: desired, nodes: status.nodes, holds: gates.holds, revision: revision, metrics: metrics)
-                try autoRollback(status.deployments, objects: objects, pass: pass, store: store, logger: logger)
-                if lastPrune.map({ ContinuousClock.now - $0 > .seconds(3600) }) ?? true {
-                    lastPrune = .now
-                    if let n = try? store.pruneEvents(olderThanDays: options.eventRetentionDays), n > 0 {
-                        logger.info("pruned \(n) event(s) older than \(options.eventRetentionDays) days")
-                    }
-                }
-                busy = !pass.plan.isNoOp || !pass.deferred.isEmpty || status.deployments.contains { $0.rollout != .complete }
-                    || status.nodes.contains { $0.reason == Reason.suspect.rawValue } || (controller.promotions.contains { $0.state == .running })
-                if passes == 1 || !pass.plan.isNoOp {
-                    logger.debug("pass \(passes) at revision \(revision): \(pass.plan.actions.count) action(s), \(pass.plan.kept.count) kept")
-                }
+                busy = try await pass(store, &m, fence: fence, started: started, pseudonyms: pseudonyms, logger: logger)
             } catch let lost as LeaseLost {
                 logger.warning("\(lost)")
                 leadership.lost(to: lost.holder)
-                wasLeader = false
+                m.wasLeader = false
                 reconciler.forgetHealth()
                 await board.update(leader: false, holder: lost.holder)
                 continue
             } catch {
-                logger.error("pass \(passes) failed: \(error)")
+                logger.error("pass \(m.passes) failed: \(error)")
                 await board.failed("\(error)")
                 busy = true
             }
             // Node checks are passes too: never further apart than the check interval.
             let check = Duration.milliseconds(Int64(options.failover.checkInterval * 1000))
-            await pause(busy ? options.busyInterval : min(options.idleInterval, check), store: store, seen: seenRevision)
+            await pause(busy ? options.busyInterval : min(options.idleInterval, check), store: store, seen: m.seenRevision)
         }
-        if wasLeader {
+        if m.wasLeader {
             leadership.release(store)
-            logger.notice("stopped after \(passes) pass(es); lease released; containers keep running")
+            logger.notice("stopped after \(m.passes) pass(es); lease released; containers keep running")
         }
+    }
+
+    /// Takes or renews the lease; true while this controller holds it. Starting or ceasing to
+    /// lead resets what a leader knows.
+    func lead(_ store: StateStore, _ m: inout Memory, logger: Logger) async -> Bool {
+        let lease: Lease
+        do {
+            lease = try leadership.step(store)
+        } catch {
+            logger.error("cannot take or renew the lease: \(error)")
+            await board.failed("\(error)")
+            return false
+        }
+        let isLeader = lease.holder == options.identity
+        await board.update(leader: isLeader, holder: lease.holder)
+        metrics.setLeader(isLeader)
+        if isLeader != m.wasLeader {
+            if isLeader {
+                m.epoch = lease.epoch
+                m.previous = (try? store.fleetStatus()) ?? FleetStatus(controller: nil, deployments: [], nodes: [])
+                m.tracker = NodeHealthTracker(options: options.failover, previous: m.previous)
+                m.gateways = GatewaySync(stateFolder: options.stateFolder, logger: logger)
+                // What a replica answered while another controller led says nothing now.
+                reconciler.forgetHealth()
+                logger.notice("leading with epoch \(m.epoch)", metadata: ["epoch": "\(m.epoch)"])
+                try? store.record(events: [Event(time: Date(), revision: nil, kind: nil, name: nil, reason: Reason.leaderElected.rawValue,
+                                                 message: "\(options.identity) leads with epoch \(m.epoch)")])
+            } else {
+                logger.warning("lost the lease to \(lease.holder); waiting")
+                reconciler.forgetHealth()  // a standby asks no replica
+            }
+            m.wasLeader = isLeader
+        }
+        guard isLeader else {
+            latest.publish(nil)  // the services beside the loop stop acting
+            if m.passes == 0 || m.seenRevision != -2 {
+                logger.info("another controller leads (\(lease.holder), lease until \(lease.expiresAt)); standing by")
+                m.seenRevision = -2
+            }
+            return false
+        }
+        return true
+    }
+
+    /// One pass: reconcile the state as stored now, then store the fleet's status and events.
+    /// Returns whether the fleet is busy (the next pass comes after `busyInterval`).
+    func pass(_ store: StateStore, _ m: inout Memory, fence: @escaping Fence, started: Date, pseudonyms: Pseudonyms,
+              logger: Logger) async throws -> Bool {
+        let clock = ContinuousClock()
+        let t0 = clock.now
+        let objects = try store.objects()
+        let desired = objects.map(\.resource)
+        let revision = try store.latestRevision() ?? 0
+        if revision != m.loggedRevision, let r = try store.revision(revision) {
+            // Who stored it, as a pseudonym: the log may travel further than the state file.
+            logger.notice("working on revision \(revision) (\(r.origin.rawValue) by \(pseudonyms.user(r.author)))", metadata: ["revision": "\(revision)"])
+            m.loggedRevision = revision
+        }
+        m.seenRevision = revision
+        let (gates, gateProblems) = StoredGates.read(store, desired: desired)
+        for p in gateProblems { logger.error("\(p)") }
+        let (tracker, gateways) = (m.tracker, m.gateways)
+        let pass = await reconciler.pass(
+            desired: desired, revision: revision, epoch: m.epoch,
+            health: { observed, ready in
+                var health = await tracker.evaluate(observed: observed, ready: ready, desired: desired, holds: gates.holds)
+                gates.apply(to: &health)
+                return health
+            },
+            gate: { plan, observed, ready in await gateways.sync(desired: desired, plan: plan, observed: observed, ready: ready) },
+            fence: fence)
+        await tracker.progress(plan: pass.plan, results: pass.results)
+        for node in await tracker.takePromotionsDone() { try store.promotionDone(node: node) }
+        // Engine events, images and artifacts, and telemetry work beside the passes on what this one saw.
+        latest.publish(LatestPass.Seen(desired: desired, revision: revision, pass: pass, fence: fence))
+        let now = Date()
+        var output = StatusBuilder.build(pass: pass, objects: objects, revision: revision, previous: m.previous, now: now)
+        await describeNodes(&output.nodes, tracker: tracker, gates: gates)
+        let deleted = Self.deletedNodes(previous: m.previous, desired: desired, now: now, revision: revision)
+        output.nodes += deleted.nodes
+        output.events += deleted.events
+        for e in deleted.events { logger.warning("NodeDeleted: \(e.message)", metadata: ["node": "\(e.name ?? "")"]) }
+        // Node notices become events and log lines (warnings as warnings), people as pseudonyms.
+        func record(_ notices: [Notice], level: Logger.Level) {
+            for e in notices {
+                output.events.append(e.event(at: now, revision: revision))
+                logger.log(level: e.warning ? .warning : level, "\(e.reason): \(pseudonyms.redact(e.message, names: e.personal))", metadata: ["node": "\(e.name)"])
+            }
+        }
+        record(await tracker.takeEvents(), level: .notice)
+        for f in await tracker.takeFinished() { metrics.promotionFinished(seconds: f.seconds, succeeded: f.succeeded, deadlineExceeded: f.deadlineExceeded) }
+        output.events += await gateways.takeEvents().map { $0.event(at: now, revision: revision) }
+        record(await keeper.takeEvents(), level: .info)
+        record(await staging.takeEvents(), level: .info)
+        let duration = t0.duration(to: clock.now)
+        report(pass, deployments: output.deployments, revision: revision, &m, logger: logger)
+        let controller = ControllerStatus(
+            holder: options.identity, epoch: m.epoch, startedAt: started, lastPassAt: now,
+            lastPassMilliseconds: Int(duration.components.seconds * 1000 + duration.components.attoseconds / 1_000_000_000_000_000),
+            passes: m.passes, revision: revision, listen: await board.listen, promotions: await tracker.promotions,
+            failover: await tracker.memory())
+        let status = FleetStatus(controller: controller, deployments: output.deployments, nodes: output.nodes,
+                                 gateways: await gateways.statuses)
+        try store.writeStatus(status, events: output.events, holder: options.identity)
+        m.previous = status
+        await board.update(status: status, at: now)
+        metrics.record(pass: pass, status: output, duration: duration)
+        if let watch = reconciler.watch { metrics.record(healthWatch: watch.backlog()) }
+        m.nPlusOne.update(desired: desired, nodes: status.nodes, holds: gates.holds, revision: revision, metrics: metrics)
+        try autoRollback(status.deployments, objects: objects, pass: pass, store: store, logger: logger)
+        if m.lastPrune.map({ ContinuousClock.now - $0 > .seconds(3600) }) ?? true {
+            m.lastPrune = .now
+            if let n = try? store.pruneEvents(olderThanDays: options.eventRetentionDays), n > 0 {
+                logger.info("pruned \(n) event(s) older than \(options.eventRetentionDays) days")
+            }
+        }
+        if m.passes == 1 || !pass.plan.isNoOp {
+            logger.debug("pass \(m.passes) at revision \(revision): \(pass.plan.actions.count) action(s), \(pass.plan.kept.count) kept")
+        }
+        return !pass.plan.isNoOp || !pass.deferred.isEmpty || status.deployments.contains { $0.rollout != .complete }
+            || status.nodes.contains { $0.reason == Reason.suspect.rawValue } || (controller.promotions.contains { $0.state == .running })
     }
 
     /// Returns the deployments whose rollout halted with `autoRollback` to their last good
@@ -314,57 +288,22 @@ public final class ControlLoop: Service, Sendable {
 
     /// Waits up to `interval`, returning early on an engine event, a replica's changed health
     /// verdict (a starting replica became ready: the gateway should have it at once, not at the
-    /// next pass), a new revision, or shutdown.
+    /// next pass), a new revision, or shutdown. Posts resume it at once; a revision stored by
+    /// another process posts nothing, so the store is looked at every `revisionLook`.
     func pause(_ interval: Duration, store: StateStore, seen: Int64) async {
         let deadline = ContinuousClock.now + interval
-        var ticks = 0
-        while ContinuousClock.now < deadline, !Task.isShuttingDownGracefully {
-            if let reason = wake.take() {
+        while !Task.isShuttingDownGracefully {
+            let left = deadline - .now
+            guard left > .zero else { return }
+            if let reason = await wake.wait(upTo: min(left, Self.revisionLook)) {
                 logger.debug("woken: \(reason)")
                 return
             }
-            ticks += 1
-            // A new revision is worth a pass at once; looking costs one small read.
-            if ticks % 4 == 0, seen >= 0, let latest = try? store.latestRevision(), latest != seen { return }
-            try? await Task.sleep(for: .milliseconds(25))
+            // Looking costs one small read.
+            if seen >= 0, let latest = try? store.latestRevision(), latest != seen { return }
         }
     }
-}
 
-/// The N+1 metric, asked again only when the desired revision, a node's readiness or acting
-/// role, or an operator's hold changes (each answer runs the scheduler once per active node), and
-/// not at all beyond `maxNodes` nodes, where `berth plan --fail-any` asks it on demand.
-public struct NPlusOne {
-    static let maxNodes = 256
-    var lastKey = ""
-
-    mutating func update(desired: [Resource], nodes: [NodeStatus], holds: [String: NodeHold], revision: Int64, metrics: ControllerMetrics) {
-        let key = "\(revision)|" + nodes.map { "\($0.name):\($0.ready):\($0.promoted):\($0.rejoinedAsStandby)" }.joined(separator: ",")
-            + "|" + holds.values.map { "\($0.node):\($0.cordoned):\($0.draining)" }.sorted().joined(separator: ",")
-        guard key != lastKey, nodes.count <= Self.maxNodes else { return }
-        lastKey = key
-        metrics.record(nodeLoss: WhatIf.losingAnyOne(Self.fleet(desired: desired, nodes: nodes, holds: holds)))
-    }
-
-    /// The fleet as it stands: failed nodes not ready, promoted standbys acting as actives,
-    /// rejoined nodes as standbys, cordoned and draining nodes taking no replicas. Without a
-    /// stored status (no controller ran yet) every node is ready in its declared role.
-    public static func fleet(desired: [Resource], nodes: [NodeStatus], holds: [String: NodeHold]) -> FleetInput {
-        let seen = Dictionary(nodes.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
-        var fleet = FleetInput(desired, ready: { seen[$0]?.ready ?? true })
-        for i in fleet.nodes.indices {
-            let name = fleet.nodes[i].name
-            if let n = seen[name] {
-                if n.promoted { fleet.nodes[i].spec.role = .active }
-                if n.rejoinedAsStandby { fleet.nodes[i].spec.role = .standby }
-                // GPUs out of service take nothing, in a what-if as in a pass.
-                fleet.nodes[i].outOfService = Set(n.gpusOutOfService ?? [])
-            }
-            if let hold = holds[name] {
-                fleet.nodes[i].cordoned = hold.cordoned
-                fleet.nodes[i].draining = hold.draining
-            }
-        }
-        return fleet
-    }
+    /// How often a pause looks for a revision stored by another process (`berth apply`).
+    static let revisionLook = Duration.milliseconds(100)
 }

@@ -6,51 +6,64 @@ import BerthScheduler
 import BerthStore
 import Foundation
 
-/// One thing `berth doctor` looked at.
-public struct Finding: Codable, Sendable, Hashable {
-    public enum Level: String, Codable, Sendable, Comparable {
-        case ok, warning, failure
-        public static func < (a: Level, b: Level) -> Bool { a.rank < b.rank }
-        var rank: Int { switch self { case .ok: 0; case .warning: 1; case .failure: 2 } }
-    }
-
-    public var level: Level
-    /// `node/NAME`, `deployment/NAME`, `replica/DEPLOYMENT/N`, `gateway/NAME` or `state`.
-    public var target: String
-    public var check: String
-    public var detail: String
-    /// What to do about it; empty when fine.
-    public var advice: String
-}
-
-/// What `berth doctor` checks, and against which limits.
-public struct DoctorOptions: Sendable {
-    /// Only these targets (`node/NAME`, `deployment/NAME`); all when empty.
-    public var focus: String?
-    /// Images larger than this slow down a cold-standby promotion.
-    public var imageBudgetBytes: Int64 = 15_000_000_000
-    public var snapshotMaxAge: TimeInterval = 7200
-    public var minimumFreeDiskBytes: Int64 = 1 << 30
-
-    public init() {}
-}
-
 /// Walks the troubleshooting flow over the stored fleet and the real engines, replicas, state
-/// folder and gateways; reads only.
+/// folder and gateways; reads only. Each step is one method of `Checkup`, in the order an
+/// operator would look: nodes, their staged files, replicas, deployments' artifacts, then, for
+/// the whole fleet only, N+1, the state folder and the gateways.
 public enum Doctor {
     public static func run(store: StateStore, statePath: String, options: DoctorOptions) async -> [Finding] {
-        var findings: [Finding] = []
-        func add(_ level: Finding.Level, _ target: String, _ check: String, _ detail: String, _ advice: String = "") {
-            findings.append(Finding(level: level, target: target, check: check, detail: detail, advice: advice))
-        }
-        let objects = (try? store.objects().map(\.resource)) ?? []
-        let status = (try? store.fleetStatus()) ?? FleetStatus(controller: nil, deployments: [], nodes: [])
-        let nodes = objects.compactMap { r in r.node.map { (name: r.name, spec: $0) } }
-        let deployments = objects.compactMap { r in r.deployment.map { (name: r.name, spec: $0) } }
-        let models = Dictionary(uniqueKeysWithValues: objects.compactMap { r in r.model.map { (r.name, $0) } })
-        func wanted(_ target: String) -> Bool { options.focus == nil || options.focus == target }
-        let focusDeployment = options.focus?.hasPrefix("deployment/") == true ? String(options.focus!.dropFirst("deployment/".count)) : nil
+        var c = Checkup(store: store, statePath: statePath, options: options)
+        await c.checkNodes()
+        c.checkStagedFiles()
+        await c.checkReplicas()
+        c.checkArtifacts()
+        guard options.focus == nil else { return c.findings }
+        c.checkNPlusOne()
+        c.checkStateFolder()
+        c.checkGateways()
+        return c.findings
+    }
+}
 
+/// What `Doctor.run` reads once and each step looks at, and the findings so far.
+struct Checkup {
+    let store: StateStore
+    let statePath: String
+    let options: DoctorOptions
+    let objects: [Resource]
+    let status: FleetStatus
+    let nodes: [(name: String, spec: NodeSpec)]
+    let deployments: [(name: String, spec: DeploymentSpec)]
+    let models: [String: ModelSpec]
+    /// The deployment `--focus deployment/NAME` names.
+    let focusDeployment: String?
+    var findings: [Finding] = []
+    /// The engines that answered, for the replica checks.
+    var clients: [String: DockerClient] = [:]
+
+    init(store: StateStore, statePath: String, options: DoctorOptions) {
+        self.store = store
+        self.statePath = statePath
+        self.options = options
+        objects = (try? store.objects().map(\.resource)) ?? []
+        status = (try? store.fleetStatus()) ?? FleetStatus(controller: nil, deployments: [], nodes: [])
+        nodes = objects.compactMap { r in r.node.map { (name: r.name, spec: $0) } }
+        deployments = objects.compactMap { r in r.deployment.map { (name: r.name, spec: $0) } }
+        models = Dictionary(uniqueKeysWithValues: objects.compactMap { r in r.model.map { (r.name, $0) } })
+        focusDeployment = options.focus?.hasPrefix("deployment/") == true ? String(options.focus!.dropFirst("deployment/".count)) : nil
+    }
+
+    /// The state folder.
+    var folder: String { ControllerOptions.folder(ofStatePath: statePath) }
+
+    mutating func add(_ level: Finding.Level, _ target: String, _ check: String, _ detail: String, _ advice: String = "") {
+        findings.append(Finding(level: level, target: target, check: check, detail: detail, advice: advice))
+    }
+
+    func wanted(_ target: String) -> Bool { options.focus == nil || options.focus == target }
+
+    /// Each node's engine, transport and runtime, and the images it should hold.
+    mutating func checkNodes() async {
         // What each node should hold, as the controller keeps it (ImageRetention).
         let deploymentSpecs = Dictionary(uniqueKeysWithValues: deployments.map { ($0.name, $0.spec) })
         var serving: [String: Set<String>] = [:]
@@ -71,7 +84,6 @@ public enum Doctor {
         let retention = ImageRetention.plan(desired: objects, serving: serving, roles: roles)
 
         // Nodes: engine, transport, runtime, images.
-        var clients: [String: DockerClient] = [:]
         for (name, spec) in nodes {
             let target = "node/\(name)"
             let servesFocus = focusDeployment.map { d in status.deployments.first { $0.name == d }?.replicas.contains { $0.node == name } ?? false } ?? false
@@ -125,8 +137,10 @@ public enum Doctor {
                 }
             }
         }
+    }
 
-        // Staged model files: every node holds what it needs, a standby what a promotion needs.
+    /// Staged model files: every node holds what it needs, a standby what a promotion needs.
+    mutating func checkStagedFiles() {
         let staging = StagingReport.build(desired: objects, status: status, rows: (try? store.stagings()) ?? [])
         for (name, _) in nodes where wanted("node/\(name)") {
             let needed = staging.entries.filter { $0.node == name && $0.neededFor != nil }
@@ -149,8 +163,10 @@ public enum Doctor {
                 add(.ok, target, "staged files", "holds all \(held.count) staged version(s) it needs: " + held.map { "\($0.model)@\($0.version)" }.joined(separator: ", "))
             }
         }
+    }
 
-        // Replicas: GPU environment against the assignment, health endpoints.
+    /// Each replica's GPU environment against its assignment, and its health endpoints.
+    mutating func checkReplicas() async {
         let nodeSpecs = Dictionary(uniqueKeysWithValues: nodes.map { ($0.name, $0.spec) })
         for d in status.deployments where focusDeployment == nil || focusDeployment == d.name {
             guard let spec = deployments.first(where: { $0.name == d.name })?.spec else { continue }
@@ -196,8 +212,10 @@ public enum Doctor {
                 }
             }
         }
+    }
 
-        // Deployments: their versions' artifacts.
+    /// Each deployment's artifacts: verified for its version.
+    mutating func checkArtifacts() {
         for (name, d) in deployments where wanted("deployment/\(name)") && d.replicas > 0 {
             guard let v = models[d.model]?.version(d.version), !v.artifacts.isEmpty else { continue }
             let problems = (try? store.verificationProblems(model: d.model, version: v)) ?? ["verification results cannot be read"]
@@ -207,10 +225,10 @@ public enum Doctor {
                 for p in problems { add(.failure, "deployment/\(name)", "artifacts", p, "verify again with `berth model verify \(d.model)@\(v.version) --node NODE`, or fix the manifest's sha256") }
             }
         }
+    }
 
-        guard options.focus == nil else { return findings }
-
-        // N+1: could the fleet absorb losing any one active node now (standbys plus free GPUs)?
+    /// N+1: could the fleet absorb losing any one active node now (standbys plus free GPUs)?
+    mutating func checkNPlusOne() {
         let losses = WhatIf.losingAnyOne(NPlusOne.fleet(desired: objects, nodes: status.nodes, holds: (try? store.nodeHolds()) ?? [:]))
         let stranded = losses.filter { !$0.fits }
         if losses.isEmpty {
@@ -224,9 +242,10 @@ public enum Doctor {
                     "add a standby with room, or free GPUs on the other actives; `berth plan --fail \(o.lost.joined(separator: ","))` shows where the rest would go")
             }
         }
+    }
 
-        // The state folder, snapshots, the controller, the gateways.
-        let folder = ControllerOptions.folder(ofStatePath: statePath)
+    /// The state folder's disk, the snapshots, the controller's lease, nodes deleted under running replicas.
+    mutating func checkStateFolder() {
         var fs = statvfs()
         if statvfs(folder, &fs) == 0 {
             let free = Int64(fs.f_bavail) * Int64(fs.f_frsize)
@@ -258,6 +277,10 @@ public enum Doctor {
         for n in ((try? store.fleetStatus().nodes) ?? []) where n.reason == Reason.nodeDeleted.rawValue {
             add(.warning, "node/\(n.name)", "deleted node", n.message, "remove its Berth containers on the node (`docker ps --filter label=io.berth.managed-by=berth`), or apply the Node again to manage them")
         }
+    }
+
+    /// Each gateway's nginx: configuration installed, valid and loaded.
+    mutating func checkGateways() {
         for r in objects {
             guard let g = r.gateway else { continue }
             let paths = g.managed ? NginxPaths.managed(stateFolder: folder, gateway: r.name) : NginxPaths.system(gateway: r.name, spec: g)
@@ -274,6 +297,5 @@ public enum Doctor {
                 add(.failure, "gateway/\(r.name)", "nginx", "configuration valid but no nginx master runs", g.managed ? "the controller starts it at its next pass" : "start the system nginx")
             }
         }
-        return findings
     }
 }

@@ -1,7 +1,6 @@
 import BerthModel
 import Foundation
 
-/// Why nginx refused or failed, in nginx's own words.
 /// What went wrong with a gateway's nginx: what kind of failure, and nginx's or the system's own words.
 public struct NginxError: Error, CustomStringConvertible, Sendable {
     public enum Code: String, Sendable {
