@@ -2,17 +2,44 @@ import BerthRuntime
 import BerthModel
 import Foundation
 
+/// Why an action did not go through: what kind of refusal or failure, and its own words.
+/// Callers decide on `code` (and an engine's `runtime` code), never on the text.
+public struct ActionError: Error, Sendable, Equatable, CustomStringConvertible {
+    public enum Code: String, Sendable {
+        /// Not sent: this controller no longer holds the lease at its epoch.
+        case fenced
+        /// Not sent: another container still holds the GPUs or the port it needs.
+        case resourcesHeld
+        /// Sent, and the engine refused or failed it (`runtime` has the engine's code when known).
+        case engine
+    }
+
+    public var code: Code
+    /// The engine's error code, for `.engine`.
+    public var runtime: RuntimeError.Code?
+    public var description: String
+
+    public init(_ code: Code, runtime: RuntimeError.Code? = nil, _ description: String) {
+        self.code = code
+        self.runtime = runtime
+        self.description = description
+    }
+
+    /// Whether anything reached the engine.
+    public var sent: Bool { code == .engine }
+}
+
 /// What happened to one action.
 public struct ActionResult: Sendable {
     public var action: Action
     /// nil when it went through.
-    public var error: String?
+    public var error: ActionError?
     /// Not run yet, and why (its image is being pulled): neither done nor failed.
     public var waiting: String?
     /// The id of the container a create made (or adopted).
     public var created: String?
 
-    public init(action: Action, error: String?, waiting: String? = nil, created: String? = nil) {
+    public init(action: Action, error: ActionError?, waiting: String? = nil, created: String? = nil) {
         self.action = action
         self.error = error
         self.waiting = waiting
@@ -317,7 +344,7 @@ public struct Reconciler: Sendable {
                 group.addTask {
                     func batch(_ actions: [Action]) async -> [ActionResult] {
                         guard !actions.isEmpty else { return [] }
-                        if let refusal = await fence?() { return actions.map { ActionResult(action: $0, error: "not sent: \(refusal)") } }
+                        if let refusal = await fence?() { return actions.map { ActionResult(action: $0, error: ActionError(.fenced, "not sent: \(refusal)")) } }
                         return await runBounded(actions, engine: spec.engine, node: node, limit: perNode)
                     }
                     let removals = await batch(actions.filter { $0.kind == .remove })
@@ -342,7 +369,7 @@ public struct Reconciler: Sendable {
                         else { return true }
                         let why = removals.first { if case .remove(_, holder.id, _, _) = $0.action { true } else { false } }?.error.map { "its removal failed: \($0)" }
                             ?? "it runs and is not being removed"
-                        blocked.append(ActionResult(action: action, error: "not sent: \(holder.name) still holds GPU(s) \(holder.gpus.map(String.init).joined(separator: ",")) or port \(holder.hostPort) (\(why))"))
+                        blocked.append(ActionResult(action: action, error: ActionError(.resourcesHeld, "not sent: \(holder.name) still holds GPU(s) \(holder.gpus.map(String.init).joined(separator: ",")) or port \(holder.hostPort) (\(why))")))
                         return false
                     }
                     return removals + blocked + (await batch(rest))
@@ -362,7 +389,7 @@ public struct Reconciler: Sendable {
                 let outcome = try await run(action, on: runtime, node: node)
                 return ActionResult(action: action, error: nil, waiting: outcome.waiting, created: outcome.created)
             } catch {
-                return ActionResult(action: action, error: "\(error)")
+                return ActionResult(action: action, error: ActionError(.engine, runtime: (error as? RuntimeError)?.code, "\(error)"))
             }
         }
     }

@@ -165,8 +165,11 @@ struct ExecutorGuardTests {
         let engine = RecordingRuntime(failRemovals: [old.id])
         let results = await Reconciler(runtimes: OneRuntime(runtime: engine), prober: NoProbe()).execute(plan, nodes: nodes, occupying: [old.id: old])
         #expect(await engine.calls == ["remove \(old.id)"], "nothing created on its GPU")
+        let remove = results.first { $0.action.isRemove }
+        #expect(remove?.error?.code == .engine && remove?.error?.runtime == .engine && remove?.error?.sent == true, "the engine refused it: \(String(describing: remove?.error))")
         let create = results.first { $0.action.isCreate }
-        #expect(create?.error?.contains("still holds GPU(s) \(old.gpus[0])") == true && create?.error?.contains("driver busy") == true, "\(results.map(\.error))")
+        #expect(create?.error?.code == .resourcesHeld && create?.error?.sent == false)
+        #expect(create?.error?.description.contains("still holds GPU(s) \(old.gpus[0])") == true && create?.error?.description.contains("driver busy") == true, "\(results.map(\.error))")
     }
 
     @Test func aCreate_afterTheRemovalWentThrough_isSent() async {
@@ -185,7 +188,7 @@ struct ExecutorGuardTests {
         let engine = RecordingRuntime()
         let results = await Reconciler(runtimes: OneRuntime(runtime: engine), prober: NoProbe()).execute(creates, nodes: nodes, occupying: [old.id: old])
         #expect(await engine.calls.isEmpty)
-        #expect(results.first?.error?.contains("it runs and is not being removed") == true, "\(results.map(\.error))")
+        #expect(results.first?.error?.code == .resourcesHeld && results.first?.error?.description.contains("it runs and is not being removed") == true, "\(results.map(\.error))")
     }
 }
 

@@ -19,7 +19,7 @@ struct FencingTests {
         })
         #expect(results.count == 2)
         // Had anything been sent, the (absent) engines would have answered "unreachable".
-        #expect(results.allSatisfy { $0.error == "not sent: the controller lease is held by other now" }, "\(results.map(\.error))")
+        #expect(results.allSatisfy { $0.error == ActionError(.fenced, "not sent: the controller lease is held by other now") }, "\(results.map(\.error))")
         #expect(await asked.value >= 1)
     }
 
