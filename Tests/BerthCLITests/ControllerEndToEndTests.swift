@@ -25,11 +25,19 @@ final class ControllerProcess {
         return "http://" + text[range.upperBound...].prefix { !$0.isWhitespace }
     }
 
-    /// SIGTERM, then the exit status.
+    /// SIGTERM, then the exit status. A controller still running a minute later is a failure of
+    /// the test (a graceful stop takes well under a second), and is killed rather than left
+    /// holding its ports.
     @discardableResult func stop() -> Int32 {
         if let status { return status }
         kill(pid, SIGTERM)
-        status = Spawn.wait(pid)
+        if let ended = Spawn.wait(pid, upTo: 60) {
+            status = ended
+        } else {
+            Issue.record("berth controller \(pid) still ran 60 s after SIGTERM; killed. Its log ends: \(text.suffix(1500))")
+            kill(pid, SIGKILL)
+            status = Spawn.wait(pid, upTo: 10) ?? -1
+        }
         return status!
     }
 

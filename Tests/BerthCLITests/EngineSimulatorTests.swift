@@ -19,8 +19,11 @@ struct EngineSimulatorTests {
         let enginePort: Int
 
         init(folder: String, nodes: Int, standby: Int) throws {
+            // The control API on a port the kernel picks (a pick in 23000–23899 met the local
+            // cluster's TLS proxies on 23751–23753 now and then); the engines and replicas on
+            // addresses of their own, from a random base.
             let port = 23_000 + Int.random(in: 0..<900)
-            control = "127.0.0.1:\(port)"
+            control = "127.0.0.1:\(unusedLoopbackPort())"
             enginePort = port + 1000
             log = folder + "/sim.log"
             let binary = BerthProcess.binary.deletingLastPathComponent().appendingPathComponent("berth-engine-sim").path

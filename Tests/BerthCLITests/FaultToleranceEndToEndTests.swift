@@ -5,21 +5,10 @@ import Testing
 /// The controller must never be the cause of an outage: restarts, paused replicas, clock jumps
 /// and a gateway left half-updated, on the local cluster.
 extension LocalClusterEndToEnd.ControllerEndToEndTests {
-    /// A port nobody listens on, for a controller's API.
-    static func freePort() -> Int {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        defer { close(fd) }
-        var addr = sockaddr_in(sin_family: sa_family_t(AF_INET), sin_port: 0, sin_addr: in_addr(s_addr: inet_addr("127.0.0.1")), sin_zero: (0, 0, 0, 0, 0, 0, 0, 0))
-        _ = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
-        var len = socklen_t(MemoryLayout<sockaddr_in>.size)
-        _ = withUnsafeMutablePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &len) } }
-        return Int(UInt16(bigEndian: addr.sin_port))
-    }
-
     @Test func aControllerWithAManagedGateway_restartsOnTheSamePort_andReloadsNginxOnce() throws {
         try LocalCluster.removeBerthContainers()
         defer { cleanUp() }
-        let port = Self.freePort()
+        let port = unusedLoopbackPort()
         _ = try apply(gatewayFleet(), wait: false)
         var controller = try ControllerProcess(state: state, folder: dir, listen: "127.0.0.1:\(port)")
         #expect(try apply(gatewayFleet()).code == 0, "\(controller.text.suffix(2000))")

@@ -100,7 +100,7 @@ extension LocalClusterEndToEnd.ControllerEndToEndTests {
             }.joined()
         }
         write(page(xidOnGPU1: 0), to: web + "/metrics")
-        let port = Self.freePort()
+        let port = unusedLoopbackPort()
         let httpd = try Spawn.start(["/bin/busybox", "httpd", "-f", "-p", "127.0.0.1:\(port)", "-h", web], stdout: dir + "/httpd.log")
         defer { kill(httpd, SIGTERM); Spawn.wait(httpd) }
         #expect(waitUntil(5) { BerthProcess.httpStatus("http://127.0.0.1:\(port)/metrics") == 200 } != nil)
@@ -112,7 +112,7 @@ extension LocalClusterEndToEnd.ControllerEndToEndTests {
         write(marked, to: dir + "/nodes.yaml")
         let fleetFile = fleet()
         #expect(try BerthProcess.run(["apply", "-f", dir + "/nodes.yaml", "-f", fleetFile], state: state).code == 0)
-        let api = "127.0.0.1:\(Self.freePort())"
+        let api = "127.0.0.1:\(unusedLoopbackPort())"
         let controller = try ControllerProcess(state: state, folder: dir, listen: api, arguments: ["--telemetry-interval", "1"])
         defer { controller.stop() }
         let metricsSeen = waitUntil(30) { ((try? BerthProcess.get("http://\(api)/metrics")) ?? "").contains("berth_gpu_utilization{node=\"node-1\",gpu=\"3\"} 0.4") }

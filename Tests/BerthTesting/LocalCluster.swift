@@ -88,6 +88,19 @@ public func standinPlacement(_ deployment: String, node: Int, port: Int, image: 
                             gpus: gpus, hostPort: port, revision: 1)
 }
 
+/// A port nothing listens on at 127.0.0.1 now, picked by the kernel (bind to port 0), for a
+/// process a test starts: a random pick in a fixed range collided now and then with the local
+/// cluster's own ports (its TLS proxies listen on 23751–23753).
+public func unusedLoopbackPort() -> Int {
+    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    defer { close(fd) }
+    var addr = sockaddr_in(sin_family: sa_family_t(AF_INET), sin_port: 0, sin_addr: in_addr(s_addr: inet_addr("127.0.0.1")), sin_zero: (0, 0, 0, 0, 0, 0, 0, 0))
+    _ = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
+    var len = socklen_t(MemoryLayout<sockaddr_in>.size)
+    _ = withUnsafeMutablePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &len) } }
+    return Int(UInt16(bigEndian: addr.sin_port))
+}
+
 /// A free port in the node's host-port range.
 public func freePort(node: Int) -> Int {
     PortAllocator.shared.next(node: node)

@@ -42,6 +42,20 @@ public enum Spawn {
         }
     }
 
+    /// `wait`, for at most `seconds`: nil while the process still runs then. A process this one
+    /// cannot reap (already reaped elsewhere) counts as ended once it is gone.
+    public static func wait(_ pid: pid_t, upTo seconds: Double) -> Int32? {
+        let deadline = Date().addingTimeInterval(seconds)
+        var status: Int32 = 0
+        while Date() < deadline {
+            let r = waitpid(pid, &status, WNOHANG)
+            if r == pid { return (status & 0x7f) == 0 ? (status >> 8) & 0xff : 128 + (status & 0x7f) }
+            if r == -1 && errno != EINTR && kill(pid, 0) != 0 { return -1 }
+            usleep(20_000)
+        }
+        return nil
+    }
+
     /// Runs `argv` to the end; its status, stdout and stderr.
     public static func run(_ argv: [String], environment: [String: String]? = nil, cwd: String? = nil) throws -> (Int32, String, String) {
         let base = NSTemporaryDirectory() + "berth-test-\(getpid())-\(UUID().uuidString)"
