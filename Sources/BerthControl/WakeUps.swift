@@ -4,36 +4,45 @@ import Foundation
 /// Why the loop should run a pass early: the first event since the last look, others folded in.
 /// The loop waits on it (`wait(upTo:)`) and is resumed by the first post, rather than looking
 /// every few milliseconds.
-final class WakeUps: @unchecked Sendable {
-    private let lock = NSLock()
-    private var pending: [String] = []
-    private var endedWatchers: [String] = []
-    /// The loop, waiting for a post.
-    private var waiter: CheckedContinuation<Void, Never>?
+final class WakeUps: Sendable {
+    struct State {
+        var pending: [String] = []
+        var endedWatchers: [String] = []
+        /// The loop, waiting for a post.
+        var waiter: CheckedContinuation<Void, Never>?
+
+        /// The waiting continuation, no longer stored.
+        mutating func takeWaiter() -> CheckedContinuation<Void, Never>? {
+            defer { waiter = nil }
+            return waiter
+        }
+    }
+
+    private let state = Locked(State())
 
     /// A node's event stream ended (its engine went away, or restarted): worth a look at once.
     func ended(_ node: String, wake: Bool) {
-        lock.lock()
-        endedWatchers.append(node)
-        if wake { pending.append("the event stream of \(node) ended") }
-        let resumed = wake ? takeWaiter() : nil
-        lock.unlock()
+        let resumed = state.withLock { s in
+            s.endedWatchers.append(node)
+            guard wake else { return nil as CheckedContinuation<Void, Never>? }
+            s.pending.append("the event stream of \(node) ended")
+            return s.takeWaiter()
+        }
         resumed?.resume()
     }
 
     func takeEnded() -> [String] {
-        lock.lock()
-        defer { lock.unlock() }
-        let ended = endedWatchers
-        endedWatchers.removeAll()
-        return ended
+        state.withLock { s in
+            defer { s.endedWatchers.removeAll() }
+            return s.endedWatchers
+        }
     }
 
     func post(_ reason: String) {
-        lock.lock()
-        pending.append(reason)
-        let resumed = takeWaiter()
-        lock.unlock()
+        let resumed = state.withLock { s in
+            s.pending.append(reason)
+            return s.takeWaiter()
+        }
         resumed?.resume()
     }
 
@@ -54,36 +63,26 @@ final class WakeUps: @unchecked Sendable {
     private func posted() async {
         await withTaskCancellationHandler {
             await withCheckedContinuation { (c: CheckedContinuation<Void, Never>) in
-                lock.lock()
-                guard pending.isEmpty, !Task.isCancelled else {
-                    lock.unlock()
-                    return c.resume()
+                let (now, earlier) = state.withLock { s -> (CheckedContinuation<Void, Never>?, CheckedContinuation<Void, Never>?) in
+                    guard s.pending.isEmpty, !Task.isCancelled else { return (c, nil) }
+                    let earlier = s.takeWaiter()  // one waiter at a time: the loop
+                    s.waiter = c
+                    return (nil, earlier)
                 }
-                let earlier = takeWaiter()  // one waiter at a time: the loop
-                waiter = c
-                lock.unlock()
+                now?.resume()
                 earlier?.resume()
             }
         } onCancel: {
-            lock.lock()
-            let resumed = takeWaiter()
-            lock.unlock()
-            resumed?.resume()
+            state.withLock { $0.takeWaiter() }?.resume()
         }
     }
 
-    /// The waiting continuation, no longer stored. Called holding the lock.
-    private func takeWaiter() -> CheckedContinuation<Void, Never>? {
-        defer { waiter = nil }
-        return waiter
-    }
-
     func take() -> String? {
-        lock.lock()
-        defer { lock.unlock() }
-        guard let first = pending.first else { return nil }
-        let more = pending.count - 1
-        pending.removeAll()
-        return first + (more > 0 ? " (+\(more) more)" : "")
+        state.withLock { s in
+            guard let first = s.pending.first else { return nil }
+            let more = s.pending.count - 1
+            s.pending.removeAll()
+            return first + (more > 0 ? " (+\(more) more)" : "")
+        }
     }
 }

@@ -30,16 +30,19 @@ public final class KeptProber: ReplicaProber, Sendable {
     struct State {
         var idle: [Endpoint: Idle] = [:]
         var lastSweep = NIODeadline.now()
-        var deadlines: [ObjectIdentifier: Deadlines] = [:]
     }
 
     let group: any EventLoopGroup
     let idleLimit: TimeAmount
     private let state = NIOLockedValueBox(State())
 
+    /// Each event loop's checks out, made once: looked up on every check without a lock.
+    private let deadlines: [ObjectIdentifier: Deadlines]
+
     public init(group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton, idleLimit: TimeAmount = .seconds(60)) {
         self.group = group
         self.idleLimit = idleLimit
+        deadlines = Dictionary(uniqueKeysWithValues: group.makeIterator().map { (ObjectIdentifier($0), Deadlines(loop: $0)) })
     }
 
     /// Connections kept open now.
@@ -104,7 +107,7 @@ public final class KeptProber: ReplicaProber, Sendable {
             let serial = handler.send(path: path, host: endpoint.host, port: endpoint.port, answer: answer, context: channel)
             // Past the limit the check fails and its connection closes: what arrives on it
             // later belongs to no one.
-            self.deadlines(of: loop).add(handler, channel, serial: serial, deadline: .now() + limit)
+            self.deadlines[ObjectIdentifier(loop)]!.add(handler, channel, serial: serial, deadline: .now() + limit)
         }
         if loop.inEventLoop { send() } else { loop.execute(send) }
         return answer.futureResult.map { result in
@@ -113,16 +116,6 @@ public final class KeptProber: ReplicaProber, Sendable {
         }.flatMapErrorThrowing { error in
             channel.close(promise: nil)
             throw error
-        }
-    }
-
-    /// The checks out on `loop` and their deadlines.
-    func deadlines(of loop: EventLoop) -> Deadlines {
-        state.withLockedValue { s in
-            if let d = s.deadlines[ObjectIdentifier(loop)] { return d }
-            let d = Deadlines(loop: loop)
-            s.deadlines[ObjectIdentifier(loop)] = d
-            return d
         }
     }
 

@@ -45,6 +45,11 @@ public struct HealthProbe: Sendable {
         await transport.status(url, timeout: Self.timeout(check))
     }
 
+    /// The same, answered through `done` on whatever thread the answer arrives (see `ReplicaProber.check`).
+    public func check(_ url: String, check: HealthCheck, done: @escaping @Sendable (Int?) -> Void) {
+        transport.check(url, timeout: Self.timeout(check), done: done)
+    }
+
     /// Whether one replica answers 200.
     public func isReady(node: NodeSpec, deployment: DeploymentSpec, hostPort: Int, timeout: Duration? = nil) async -> Bool {
         await status(node: node, deployment: deployment, hostPort: hostPort, timeout: timeout) == 200

@@ -191,8 +191,7 @@ public final class HealthWatch: Sendable {
     public func backlog() -> Backlog {
         let now = clock.now
         return state.withLock { s in
-            var b = Backlog(watched: s.targets.count)
-            for (_, t) in s.targets where t.asking { b.asking += 1 }
+            var b = Backlog(watched: s.targets.count, asking: s.targets.values.count(where: \.asking))
             for slot in s.queue.unordered where slot.due <= now {
                 guard let id = s.owners[slot.stamp], let t = s.targets[id], t.stamp == slot.stamp, !t.asking else { continue }
                 b.due += 1
@@ -260,7 +259,7 @@ public final class HealthWatch: Sendable {
             }
             guard let asks else { return }
             for a in asks {
-                probe.transport.check(a.url, timeout: HealthProbe.timeout(a.check)) { [self] status in
+                probe.check(a.url, check: a.check) { [self] status in
                     state.withLock { $0.inFlight -= 1 }
                     record(a, status: status)
                     pump()

@@ -45,9 +45,8 @@ public protocol ReplicaProber: Sendable {
     func status(_ url: String, timeout: Duration) async -> Int?
     /// Sends the same check and calls `done` once with its status when it is answered or fails,
     /// on whatever thread that happens (before this returns, when it cannot be sent at all).
-    /// What the health watch uses
-    /// thousands of times a second: a prober on an event loop answers there, without a task or
-    /// a continuation per check.
+    /// What the health watch uses thousands of times a second: a prober on an event loop answers
+    /// there, without a task or a continuation per check.
     func check(_ url: String, timeout: Duration, done: @escaping @Sendable (Int?) -> Void)
 }
 
