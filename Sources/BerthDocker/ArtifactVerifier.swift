@@ -65,15 +65,15 @@ extension ArtifactVerifier {
     }
 
     /// Verifies every artifact of `version` on a node without an agent: a short-lived container of
-    /// `image` (one with `sha256sum`, such as the version's own image) runs with each artifact's
+    /// `image` (one with `sha256sum` or `openssl`, such as the version's own image) runs with each artifact's
     /// folder mounted read-only and no network, and its output is compared with the manifest.
     public static func verifyOnNode(_ client: DockerClient, _ version: ModelVersion, image: String? = nil) async throws -> [Result] {
         let paths = version.artifacts.map(\.path)
         guard !paths.isEmpty else { return [] }
         let folders = Array(Set(paths.map { ($0 as NSString).deletingLastPathComponent })).sorted()
-        // Paths travel as arguments, never inside the script: no quoting to get wrong. `sha256sum`
-        // prints nothing for a missing file but complains on stderr; each file gets its own line.
-        let script = #"for f in "$@"; do if [ -e "$f" ]; then sha256sum "$f"; else echo "missing  $f"; fi; done"#
+        // Paths travel as arguments, never inside the script: no quoting to get wrong. An
+        // unreadable file prints only its path (no hash); each file gets its own line.
+        let script = ArtifactStager.digest + #"for f in "$@"; do if [ -e "$f" ]; then h=$(digest < "$f"); echo "${h%% *}  $f"; else echo "missing  $f"; fi; done"#
         // Verify containers left by a verifier that was killed are swept before a new one starts.
         await sweepVerifyContainers(client)
         let spec = TaskContainer.spec(image: image ?? version.image, script: script, name: "berth-verify", arguments: paths,
