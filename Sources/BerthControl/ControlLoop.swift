@@ -55,7 +55,8 @@ public final class ControlLoop: Service, Sendable {
         if let watch = reconciler.watch { companions.append(HealthWatchService(watch: watch)) }
         if let interval = options.imageInterval { companions.append(ImageKeeperService(keeper: keeper, latest: latest, interval: interval, wake: wake)) }
         let staging = ArtifactStaging(pool: pool, statePath: options.statePath,
-                                      settings: .init(perNode: options.stagingPerNode, image: options.stagerImage, copyPorts: options.copyPorts), metrics: metrics,
+                                      settings: .init(perNode: options.stagingPerNode, image: options.stagerImage, copyPorts: options.copyPorts,
+                                                      copiesPerSource: options.copiesPerSource), metrics: metrics,
                                       onChange: { wake.post($0) })
         self.staging = staging
         companions.append(StagingService(staging: staging, latest: latest, interval: options.stagingInterval))

@@ -34,6 +34,8 @@ public struct ControllerOptions: Sendable {
     public var gpuCheckImage: String?
     /// Ports a node serves its files on while another copies them (`source: { node: }`).
     public var copyPorts = PeerCopy.defaultPorts
+    /// Copies one node serves at once; the rest copy from nodes that hold the version already.
+    public var copiesPerSource = PeerCopy.defaultCopiesPerSource
     public var failover = FailoverOptions()
     /// Events older than this many days are deleted (hourly), and beyond the newest 100,000.
     public var eventRetentionDays: Double = 30

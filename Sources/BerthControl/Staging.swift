@@ -23,6 +23,9 @@ public actor ArtifactStaging {
         /// Ports a node serving its files for a copy (`source: { node: }`) listens on, one per
         /// copy running from that address; outside every node's replica port range.
         var copyPorts = PeerCopy.defaultPorts
+        /// Copies one node serves at once for versions with `source: { node: }`; nodes still
+        /// waiting copy from those that hold the version already, so it spreads like a tree.
+        var copiesPerSource = PeerCopy.defaultCopiesPerSource
     }
 
     let pool: ClientPool
@@ -39,6 +42,8 @@ public actor ArtifactStaging {
     var events: [Notice] = []
     /// Copy ports in use, by the serving node's address.
     private var copyPortsInUse: [String: Set<Int>] = [:]
+    /// Copies each node serves now, by node name.
+    private var copiesServing: [String: Int] = [:]
     /// Versions removed from the manifest, as the stored history last listed them (nil: unknown).
     var removedVersions: [String: ModelVersion?] = [:]
 
@@ -101,10 +106,24 @@ public actor ArtifactStaging {
                     return
                 }
                 var peer: PeerCopy.Target?
-                if let source = need.version.source?.node {
-                    guard let sourceSpec = allNodes[source] else { continue }
-                    guard let port = settings.copyPorts.first(where: { !(copyPortsInUse[sourceSpec.address] ?? []).contains($0) }) else { continue }
+                if let origin = need.version.source?.node {
+                    // The origin, or a node that holds the version staged and keeps it.
+                    let holders = needs.compactMap { other, list -> String? in
+                        guard other != node, other != origin, specs[other] != nil, !purging.contains(Self.key(other, need.key)),
+                              list.contains(where: { $0.key == need.key }), byKey[Self.key(other, need.key)]?.holds(need.version) == true else { return nil }
+                        return other
+                    }
+                    let free = { (name: String) -> Bool in
+                        guard let address = allNodes[name]?.address else { return false }
+                        return self.settings.copyPorts.contains { !(self.copyPortsInUse[address] ?? []).contains($0) }
+                    }
+                    // The origin itself only checks its files in place: no copy slot taken.
+                    guard let source = origin == node ? origin : PeerCopy.source(origin: origin, holders: holders.filter(free), serving: copiesServing,
+                                                                                 limit: settings.copiesPerSource),
+                          let sourceSpec = allNodes[source], free(source),
+                          let port = settings.copyPorts.first(where: { !(copyPortsInUse[sourceSpec.address] ?? []).contains($0) }) else { continue }
                     copyPortsInUse[sourceSpec.address, default: []].insert(port)
+                    if source != node { copiesServing[source, default: 0] += 1 }
                     peer = PeerCopy.Target(node: source, spec: sourceSpec, port: port)
                 }
                 start(node: node, spec: spec, need: need, peer: peer, previous: byKey[key], store: store)
@@ -117,7 +136,7 @@ public actor ArtifactStaging {
         let key = Self.key(node, need.key)
         let (pool, image) = (pool, settings.image)
         running[key] = Task {
-            defer { if let target { self.release(target) } }
+            defer { if let target { self.release(target, to: node) } }
             do {
                 let client = try await pool.client(for: spec.engine)
                 var peer: PeerCopy?
@@ -131,7 +150,10 @@ public actor ArtifactStaging {
         }
     }
 
-    func release(_ target: PeerCopy.Target) { copyPortsInUse[target.spec.address]?.remove(target.port) }
+    func release(_ target: PeerCopy.Target, to node: String) {
+        copyPortsInUse[target.spec.address]?.remove(target.port)
+        if target.node != node { copiesServing[target.node] = max(0, (copiesServing[target.node] ?? 1) - 1) }
+    }
 
     /// What one staging ended with, recorded already.
     public struct Finished: Sendable {
@@ -196,10 +218,12 @@ public actor ArtifactStaging {
             report.outcome = .unusable(error is PeerCopy.Unavailable ? "\(error)" : "the stager could not run on \(node): \(error)")
         }
         if let server, let peer { await ArtifactStager.stopServing(peer.client, server) }
-        if let source = need.version.source?.node, case .fetchFailed(let path, let detail)? = report.outcome {
+        let source = need.version.source?.node.map { peer?.target.node ?? $0 }
+        if let source, case .fetchFailed(let path, let detail)? = report.outcome {
             report.outcome = .fetchFailed(path: path, detail: detail + " (copying from node \(source), which must hold it under its model root)")
         }
-        return record(row: latest.value, need: need, report: report, seconds: begun.duration(to: clock.now).seconds, store: store)
+        return record(row: latest.value, need: need, report: report, seconds: begun.duration(to: clock.now).seconds, copiedFrom: source == node ? nil : source,
+                      store: store)
     }
 
     /// "staging 1.2 of 8.0 GiB on gpu-b1 (15 %), 110 MB/s, about 1 min left".
@@ -235,7 +259,8 @@ public actor ArtifactStaging {
 
     /// Writes a finished stager's outcome: the row, a verification per file (staged) or for the
     /// file that differed, and the event to record.
-    static func record(row: Staging, need: StagingPlan.Need, report: ArtifactStager.Report, seconds: Double, store: StateStore) -> Finished {
+    static func record(row: Staging, need: StagingPlan.Need, report: ArtifactStager.Report, seconds: Double, copiedFrom: String? = nil,
+                       store: StateStore) -> Finished {
         var row = row
         let now = Date()
         row.updatedAt = now
@@ -249,13 +274,15 @@ public actor ArtifactStaging {
             row.state = .staged
             row.bytesDone = row.bytesTotal
             row.detail = String(format: "staged in %.1f s, %@ fetched", seconds, Self.size(report.fetched))
+                + (copiedFrom.map { " from node \($0)" } ?? "")
             verifications = need.version.artifacts.map {
                 Verification(model: need.model, version: need.version.version, path: $0.path, node: row.node, expected: $0.sha256,
                              actual: $0.sha256, ok: true, detail: "", verifiedAt: now)
             }
             notice = Notice(kind: "node", name: row.node, warning: false, reason: .artifactsStaged,
                             message: "\(label): \(need.version.artifacts.count) file(s), \(Self.size(row.bytesTotal)) staged and sha256-checked in "
-                                + String(format: "%.1f s (%@ fetched, for %@)", seconds, Self.size(report.fetched), need.why.rawValue))
+                                + String(format: "%.1f s (%@ fetched%@, for %@)", seconds, Self.size(report.fetched),
+                                         copiedFrom.map { " from node \($0)" } ?? "", need.why.rawValue))
         default:
             row.state = .failed
             row.detail = outcome.summary

@@ -67,6 +67,25 @@ public struct PeerCopy: Sendable {
     /// Outside the replica port ranges of the examples and the local cluster.
     public static let defaultPorts = 7380...7395
 
+    /// Copies one node serves at once: with 2, a version copied from one node reaches 2 nodes,
+    /// then 6, then 18 (every holder serves two more), instead of every copy reading the origin.
+    public static let defaultCopiesPerSource = 2
+
+    /// The node a copy reads from: of the origin (`source: { node: }`) and `holders` (nodes that
+    /// hold the version staged and keep it), one serving fewer than `limit` copies now, fewest
+    /// first; on a tie a holder before the origin (often busy serving), then by name. Nil when
+    /// every one serves `limit` already: the copy waits for the next round.
+    public static func source(origin: String, holders: [String], serving: [String: Int], limit: Int) -> String? {
+        ([origin] + holders.filter { $0 != origin })
+            .filter { (serving[$0] ?? 0) < limit }
+            .min { a, b in
+                let (ca, cb) = (serving[a] ?? 0, serving[b] ?? 0)
+                if ca != cb { return ca < cb }
+                if (a == origin) != (b == origin) { return b == origin }
+                return a < b
+            }
+    }
+
     /// "7380-7395" (or one port) as a range; nil when it is not one.
     public static func ports(_ text: String) -> ClosedRange<Int>? {
         let parts = text.split(separator: "-", omittingEmptySubsequences: false).map { Int($0.trimmingCharacters(in: .whitespaces)) }

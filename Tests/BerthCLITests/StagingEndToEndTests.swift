@@ -211,6 +211,29 @@ extension LocalClusterEndToEnd.ControllerEndToEndTests {
         #expect(status.stdout.contains("p1") && !status.stdout.contains("failed"), "\(status.stdout)")
     }
 
+    @Test func copiesFromANodeFanOut_aNodeThatHoldsTheVersionServesTheNextCopy() throws {
+        try LocalCluster.removeBerthContainers()
+        clearStaged()
+        defer { cleanUp(); clearStaged() }
+        let size = 8 << 20
+        let sha = try FileServer.write(stagedFile(1, "p3"), size: size, seed: 43)
+        // One copy at a time from any node: node-2 copies from node-1 first; node-3 waits, then
+        // copies from node-2, which holds it by then, rather than from the origin.
+        let controller = try startController(on: fleet(), arguments: ["--copies-per-source", "1"])
+        defer { controller.stop() }
+        let rolled = try apply(stagedFleet(source: "{ node: node-1 }", [("p3", sha, size)], chat: "p3"), timeout: 120)
+        #expect(rolled.code == 0, "\(rolled.stderr)\n\(stagingRows())\n\(controller.text.suffix(3000))")
+        let details = { (try? Spawn.run(["/usr/bin/sqlite3", self.state, "SELECT node || ' ' || detail FROM staging WHERE version = 'p3' ORDER BY node"]).1) ?? "" }
+        let copied = waitUntil(60) { details().components(separatedBy: "staged in").count == 4 }
+        #expect(copied != nil, "every node holds p3: \(details())")
+        #expect((2...3).allSatisfy { (try? FileServer.sha256(of: stagedFile($0, "p3"))) == sha })
+        let rows = details()
+        let row = { (n: Int) in rows.split(separator: "\n").first { $0.hasPrefix("node-\(n) staged in") }.map(String.init) ?? "" }
+        #expect(row(1).hasSuffix("MiB fetched"), "node-1 checks its own files in place: \(rows)")
+        #expect(row(2).hasSuffix("fetched from node node-1"), "\(rows)")
+        #expect(row(3).hasSuffix("fetched from node node-2"), "\(rows)")
+    }
+
     @Test func aCopyFromANodeThatLacksTheFile_failsSayingSo_andNothingIsPutInPlace() throws {
         try LocalCluster.removeBerthContainers()
         clearStaged()

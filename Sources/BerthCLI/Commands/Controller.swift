@@ -51,6 +51,7 @@ struct Controller: AsyncParsableCommand {
         static let stagingInterval = o.stagingInterval
         static let stagingPerNode = o.stagingPerNode
         static let copyPorts = "\(o.copyPorts.lowerBound)-\(o.copyPorts.upperBound)"
+        static let copiesPerSource = o.copiesPerSource
         static let nodeCheckInterval = o.failover.checkInterval
         static let nodeFailureThreshold = o.failover.failureThreshold
         static let promotionDeadline = o.failover.promotionDeadline
@@ -105,6 +106,9 @@ struct Controller: AsyncParsableCommand {
 
     @Option(help: ArgumentHelp("Ports a node listens on while another copies its files (versions with source: { node: NAME }), one per copy from that node; keep them outside every node's replica port range (default \(D.copyPorts)).", valueName: "from-to"))
     var copyPorts: String?
+
+    @Option(help: ArgumentHelp("Copies one node serves at once for versions with source: { node: NAME }; the nodes still waiting copy from those that hold the version already, so it spreads like a tree (default \(D.copiesPerSource)).", valueName: "n"))
+    var copiesPerSource: Int?
 
     @Option(help: ArgumentHelp("Seconds between counted node checks (default \(D.nodeCheckInterval)).", valueName: "seconds"))
     var nodeCheckInterval: Double?
@@ -175,6 +179,7 @@ struct Controller: AsyncParsableCommand {
         options.stagerImage = r.optionalString("stager-image", flag: stagerImage)
         options.gpuCheckImage = r.optionalString("gpu-check-image", flag: gpuCheckImage)
         let ports = r.string("copy-ports", flag: copyPorts, default: D.copyPorts) { PeerCopy.ports($0) == nil ? "FROM-TO, such as 7380-7395 (ports 1–65535)" : nil }
+        options.copiesPerSource = r.int("copies-per-source", flag: copiesPerSource, default: D.copiesPerSource, minimum: 1)
         options.failover.checkInterval = r.number("node-check-interval", flag: nodeCheckInterval, default: D.nodeCheckInterval, minimum: 0.001)
         options.failover.failureThreshold = r.int("node-failure-threshold", flag: nodeFailureThreshold, default: D.nodeFailureThreshold, minimum: 1)
         options.failover.promotionDeadline = r.number("promotion-deadline", flag: promotionDeadline, default: D.promotionDeadline, minimum: 0.001)
