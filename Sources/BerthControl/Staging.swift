@@ -44,6 +44,9 @@ public actor ArtifactStaging {
     private var copyPortsInUse: [String: Set<Int>] = [:]
     /// Copies each node serves now, by node name.
     private var copiesServing: [String: Int] = [:]
+    /// The holder (not the origin) a failed copy read from, by staging key: the next attempt
+    /// reads elsewhere, so a holder whose file went bad cannot fail the same copy forever.
+    private var failedCopySource: [String: String] = [:]
     /// Versions removed from the manifest, as the stored history last listed them (nil: unknown).
     var removedVersions: [String: ModelVersion?] = [:]
 
@@ -109,7 +112,8 @@ public actor ArtifactStaging {
                 if let origin = need.version.source?.node {
                     // The origin, or a node that holds the version staged and keeps it.
                     let holders = needs.compactMap { other, list -> String? in
-                        guard other != node, other != origin, specs[other] != nil, !purging.contains(Self.key(other, need.key)),
+                        guard other != node, other != origin, other != failedCopySource[key], specs[other] != nil,
+                              !purging.contains(Self.key(other, need.key)),
                               list.contains(where: { $0.key == need.key }), byKey[Self.key(other, need.key)]?.holds(need.version) == true else { return nil }
                         return other
                     }
@@ -161,6 +165,8 @@ public actor ArtifactStaging {
         public var notice: Notice
         public var seconds: Double
         public var outcome: ArtifactStager.Outcome
+        /// The node the files were copied from (`source: { node: }`), not counting the origin's own check.
+        public var copiedFrom: String?
         public var ok: Bool { row.state == .staged }
     }
 
@@ -246,6 +252,7 @@ public actor ArtifactStaging {
         running[key] = nil
         events.append(f.notice)
         metrics?.recordStaging(bytes: f.row.bytesFetched, seconds: f.seconds, ok: f.ok)
+        failedCopySource[key] = f.ok ? nil : f.copiedFrom
         if f.ok {
             retryAfter[key] = nil
         } else {
@@ -294,7 +301,7 @@ public actor ArtifactStaging {
                             message: "\(label): \(outcome.summary); attempt \(row.attempts), retried in \(Int(retryDelay(attempt: row.attempts))) s")
         }
         try? store.record(stagings: [row], verifications: verifications)
-        return Finished(row: row, notice: notice, seconds: seconds, outcome: outcome)
+        return Finished(row: row, notice: notice, seconds: seconds, outcome: outcome, copiedFrom: copiedFrom)
     }
 
     public static func size(_ bytes: Int64) -> String {

@@ -234,6 +234,38 @@ extension LocalClusterEndToEnd.ControllerEndToEndTests {
         #expect(row(3).hasSuffix("fetched from node node-2"), "\(rows)")
     }
 
+    @Test func aCopyFromAHolderWhoseFileWentBad_failsThere_andTheRetryReadsTheOrigin() throws {
+        try LocalCluster.removeBerthContainers()
+        clearStaged()
+        defer { cleanUp(); clearStaged() }
+        let size = 4 << 20
+        let sha = try FileServer.write(stagedFile(1, "p4"), size: size, seed: 44)
+        // chat moves to p4 (on node-1 and node-2; node-3 backs them). node-2 gets it by hand
+        // first, then a byte of its copy rots; its staging row still says staged.
+        let path = fleet()
+        _ = try apply(path, wait: false)
+        let moved = stagedFleet(source: "{ node: node-1 }", [("p4", sha, size)], chat: "p4")
+        _ = try apply(moved, wait: false)
+        let staged = try BerthProcess.run(["model", "stage", "standin@p4", "--node", "node-2"], state: state)
+        #expect(staged.code == 0, "\(staged.stderr)")
+        let handle = try #require(FileHandle(forUpdatingAtPath: stagedFile(2, "p4")))
+        try handle.seek(toOffset: 1000)
+        let byte = try #require(try handle.read(upToCount: 1)?.first)
+        try handle.seek(toOffset: 1000)
+        try handle.write(contentsOf: Data([byte ^ 0xFF]))
+        try handle.close()
+        let controller = try startController(on: moved, arguments: ["--copies-per-source", "1"])
+        defer { controller.stop() }
+        // node-3 reads node-2 first (a holder before the origin), finds the hash wrong, and its
+        // retry (15 s later) reads node-1.
+        let details = { (try? Spawn.run(["/usr/bin/sqlite3", self.state, "SELECT node || ' ' || state || ' ' || detail FROM staging WHERE version = 'p4' AND node = 'node-3'"]).1) ?? "" }
+        let failed = waitUntil(30) { details().contains("failed") }
+        #expect(failed != nil && details().contains("sha256 mismatch"), "\(details())\n\(stagingRows())\n\(controller.text.suffix(3000))")
+        let copied = waitUntil(45) { details().contains("staged in") }
+        #expect(copied != nil && details().hasSuffix("fetched from node node-1\n"), "\(details())")
+        #expect((try? FileServer.sha256(of: stagedFile(3, "p4"))) == sha)
+    }
+
     @Test func aCopyFromANodeThatLacksTheFile_failsSayingSo_andNothingIsPutInPlace() throws {
         try LocalCluster.removeBerthContainers()
         clearStaged()

@@ -98,7 +98,7 @@ struct Controller: AsyncParsableCommand {
     @Option(help: ArgumentHelp("Versions staged at once on one node (default \(D.stagingPerNode)).", valueName: "n"))
     var stagingPerNode: Int?
 
-    @Option(help: ArgumentHelp("Image the stagers and node purges run in (it needs sh, sha256sum and curl or wget); default: each version's own image.", valueName: "image"))
+    @Option(help: ArgumentHelp("Image the stagers and node purges run in (it needs sh, sha256sum or openssl, and curl or wget); default: each version's own image.", valueName: "image"))
     var stagerImage: String?
 
     @Option(help: ArgumentHelp("Image GPU health checks run nvidia-smi in (each image round), on every node that declares GPUs; `off` for none. Default: on nodes with the NVIDIA runtime only, in an image the node keeps anyway (the toolkit mounts nvidia-smi into it).", valueName: "image"))

@@ -82,7 +82,7 @@ extension ModelCommand {
         @Option(help: ArgumentHelp("The node to stage on.", valueName: "name"))
         var node: String
 
-        @Option(help: ArgumentHelp("Stage with this image (needs sh, sha256sum and curl or wget) instead of the version's own.", valueName: "image"))
+        @Option(help: ArgumentHelp("Stage with this image (needs sh, sha256sum or openssl, and curl or wget) instead of the version's own.", valueName: "image"))
         var image: String?
 
         @Option(help: ArgumentHelp("For a version copied from another node (source: { node: NAME }): the port that node serves its files on during the copy.", valueName: "port"))
