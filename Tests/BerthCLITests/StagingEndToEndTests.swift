@@ -16,6 +16,11 @@ extension LocalClusterEndToEnd.ControllerEndToEndTests {
 
     /// The same with any `source` (YAML flow mapping).
     func stagedFleet(source: String, _ versions: [(name: String, sha: String, size: Int)], chat: String, keep: Int = 3) -> String {
+        stagedFleet(source: source, versions.map { ($0.name, [("standin/\($0.name)/weights.bin", $0.sha, $0.size)]) }, chat: chat, keep: keep)
+    }
+
+    /// The same with any files per version (`path` under the model root).
+    func stagedFleet(source: String, _ versions: [(name: String, files: [(path: String, sha: String, size: Int)])], chat: String, keep: Int = 3) -> String {
         let entries = versions.map { v in
             """
                 - version: \(v.name)
@@ -24,9 +29,8 @@ extension LocalClusterEndToEnd.ControllerEndToEndTests {
                   precision: bf16
                   source: \(source)
                   artifacts:
-                    - { path: standin/\(v.name)/weights.bin, sha256: \(v.sha), sizeBytes: \(v.size) }
 
-            """
+            """ + v.files.map { "        - { path: \($0.path), sha256: \($0.sha), sizeBytes: \($0.size) }\n" }.joined() + "\n"
         }.joined()
         return fleet {
             Self.chatVersion(chat)($0)
@@ -96,6 +100,37 @@ extension LocalClusterEndToEnd.ControllerEndToEndTests {
         #expect(controller.text.contains("ArtifactsPurgedFromNode"))
         let after = try BerthProcess.run(["model", "status", "standin", "-o", "json"], state: state).stdout
         #expect(after.contains("\"purged\""), "\(after)")
+    }
+
+    @Test func aMultiGiBWeightsFolder_reachesWhereItServesAndTheStandby_everyByteChecked() throws {
+        try LocalCluster.removeBerthContainers()
+        clearStaged()
+        let server = try FileServer(root: dir + "/weights", port: Self.stagingPort)
+        defer { server.stop(); cleanUp(); clearStaged(); try? FileManager.default.removeItem(atPath: dir + "/weights") }
+        // 4 shards of 512 MiB (2 GiB), random bytes, as a real checkpoint's safetensors would be.
+        let size = 512 << 20
+        var files: [(path: String, sha: String, size: Int)] = []
+        for i in 1...4 {
+            let path = "standin/g1/model-0000\(i)-of-00004.safetensors"
+            try FileManager.default.createDirectory(atPath: server.root + "/standin/g1", withIntermediateDirectories: true)
+            let (rc, _, err) = try Spawn.run(["/bin/sh", "-c", "head -c \(size) /dev/urandom > \"$0\"", server.root + "/" + path])
+            #expect(rc == 0, "\(err)")
+            files.append((path, try FileServer.sha256(of: server.root + "/" + path), size))
+        }
+        let controller = try startController(on: fleet())
+        defer { controller.stop() }
+        let rolled = try apply(stagedFleet(source: "{ url: \"\(server.url)\" }", [("g1", files)], chat: "g1"), timeout: 300)
+        #expect(rolled.code == 0, "\(rolled.stderr)\n\(stagingRows())\n\(controller.text.suffix(3000))")
+        #expect(chatVersions() == ["g1", "g1"], "\(chatVersions())")
+        let everywhere = waitUntil(180) { stagingRows().components(separatedBy: "|g1|staged|").count == 4 }
+        #expect(everywhere != nil, "the two serving nodes and the standby hold g1: \(stagingRows())")
+        for n in 1...3 {
+            for f in files {
+                #expect(try FileServer.sha256(of: LocalCluster.modelRoot(n) + "/" + f.path) == f.sha, "node-\(n): \(f.path)")
+            }
+            #expect(!FileManager.default.fileExists(atPath: LocalCluster.modelRoot(n) + "/" + files[0].path + ".berth-partial"))
+        }
+        #expect(stagingRows().contains("|g1|staged|\(4 * size)|\(4 * size)|\(4 * size)"), "every byte fetched once: \(stagingRows())")
     }
 
     @Test func aCorruptedSourceFileHoldsTheRollout_v1KeepsServing_andARepairedSourceRollsOn() throws {
