@@ -123,7 +123,7 @@ let package = Package(
             path: "Tests/BerthTesting"
         ),
         .testTarget(name: "BerthModelTests", dependencies: ["BerthModel", "BerthTesting", .product(name: "Yams", package: "Yams")], exclude: ["Fixtures"]),
-        .testTarget(name: "BerthStoreTests", dependencies: ["BerthStore", .product(name: "GRDB", package: "GRDB.swift")]),
+        .testTarget(name: "BerthStoreTests", dependencies: ["BerthStore", "BerthTesting", .product(name: "GRDB", package: "GRDB.swift")]),
         .testTarget(name: "BerthSchedulerTests", dependencies: ["BerthScheduler", "BerthModel", "BerthTesting"]),
         .testTarget(name: "BerthReconcilerTests", dependencies: ["BerthReconciler", "BerthRuntime", "BerthDocker", "BerthModel", "BerthTesting"]),
         .testTarget(name: "BerthGatewayTests", dependencies: ["BerthGateway", "BerthModel", "BerthTesting"], resources: [.copy("Golden")]),

@@ -57,3 +57,10 @@ public struct StoreError: Error, Sendable, CustomStringConvertible {
         }
     }
 }
+
+/// A named object, revision or snapshot that does not exist; the message says which, and where.
+public struct NotFound: Error, Sendable, CustomStringConvertible {
+    public var message: String
+    public init(message: String) { self.message = message }
+    public var description: String { message }
+}

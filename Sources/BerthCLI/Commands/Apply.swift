@@ -1,4 +1,5 @@
 import ArgumentParser
+import BerthControl
 import BerthModel
 import BerthStore
 import Foundation
@@ -66,111 +67,32 @@ struct Apply: ParsableCommand {
             }
             Console.print(out)
             if wait, let revision = try result.revision ?? store.latestRevision() {
-                try FleetWait(store: store, revision: revision, timeout: timeout).run()
+                try WaitDisplay.run(store: store, revision: revision, timeout: timeout)
             }
         }
     }
 }
 
-/// Waits, with a live progress line, until the controller reports every deployment of the
-/// desired state converged at `revision` or later.
-struct FleetWait {
-    let store: StateStore
-    let revision: Int64
-    let timeout: Double
-
-    struct Failed: Error, CustomStringConvertible {
-        var description: String
-    }
-
-    func run() throws {
-        let started = Date()
+/// `apply --wait`: the wait with a live progress line on standard error (rewritten in place on a
+/// terminal, one line per change otherwise).
+enum WaitDisplay {
+    static func run(store: StateStore, revision: Int64, timeout: Double) throws {
         let tty = isatty(STDERR_FILENO) != 0
         var lastLine = ""
-        while true {
-            let checkStarted = Date()
-            let (done, line, failure) = try check(now: Date(), since: started)
-            // Reading a thousand deployments' status takes a while: wait several times that
-            // between reads, so that waiting never costs the state file a core.
-            let pause = max(0.25, min(2, 4 * Date().timeIntervalSince(checkStarted)))
-            let elapsed = Int(Date().timeIntervalSince(started))
-            let shown = "[\(elapsed)s] \(line)"
+        var shown = false
+        defer { if tty && shown { FileHandle.standardError.write(Data("\n".utf8)) } }
+        let seconds = try ConvergenceWait(store: store, revision: revision, timeout: timeout).run { line, elapsed in
+            shown = true
             if tty {
-                FileHandle.standardError.write(Data(("\r\u{1B}[K" + shown).utf8))
+                FileHandle.standardError.write(Data(("\r\u{1B}[K" + "[\(elapsed)s] \(line)").utf8))
             } else if line != lastLine {
-                Console.note(shown)
+                Console.note("[\(elapsed)s] \(line)")
             }
             lastLine = line
-            if done {
-                if tty { FileHandle.standardError.write(Data("\n".utf8)) }
-                Console.print("converged at revision \(revision) in \(elapsed) s")
-                return
-            }
-            if let failure {
-                if tty { FileHandle.standardError.write(Data("\n".utf8)) }
-                throw Failed(description: failure)
-            }
-            if Date().timeIntervalSince(started) > timeout {
-                if tty { FileHandle.standardError.write(Data("\n".utf8)) }
-                throw Failed(description: "timed out after \(Int(timeout)) s waiting for revision \(revision): \(line)")
-            }
-            Thread.sleep(forTimeInterval: pause)
         }
+        if tty && shown { FileHandle.standardError.write(Data("\n".utf8)); shown = false }
+        Console.print("converged at revision \(revision) in \(seconds) s")
     }
-
-    /// Converged?, the progress line, and a failure that ends the wait.
-    /// Only status from a pass that ended after `since` counts: an older one may describe
-    /// containers that are gone (a controller stopped long ago, a cluster started afresh).
-    func check(now: Date, since: Date) throws -> (Bool, String, String?) {
-        let status = try store.fleetStatus()
-        let objects = try store.objects(kind: .deployment)
-        guard try store.liveLeaseHolder(now: now) != nil else {
-            return (false, "no controller is running on this state (start `berth controller`)", nil)
-        }
-        guard let controller = status.controller, controller.revision >= revision else {
-            return (false, "waiting for the controller to pick up revision \(revision)", nil)
-        }
-        guard controller.lastPassAt >= since else {
-            return (false, "waiting for the controller's next pass", nil)
-        }
-        let byName = Dictionary(uniqueKeysWithValues: status.deployments.map { ($0.name, $0) })
-        var parts: [String] = []
-        var waiting: [String] = []
-        var converged = true
-        var (updatedReady, desired) = (0, 0)
-        for o in objects {
-            guard let d = byName[o.resource.name], d.objectRevision == o.revision else {
-                parts.append("\(o.resource.name) pending")
-                waiting.append(parts.last!)
-                converged = false
-                continue
-            }
-            updatedReady += d.updatedReady
-            desired += d.desired
-            if d.rollout == .halted {
-                return (false, "", "deployment \(d.name): rollout halted: \(d.conditions[ConditionType.progressing.rawValue]?.message ?? "ready deadline exceeded")"
-                        + (o.resource.deployment!.rollout.autoRollback ? " (the controller rolls it back)" : "; `berth describe deployment \(d.name)` shows more"))
-            }
-            if d.isConverged {
-                parts.append("\(d.name) \(d.updatedReady)/\(d.desired) ✓")
-            } else {
-                converged = false
-                let blocked = d.conditions[ConditionType.progressing.rawValue].flatMap { $0.status ? nil : $0.reason }
-                parts.append("\(d.name) \(d.updatedReady)/\(d.desired) ready on \(d.modelVersion)" + (blocked.map { " (\($0))" } ?? ""))
-                waiting.append(parts.last!)
-            }
-        }
-        guard objects.count > Self.namedDeployments else { return (converged, parts.joined(separator: ", "), nil) }
-        // A large fleet: totals, and the first few deployments still on their way.
-        var line = "\(objects.count - waiting.count)/\(objects.count) deployments converged, \(updatedReady)/\(desired) replicas ready on their version"
-        if !waiting.isEmpty {
-            line += "; waiting on " + waiting.prefix(3).joined(separator: ", ") + (waiting.count > 3 ? " and \(waiting.count - 3) more" : "")
-        }
-        return (converged, line, nil)
-    }
-
-    /// Up to this many deployments, the progress line names each; past it, it counts.
-    static let namedDeployments = 6
 }
 
 /// Who is running the command, for revision authors: the person behind `sudo` (verbs on a

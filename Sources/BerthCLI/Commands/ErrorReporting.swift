@@ -1,4 +1,5 @@
 import ArgumentParser
+import BerthControl
 import BerthModel
 import BerthStore
 import Foundation
@@ -31,7 +32,7 @@ func reportingErrors(_ body: () throws -> Void) throws {
         // A stored document this build cannot read: damaged, or written by a newer Berth.
         Console.error("a stored object cannot be read (\(error)); the database is damaged or from a newer Berth")
         throw Exit.stateUnusable
-    } catch let error as FleetWait.Failed {
+    } catch let error as ConvergenceWait.Failed {
         Console.error(error.description)
         throw Exit.differences
     } catch let error as ExitCode {
@@ -47,11 +48,6 @@ func reportingErrorsReturning<T>(_ body: () throws -> T) throws -> T? {
     var result: T?
     try reportingErrors { result = try body() }
     return result
-}
-
-/// A named object or revision that does not exist.
-struct NotFound: Error {
-    var message: String
 }
 
 /// Writes to stdout and stderr.

@@ -128,16 +128,7 @@ enum HistoryRendering {
         return header + ResourceCoding.yaml(resources)
     }
 
-    /// Made once: a history table formats a time per row.
-    nonisolated(unsafe) static let formatter: DateFormatter = {
-        let f = DateFormatter()
-        f.locale = Locale(identifier: "en_US_POSIX")
-        f.timeZone = TimeZone(identifier: "UTC")
-        f.dateFormat = "yyyy-MM-dd HH:mm:ss'Z'"
-        return f
-    }()
-
-    static func time(_ date: Date) -> String { formatter.string(from: date) }
+    static func time(_ date: Date) -> String { UTCTime.text(date) }
 
     static func changes(_ summary: RevisionSummary, focus: ObjectKey?) -> String {
         if let focus, let mine = summary.changes.first(where: { $0.key == focus }) {

@@ -1,4 +1,5 @@
 import ArgumentParser
+import BerthControl
 import BerthDocker
 import BerthModel
 import BerthReconciler
@@ -49,70 +50,21 @@ struct ModelCommand: AsyncParsableCommand {
                 Console.error("model \(parts[0]) has no version \"\(parts[1])\"; it has: \(model.versions.map(\.version).joined(separator: ", "))")
                 throw Exit.notFound
             }
-            let users = try reportingErrorsReturning({ try store.objects(kind: .deployment) })!
-                .filter { $0.resource.deployment?.model == parts[0] && $0.resource.deployment?.version == parts[1] }.map(\.resource.name)
-            if !users.isEmpty {
-                Console.error("\(target) is deployed (\(users.map { "deployment/\($0)" }.joined(separator: ", "))): move them to another version first")
+            let purge = LocalPurge(model: parts[0], version: version, passes: passes)
+            if let refusal = try reportingErrorsReturning({ try purge.refusal(spec: model, store: store) }) ?? nil {
+                Console.error(refusal)
                 throw Exit.infeasible
             }
-            if ImageRetention.keptVersions(of: model, deployed: []).contains(where: { $0.version == parts[1] }) {
-                let why = version.pinned == true ? "it is pinned" : "it is among the \(model.keepVersions) newest versions kept ready to roll back to (keepVersions)"
-                Console.error("\(target) is kept: \(why); unpin it or lower keepVersions first")
-                throw Exit.infeasible
-            }
-            // The same file may serve another version under another path (a shared path, a symbolic
-            // or hard link): no byte of a version that is deployed, kept, pinned or still running is touched.
-            let owners = try reportingErrorsReturning { try Self.protectedFiles(store: store, except: (parts[0], parts[1])) }!
-            let clashes = version.artifacts.compactMap { a in FileIdentity(a.path).flatMap { owners[$0] }.map { "\(a.path) is also \($0)" } }
-            if !clashes.isEmpty {
-                Console.error("\(target) shares files with versions that must stay:\n  " + clashes.joined(separator: "\n  ") + "\nnothing was purged")
-                throw Exit.infeasible
-            }
-            var removed = 0, bytes: Int64 = 0, failed = 0
-            for artifact in version.artifacts {
-                let r = ArtifactPurge.purge(artifact.path, passes: passes)
-                switch r.problem {
-                case "": removed += 1; bytes += r.bytes; Console.print("purged    \(r.path) (\(r.bytes) bytes, \(passes) passes)")
-                case "missing": Console.print("missing   \(r.path) (nothing to purge)")
-                default: failed += 1; Console.print("FAILED    \(r.path): \(r.problem)")
+            let outcome = try reportingErrorsReturning {
+                try purge.run(by: author ?? Identity.currentUser, store: store) { r in
+                    switch r.problem {
+                    case "": Console.print("purged    \(r.path) (\(r.bytes) bytes, \(passes) passes)")
+                    case "missing": Console.print("missing   \(r.path) (nothing to purge)")
+                    default: Console.print("FAILED    \(r.path): \(r.problem)")
+                    }
                 }
-            }
-            let who = author ?? Identity.currentUser
-            try reportingErrors {
-                try store.record(events: [Event(time: Date(), revision: nil, kind: "model", name: parts[0], type: failed > 0 ? "Warning" : "Normal",
-                                                reason: Reason.artifactsPurged.rawValue,
-                                                message: "\(target): \(removed) file(s), \(bytes) bytes overwritten \(passes) times and removed by \(who)"
-                                                    + (failed > 0 ? "; \(failed) failed" : ""))])
-            }
-            // Earlier verification results of this version no longer count: it must verify again.
-            try reportingErrors { try store.recordPurge(model: parts[0], version: version, by: who) }
-            if failed > 0 { throw Exit.internalError }
-        }
-
-        /// Files of every version that must stay, by identity (device and inode, symbolic links
-        /// followed), with whose they are and why: deployed, kept (keepVersions, pinned) or still
-        /// running somewhere according to the last stored status.
-        static func protectedFiles(store: StateStore, except: (model: String, version: String)) throws -> [FileIdentity: String] {
-            let objects = try store.objects()
-            let deployments = objects.compactMap { o in o.resource.deployment.map { (o.resource.name, $0) } }
-            var running: Set<String> = []
-            for d in try store.fleetStatus().deployments {
-                guard let model = deployments.first(where: { $0.0 == d.name })?.1.model else { continue }
-                for r in d.replicas { if let v = r.modelVersion { running.insert("\(model)@\(v)") } }
-            }
-            var owners: [FileIdentity: String] = [:]
-            for o in objects {
-                guard let model = o.resource.model else { continue }
-                let kept = Set(ImageRetention.keptVersions(of: model, deployed: []).map(\.version))
-                for v in model.versions where !(o.resource.name == except.model && v.version == except.version) {
-                    let key = "\(o.resource.name)@\(v.version)"
-                    let why = deployments.contains { $0.1.model == o.resource.name && $0.1.version == v.version } ? "deployed"
-                        : running.contains(key) ? "still running" : v.pinned == true ? "pinned" : kept.contains(v.version) ? "kept (keepVersions)" : nil
-                    guard let why else { continue }
-                    for a in v.artifacts { if let id = FileIdentity(a.path) { owners[id] = "\(a.path) of \(key) (\(why))" } }
-                }
-            }
-            return owners
+            }!
+            if outcome.failed > 0 { throw Exit.internalError }
         }
     }
 
@@ -195,18 +147,5 @@ struct ModelCommand: AsyncParsableCommand {
                 throw Exit.verificationFailed
             }
         }
-    }
-}
-
-/// A file as the file system knows it: the same for every path (symbolic or hard link) to it.
-struct FileIdentity: Hashable {
-    var device: UInt64
-    var inode: UInt64
-
-    init?(_ path: String) {
-        var info = stat()
-        guard stat(path, &info) == 0 else { return nil }
-        device = UInt64(info.st_dev)
-        inode = UInt64(info.st_ino)
     }
 }

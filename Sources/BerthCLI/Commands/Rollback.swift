@@ -1,7 +1,6 @@
 import ArgumentParser
-import BerthDocker
+import BerthControl
 import BerthModel
-import BerthScheduler
 import BerthStore
 import Foundation
 
@@ -68,15 +67,15 @@ struct Rollback: AsyncParsableCommand {
     func run() async throws {
         let store = try reportingErrorsReturning { try StateStore.open(path: state.path, create: false) }!
         let current = try reportingErrorsReturning { try store.objects().map(\.resource) }!
-        let (target, label, deleting) = try reportingErrorsReturning { try resolveTarget(store, current: current) }!
+        let plan = try reportingErrorsReturning { try RollbackPlan.resolve(target, store: store, current: current) }!
 
-        let text = StateDiff.unified(old: current, new: target, oldLabel: "now", newLabel: label)
+        let text = StateDiff.unified(old: current, new: plan.resources, oldLabel: "now", newLabel: plan.label)
         if text.isEmpty {
-            Console.print("nothing to roll back: the desired state already equals \(label)")
+            Console.print("nothing to roll back: the desired state already equals \(plan.label)")
             return
         }
         Console.print(text)
-        let problems = await RollbackChecks.problems(target: target, focus: focus(target), store: store, checkImages: !skipImageCheck)
+        let problems = await plan.problems(store: store, checkImages: !skipImageCheck)
         for p in problems { Console.note("not feasible: \(p)") }
         if dryRun {
             Console.print("dry run: nothing stored" + (problems.isEmpty ? "; the target passed every check" : "; \(problems.count) check(s) failed"))
@@ -84,83 +83,21 @@ struct Rollback: AsyncParsableCommand {
             return
         }
         if !problems.isEmpty && !force {
-            Console.error("rollback to \(label) refused: \(problems.count) check(s) failed; fix them, or --force")
+            Console.error("rollback to \(plan.label) refused: \(problems.count) check(s) failed; fix them, or --force")
             throw Exit.infeasible
         }
-        // --all stores the whole target; one object stores just that object (or deletes it).
-        let key = object.flatMap(ObjectKey.init(reference:))
-        let input = target.filter { all || $0.key == key }.map { LoadedResource(resource: $0) }
-        var options = ApplyOptions(author: author ?? Identity.currentUser, message: message ?? "rollback to \(label)", prune: all, origin: .rollback)
-        options.deleting = deleting
-        let result = try reportingErrorsReturning { try store.apply(input, options: options) }!
+        let result = try reportingErrorsReturning {
+            try store.apply(plan.input, options: plan.options(author: author ?? Identity.currentUser, message: message))
+        }!
         for change in result.changes where change.action != .unchanged { Console.print("\(change.key) \(change.action.rawValue)") }
-        Console.print(result.revision.map { "revision \($0) stored: rollback to \(label)" } ?? "no changes")
+        Console.print(result.revision.map { "revision \($0) stored: rollback to \(plan.label)" } ?? "no changes")
     }
 
-    /// The deployments a rollback can affect: all of them for --all or a node (capacity), the
-    /// deployment itself, or those serving a rolled-back model; nil means all.
-    func focus(_ target: [Resource]) -> Set<String>? {
-        guard let object, let key = ObjectKey(reference: object) else { return nil }
-        switch key.kind {
-        case .node: return nil
-        case .deployment: return [key.name]
-        case .model: return Set(target.filter { $0.deployment?.model == key.name }.map(\.name))
-        case .gateway: return []
-        }
-    }
-
-    /// The whole desired state to return to, how to name it, and what a one-object rollback deletes.
-    func resolveTarget(_ store: StateStore, current: [Resource]) throws -> ([Resource], String, Set<ObjectKey>) {
-        if let object, let key = ObjectKey(reference: object) {
-            let revisions = try store.revisions(changing: key)
-            guard let last = revisions.first else { throw NotFound(message: "\(key) has no history in \(state.path)") }
-            let at = toRevision ?? (last - 1)
-            if let toRevision, try store.revision(toRevision) == nil { throw NotFound(message: "revision \(toRevision) does not exist") }
-            let old = at > 0 ? try store.object(key, at: at) : nil
-            var target = current.filter { $0.key != key }
-            if let old { target.append(old) }
-            return (target.sorted { $0.key < $1.key }, "\(key) at revision \(at)", old == nil ? [key] : [])
-        }
-        if let toRevision {
-            guard try store.revision(toRevision) != nil else { throw NotFound(message: "revision \(toRevision) does not exist in \(state.path)") }
-            return (try store.state(at: toRevision), "revision \(toRevision)", [])
-        }
-        if let toTime, let time = TimeArgument.parse(toTime) {
-            guard let revision = try store.revision(at: time) else {
-                throw NotFound(message: "no revision was stored by \(HistoryRendering.time(time))")
-            }
-            return (try store.state(at: revision.id!), "revision \(revision.id!) (in force at \(HistoryRendering.time(time)))", [])
-        }
-        let snapshot = try SnapshotStore(statePath: state.path).open(toSnapshot!)
-        return (try snapshot.store.state(at: snapshot.record.revision), "snapshot \(snapshot.record.id) (revision \(snapshot.record.revision))", [])
-    }
-}
-
-/// The checks a rollback target must pass.
-enum RollbackChecks {
-    /// Problems of the target that concern the `focus` deployments (all when nil): a one-object
-    /// rollback is not blamed for what was already wrong elsewhere.
-    static func problems(target: [Resource], focus: Set<String>?, store: StateStore, checkImages: Bool) async -> [String] {
-        var problems: [String] = []
-        let plan = FleetInput(target).schedule()
-        for u in plan.unplaced where focus?.contains(u.deployment) ?? true {
-            problems.append("deployment/\(u.deployment) replica \(u.replica) \(u.reason)")
-        }
-        let models = Dictionary(uniqueKeysWithValues: target.compactMap { r in r.model.map { (r.name, $0) } })
-        var served: [(model: String, version: ModelVersion)] = []
-        for r in target {
-            guard let d = r.deployment, d.replicas > 0, focus?.contains(r.name) ?? true, let v = models[d.model]?.version(d.version) else { continue }
-            if !served.contains(where: { $0.model == d.model && $0.version.version == v.version }) { served.append((d.model, v)) }
-        }
-        for (model, version) in served {
-            problems += (try? store.verificationProblems(model: model, version: version)) ?? []
-        }
-        if checkImages {
-            let engines = target.compactMap { r in r.node.flatMap { $0.role == .active ? (r.name, $0.engine) : nil } }
-            for image in Set(served.map(\.version.image)).sorted() {
-                if let problem = await ImageAvailability.problem(with: image, engines: engines) { problems.append(problem) }
-            }
-        }
-        return problems
+    /// What the flags ask to return to (`validate` has checked they make one target).
+    var target: RollbackPlan.Target {
+        if let object, let key = ObjectKey(reference: object) { return .object(key, revision: toRevision) }
+        if let toRevision { return .revision(toRevision) }
+        if let toTime, let time = TimeArgument.parse(toTime) { return .time(time) }
+        return .snapshot(toSnapshot ?? "")
     }
 }

@@ -111,16 +111,16 @@ struct SnapshotCommand: ParsableCommand {
         func run() throws {
             try reportingErrors {
                 let snapshots = SnapshotStore(statePath: state.path)
-                let snapshot = try snapshots.open(id)
                 if replaceDatabase {
-                    // Replacing the file under a running controller would lose what it writes next.
-                    if let current = try? StateStore.open(path: state.path, create: false), let live = (try? current.liveLeaseHolder()) ?? nil {
-                        Console.error("a controller holds the lease on \(state.path) (\(live.holder), until \(HistoryRendering.time(live.expiresAt))); stop it before replacing the database")
+                    do {
+                        _ = try snapshots.replaceDatabase(at: state.path, with: id) { Console.print($0) }
+                    } catch let held as SnapshotStore.LeaseHeld {
+                        Console.error(held.description)
                         throw Exit.differences
                     }
-                    try replace(with: snapshots.databasePath(id), record: snapshot.record)
                     return
                 }
+                let snapshot = try snapshots.open(id)
                 let store = try StateStore.open(path: state.path, create: false)
                 let target = try snapshot.store.state(at: snapshot.record.revision)
                 let options = ApplyOptions(author: author ?? Identity.currentUser, message: "restore snapshot \(id) (revision \(snapshot.record.revision))",
@@ -129,28 +129,6 @@ struct SnapshotCommand: ParsableCommand {
                 for change in result.changes where change.action != .unchanged { Console.print("\(change.key) \(change.action.rawValue)") }
                 Console.print(result.revision.map { "revision \($0) stored: restore of snapshot \(id)" } ?? "no changes: the desired state already equals snapshot \(id)")
             }
-        }
-
-        func replace(with snapshotPath: String, record: SnapshotRecord) throws {
-            let fm = FileManager.default
-            let aside = state.path + ".broken-" + HistoryRendering.time(Date()).replacingOccurrences(of: " ", with: "T").replacingOccurrences(of: ":", with: "")
-            Console.print("disaster recovery: the database file is replaced by snapshot \(record.id) (revision \(record.revision)).")
-            if fm.fileExists(atPath: state.path) {
-                Console.print("  keeping the current file aside: \(state.path) -> \(aside)")
-                for suffix in ["", "-wal", "-shm"] where fm.fileExists(atPath: state.path + suffix) {
-                    try fm.moveItem(atPath: state.path + suffix, toPath: aside + suffix)
-                }
-            } else {
-                Console.print("  there is no current file at \(state.path)")
-            }
-            try fm.createDirectory(atPath: (state.path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
-            try fm.copyItem(atPath: snapshotPath, toPath: state.path)
-            // Prove the copy opens as a Berth state before saying so.
-            let restored = try StateStore.open(path: state.path, create: false)
-            // The snapshot's status is an old observation (NodeFailed marks, a lease): the next
-            // controller observes afresh.
-            try restored.forgetControllerState()
-            Console.print("  restored: \(state.path) now holds revisions up to \(try restored.latestRevision() ?? 0)")
         }
     }
 }
