@@ -35,19 +35,44 @@ enum ReplicaVerdict: Equatable {
 /// returns to its role). Its verdicts feed each pass's plan.
 public actor NodeHealthTracker {
     struct NodeState {
-        var failedChecks = 0
-        var firstFailure: MonotonicInstant?
+        /// Where the node stands: healthy → suspect (checks failing) → failed (NotReady) →
+        /// healthy again (an active node whose engine was gone rejoins as a standby: `demoted`).
+        var phase: Phase = .healthy
         var lastSeen: [ObservedContainer]?
-        /// When it was declared NotReady: the wall-clock time for people, the instant for durations.
-        var notReadySince: Date?
-        var notReadyAt: MonotonicInstant?
-        var lastError = ""
-        /// What the failed checks saw.
-        var failure: NodeFailure?
         /// Running containers that answered their health check at least once.
         var everReady: Set<String> = []
         /// Which notice about this episode was given already, so it is given once.
         var noticed: Noticed = .nothing
+
+        var isFailed: Bool { if case .failed = phase { true } else { false } }
+
+        /// The trouble of a suspect or failed node.
+        var trouble: Trouble? {
+            switch phase {
+            case .healthy: nil
+            case .suspect(let t), .failed(let t, _, _): t
+            }
+        }
+    }
+
+    /// A node's health as a state machine.
+    enum Phase {
+        case healthy
+        /// Its checks fail, not yet `failureThreshold` times in a row (or past the replica-health
+        /// limit): it takes no new replicas.
+        case suspect(Trouble)
+        /// Declared NotReady: the wall-clock time for people, the instant for durations. Its
+        /// trouble keeps the kind of failure it was declared for until it recovers.
+        case failed(Trouble, since: Date, at: MonotonicInstant)
+    }
+
+    /// What a node's failing checks saw, and since when.
+    struct Trouble {
+        var failure: NodeFailure
+        var error: String
+        /// The first failed check of this episode (nil: carried over from an earlier leader).
+        var firstFailure: MonotonicInstant?
+        var checks = 0
     }
 
     /// Notices given once per episode of a node's trouble.
@@ -80,12 +105,7 @@ public actor NodeHealthTracker {
             promoted = Set(memory.promoted)
             demoted = Set(memory.rejoined)
             for f in memory.failed {
-                var state = NodeState()
-                state.notReadySince = f.since
-                state.notReadyAt = instant
-                state.failure = f.failure
-                state.lastError = f.error
-                nodes[f.name] = state
+                nodes[f.name] = NodeState(phase: .failed(Trouble(failure: f.failure, error: f.error), since: f.since, at: instant))
             }
         } else {
             // Status stored before the memory existed: read back from the node statuses.
@@ -93,11 +113,8 @@ public actor NodeHealthTracker {
                 if n.promoted { promoted.insert(n.name) }
                 if n.rejoinedAsStandby { demoted.insert(n.name) }
                 if !n.ready && n.reason == Reason.nodeFailed.rawValue {
-                    var state = NodeState()
-                    state.notReadySince = n.lastHeartbeat ?? now
-                    state.notReadyAt = instant
-                    state.failure = n.message.hasPrefix(NodeFailure.replicasFailing.rawValue) ? .replicasFailing : .engineUnreachable
-                    nodes[n.name] = state
+                    let failure: NodeFailure = n.message.hasPrefix(NodeFailure.replicasFailing.rawValue) ? .replicasFailing : .engineUnreachable
+                    nodes[n.name] = NodeState(phase: .failed(Trouble(failure: failure, error: ""), since: n.lastHeartbeat ?? now, at: instant))
                 }
             }
         }
@@ -114,8 +131,8 @@ public actor NodeHealthTracker {
     /// What the next leader needs to carry on: stored with the controller's status.
     public func memory() -> FailoverMemory {
         let failed = nodes.compactMap { name, n -> FailoverMemory.FailedNode? in
-            guard n.notReadyAt != nil, let failure = n.failure else { return nil }
-            return FailoverMemory.FailedNode(name: name, failure: failure, since: n.notReadySince ?? Date(timeIntervalSince1970: 0), error: n.lastError)
+            guard case .failed(let t, let since, _) = n.phase else { return nil }
+            return FailoverMemory.FailedNode(name: name, failure: t.failure, since: since, error: t.error)
         }
         return FailoverMemory(failed: failed.sorted { $0.name < $1.name }, promoted: promoted.sorted(), rejoined: demoted.sorted())
     }
@@ -190,7 +207,7 @@ public actor NodeHealthTracker {
                         n.noticed = .fleetWide
                         events.append(Notice(kind: "node", name: name, warning: true, reason: .replicasFailingEverywhere, message: why + "; no node is failed for it"))
                     }
-                    if n.notReadyAt != nil, let kind = n.failure { failure = (kind, n.lastError) }  // a node already failed stays failed
+                    if case .failed(let t, _, _) = n.phase { failure = (t.failure, t.error) }  // a node already failed stays failed
                 case nil: break
                 }
             case .unreachable(let why)?:
@@ -201,17 +218,23 @@ public actor NodeHealthTracker {
             }
             switch failure {
             case nil:
-                if n.notReadyAt != nil { recovered(name, spec: spec, state: n, at: instant) }
+                if n.isFailed { recovered(name, spec: spec, state: n, at: instant) }
                 n = NodeState(lastSeen: n.lastSeen, everReady: n.everReady, noticed: fleetWide ? n.noticed : .nothing)
             case let (kind, why)?:
-                n.lastError = why
                 // A failed node keeps the kind of its failure until it recovers: an engine that was
                 // gone, whose old replicas come back unready, still rejoins as a standby.
-                if n.notReadyAt == nil { n.failure = kind }
-                let first = n.firstFailure ?? instant
-                n.firstFailure = first
-                n.failedChecks = 1 + Int(instant.seconds(since: first) / options.checkInterval)
-                if n.failedChecks >= options.failureThreshold && n.notReadyAt == nil {
+                var t = n.trouble ?? Trouble(failure: kind, error: why)
+                if !n.isFailed { t.failure = kind }
+                t.error = why
+                let first = t.firstFailure ?? instant
+                t.firstFailure = first
+                t.checks = 1 + Int(instant.seconds(since: first) / options.checkInterval)
+                switch n.phase {
+                case .failed(_, let since, let at):
+                    n.phase = .failed(t, since: since, at: at)
+                case .healthy, .suspect:
+                    n.phase = .suspect(t)
+                    guard t.checks >= options.failureThreshold else { break }
                     if kind == .replicasFailing && replicaHealthFailures.count >= options.maxReplicaHealthFailures {
                         if n.noticed != .failureLimit {
                             n.noticed = .failureLimit
@@ -220,16 +243,15 @@ public actor NodeHealthTracker {
                         }
                     } else {
                         if kind == .replicasFailing { replicaHealthFailures.append(instant) }
-                        n.notReadySince = now
-                        n.notReadyAt = instant
-                        events.append(Notice(kind: "node", name: name, warning: true, reason: .nodeFailed, message: "\(n.failedChecks) checks failed in a row (\(options.failureThreshold) allowed, \(Int(options.checkInterval)) s apart): \(kind.rawValue): \(why)"))
+                        n.phase = .failed(t, since: now, at: instant)
+                        events.append(Notice(kind: "node", name: name, warning: true, reason: .nodeFailed, message: "\(t.checks) checks failed in a row (\(options.failureThreshold) allowed, \(Int(options.checkInterval)) s apart): \(kind.rawValue): \(why)"))
                         nodes[name] = n
                         startPromotion(failed: name, specs: specs, observed: observed, now: now, at: instant)
                     }
                 }
             }
             nodes[name] = n
-            if n.notReadyAt != nil { health.notReady.insert(name) }
+            if n.isFailed { health.notReady.insert(name) }
             else if case .unreachable? = observed[name], let seen = n.lastSeen { health.suspect[name] = seen }
             else if case .unreachable? = observed[name] { health.unseen.insert(name) }
             else if failure != nil { health.cordoned.insert(name) }
@@ -244,8 +266,9 @@ public actor NodeHealthTracker {
     /// (unless `failback`); a node failed for its replicas' health alone returns to its role.
     private func recovered(_ name: String, spec: NodeSpec, state n: NodeState, at instant: MonotonicInstant) {
         // On the monotonic clock: a wall clock stepped back an hour must not say "-3593 s".
-        let back = Int(instant.seconds(since: n.notReadyAt ?? instant))
-        if n.failure == .replicasFailing {
+        guard case .failed(let t, _, let at) = n.phase else { return }
+        let back = Int(instant.seconds(since: at))
+        if t.failure == .replicasFailing {
             events.append(Notice(kind: "node", name: name, warning: false, reason: .nodeRecovered,
                                  message: "checks pass again \(back) s later (its failing replicas are gone; look at its GPUs before relying on it); returns to its role (\(demoted.contains(name) ? "standby" : promoted.contains(name) ? "active, promoted" : spec.role.rawValue))"))
         } else if spec.role == .active && !spec.failback && !promoted.contains(name) {
@@ -274,6 +297,7 @@ public actor NodeHealthTracker {
     /// Details for a node's status.
     public func details(_ name: String) -> (failedChecks: Int, notReady: Bool, failure: String, error: String, promoted: Bool, demoted: Bool) {
         let n = nodes[name] ?? NodeState()
-        return (n.failedChecks, n.notReadyAt != nil, n.failure?.rawValue ?? "", n.lastError, promoted.contains(name), demoted.contains(name))
+        let t = n.trouble
+        return (t?.checks ?? 0, n.isFailed, t?.failure.rawValue ?? "", t?.error ?? "", promoted.contains(name), demoted.contains(name))
     }
 }

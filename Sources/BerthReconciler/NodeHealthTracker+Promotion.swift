@@ -32,7 +32,7 @@ extension NodeHealthTracker {
     func standby(replacing failed: String, specs: [String: NodeSpec], observed: [String: NodeObservation]) -> String? {
         specs.filter { name, spec in
             (spec.role == .standby && !promoted.contains(name) || spec.role == .active && demoted.contains(name))
-                && name != failed && nodes[name]?.notReadyAt == nil
+                && name != failed && nodes[name]?.isFailed != true
                 && { if case .reachable? = observed[name] { true } else { false } }()
         }.sorted { ($0.value.gpus.count, $1.key) > ($1.value.gpus.count, $0.key) }.first?.key
     }
@@ -45,7 +45,7 @@ extension NodeHealthTracker {
     /// promotion still waiting for a standby gets this one, so its timeline continues.
     func restoreActiveCount(specs: [String: NodeSpec], observed: [String: NodeObservation]) {
         func acting(_ name: String, _ spec: NodeSpec) -> Bool {
-            (spec.role == .active && !demoted.contains(name) || promoted.contains(name)) && nodes[name]?.notReadyAt == nil
+            (spec.role == .active && !demoted.contains(name) || promoted.contains(name)) && nodes[name]?.isFailed != true
         }
         var missing = specs.values.filter { $0.role == .active }.count - specs.filter { acting($0.key, $0.value) }.count
         while missing > 0, let standby = standby(replacing: "", specs: specs, observed: observed) {
