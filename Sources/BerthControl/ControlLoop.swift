@@ -15,6 +15,8 @@ public final class ControlLoop: Service, Sendable {
     let metrics: ControllerMetrics
     let logger: Logger
     let reconciler: Reconciler
+    /// Status and event times, and the durations the loop measures (a test clock in tests).
+    let clock: any ControllerClock
     /// The engines' Docker clients: the reconciler's runtimes, and the event watch and image keeper's.
     let pool: ClientPool
     let wake: WakeUps
@@ -29,8 +31,10 @@ public final class ControlLoop: Service, Sendable {
     /// snapshots, the engine event watch, image keeping and telemetry.
     public let companions: [any Service]
 
-    public init(options: ControllerOptions, board: StatusBoard, metrics: ControllerMetrics, logger: Logger) {
+    public init(options: ControllerOptions, board: StatusBoard, metrics: ControllerMetrics, logger: Logger,
+                clock: any ControllerClock = SystemClock()) {
         self.options = options
+        self.clock = clock
         self.board = board
         self.metrics = metrics
         self.logger = logger
@@ -41,7 +45,7 @@ public final class ControlLoop: Service, Sendable {
         // Replicas are asked beside the passes; a changed verdict is worth a pass at once.
         // Health checks and metric scrapes share one kept connection per replica.
         let replicas = KeptProber()
-        reconciler = Reconciler(runtimes: pool, prober: replicas, pulls: ImagePulls(onFinish: { wake.post($0) }),
+        reconciler = Reconciler(runtimes: pool, prober: replicas, clock: clock, pulls: ImagePulls(clock: clock, onFinish: { wake.post($0) }),
                                 watch: true, onHealthChange: { wake.post($0) })
         let leadership = Leadership(statePath: options.statePath, identity: options.identity, ttl: options.leaseTTL)
         self.leadership = leadership
@@ -95,7 +99,7 @@ public final class ControlLoop: Service, Sendable {
         var seenRevision: Int64 = -1
         var loggedRevision: Int64 = -1
         var wasLeader = false
-        var lastPrune: ContinuousClock.Instant?
+        var lastPrune: MonotonicInstant?
         var nPlusOne = NPlusOne()
     }
 
@@ -104,7 +108,7 @@ public final class ControlLoop: Service, Sendable {
         var logger = self.logger
         logger[metadataKey: "controller"] = "\(options.identity)"
         let store = try StateStore.open(path: options.statePath, create: false)
-        let started = Date()
+        let started = clock.date
         let pseudonyms = try Pseudonyms(stateFolder: options.stateFolder)
         var m = Memory(gateways: GatewaySync(stateFolder: options.stateFolder, logger: logger),
                        tracker: NodeHealthTracker(options: options.failover, previous: FleetStatus(controller: nil, deployments: [], nodes: [])),
@@ -164,12 +168,12 @@ public final class ControlLoop: Service, Sendable {
             if isLeader {
                 m.epoch = lease.epoch
                 m.previous = (try? store.fleetStatus()) ?? FleetStatus(controller: nil, deployments: [], nodes: [])
-                m.tracker = NodeHealthTracker(options: options.failover, previous: m.previous)
+                m.tracker = NodeHealthTracker(options: options.failover, previous: m.previous, now: clock.date, at: clock.now)
                 m.gateways = GatewaySync(stateFolder: options.stateFolder, logger: logger)
                 // What a replica answered while another controller led says nothing now.
                 reconciler.forgetHealth()
                 logger.notice("leading with epoch \(m.epoch)", metadata: ["epoch": "\(m.epoch)"])
-                try? store.record(events: [Event(time: Date(), revision: nil, kind: nil, name: nil, reason: Reason.leaderElected.rawValue,
+                try? store.record(events: [Event(time: clock.date, revision: nil, kind: nil, name: nil, reason: Reason.leaderElected.rawValue,
                                                  message: "\(options.identity) leads with epoch \(m.epoch)")])
             } else {
                 logger.warning("lost the lease to \(lease.holder); waiting")
@@ -192,7 +196,6 @@ public final class ControlLoop: Service, Sendable {
     /// Returns whether the fleet is busy (the next pass comes after `busyInterval`).
     func pass(_ store: StateStore, _ m: inout Memory, fence: @escaping Fence, started: Date, pseudonyms: Pseudonyms,
               logger: Logger) async throws -> Bool {
-        let clock = ContinuousClock()
         let t0 = clock.now
         let objects = try store.objects()
         let desired = objects.map(\.resource)
@@ -205,11 +208,11 @@ public final class ControlLoop: Service, Sendable {
         m.seenRevision = revision
         let (gates, gateProblems) = StoredGates.read(store, desired: desired)
         for p in gateProblems { logger.error("\(p)") }
-        let (tracker, gateways) = (m.tracker, m.gateways)
+        let (tracker, gateways, clock) = (m.tracker, m.gateways, clock)
         let pass = await reconciler.pass(
             desired: desired, revision: revision, epoch: m.epoch,
             health: { observed, ready in
-                var health = await tracker.evaluate(observed: observed, ready: ready, desired: desired, holds: gates.holds)
+                var health = await tracker.evaluate(observed: observed, ready: ready, desired: desired, holds: gates.holds, now: clock.date, at: clock.now)
                 gates.apply(to: &health)
                 return health
             },
@@ -219,7 +222,7 @@ public final class ControlLoop: Service, Sendable {
         for node in await tracker.takePromotionsDone() { try store.promotionDone(node: node) }
         // Engine events, images and artifacts, and telemetry work beside the passes on what this one saw.
         latest.publish(LatestPass.Seen(desired: desired, revision: revision, pass: pass, fence: fence))
-        let now = Date()
+        let now = clock.date
         var output = StatusBuilder.build(pass: pass, objects: objects, revision: revision, previous: m.previous, now: now)
         await describeNodes(&output.nodes, tracker: tracker, gates: gates)
         let deleted = Self.deletedNodes(previous: m.previous, desired: desired, now: now, revision: revision)
@@ -254,8 +257,8 @@ public final class ControlLoop: Service, Sendable {
         if let watch = reconciler.watch { metrics.record(healthWatch: watch.backlog()) }
         m.nPlusOne.update(desired: desired, nodes: status.nodes, holds: gates.holds, revision: revision, metrics: metrics)
         try autoRollback(status.deployments, objects: objects, pass: pass, store: store, logger: logger)
-        if m.lastPrune.map({ ContinuousClock.now - $0 > .seconds(3600) }) ?? true {
-            m.lastPrune = .now
+        if m.lastPrune.map({ clock.now.seconds(since: $0) > 3600 }) ?? true {
+            m.lastPrune = clock.now
             if let n = try? store.pruneEvents(olderThanDays: options.eventRetentionDays), n > 0 {
                 logger.info("pruned \(n) event(s) older than \(options.eventRetentionDays) days")
             }
@@ -277,12 +280,12 @@ public final class ControlLoop: Service, Sendable {
             guard let old = try store.object(key, at: good) else { continue }
             let reason = d.conditions[ConditionType.progressing.rawValue]?.message ?? "ready deadline exceeded"
             var options = ApplyOptions(author: "berth-controller", message: "automatic rollback of \(key) to revision \(good): \(reason)", origin: .rollback)
-            options.time = Date()
+            options.time = clock.date
             let result = try store.apply([LoadedResource(resource: old)], options: options)
             // Already there (the rollback went through on an earlier pass): nothing to say again.
             guard result.revision != nil else { continue }
             logger.warning("rolled back to revision \(good): \(reason)", metadata: ["deployment": "\(d.name)", "revision": "\(result.revision ?? 0)"])
-            try store.record(events: [Event(time: Date(), revision: result.revision, kind: "deployment", name: d.name, type: "Warning",
+            try store.record(events: [Event(time: clock.date, revision: result.revision, kind: "deployment", name: d.name, type: "Warning",
                                             reason: Reason.autoRollback.rawValue, message: "returned to revision \(good): \(reason)")])
         }
     }
