@@ -39,18 +39,18 @@ final class SimulatedEngine: @unchecked Sendable {
     let address: String
     let port: Int
     let settings: EngineSettings
-    private let group: any EventLoopGroup
-    private let lock = NSLock()
-    private var containers: [String: Container] = [:]
-    private var images: [String: String] = [:]  // reference → id
-    private var listener: Listener?
+    let group: any EventLoopGroup
+    let lock = NSLock()
+    var containers: [String: Container] = [:]
+    var images: [String: String] = [:]  // reference → id
+    var listener: Listener?
     /// Running replicas: container id → host port.
-    private var replicas: [String: Int] = [:]
-    private let ports: ReplicaPorts
-    private var subscribers: [UUID: (filter: [String], continuation: AsyncStream<String>.Continuation)] = [:]
-    private var _state = State.up
-    private var extraLatency: Duration = .zero
-    private var nextPID = 1000
+    var replicas: [String: Int] = [:]
+    let ports: ReplicaPorts
+    var subscribers: [UUID: (filter: [String], continuation: AsyncStream<String>.Continuation)] = [:]
+    var _state = State.up
+    var extraLatency: Duration = .zero
+    var nextPID = 1000
 
     init(name: String, address: String, port: Int, settings: EngineSettings, group: any EventLoopGroup, ports: ReplicaPorts) {
         self.ports = ports
@@ -307,178 +307,13 @@ final class SimulatedEngine: @unchecked Sendable {
         }
     }
 
-    // MARK: Images
-
-    private func imageCall(_ r: Request, _ s: [String]) async -> Reply {
-        if s.count == 2, s[1] == "json", r.method == .GET {
-            let rows = lock.withLock { images.map { ImageRow(Id: $0.value, RepoTags: [$0.key], Size: 1_073_741_824, Labels: [:], Created: 0) } }
-            return .json(JSON.encode(rows))
-        }
-        if s.count == 2, s[1] == "create", r.method == .POST { return pull(r) }
-        // References hold slashes (`registry:5000/team/model:tag`): everything between `images/` and the last segment.
-        let last = s.last ?? ""
-        let ref = Self.normalised(s.dropFirst().dropLast(last == "json" ? 1 : 0).joined(separator: "/"))
-        switch r.method {
-        case .GET where last == "json":
-            guard let id = lock.withLock({ images[ref] }) else { return .error(.notFound, "No such image: \(ref)") }
-            return .json("{\"Id\":\"\(id)\",\"RepoTags\":[\(JSON.quote(ref))],\"Size\":1073741824,\"Config\":{\"Labels\":{}}}")
-        case .DELETE:
-            return lock.withLock { () -> Reply in
-                guard let id = images[ref] else { return .error(.notFound, "No such image: \(ref)") }
-                if let user = containers.values.first(where: { Self.normalised($0.image) == ref }) {
-                    return .error(.conflict, "conflict: unable to remove repository reference \"\(ref)\" (must force) - container \(user.id.prefix(12)) is using its referenced image \(id.dropFirst(7).prefix(12))")
-                }
-                images[ref] = nil
-                return .json("[{\"Untagged\":\(JSON.quote(ref))},{\"Deleted\":\"\(id)\"}]")
-            }
-        default: return .error(.notFound, "page not found")
-        }
-    }
-
-    /// `POST /images/create?fromImage=…&tag=…`: progress lines, then the image is there.
-    private func pull(_ r: Request) -> Reply {
-        let from = r.query["fromImage"] ?? ""
-        let ref = Self.normalised(r.query["tag"].map { $0.isEmpty ? from : "\(from):\($0)" } ?? from)
-        let time = settings.pullTime
-        let (stream, continuation) = AsyncStream<String>.makeStream()
-        Task {
-            continuation.yield("{\"status\":\"Pulling from \(from)\",\"id\":\"latest\"}\n")
-            try? await Task.sleep(for: time)
-            continuation.yield("{\"status\":\"Downloading\",\"progressDetail\":{\"current\":1073741824,\"total\":1073741824},\"id\":\"layer0\"}\n")
-            lock.withLock { if images[ref] == nil { images[ref] = "sha256:" + Self.randomID() } }
-            continuation.yield("{\"status\":\"Status: Downloaded newer image for \(ref)\"}\n")
-            continuation.finish()
-        }
-        return .stream(.ok, contentType: "application/json", chunks: stream)
-    }
-
-    // MARK: Events
-
-    private func events(_ r: Request) -> Reply {
-        let filter = Self.labelFilters(r.query["filters"])
-        let key = UUID()
-        let (stream, continuation) = AsyncStream<String>.makeStream()
-        continuation.onTermination = { [weak self] _ in self?.lock.withLock { _ = self?.subscribers.removeValue(forKey: key) } }
-        lock.withLock { subscribers[key] = (filter, continuation) }
-        return .stream(.ok, contentType: "application/json", chunks: stream)
-    }
-
-    private func publish(_ c: Container, action: String, extra: [String: String] = [:]) {
-        lock.withLock { publishLocked(c, action: action, extra: extra) }
-    }
-
-    private func publishLocked(_ c: Container, action: String, extra: [String: String] = [:]) {
-        guard !subscribers.isEmpty else { return }
-        var attributes = c.labels
-        attributes["name"] = c.name
-        attributes["image"] = c.image
-        attributes.merge(extra) { $1 }
-        let now = Date().timeIntervalSince1970
-        let event = Event(status: action, id: c.id, from: c.image, Type: "container", Action: action,
-                          Actor: .init(ID: c.id, Attributes: attributes), scope: "local", time: Int64(now), timeNano: Int64(now * 1e9))
-        let line = JSON.encode(event) + "\n"
-        for s in subscribers.values where Self.matches(c.labels, s.filter) { s.continuation.yield(line) }
-    }
-
     // MARK: Helpers
 
     /// A container by full id, unique id prefix, or name.
-    private func resolve(_ ref: String) -> String? {
+    func resolve(_ ref: String) -> String? {
         if containers[ref] != nil { return ref }
         if let c = containers.values.first(where: { $0.name == ref || "/" + $0.name == ref }) { return c.id }
         let prefixed = containers.keys.filter { $0.hasPrefix(ref) }
         return prefixed.count == 1 ? prefixed[0] : nil
     }
-
-    static func labelFilters(_ text: String?) -> [String] {
-        guard let text, let data = text.data(using: .utf8),
-              let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any] else { return [] }
-        if let list = object["label"] as? [String] { return list }
-        if let map = object["label"] as? [String: Bool] { return Array(map.keys) }
-        return []
-    }
-
-    static func matches(_ labels: [String: String], _ filters: [String]) -> Bool {
-        filters.allSatisfy { f in
-            let kv = f.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
-            guard let value = labels[String(kv[0])] else { return false }
-            return kv.count == 1 || value == kv[1]
-        }
-    }
-
-    /// `name` → `name:latest`; a reference with a tag or digest stays as it is.
-    static func normalised(_ ref: String) -> String {
-        let last = ref.split(separator: "/").last ?? ""
-        return last.contains(":") || ref.contains("@") ? ref : ref + ":latest"
-    }
-
-    static func status(_ c: Container, now: Date) -> String {
-        switch c.state {
-        case "running": "Up \(humanDuration(now.timeIntervalSince(c.startedAt ?? now)))"
-        case "exited": "Exited (\(c.exitCode)) \(humanDuration(now.timeIntervalSince(c.finishedAt ?? now))) ago"
-        default: "Created"
-        }
-    }
-
-    /// Docker's wording of a container's age in its list answer (go-units' `HumanDuration`): it
-    /// changes every second only in the first minute, then every minute, then every hour.
-    static func humanDuration(_ interval: TimeInterval) -> String {
-        let seconds = Int(interval)
-        if seconds < 1 { return "Less than a second" }
-        if seconds == 1 { return "1 second" }
-        if seconds < 60 { return "\(seconds) seconds" }
-        let minutes = seconds / 60
-        if minutes == 1 { return "About a minute" }
-        if minutes < 60 { return "\(minutes) minutes" }
-        let hours = Int(interval / 3600 + 0.5)
-        if hours == 1 { return "About an hour" }
-        if hours < 48 { return "\(hours) hours" }
-        if hours < 24 * 7 * 2 { return "\(hours / 24) days" }
-        if hours < 24 * 30 * 2 { return "\(hours / 24 / 7) weeks" }
-        if hours < 24 * 365 * 2 { return "\(hours / 24 / 30) months" }
-        return "\(hours / 24 / 365) years"
-    }
-
-    static func randomID() -> String {
-        (0..<4).map { _ in String(format: "%016llx", UInt64.random(in: 0...UInt64.max)) }.joined()
-    }
-
-}
-
-// The engine's JSON shapes, named as the Engine API names them.
-struct ContainerRow: Encodable {
-    var Id: String, Names: [String], Image: String, Labels: [String: String], State: String, Status: String
-    var Ports: [String], Created: Int64
-}
-
-struct ImageRow: Encodable {
-    var Id: String, RepoTags: [String], Size: Int64, Labels: [String: String], Created: Int64
-}
-
-struct CreateBody: Decodable {
-    var Image: String
-    var Env: [String]?
-    var Cmd: [String]?
-    var Labels: [String: String]?
-    var HostConfig: Host?
-    struct Host: Decodable { var NetworkMode: String? }
-}
-
-struct Details: Encodable {
-    var Id: String, Name: String, Image: String, Created: String
-    var State: StateView
-    var Config: ConfigView
-    var HostConfig: HostView
-    struct StateView: Encodable {
-        var Status: String, Running: Bool, Paused: Bool, OOMKilled: Bool, Dead: Bool, Pid: Int, ExitCode: Int, StartedAt: String, FinishedAt: String
-    }
-    struct ConfigView: Encodable { var Image: String, Env: [String], Cmd: [String]?, Labels: [String: String] }
-    struct HostView: Encodable { var NetworkMode: String }
-}
-
-struct Event: Encodable {
-    var status: String, id: String, from: String, `Type`: String, Action: String
-    var Actor: ActorView
-    var scope: String, time: Int64, timeNano: Int64
-    struct ActorView: Encodable { var ID: String, Attributes: [String: String] }
 }
