@@ -57,6 +57,7 @@ public final class ControlLoop: Service, Sendable {
             EngineEventService(pool: pool, wake: wake, latest: latest, forget: { [reconciler] in reconciler.forget($0) }),
         ]
         if let watch = reconciler.watch { companions.append(HealthWatchService(watch: watch)) }
+        companions.append(MemoryTrim())
         if let interval = options.imageInterval { companions.append(ImageKeeperService(keeper: keeper, latest: latest, interval: interval, wake: wake)) }
         let staging = ArtifactStaging(pool: pool, statePath: options.statePath,
                                       settings: .init(perNode: options.stagingPerNode, image: options.stagerImage, copyPorts: options.copyPorts,
@@ -271,21 +272,20 @@ public final class ControlLoop: Service, Sendable {
     }
 
     /// Returns the deployments whose rollout halted with `autoRollback` to their last good
-    /// revision, as a new revision of origin `rollback`.
+    /// revision (`AutoRollback` decides), each as a new revision of origin `rollback`.
     func autoRollback(_ deployments: [DeploymentStatus], objects: [StoredObject], pass: Reconciler.Pass, store: StateStore, logger: Logger) throws {
-        for d in deployments where d.rollout == .halted {
-            guard let spec = objects.first(where: { $0.resource.kind == .deployment && $0.resource.name == d.name })?.resource.deployment,
-                  spec.rollout.autoRollback, let good = d.lastGoodRevision, good != d.objectRevision else { continue }
-            let key = ObjectKey(.deployment, d.name)
-            guard let old = try store.object(key, at: good) else { continue }
-            let reason = d.conditions[ConditionType.progressing.rawValue]?.message ?? "ready deadline exceeded"
+        let specs = Dictionary(objects.compactMap { o in o.resource.deployment.map { (o.resource.name, $0) } }, uniquingKeysWith: { a, _ in a })
+        for decision in AutoRollback.decisions(deployments, specs: specs) {
+            let key = ObjectKey(.deployment, decision.deployment)
+            guard let old = try store.object(key, at: decision.toRevision) else { continue }
+            let (good, reason) = (decision.toRevision, decision.reason)
             var options = ApplyOptions(author: "berth-controller", message: "automatic rollback of \(key) to revision \(good): \(reason)", origin: .rollback)
             options.time = clock.date
             let result = try store.apply([LoadedResource(resource: old)], options: options)
             // Already there (the rollback went through on an earlier pass): nothing to say again.
             guard result.revision != nil else { continue }
-            logger.warning("rolled back to revision \(good): \(reason)", metadata: ["deployment": "\(d.name)", "revision": "\(result.revision ?? 0)"])
-            try store.record(events: [Event(time: clock.date, revision: result.revision, kind: "deployment", name: d.name, type: "Warning",
+            logger.warning("rolled back to revision \(good): \(reason)", metadata: ["deployment": "\(decision.deployment)", "revision": "\(result.revision ?? 0)"])
+            try store.record(events: [Event(time: clock.date, revision: result.revision, kind: "deployment", name: decision.deployment, type: "Warning",
                                             reason: Reason.autoRollback.rawValue, message: "returned to revision \(good): \(reason)")])
         }
     }
