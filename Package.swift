@@ -22,6 +22,7 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
         .package(url: "https://github.com/apple/swift-collections", from: "1.1.0"),
+        .package(url: "https://github.com/vapor/postgres-nio", from: "1.33.2"),
     ],
     targets: [
         // Resource types, manifest decoding with source positions, validation. Pure.
@@ -29,13 +30,17 @@ let package = Package(
             name: "BerthModel",
             dependencies: [.product(name: "Yams", package: "Yams")]
         ),
-        // SQLite state: objects, revisions, events. GRDB on the system libsqlite3.
+        // The state: objects, revisions, events. GRDB on the system libsqlite3 (the default), and
+        // PostgreSQL through postgres-nio for controllers on several hosts.
         .target(
             name: "BerthStore",
             dependencies: [
                 "BerthModel",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "Logging", package: "swift-log"),
             ]
         ),
         // What a container runtime is to Berth (the `ContainerRuntime` protocol, its errors), and

@@ -62,6 +62,13 @@ public final class StateStore: Sendable {
     /// a missing file throws `.notFound`. The file is inspected read-only first, so a file that is
     /// not Berth's, is damaged, or comes from a newer Berth is refused without being touched.
     public static func open(path: String, create: Bool) throws -> StateStore {
+        if PostgresLocation.isURL(path) {
+            // Read first, so that a password written in the URL is refused without being repeated.
+            let location = try PostgresLocation.parse(path)
+            throw StoreError(.invalidLocation, path: location.description,
+                             detail: "is a PostgreSQL state, which this build's commands cannot use yet: they keep the state in a SQLite file",
+                             hint: "use a SQLite state file (the default is state/berth.db)")
+        }
         let fm = FileManager.default
         let exists = fm.fileExists(atPath: path)
         if !exists && !create {

@@ -13,6 +13,11 @@ public struct StoreError: Error, Sendable, CustomStringConvertible {
         case readOnly
         /// Nothing stored where a read was asked for.
         case notFound
+        /// A `--state` that cannot name a state: a malformed PostgreSQL URL, a password written in
+        /// it, a password file others can read.
+        case invalidLocation
+        /// The database server cannot be reached or refused the login.
+        case unreachable
         /// Any other SQLite failure.
         case database
     }

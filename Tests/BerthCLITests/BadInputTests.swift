@@ -168,3 +168,26 @@ enum Immutable {
         }
     }
 }
+
+extension BadInputTests {
+    /// A PostgreSQL URL where this build's verbs want a SQLite file: a clear refusal that never
+    /// repeats a password written in the URL, and nothing made on disk.
+    @Test(arguments: [["get", "nodes"], ["apply", "-f"], ["history"], ["status"]])
+    func aPostgresURL_isRefusedClearly_neverEchoingAPassword(verb: [String]) throws {
+        let dir = BerthProcess.temporaryFolder()
+        let arguments = verb == ["apply", "-f"] ? verb + [fleet] : verb
+        for url in ["postgres://berth:hunter2-secret@db.internal:5432/fleet", "postgres://berth@db.internal/fleet"] {
+            let r = try BerthProcess.run(arguments, state: url, cwd: dir)
+            #expect(r.code == 3, "\(verb): \(r.stderr)")
+            #expect(!r.stderr.contains("hunter2-secret") && !r.stdout.contains("hunter2-secret"))
+            #expect(r.stderr.contains(url.contains("hunter2") ? "password written in it" : "cannot use yet"), "\(r.stderr)")
+        }
+        #expect((try? FileManager.default.contentsOfDirectory(atPath: dir))?.isEmpty == true, "nothing made on disk")
+    }
+
+    @Test func theControllersPrintConfig_neverShowsAPasswordInTheStateURL() throws {
+        let r = try BerthProcess.run(["controller", "--print-config", "--config", "none"], state: "postgres://berth:hunter2-secret@db/fleet")
+        #expect(r.code != 0 && r.stderr.contains("postgres://berth:***@db/fleet"), "\(r.stderr)")
+        #expect(!r.stderr.contains("hunter2-secret") && !r.stdout.contains("hunter2-secret"))
+    }
+}

@@ -158,6 +158,8 @@ struct Controller: AsyncParsableCommand {
     private func resolve() throws -> Settings {
         var r = try SettingsResolver(configPath: config, defaultPath: Self.systemConfigPath)
         let statePath = r.string("state", flag: state.state, environment: "BERTH_STATE", default: StateOptions.defaultPath)
+        // A PostgreSQL URL with a password in it is refused before anything (--print-config too) shows it.
+        if PostgresLocation.isURL(statePath) { _ = try reportingErrorsReturning { try PostgresLocation.parse(statePath) } }
         let listen = r.string("listen", flag: listen, default: D.listen) { text in
             text == "off" || (try? APIServer.parse(listen: text)) != nil ? nil : "HOST:PORT (e.g. 127.0.0.1:7480, or [::1]:7480), or off"
         }

@@ -23,7 +23,7 @@ struct StateOptions: ParsableArguments {
 
     /// Opens the state for reading; nil (with a note on stderr) when it does not exist yet.
     func openForReading(quiet: Bool = false) throws -> StateStore? {
-        guard FileManager.default.fileExists(atPath: path) else {
+        guard PostgresLocation.isURL(path) || FileManager.default.fileExists(atPath: path) else {
             if !quiet { Console.note("no state at \(path) yet; `berth apply -f MANIFESTS` creates it") }
             return nil
         }
