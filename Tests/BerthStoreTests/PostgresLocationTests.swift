@@ -19,7 +19,7 @@ struct PostgresLocationTests {
         } throws: { error in
             let text = "\(error)"
             return (error as? StoreError)?.code == .invalidLocation && !text.contains("s3cret-value")
-                && text.contains("password written in it") && text.contains("--state-password-file")
+                && text.contains("password written in it") && text.contains("PGPASSFILE")
         }
     }
 

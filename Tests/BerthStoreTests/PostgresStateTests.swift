@@ -62,7 +62,7 @@ final class PostgresStateTests {
             ($0 as? StoreError)?.code == .unreachable && "\($0)".contains("password")
         }
         await #expect { _ = try await PostgresState.open(self.location("postgres"), password: nil, create: true) } throws: {
-            ($0 as? StoreError)?.code == .unreachable && "\($0)".contains("--state-password-file")
+            ($0 as? StoreError)?.code == .unreachable && "\($0)".contains("PGPASSFILE")
         }
         var nowhere = location("postgres")
         nowhere.port = unusedLoopbackPort()

@@ -2,7 +2,7 @@ import Foundation
 
 /// A state on PostgreSQL: `postgres://USER@HOST[:PORT]/DATABASE[?sslmode=disable|prefer|require]`.
 /// It never holds a password: one written in the URL is refused, and the password is read when
-/// connecting from `--state-password-file` or the PostgreSQL password file (`PGPASSFILE`, else
+/// connecting, from a file given by reference or the PostgreSQL password file (`PGPASSFILE`, else
 /// `~/.pgpass`), so it is never stored, printed or logged.
 public struct PostgresLocation: Sendable, Hashable, CustomStringConvertible {
     public enum SSLMode: String, Sendable, CaseIterable {
@@ -53,7 +53,7 @@ public struct PostgresLocation: Sendable, Hashable, CustomStringConvertible {
         }
         if components.password != nil {
             throw refuse("has a password written in it, which would end up in shell history, process lists and logs",
-                         "remove it from the URL and give it by reference: --state-password-file FILE, or a line in PGPASSFILE (HOST:PORT:DATABASE:USER:PASSWORD)")
+                         "remove it from the URL and give it by reference: a line HOST:PORT:DATABASE:USER:PASSWORD in the password file (PGPASSFILE, else ~/.pgpass, mode 600)")
         }
         guard let user = components.user, !user.isEmpty else { throw refuse("names no user", "write it as \(form)") }
         guard let host = components.host, !host.isEmpty else { throw refuse("names no host", "write it as \(form)") }
@@ -95,7 +95,7 @@ public struct PostgresLocation: Sendable, Hashable, CustomStringConvertible {
     /// libpq refuses it.
     public func password(file: String?, environment: [String: String] = ProcessInfo.processInfo.environment) throws -> String? {
         if let file {
-            let text = try Self.readPrivate(file, what: "--state-password-file")
+            let text = try Self.readPrivate(file, what: "the password file")
             return text.hasSuffix("\n") ? String(text.dropLast()) : text
         }
         let passfile = environment["PGPASSFILE"] ?? environment["HOME"].map { $0 + "/.pgpass" }

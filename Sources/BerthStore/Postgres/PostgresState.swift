@@ -42,7 +42,7 @@ public final class PostgresState: Sendable {
         } catch {
             throw StoreError(.unreachable, path: location.description, detail: "cannot connect: \(describe(error))",
                              hint: password == nil
-                                ? "check that the server runs and accepts USER from this host; if it asks for a password, give it by --state-password-file or PGPASSFILE"
+                                ? "check that the server runs and accepts USER from this host; if it asks for a password, give it by reference (PGPASSFILE, or a password file)"
                                 : "check that the server runs, accepts USER from this host, and that the password is right")
         }
         let state = PostgresState(location: location, connection: connection, logger: logger)
