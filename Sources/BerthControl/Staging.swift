@@ -122,8 +122,9 @@ public actor ArtifactStaging {
                         return self.settings.copyPorts.contains { !(self.copyPortsInUse[address] ?? []).contains($0) }
                     }
                     // The origin itself only checks its files in place: no copy slot taken.
-                    guard let source = origin == node ? origin : PeerCopy.source(origin: origin, holders: holders.filter(free), serving: copiesServing,
-                                                                                 limit: settings.copiesPerSource),
+                    let full = Set(([origin] + holders).filter { !free($0) })
+                    guard let source = origin == node ? origin : PeerCopy.source(origin: origin, holders: holders, serving: copiesServing,
+                                                                                 limit: settings.copiesPerSource, full: full),
                           let sourceSpec = allNodes[source], free(source),
                           let port = settings.copyPorts.first(where: { !(copyPortsInUse[sourceSpec.address] ?? []).contains($0) }) else { continue }
                     copyPortsInUse[sourceSpec.address, default: []].insert(port)

@@ -72,12 +72,13 @@ public struct PeerCopy: Sendable {
     public static let defaultCopiesPerSource = 2
 
     /// The node a copy reads from: of the origin (`source: { node: }`) and `holders` (nodes that
-    /// hold the version staged and keep it), one serving fewer than `limit` copies now, fewest
-    /// first; on a tie a holder before the origin (often busy serving), then by name. Nil when
-    /// every one serves `limit` already: the copy waits for the next round.
-    public static func source(origin: String, holders: [String], serving: [String: Int], limit: Int) -> String? {
+    /// hold the version staged and keep it), one serving fewer than `limit` copies now and not
+    /// `full` (no copy port free on its address), fewest first; on a tie a holder before the
+    /// origin (often busy serving), then by name. Nil when none can: the copy waits for the next
+    /// round.
+    public static func source(origin: String, holders: [String], serving: [String: Int], limit: Int, full: Set<String> = []) -> String? {
         ([origin] + holders.filter { $0 != origin })
-            .filter { (serving[$0] ?? 0) < limit }
+            .filter { (serving[$0] ?? 0) < limit && !full.contains($0) }
             .min { a, b in
                 let (ca, cb) = (serving[a] ?? 0, serving[b] ?? 0)
                 if ca != cb { return ca < cb }

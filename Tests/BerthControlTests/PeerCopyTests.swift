@@ -32,6 +32,11 @@ struct PeerCopySourceTests {
         #expect(PeerCopy.source(origin: "a", holders: ["a"], serving: ["a": 2], limit: 2) == nil, "the origin counts once")
     }
 
+    @Test func aNodeWithNoCopyPortFree_isPassedOver_forABusierOne() {
+        #expect(PeerCopy.source(origin: "a", holders: ["b"], serving: ["b": 1], limit: 2, full: ["a"]) == "b")
+        #expect(PeerCopy.source(origin: "a", holders: ["b"], serving: [:], limit: 2, full: ["a", "b"]) == nil)
+    }
+
     /// Rounds in which every copy takes one round: with every holder serving `limit` copies, a
     /// version held by one node reaches `nodes` nodes in about log_(limit+1)(nodes) rounds; from
     /// the origin alone it would take nodes / limit.
