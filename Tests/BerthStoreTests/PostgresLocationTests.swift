@@ -23,9 +23,17 @@ struct PostgresLocationTests {
         }
     }
 
-    @Test func redacting_hidesOnlyThePassword() {
-        #expect(PostgresLocation.redacted("postgres://berth:p@ss:wd@db:5432/fleet") == "postgres://berth:***@db:5432/fleet")
+    @Test func redacting_showsNoPasswordWhereverItIs() {
+        #expect(PostgresLocation.redacted("postgres://berth:p%40ss@db:5432/fleet") == "postgres://berth:***@db:5432/fleet")
         #expect(PostgresLocation.redacted("postgres://berth@db/fleet") == "postgres://berth@db/fleet")
+        #expect(PostgresLocation.redacted("postgres://berth@db/fleet?password=s3cret") == "postgres://berth@db/fleet?…")
+        // A raw / in the password: where the password ends cannot be told, so nothing past the scheme shows.
+        #expect(PostgresLocation.redacted("postgres://berth:pa/ss@db/fleet") == "postgres://…")
+    }
+
+    @Test(arguments: ["postgres://berth@db/fleet?password=s3cret", "postgres://berth:pa/ss@db/fleet", "postgres://berth:s3cret@/fleet"])
+    func noRefusalRepeatsAPassword(text: String) {
+        #expect { try PostgresLocation.parse(text) } throws: { !"\($0)".contains("s3cret") && !"\($0)".contains("pa/ss") }
     }
 
     @Test(arguments: [

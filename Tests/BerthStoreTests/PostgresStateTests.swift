@@ -5,12 +5,12 @@ import Testing
 
 /// Against a real PostgreSQL 15 (Debian's), started for the suite.
 @Suite("State on PostgreSQL: schema, refusals, the lease", .serialized,
-       .enabled(if: ProcessInfo.processInfo.environment["BERTH_INTEGRATION"] == "1", "set BERTH_INTEGRATION=1 (scripts/install-deps --postgres)"))
+       .enabled(if: ProcessInfo.processInfo.environment["BERTH_INTEGRATION"] == "1", "set BERTH_INTEGRATION=1 (scripts/install-deps --cluster)"))
 final class PostgresStateTests {
     let server: PostgresServer
 
     init() throws {
-        try #require(PostgresServer.installed, "PostgreSQL 15 is not installed: scripts/install-deps --postgres")
+        try #require(PostgresServer.installed, "PostgreSQL 15 is not installed: scripts/install-deps --cluster")
         server = try PostgresServer()
     }
 
@@ -75,34 +75,56 @@ final class PostgresStateTests {
         let db = try server.createDatabase()
         let a = try await PostgresState.open(location(db), password: server.password, create: true)
         let b = try await PostgresState.open(location(db), password: server.password, create: false)
-        defer { Task { await a.close(); await b.close() } }
-        let first = try await a.acquireOrRenew(holder: "a", ttl: 1)
-        #expect(first.holder == "a" && first.epoch == 1)
-        let refused = try await b.acquireOrRenew(holder: "b", ttl: 1)
+        let first = try await a.acquireOrRenew(holder: "a", ttl: 60)
+        #expect(first.holder == "a" && first.epoch == 1 && !first.expired)
+        let refused = try await b.acquireOrRenew(holder: "b", ttl: 60)
         #expect(refused.holder == "a" && refused.epoch == 1, "b sees a's lease and does not take it")
-        let renewed = try await a.acquireOrRenew(holder: "a", ttl: 1)
-        #expect(renewed.holder == "a" && renewed.epoch == 1, "a renewal keeps the epoch")
-        // a stops renewing: once the database's clock passes its expiry, b takes it at epoch 2.
-        try await Task.sleep(for: .milliseconds(1200))
-        let taken = try await b.acquireOrRenew(holder: "b", ttl: 5)
+        let renewed = try await a.acquireOrRenew(holder: "a", ttl: 60)
+        #expect(renewed.holder == "a" && renewed.epoch == 1 && renewed.expiresAt >= first.expiresAt, "a renewal keeps the epoch")
+        // a stops renewing, and the database's clock passes its expiry (moved there, not waited for).
+        try server.sql("UPDATE lease SET expiresAt = now() - interval '1 second'", database: db)
+        #expect(try await b.lease()?.expired == true)
+        let taken = try await b.acquireOrRenew(holder: "b", ttl: 60)
         #expect(taken.holder == "b" && taken.epoch == 2)
-        let late = try await a.acquireOrRenew(holder: "a", ttl: 5)
+        let late = try await a.acquireOrRenew(holder: "a", ttl: 60)
         #expect(late.holder == "b", "the old leader coming back does not take it back")
+        await a.close()
+        await b.close()
+    }
+
+    @Test func callsOnOneState_takeTurns_soARenewalNeverLandsInAFencedTransaction() async throws {
+        let db = try server.createDatabase()
+        let a = try await PostgresState.open(location(db), password: server.password, create: true)
+        _ = try await a.acquireOrRenew(holder: "a", ttl: 60)
+        // A fenced body that fails after a renewal was asked for: the renewal must not be undone with it.
+        let before = try #require(try await a.lease())
+        let failing = Task {
+            _ = try? await a.fenced(holder: "a", epoch: 1, doing: "a failing write") { c in
+                try await Task.sleep(for: .milliseconds(300))
+                _ = try await c.query("SELECT 1/0", logger: .init(label: "t")).collect()
+                return true
+            }
+        }
+        try await Task.sleep(for: .milliseconds(100))
+        let renewed = try await a.acquireOrRenew(holder: "a", ttl: 120)
+        await failing.value
+        let after = try #require(try await a.lease())
+        #expect(after.expiresAt == renewed.expiresAt && after.expiresAt > before.expiresAt, "the renewal stands: \(before) \(renewed) \(after)")
+        await a.close()
     }
 
     @Test func fencing_aDeposedLeadersWriteIsNeverCommitted() async throws {
         let db = try server.createDatabase()
         let a = try await PostgresState.open(location(db), password: server.password, create: true)
         let b = try await PostgresState.open(location(db), password: server.password, create: false)
-        defer { Task { await a.close(); await b.close() } }
-        _ = try await a.acquireOrRenew(holder: "a", ttl: 0.5)
+        _ = try await a.acquireOrRenew(holder: "a", ttl: 60)
         let wrote = try await a.fenced(holder: "a", epoch: 1, doing: "a test write") { c in
             try await c.query("INSERT INTO event (time, type, reason, message) VALUES (now(), 'Normal', 'Test', 'by a at epoch 1')", logger: .init(label: "t"))
             return true
         }
         #expect(wrote)
-        try await Task.sleep(for: .milliseconds(700))
-        _ = try await b.acquireOrRenew(holder: "b", ttl: 30)
+        try server.sql("UPDATE lease SET expiresAt = now() - interval '1 second'", database: db)
+        _ = try await b.acquireOrRenew(holder: "b", ttl: 60)
         await #expect { _ = try await a.fenced(holder: "a", epoch: 1, doing: "a late write") { c in
             try await c.query("INSERT INTO event (time, type, reason, message) VALUES (now(), 'Normal', 'Test', 'by a, deposed')", logger: .init(label: "t"))
             return true
@@ -110,6 +132,8 @@ final class PostgresStateTests {
         #expect(try server.sql("SELECT string_agg(message, '|' ORDER BY id) FROM event", database: db) == "by a at epoch 1\n")
         // A clean stop hands over at once.
         try await b.release(holder: "b", epoch: 2)
-        #expect(try await a.acquireOrRenew(holder: "a", ttl: 5).epoch == 3)
+        #expect(try await a.acquireOrRenew(holder: "a", ttl: 60).epoch == 3)
+        await a.close()
+        await b.close()
     }
 }

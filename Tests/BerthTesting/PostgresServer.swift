@@ -12,41 +12,53 @@ public final class PostgresServer: @unchecked Sendable {
     public let password = "pw-\(UUID().uuidString.prefix(12))"
     public var host: String { "127.0.0.1" }
 
-    /// Whether Debian's PostgreSQL 15 server is installed (`scripts/install-deps --postgres`).
+    /// Whether Debian's PostgreSQL 15 server is installed (`scripts/install-deps --cluster`).
     public static var installed: Bool { FileManager.default.isExecutableFile(atPath: bin + "/postgres") }
 
     public init() throws {
         port = unusedLoopbackPort()
         folder = FileManager.default.temporaryDirectory.appendingPathComponent("berth-pg-\(UUID().uuidString.prefix(8))").path
         try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
-        try password.write(toFile: folder + "/pwfile", atomically: true, encoding: .utf8)
+        chmod(folder, 0o700)
+        _ = FileManager.default.createFile(atPath: folder + "/pwfile", contents: Data(password.utf8), attributes: [.posixPermissions: 0o600])
         if geteuid() == 0 {
             let (rc, _, err) = try Spawn.run(["/bin/chown", "-R", "postgres:postgres", folder])
             guard rc == 0 else { throw PostgresServerError(message: "chown \(folder) to postgres: \(err)") }
         }
-        try run([Self.bin + "/initdb", "-D", folder + "/data", "-U", user, "--pwfile=" + folder + "/pwfile",
-                 "--auth-local=trust", "--auth-host=scram-sha-256", "-E", "UTF8", "--locale=C"], doing: "initdb")
-        try run([Self.bin + "/pg_ctl", "-D", folder + "/data", "-l", folder + "/server.log", "-w", "-t", "60",
-                 "-o", "-p \(port) -k \(folder) -c listen_addresses=127.0.0.1 -c fsync=off", "start"], doing: "pg_ctl start")
+        do {
+            try run([Self.bin + "/initdb", "-N", "-D", folder + "/data", "-U", user, "--pwfile=" + folder + "/pwfile",
+                     "--auth-local=trust", "--auth-host=scram-sha-256", "-E", "UTF8", "--locale=C"], doing: "initdb")
+            try start()
+        } catch {
+            stop()
+            throw error
+        }
     }
 
-    /// Stops the server (fast shutdown) and removes its folder.
+    func start() throws {
+        try run([Self.bin + "/pg_ctl", "-D", folder + "/data", "-l", folder + "/server.log", "-w", "-t", "60",
+                 "-o", "-p \(port) -k \(folder) -c listen_addresses=127.0.0.1 -c fsync=off -c unix_socket_permissions=0700", "start"],
+                doing: "pg_ctl start")
+    }
+
+    /// Stops the server (fast shutdown, else immediate) and removes its folder.
     public func stop() {
-        _ = try? run([Self.bin + "/pg_ctl", "-D", folder + "/data", "-m", "fast", "-w", "stop"], doing: "pg_ctl stop")
+        if (try? run([Self.bin + "/pg_ctl", "-D", folder + "/data", "-m", "fast", "-w", "-t", "30", "stop"], doing: "pg_ctl stop")) == nil {
+            _ = try? run([Self.bin + "/pg_ctl", "-D", folder + "/data", "-m", "immediate", "-w", "stop"], doing: "pg_ctl stop")
+        }
         try? FileManager.default.removeItem(atPath: folder)
     }
 
     /// Stops it at once (`immediate`: as a crash) and starts it again on the same port and data.
     public func restart() throws {
         try run([Self.bin + "/pg_ctl", "-D", folder + "/data", "-m", "immediate", "-w", "stop"], doing: "pg_ctl stop")
-        try run([Self.bin + "/pg_ctl", "-D", folder + "/data", "-l", folder + "/server.log", "-w", "-t", "60",
-                 "-o", "-p \(port) -k \(folder) -c listen_addresses=127.0.0.1 -c fsync=off", "start"], doing: "pg_ctl start")
+        try start()
     }
 
     /// Runs SQL as the superuser over the server's local socket (no password there).
     @discardableResult
     public func sql(_ statement: String, database: String = "postgres") throws -> String {
-        try run(["/usr/bin/psql", "-h", folder, "-p", "\(port)", "-U", user, "-d", database, "-v", "ON_ERROR_STOP=1", "-Atqc", statement], doing: "psql")
+        try run([Self.bin + "/psql", "-h", folder, "-p", "\(port)", "-U", user, "-d", database, "-v", "ON_ERROR_STOP=1", "-Atqc", statement], doing: "psql")
     }
 
     /// A new, empty database, by name.
@@ -59,7 +71,9 @@ public final class PostgresServer: @unchecked Sendable {
     @discardableResult
     func run(_ argv: [String], doing: String) throws -> String {
         let command = geteuid() == 0 ? ["/usr/sbin/runuser", "-u", "postgres", "--"] + argv : argv
-        let (rc, out, err) = try Spawn.run(command, environment: ["PATH": "/usr/bin:/bin", "LC_ALL": "C"])
+        // In the server's folder: PostgreSQL's programs return to the working directory, which
+        // the postgres user may not be allowed into (a checkout under /root).
+        let (rc, out, err) = try Spawn.run(command, environment: ["PATH": "/usr/bin:/bin", "LC_ALL": "C"], cwd: folder)
         guard rc == 0 else {
             let log = (try? String(contentsOfFile: folder + "/server.log", encoding: .utf8)).map { String($0.suffix(2000)) } ?? ""
             throw PostgresServerError(message: "\(doing) failed (\(rc)): \(err)\(out)\n\(log)")

@@ -63,6 +63,10 @@ public struct PostgresLocation: Sendable, Hashable, CustomStringConvertible {
         guard !database.isEmpty, !database.contains("/") else { throw refuse("names no database", "write it as \(form)") }
         var sslMode = SSLMode.prefer
         for item in components.queryItems ?? [] {
+            if item.name == "password" {
+                throw refuse("has a password in its parameters, which would end up in shell history, process lists and logs",
+                             "remove it from the URL and give it by reference: a line HOST:PORT:DATABASE:USER:PASSWORD in the password file (PGPASSFILE, else ~/.pgpass, mode 600)")
+            }
             guard item.name == "sslmode" else {
                 throw refuse("has the parameter \"\(item.name)\", which Berth does not use", "only sslmode is read (disable, prefer or require)")
             }
@@ -72,17 +76,25 @@ public struct PostgresLocation: Sendable, Hashable, CustomStringConvertible {
             }
             sslMode = mode
         }
-        return PostgresLocation(user: user.removingPercentEncoding ?? user, host: host.trimmingCharacters(in: CharacterSet(charactersIn: "[]")),
-                                port: port, database: database.removingPercentEncoding ?? database, sslMode: sslMode)
+        // URLComponents has decoded user, host and path already.
+        return PostgresLocation(user: user, host: host.trimmingCharacters(in: CharacterSet(charactersIn: "[]")),
+                                port: port, database: database, sslMode: sslMode)
     }
 
-    /// The URL with any password in it replaced by `***`, for messages about a URL as given.
+    /// The URL as it may be shown, for messages about a URL as given: a password becomes `***`,
+    /// parameters `?…` (one may hold a password), and a URL that does not parse shows no more
+    /// than its scheme (where a password would be cannot be told).
     public static func redacted(_ text: String) -> String {
-        guard let schemeEnd = text.range(of: "://") else { return text }
-        let authorityEnd = text[schemeEnd.upperBound...].firstIndex(of: "/") ?? text.endIndex
-        let authority = text[schemeEnd.upperBound..<authorityEnd]
-        guard let at = authority.lastIndex(of: "@"), let colon = authority[..<at].firstIndex(of: ":") else { return text }
-        return String(text[..<colon]) + ":***" + String(text[at...])
+        guard let c = URLComponents(string: text), let scheme = c.scheme else {
+            return (text.range(of: "://").map { String(text[..<$0.upperBound]) } ?? "") + "…"
+        }
+        var out = scheme + "://"
+        if let user = c.percentEncodedUser { out += user + (c.percentEncodedPassword != nil ? ":***" : "") + "@" }
+        out += c.percentEncodedHost ?? ""
+        if let port = c.port { out += ":\(port)" }
+        out += c.percentEncodedPath
+        if c.percentEncodedQuery != nil || c.percentEncodedFragment != nil { out += "?…" }
+        return out
     }
 
     static func escape(_ text: String) -> String {
@@ -105,12 +117,16 @@ public struct PostgresLocation: Sendable, Hashable, CustomStringConvertible {
 
     static func readPrivate(_ path: String, what: String) throws -> String {
         var info = stat()
-        guard stat(path, &info) == 0, let text = try? String(contentsOfFile: path, encoding: .utf8) else {
+        guard stat(path, &info) == 0 else {
             throw StoreError(.invalidLocation, path: path, detail: "\(what) cannot be read", hint: "give a readable file holding the password")
         }
+        // Checked before a byte is read.
         if info.st_mode & 0o077 != 0 {
             throw StoreError(.invalidLocation, path: path, detail: "\(what) can be read by others (mode \(String(info.st_mode & 0o777, radix: 8)))",
                              hint: "chmod 600 \(path)")
+        }
+        guard let text = try? String(contentsOfFile: path, encoding: .utf8) else {
+            throw StoreError(.invalidLocation, path: path, detail: "\(what) cannot be read", hint: "give a readable file holding the password")
         }
         return text
     }
@@ -118,7 +134,7 @@ public struct PostgresLocation: Sendable, Hashable, CustomStringConvertible {
     /// The password of the first line of a PostgreSQL password file that matches: fields
     /// `HOST:PORT:DATABASE:USER:PASSWORD`, `*` matching anything, `\:` and `\\` escaped.
     static func match(in text: String, host: String, port: Int, database: String, user: String) -> String? {
-        for line in text.split(separator: "\n", omittingEmptySubsequences: true) where !line.hasPrefix("#") {
+        for line in text.split(whereSeparator: \.isNewline) where !line.hasPrefix("#") {
             var fields: [String] = [""]
             var escaped = false
             for ch in line {

@@ -1,8 +1,8 @@
 import BerthModel
 
 /// The state's schema on PostgreSQL: the same tables and columns as on SQLite (`Schema`), from
-/// the same named migrations in the same order, each applied once in its own transaction and
-/// recorded in `berth_migrations`. Never edit a registered migration; add a new one to both.
+/// the same named migrations in the same order, each applied once (those missing together, in
+/// one transaction) and recorded in `berth_migrations`. Never edit a registered migration; add a new one to both.
 /// Identifiers are left unquoted (PostgreSQL folds them to lower case) and queries never quote
 /// them either.
 enum PostgresSchema {

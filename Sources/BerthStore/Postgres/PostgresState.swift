@@ -10,6 +10,9 @@ public final class PostgresState: Sendable {
     public let location: PostgresLocation
     let connection: PostgresConnection
     let logger: Logger
+    /// One user of the connection at a time: whatever is sent on it runs in whatever transaction
+    /// is open on it, so a renewal must never land inside another call's fenced transaction.
+    let turns = Turns()
 
     init(location: PostgresLocation, connection: PostgresConnection, logger: Logger) {
         self.location = location
@@ -20,15 +23,17 @@ public final class PostgresState: Sendable {
     /// Connects and checks the database before anything is written: an empty one becomes a new
     /// state when `create` (else `.notFound`), a database of another program (tables but no Berth
     /// marker) and one written by a newer Berth (migrations this build does not know) are refused
-    /// untouched; an older Berth state gets the migrations it lacks, one transaction each.
+    /// untouched; an older Berth state gets the migrations it lacks, in one transaction.
+    /// `prefer` and `require` encrypt without checking the server's certificate, as libpq's modes
+    /// of those names do.
     public static func open(_ location: PostgresLocation, password: String?, create: Bool,
                             logger: Logger = Logger(label: "berth-state")) async throws -> PostgresState {
         let tls: PostgresConnection.Configuration.TLS
         do {
             switch location.sslMode {
             case .disable: tls = .disable
-            case .prefer: tls = .prefer(try NIOSSLContext(configuration: .makeClientConfiguration()))
-            case .require: tls = .require(try NIOSSLContext(configuration: .makeClientConfiguration()))
+            case .prefer: tls = .prefer(try NIOSSLContext(configuration: Self.unverified))
+            case .require: tls = .require(try NIOSSLContext(configuration: Self.unverified))
             }
         } catch {
             throw StoreError(.unreachable, path: location.description, detail: "TLS could not be set up: \(error)")
@@ -36,11 +41,21 @@ public final class PostgresState: Sendable {
         var config = PostgresConnection.Configuration(host: location.host, port: location.port, username: location.user,
                                                       password: password, database: location.database, tls: tls)
         config.options.connectTimeout = .seconds(10)
+        // A hung or cut-off holder of a fenced transaction must not hold the lease row for long:
+        // the server ends an idle transaction after a minute; nothing waits on a lock past 10 s.
+        config.options.additionalStartupParameters = [
+            ("statement_timeout", "30000"), ("lock_timeout", "10000"), ("idle_in_transaction_session_timeout", "60000"),
+        ]
         let connection: PostgresConnection
         do {
             connection = try await PostgresConnection.connect(configuration: config, id: 1, logger: logger)
         } catch {
-            throw StoreError(.unreachable, path: location.description, detail: "cannot connect: \(describe(error))",
+            let why = describe(error)
+            if why.contains("SQLSTATE 3D000") {
+                throw StoreError(.notFound, path: location.description, detail: "cannot connect: \(why)",
+                                 hint: "create the database first (CREATE DATABASE \(location.database)), owned by \(location.user)")
+            }
+            throw StoreError(.unreachable, path: location.description, detail: "cannot connect: \(why)",
                              hint: password == nil
                                 ? "check that the server runs and accepts USER from this host; if it asks for a password, give it by reference (PGPASSFILE, or a password file)"
                                 : "check that the server runs, accepts USER from this host, and that the password is right")
@@ -59,12 +74,19 @@ public final class PostgresState: Sendable {
         try? await connection.close()
     }
 
+    static var unverified: TLSConfiguration {
+        var config = TLSConfiguration.makeClientConfiguration()
+        config.certificateVerification = .none
+        return config
+    }
+
     /// Refuses what is not a Berth state (or is a newer one), then migrates what is missing.
     func prepare(create: Bool) async throws {
-        let tables = try await strings("SELECT table_name::text FROM information_schema.tables WHERE table_schema = current_schema()", doing: "listing tables")
+        // pg_tables lists every table, whatever this role may read (information_schema would not).
+        let tables = try await strings("SELECT tablename::text FROM pg_catalog.pg_tables WHERE schemaname = current_schema()", doing: "listing tables")
         if tables.isEmpty && !create {
             throw StoreError(.notFound, path: location.description, detail: "no Berth state in this database yet",
-                             hint: "run `berth apply -f MANIFESTS --state \(location)` to create it")
+                             hint: "an empty database becomes a Berth state when it is opened to create one")
         }
         if !tables.isEmpty {
             guard tables.contains("berth_meta"),
@@ -85,12 +107,12 @@ public final class PostgresState: Sendable {
         try await migrate()
     }
 
-    /// Applies the migrations not recorded yet, each with its record in one transaction, under an
-    /// advisory lock so that two controllers starting at once do not both apply one.
+    /// Applies the migrations not recorded yet, with their records, in one transaction under an
+    /// advisory lock, so that two controllers starting at once do not both apply one.
     func migrate() async throws {
         try await transaction("migrating the schema") { c in
             _ = try await c.query("SELECT pg_advisory_xact_lock(4252544801)::text", logger: self.logger).collect()
-            let exists = try await c.query("SELECT 1 FROM information_schema.tables WHERE table_schema = current_schema() AND table_name = 'berth_meta'",
+            let exists = try await c.query("SELECT 1 FROM pg_catalog.pg_tables WHERE schemaname = current_schema() AND tablename = 'berth_meta'",
                                            logger: self.logger).collect()
             if exists.isEmpty {
                 for statement in PostgresSchema.bookkeeping { try await c.query(PostgresQuery(unsafeSQL: statement), logger: self.logger) }
@@ -104,9 +126,11 @@ public final class PostgresState: Sendable {
         }
     }
 
-    /// Migrations recorded, in the order they were applied.
+    /// Migrations recorded: in this build's order, then any it does not know.
     public func appliedMigrations() async throws -> [String] {
-        try await strings("SELECT identifier FROM berth_migrations ORDER BY appliedAt, identifier", doing: "reading berth_migrations")
+        let applied = Set(try await strings("SELECT identifier FROM berth_migrations", doing: "reading berth_migrations"))
+        let known = PostgresSchema.migrations.map(\.id)
+        return known.filter(applied.contains) + applied.subtracting(known).sorted()
     }
 
     // MARK: The lease
@@ -136,13 +160,14 @@ public final class PostgresState: Sendable {
         let taken = try await rows(
             """
             INSERT INTO lease (name, holder, epoch, acquiredAt, renewedAt, expiresAt, renewals)
-            VALUES (\(Self.leaseName), \(holder), 1, now(), now(), now() + \(ttl) * interval '1 second', 0)
+            VALUES (\(Self.leaseName), \(holder), 1, clock_timestamp(), clock_timestamp(), clock_timestamp() + \(ttl) * interval '1 second', 0)
             ON CONFLICT (name) DO UPDATE SET
-                epoch = CASE WHEN lease.holder = EXCLUDED.holder AND lease.expiresAt > now() THEN lease.epoch ELSE lease.epoch + 1 END,
-                acquiredAt = CASE WHEN lease.holder = EXCLUDED.holder AND lease.expiresAt > now() THEN lease.acquiredAt ELSE now() END,
-                holder = EXCLUDED.holder, renewedAt = now(), expiresAt = EXCLUDED.expiresAt, renewals = lease.renewals + 1
-            WHERE lease.holder = EXCLUDED.holder OR lease.expiresAt <= now()
-            RETURNING holder, epoch, expiresAt, false
+                epoch = CASE WHEN lease.holder = EXCLUDED.holder AND lease.expiresAt > clock_timestamp() THEN lease.epoch ELSE lease.epoch + 1 END,
+                acquiredAt = CASE WHEN lease.holder = EXCLUDED.holder AND lease.expiresAt > clock_timestamp() THEN lease.acquiredAt ELSE clock_timestamp() END,
+                holder = EXCLUDED.holder, renewedAt = clock_timestamp(), expiresAt = clock_timestamp() + \(ttl) * interval '1 second',
+                renewals = lease.renewals + 1
+            WHERE lease.holder = EXCLUDED.holder OR lease.expiresAt <= clock_timestamp()
+            RETURNING holder, epoch, expiresAt, expiresAt <= clock_timestamp()
             """, doing: "taking the lease")
         if let row = taken.first { return row }
         guard let current = try await lease() else {
@@ -153,26 +178,28 @@ public final class PostgresState: Sendable {
 
     /// The lease row, or nil when no controller ever held it.
     public func lease() async throws -> LeaseRow? {
-        try await rows("SELECT holder, epoch, expiresAt, expiresAt <= now() FROM lease WHERE name = \(Self.leaseName)", doing: "reading the lease").first
+        try await rows("SELECT holder, epoch, expiresAt, expiresAt <= clock_timestamp() FROM lease WHERE name = \(Self.leaseName)", doing: "reading the lease").first
     }
 
-    /// Gives the lease up (a clean stop): it expires now, so a standby takes it at once.
+    /// Gives the lease up (a clean stop): it expires at its last renewal, as a released lease
+    /// reads on SQLite, so a standby takes it at once.
     public func release(holder: String, epoch: Int64) async throws {
         try await transaction("releasing the lease") { c in
-            try await c.query("UPDATE lease SET expiresAt = now() WHERE name = \(Self.leaseName) AND holder = \(holder) AND epoch = \(epoch)", logger: self.logger)
+            try await c.query("UPDATE lease SET expiresAt = renewedAt WHERE name = \(Self.leaseName) AND holder = \(holder) AND epoch = \(epoch)", logger: self.logger)
         }
     }
 
     /// Runs `body` in one transaction that first checks, under a share lock on the lease row,
     /// that `holder` still holds it at `epoch` and unexpired: a successor cannot take the lease
     /// until the transaction ends, and a deposed leader's work is never committed. Throws
-    /// `Fenced` (nothing done) otherwise.
+    /// `Fenced` (nothing done) otherwise. `body` must let every error through (one swallowed
+    /// leaves the transaction aborted, and its COMMIT commits nothing) and send no BEGIN or COMMIT.
     public func fenced<T: Sendable>(holder: String, epoch: Int64, doing: String,
                                     _ body: @Sendable @escaping (PostgresConnection) async throws -> T) async throws -> T {
         try await transaction(doing) { c in
             let held = try await c.query(
                 """
-                SELECT 1 FROM lease WHERE name = \(Self.leaseName) AND holder = \(holder) AND epoch = \(epoch) AND expiresAt > now() FOR SHARE
+                SELECT 1 FROM lease WHERE name = \(Self.leaseName) AND holder = \(holder) AND epoch = \(epoch) AND expiresAt > clock_timestamp() FOR SHARE
                 """, logger: self.logger).collect()
             guard !held.isEmpty else { throw Fenced(holder: holder, epoch: epoch) }
             return try await body(c)
@@ -182,6 +209,8 @@ public final class PostgresState: Sendable {
     // MARK: Helpers
 
     func transaction<T: Sendable>(_ doing: String, _ body: @Sendable @escaping (PostgresConnection) async throws -> T) async throws -> T {
+        await turns.take()
+        defer { turns.give() }
         do {
             return try await connection.withTransaction(logger: logger) { c in try await body(c) }
         } catch let error as PostgresTransactionError {
@@ -192,6 +221,8 @@ public final class PostgresState: Sendable {
     }
 
     func strings(_ query: PostgresQuery, doing: String) async throws -> [String] {
+        await turns.take()
+        defer { turns.give() }
         do {
             var out: [String] = []
             for try await value in try await connection.query(query, logger: logger).decode(String.self) { out.append(value) }
@@ -202,6 +233,8 @@ public final class PostgresState: Sendable {
     }
 
     func rows(_ query: PostgresQuery, doing: String) async throws -> [LeaseRow] {
+        await turns.take()
+        defer { turns.give() }
         do {
             var out: [LeaseRow] = []
             for try await (holder, epoch, expiresAt, expired) in try await connection.query(query, logger: logger).decode((String, Int64, Date, Bool).self) {
@@ -221,5 +254,38 @@ public final class PostgresState: Sendable {
         }
         if let underlying = psql.underlying { return "\(psql.code): \(underlying)" }
         return "\(psql.code)"
+    }
+}
+
+/// Takes turns among async callers, first come first served: one holds the turn until it gives it.
+final class Turns: @unchecked Sendable {
+    private let lock = NSLock()
+    private var busy = false
+    private var waiting: [CheckedContinuation<Void, Never>] = []
+
+    func take() async {
+        await withCheckedContinuation { (turn: CheckedContinuation<Void, Never>) in
+            lock.lock()
+            if busy {
+                waiting.append(turn)
+                lock.unlock()
+            } else {
+                busy = true
+                lock.unlock()
+                turn.resume()
+            }
+        }
+    }
+
+    func give() {
+        lock.lock()
+        if waiting.isEmpty {
+            busy = false
+            lock.unlock()
+        } else {
+            let next = waiting.removeFirst()
+            lock.unlock()
+            next.resume()
+        }
     }
 }
