@@ -117,16 +117,11 @@ public actor ArtifactStaging {
                               list.contains(where: { $0.key == need.key }), byKey[Self.key(other, need.key)]?.holds(need.version) == true else { return nil }
                         return other
                     }
-                    let free = { (name: String) -> Bool in
-                        guard let address = allNodes[name]?.address else { return false }
-                        return self.settings.copyPorts.contains { !(self.copyPortsInUse[address] ?? []).contains($0) }
-                    }
+                    let full = Set(([origin] + holders).filter { name in allNodes[name].map { freeCopyPort(at: $0.address) == nil } ?? true })
                     // The origin itself only checks its files in place: no copy slot taken.
-                    let full = Set(([origin] + holders).filter { !free($0) })
                     guard let source = origin == node ? origin : PeerCopy.source(origin: origin, holders: holders, serving: copiesServing,
                                                                                  limit: settings.copiesPerSource, full: full),
-                          let sourceSpec = allNodes[source], free(source),
-                          let port = settings.copyPorts.first(where: { !(copyPortsInUse[sourceSpec.address] ?? []).contains($0) }) else { continue }
+                          let sourceSpec = allNodes[source], let port = freeCopyPort(at: sourceSpec.address) else { continue }
                     copyPortsInUse[sourceSpec.address, default: []].insert(port)
                     if source != node { copiesServing[source, default: 0] += 1 }
                     peer = PeerCopy.Target(node: source, spec: sourceSpec, port: port)
@@ -153,6 +148,11 @@ public actor ArtifactStaging {
                 self.stopped(key: key)
             }
         }
+    }
+
+    /// A copy port no copy from `address` uses now.
+    func freeCopyPort(at address: String) -> Int? {
+        settings.copyPorts.first { !(copyPortsInUse[address] ?? []).contains($0) }
     }
 
     func release(_ target: PeerCopy.Target, to node: String) {

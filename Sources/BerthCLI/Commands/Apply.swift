@@ -80,17 +80,20 @@ enum WaitDisplay {
         let tty = isatty(STDERR_FILENO) != 0
         var lastLine = ""
         var shown = false
-        defer { if tty && shown { FileHandle.standardError.write(Data("\n".utf8)) } }
-        let seconds = try ConvergenceWait(store: store, revision: revision, timeout: timeout).run { line, elapsed in
-            shown = true
-            if tty {
-                FileHandle.standardError.write(Data(("\r\u{1B}[K" + "[\(elapsed)s] \(line)").utf8))
-            } else if line != lastLine {
-                Console.note("[\(elapsed)s] \(line)")
+        let seconds: Int
+        do {
+            // The line rewritten in place ends, converged or not, before anything else is written.
+            defer { if tty && shown { FileHandle.standardError.write(Data("\n".utf8)) } }
+            seconds = try ConvergenceWait(store: store, revision: revision, timeout: timeout).run { line, elapsed in
+                shown = true
+                if tty {
+                    FileHandle.standardError.write(Data(("\r\u{1B}[K" + "[\(elapsed)s] \(line)").utf8))
+                } else if line != lastLine {
+                    Console.note("[\(elapsed)s] \(line)")
+                }
+                lastLine = line
             }
-            lastLine = line
         }
-        if tty && shown { FileHandle.standardError.write(Data("\n".utf8)); shown = false }
         Console.print("converged at revision \(revision) in \(seconds) s")
     }
 }
