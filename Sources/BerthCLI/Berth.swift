@@ -23,7 +23,7 @@ public struct Berth: AsyncParsableCommand {
              70  any other failure (the message says what)
             """,
         version: BerthVersion.current,
-        subcommands: [Apply.self, Diff.self, Get.self, History.self, Plan.self, Reconcile.self, Controller.self, Status.self, Describe.self, GatewayCommand.self, Rollback.self, SnapshotCommand.self, ModelCommand.self, NodeCommand.self, MonitoringCommand.self, DoctorCommand.self]
+        subcommands: [Apply.self, Diff.self, Get.self, History.self, Plan.self, Reconcile.self, Controller.self, Status.self, Describe.self, GatewayCommand.self, Rollback.self, SnapshotCommand.self, ModelCommand.self, NodeCommand.self, MonitoringCommand.self, DoctorCommand.self, StateCommand.self]
     )
 
     public init() {}

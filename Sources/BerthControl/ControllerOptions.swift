@@ -1,4 +1,5 @@
 import BerthReconciler
+import BerthStore
 import Foundation
 
 /// How a controller runs.
@@ -45,9 +46,10 @@ public struct ControllerOptions: Sendable {
     /// The absolute folder of the state file: managed gateways keep their nginx files under it.
     public var stateFolder: String { Self.folder(ofStatePath: statePath) }
 
-    /// The absolute folder holding the state file at `path`.
+    /// The absolute folder holding the state file at `path`; for a PostgreSQL state, this host's
+    /// `state/` in the working directory (managed nginx files, snapshots).
     public static func folder(ofStatePath path: String) -> String {
-        let folder = (path as NSString).deletingLastPathComponent
+        let folder = PostgresLocation.isURL(path) ? "state" : (path as NSString).deletingLastPathComponent
         let absolute = folder.hasPrefix("/") ? folder : FileManager.default.currentDirectoryPath + "/" + folder
         return (absolute as NSString).standardizingPath
     }

@@ -8,7 +8,8 @@ import Foundation
 public struct Pseudonyms: Sendable {
     let key: SymmetricKey
 
-    /// Reads the salt from `<state folder>/log-salt`, creating it (32 random bytes, owner-only) when missing.
+    /// Reads the salt from `<state folder>/log-salt`, creating it (32 random bytes, owner-only) and
+    /// the folder (owner-only: a PostgreSQL state's folder is made on first use) when missing.
     public init(stateFolder: String) throws {
         let path = stateFolder + "/log-salt"
         if let data = FileManager.default.contents(atPath: path), data.count >= 16 {
@@ -18,8 +19,9 @@ public struct Pseudonyms: Sendable {
         var bytes = [UInt8](repeating: 0, count: 32)
         var rng = SystemRandomNumberGenerator()
         for i in bytes.indices { bytes[i] = UInt8.random(in: 0...255, using: &rng) }
+        try? FileManager.default.createDirectory(atPath: stateFolder, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
         guard FileManager.default.createFile(atPath: path, contents: Data(bytes), attributes: [.posixPermissions: 0o600]) else {
-            throw CocoaError(.fileWriteUnknown, userInfo: [NSFilePathErrorKey: path])
+            throw SaltUnwritable(path: path)
         }
         key = SymmetricKey(data: bytes)
     }
@@ -36,4 +38,10 @@ public struct Pseudonyms: Sendable {
     public func redact(_ text: String, names: [String]) -> String {
         names.filter { !$0.isEmpty }.reduce(text) { $0.replacingOccurrences(of: $1, with: user($1)) }
     }
+}
+
+/// The log salt cannot be written: the state folder is missing or not writable.
+public struct SaltUnwritable: Error, CustomStringConvertible {
+    public var path: String
+    public var description: String { "cannot write the log salt \(path): make its folder exist and writable by this user" }
 }

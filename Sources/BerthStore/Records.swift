@@ -1,13 +1,8 @@
 import BerthModel
 import Foundation
-import GRDB
 
 /// One revision of the desired state: who stored it, when, why, and how much it changed.
-public struct Revision: Codable, Sendable, Hashable, FetchableRecord, MutablePersistableRecord {
-    public static let databaseTableName = "revision"
-
-    public mutating func didInsert(_ inserted: InsertionSuccess) { id = inserted.rowID }
-
+public struct Revision: Codable, Sendable, Hashable {
     public enum Origin: String, Codable, Sendable {
         case apply, rollback, restore
     }
@@ -56,11 +51,7 @@ public struct StoredObject: Sendable, Hashable {
 }
 
 /// One entry of the event log.
-public struct Event: Codable, Sendable, Hashable, FetchableRecord, MutablePersistableRecord {
-    public static let databaseTableName = "event"
-
-    public mutating func didInsert(_ inserted: InsertionSuccess) { id = inserted.rowID }
-
+public struct Event: Codable, Sendable, Hashable {
     public var id: Int64?
     public var time: Date
     public var revision: Int64?
@@ -81,22 +72,4 @@ public struct Event: Codable, Sendable, Hashable, FetchableRecord, MutablePersis
         self.reason = reason
         self.message = message
     }
-}
-
-struct ObjectRow: Codable, FetchableRecord, PersistableRecord {
-    static let databaseTableName = "object"
-    var kind: String
-    var name: String
-    var revision: Int64
-    var createdRevision: Int64
-    var document: String
-}
-
-struct ObjectVersionRow: Codable, FetchableRecord, PersistableRecord {
-    static let databaseTableName = "objectVersion"
-    var revision: Int64
-    var kind: String
-    var name: String
-    var action: String
-    var document: String?
 }

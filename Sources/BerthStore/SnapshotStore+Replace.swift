@@ -17,6 +17,10 @@ extension SnapshotStore {
     /// Refused while a controller holds the lease. `note` hears each step; returns the newest
     /// revision the state now holds.
     public func replaceDatabase(at statePath: String, with id: String, now: Date = Date(), note: (String) -> Void) throws -> Int64 {
+        if PostgresLocation.isURL(statePath) {
+            throw StoreError(.invalidLocation, path: PostgresLocation.redacted(statePath), detail: "is a PostgreSQL state: there is no file to replace",
+                             hint: "restore the snapshot as a new revision (`berth rollback --snapshot \(id)`), or copy it into an empty database: `berth state copy --from \(databasePath(id)) --to URL`")
+        }
         let snapshot = try open(id)
         if let current = try? StateStore.open(path: statePath, create: false), let live = (try? current.liveLeaseHolder(now: now)) ?? nil {
             throw LeaseHeld(path: statePath, lease: live)

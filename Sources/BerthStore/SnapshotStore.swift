@@ -17,8 +17,14 @@ public struct SnapshotRecord: Codable, Sendable, Hashable {
 public struct SnapshotStore: Sendable {
     public let folder: String
 
+    /// Beside the state file; for a PostgreSQL state, in this host's `state/snapshots`.
     public init(statePath: String) {
-        folder = ((statePath as NSString).deletingLastPathComponent as NSString).appendingPathComponent("snapshots")
+        let stateFolder = PostgresLocation.isURL(statePath) ? "state" : (statePath as NSString).deletingLastPathComponent
+        folder = (stateFolder as NSString).appendingPathComponent("snapshots")
+    }
+
+    public init(folder: String) {
+        self.folder = folder
     }
 
     public func databasePath(_ id: String) -> String { (folder as NSString).appendingPathComponent(id + ".db") }
@@ -165,7 +171,22 @@ public struct SnapshotStore: Sendable {
 extension StateStore {
     /// Writes a consistent copy of the database to `path` and returns the newest revision it holds.
     /// `VACUUM INTO` reads one snapshot of the database; in WAL mode writers go on meanwhile.
+    /// On PostgreSQL the snapshot is a SQLite file all the same: Berth's tables read in one
+    /// repeatable-read view (`StateCopy`), so every snapshot verb, and rollback to a snapshot, work
+    /// alike on both backends.
     func snapshot(into path: String) throws -> Int64 {
+        let writer: any DatabaseWriter
+        switch backend {
+        case .sqlite(let sqlite):
+            writer = sqlite
+        case .postgres:
+            let building = path + ".building"
+            defer { for suffix in ["", "-wal", "-shm"] { try? FileManager.default.removeItem(atPath: building + suffix) } }
+            let copy = try StateStore.open(path: building, create: true)
+            try StateCopy.copy(from: self, to: copy)
+            guard case .sqlite(let built) = copy.backend else { return 0 }
+            writer = built
+        }
         do {
             try writer.writeWithoutTransaction { db in try db.execute(sql: "VACUUM INTO ?", arguments: [path]) }
             // The revision is read from the copy itself, so it is exactly what the copy holds.

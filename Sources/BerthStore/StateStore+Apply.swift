@@ -1,6 +1,5 @@
 import BerthModel
 import Foundation
-import GRDB
 
 extension StateStore {
     /// Stores `input` as the new desired state in one transaction, creating at most one revision.
@@ -9,7 +8,7 @@ extension StateStore {
     /// missing from the input are deleted. The resulting desired state is validated as a whole
     /// first: on any problem, `ManifestErrors` is thrown and nothing is written.
     public func apply(_ input: [LoadedResource], options: ApplyOptions) throws -> ApplyResult {
-        let body = { (db: Database) throws -> ApplyResult in
+        let body = { (db: any SQLSession) throws -> ApplyResult in
             let stored = try Self.currentRows(db)
             let encoder = CanonicalEncoder()
             var changes: [ObjectChange] = []
@@ -42,15 +41,19 @@ extension StateStore {
             var revision = Revision(
                 id: nil, createdAt: options.time ?? Date(), author: options.author, message: options.message,
                 origin: options.origin, createdCount: count(.created), configuredCount: count(.configured), deletedCount: count(.deleted))
-            try revision.insert(db)
-            let number = revision.id!
+            // Numbered here, under the write lock, not by a sequence: numbers stay dense on every
+            // backend (PostgreSQL's sequences skip numbers after a crash or a rolled-back write).
+            let number = try db.row("SELECT COALESCE(MAX(id), 0) + 1 FROM revision")?.int64(0) ?? 1
+            revision.id = number
+            try Revision.insert([revision], into: db)
             for w in writes {
                 try ObjectVersionRow(revision: number, kind: w.key.kind.rawValue, name: w.key.name, action: w.action.rawValue, document: w.document).insert(db)
                 if let document = w.document {
                     let created = stored[w.key]?.createdRevision ?? number
-                    try ObjectRow(kind: w.key.kind.rawValue, name: w.key.name, revision: number, createdRevision: created, document: document).save(db)
+                    try ObjectRow(kind: w.key.kind.rawValue, name: w.key.name, revision: number, createdRevision: created, document: document)
+                        .upsert(db, key: ["kind", "name"])
                 } else {
-                    try db.execute(sql: "DELETE FROM object WHERE kind = ? AND name = ?", arguments: [w.key.kind.rawValue, w.key.name])
+                    try db.execute("DELETE FROM object WHERE kind = ? AND name = ?", [.text(w.key.kind.rawValue), .text(w.key.name)])
                 }
             }
             let summary = [("created", count(.created)), ("configured", count(.configured)), ("deleted", count(.deleted))]
@@ -73,12 +76,11 @@ extension StateStore {
         var createdRevision: Int64
     }
 
-    static func currentRows(_ db: Database) throws -> [ObjectKey: CurrentRow] {
+    static func currentRows(_ db: any SQLSession) throws -> [ObjectKey: CurrentRow] {
         var rows: [ObjectKey: CurrentRow] = [:]
-        let cursor = try Row.fetchCursor(db, sql: "SELECT kind, name, document, revision, createdRevision FROM object")
-        while let row = try cursor.next() {
-            guard let kind = ResourceKind(rawValue: row["kind"]) else { continue }
-            rows[ObjectKey(kind, row["name"])] = CurrentRow(document: row["document"], revision: row["revision"], createdRevision: row["createdRevision"])
+        for row in try ObjectRow.all(db) {
+            guard let kind = ResourceKind(rawValue: row.kind) else { continue }
+            rows[ObjectKey(kind, row.name)] = CurrentRow(document: row.document, revision: row.revision, createdRevision: row.createdRevision)
         }
         return rows
     }

@@ -1,16 +1,11 @@
 import BerthModel
 import Foundation
-import GRDB
-
-extension GPUHold: FetchableRecord, PersistableRecord {
-    public static let databaseTableName = "gpuHold"
-}
 
 extension StateStore {
     /// Every GPU out of service, by node and index.
     public func gpuHolds() throws -> [GPUHold] {
         try read("reading GPUs out of service") { db in
-            try GPUHold.filter(Column("returnedAt") == nil).order(Column("node"), Column("gpu")).fetchAll(db)
+            try GPUHold.all(db, "WHERE returnedAt IS NULL").sorted { ($0.node, $0.gpu) < ($1.node, $1.gpu) }
         }
     }
 
@@ -24,11 +19,11 @@ extension StateStore {
         return try write("taking GPUs out of service") { db in
             var added: [GPUHold] = []
             for hold in holds {
-                if let existing = try GPUHold.fetchOne(db, key: ["node": hold.node, "gpu": hold.gpu]) {
+                if let existing = try GPUHold.one(db, "WHERE node = ? AND gpu = ?", [.text(hold.node), SQLValue(hold.gpu)]) {
                     if existing.isOut { continue }
                     if hold.fault != .operatorHold, existing.fault == hold.fault, existing.detail == hold.detail { continue }
                 }
-                try hold.save(db)
+                try hold.upsert(db, key: ["node", "gpu"])
                 var event = Event(time: hold.since, revision: nil, kind: "node", name: hold.node, type: "Warning",
                                   reason: Reason.gpuOutOfService.rawValue, message: "\(hold.summary) (by \(hold.author))")
                 try event.insert(db)
@@ -43,12 +38,12 @@ extension StateStore {
     @discardableResult
     public func returnGPU(node: String, gpu: Int, author: String, reason: String, now: Date = Date()) throws -> GPUHold {
         try write("returning GPU \(gpu) of node \(node) to service") { db in
-            guard var hold = try GPUHold.fetchOne(db, key: ["node": node, "gpu": gpu]), hold.isOut else {
+            guard var hold = try GPUHold.one(db, "WHERE node = ? AND gpu = ?", [.text(node), SQLValue(gpu)]), hold.isOut else {
                 throw StoreError(.notFound, path: path, detail: "GPU \(gpu) of node \(node) is not out of service", hint: "`berth describe node \(node)` lists its GPUs out of service")
             }
             hold.returnedBy = author
             hold.returnedAt = now
-            try hold.update(db)
+            try hold.upsert(db, key: ["node", "gpu"])
             let why = reason.isEmpty ? "" : ": \(reason)"
             var event = Event(time: now, revision: nil, kind: "node", name: node, reason: Reason.gpuReturnedToService.rawValue,
                               message: "GPU \(gpu) returned to service by \(author)\(why) (it was out since \(hold.since.formatted(.iso8601)), \(hold.fault.rawValue): \(hold.detail))")

@@ -1,10 +1,5 @@
 import BerthModel
 import Foundation
-import GRDB
-
-extension NodeHold: FetchableRecord, PersistableRecord {
-    public static let databaseTableName = "nodeHold"
-}
 
 /// What an operator asks of a node.
 public enum NodeHoldChange: String, Sendable, CaseIterable {
@@ -24,7 +19,7 @@ extension StateStore {
     /// Every node's hold, by node name.
     public func nodeHolds() throws -> [String: NodeHold] {
         try read("reading node holds") { db in
-            Dictionary(uniqueKeysWithValues: try NodeHold.fetchAll(db).map { ($0.node, $0) })
+            Dictionary(uniqueKeysWithValues: try NodeHold.all(db).map { ($0.node, $0) })
         }
     }
 
@@ -33,7 +28,7 @@ extension StateStore {
     @discardableResult
     public func change(node: String, _ change: NodeHoldChange, author: String, reason: String, now: Date = Date()) throws -> NodeHold {
         try write("changing the hold on node \(node)") { db in
-            var hold = try NodeHold.fetchOne(db, key: node) ?? NodeHold(node: node, author: author, since: now)
+            var hold = try NodeHold.one(db, "WHERE node = ?", [.text(node)]) ?? NodeHold(node: node, author: author, since: now)
             switch change {
             case .cordon: hold.cordoned = true
             case .uncordon: hold.cordoned = false; hold.draining = false
@@ -43,7 +38,11 @@ extension StateStore {
             hold.author = author
             hold.reason = reason
             hold.since = now
-            if hold.isEmpty { try NodeHold.deleteOne(db, key: node) } else { try hold.save(db) }
+            if hold.isEmpty {
+                try db.execute("DELETE FROM nodeHold WHERE node = ?", [.text(node)])
+            } else {
+                try hold.upsert(db, key: ["node"])
+            }
             let why = reason.isEmpty ? "" : ": \(reason)"
             var event = Event(time: now, revision: nil, kind: "node", name: node, reason: change.reason, message: "\(change.rawValue) by \(author)\(why)")
             try event.insert(db)
@@ -54,8 +53,8 @@ extension StateStore {
     /// Marks `node`'s promotion request as carried out.
     public func promotionDone(node: String) throws {
         try write("clearing the promotion request of node \(node)") { db in
-            try db.execute(sql: "UPDATE nodeHold SET promote = 0 WHERE node = ?", arguments: [node])
-            try db.execute(sql: "DELETE FROM nodeHold WHERE node = ? AND NOT cordoned AND NOT draining AND NOT promote", arguments: [node])
+            try db.execute("UPDATE nodeHold SET promote = ? WHERE node = ?", [.bool(false), .text(node)])
+            try db.execute("DELETE FROM nodeHold WHERE node = ? AND NOT cordoned AND NOT draining AND NOT promote", [.text(node)])
         }
     }
 }

@@ -1,12 +1,9 @@
 import BerthModel
 import Crypto
 import Foundation
-import GRDB
 
 /// Where one staged model version's files stand on one node.
-public struct Staging: Codable, Sendable, Hashable, FetchableRecord, PersistableRecord {
-    public static let databaseTableName = "staging"
-
+public struct Staging: Codable, Sendable, Hashable {
     public enum State: String, Codable, Sendable, CaseIterable {
         /// A stager runs (or ran and was cut off: the next one resumes).
         case staging
@@ -69,9 +66,9 @@ extension StateStore {
     /// Every staging row, or those of one model.
     public func stagings(model: String? = nil) throws -> [Staging] {
         try read("reading staging records") { db in
-            var request = Staging.order(Column("model"), Column("version"), Column("node"))
-            if let model { request = request.filter(Column("model") == model) }
-            return try request.fetchAll(db)
+            let rows = try model.map { try Staging.all(db, "WHERE model = ?", [.text($0)]) } ?? Staging.all(db)
+            // Sorted here: the database's collation differs by backend.
+            return rows.sorted { ($0.model, $0.version, $0.node) < ($1.model, $1.version, $1.node) }
         }
     }
 
@@ -80,7 +77,7 @@ extension StateStore {
     public func record(stagings rows: [Staging], verifications: [Verification] = []) throws {
         guard !rows.isEmpty || !verifications.isEmpty else { return }
         try write("recording \(rows.count) staging record(s)") { db in
-            for r in rows { try r.save(db) }
+            for r in rows { try r.upsert(db, key: ["node", "model", "version"]) }
             for var v in verifications { try v.insert(db) }
         }
     }

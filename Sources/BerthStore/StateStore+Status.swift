@@ -1,14 +1,13 @@
 import BerthModel
 import Foundation
-import GRDB
 
 /// The single-leader lease: whoever holds it may act on the fleet and write status.
 ///
-/// Wall-clock times in the row are for people. Whether a lease is still held is judged on the
-/// monotonic clock of whoever looks (`LeaseWatch`): a lease whose `renewals` have not moved for
-/// its TTL is stale, so a clock jump on any host neither deposes a leader nor keeps a dead one.
-public struct Lease: Codable, Sendable, Hashable, FetchableRecord, PersistableRecord {
-    public static let databaseTableName = "lease"
+/// On SQLite, wall-clock times in the row are for people. Whether a lease is still held is judged
+/// on the monotonic clock of whoever looks (`LeaseWatch`): a lease whose `renewals` have not moved
+/// for its TTL is stale, so a clock jump on any host neither deposes a leader nor keeps a dead one.
+/// On PostgreSQL, shared by hosts, the database's clock judges expiry, and it alone writes the times.
+public struct Lease: Codable, Sendable, Hashable {
     public static let controller = "controller"
 
     public var name: String
@@ -60,10 +59,12 @@ public struct LeaseWatch: Sendable {
 extension StateStore {
     /// Takes or renews the lease for `holder` until `now + ttl`; returns the lease as it stands
     /// afterwards (held by someone else unless `watch` finds theirs stale). One transaction.
+    /// On PostgreSQL the database's clock stands for `now`, and an expired lease may be taken.
     public func acquireLease(holder: String, ttl: TimeInterval, now: Date = Date(), watch: inout LeaseWatch,
                              at instant: ContinuousClock.Instant = .now) throws -> Lease {
-        try write("taking the controller lease") { db in
-            if var lease = try Lease.fetchOne(db, key: Lease.controller) {
+        if isPostgres { return try acquireLeaseByServerClock(holder: holder, ttl: ttl) }
+        return try write("taking the controller lease") { db in
+            if var lease = try Lease.one(db, "WHERE name = ?", [.text(Lease.controller)]) {
                 if lease.holder == holder && !lease.released {
                     lease.renewedAt = now
                     lease.expiresAt = now.addingTimeInterval(ttl)
@@ -74,45 +75,90 @@ extension StateStore {
                 } else {
                     return lease
                 }
-                try lease.update(db)
+                try lease.upsert(db, key: ["name"])
                 return lease
             }
             let lease = Lease(name: Lease.controller, holder: holder, epoch: 1, acquiredAt: now, renewedAt: now, expiresAt: now.addingTimeInterval(ttl))
-            try lease.insert(db)
+            try lease.upsert(db, key: ["name"])
             return lease
         }
     }
 
-    /// Renews the lease only while `holder` holds it at `epoch`; throws `LeaseLost` otherwise.
-    /// The fence before every batch of engine actions and every image round.
+    /// The lease on PostgreSQL: taken when nobody holds it or its holder let it expire by the
+    /// database's clock (the hosts' clocks are never compared), else renewed for its holder; one
+    /// statement. A change of holder, or a holder back after its lease expired, moves the epoch on.
+    func acquireLeaseByServerClock(holder: String, ttl: TimeInterval) throws -> Lease {
+        try write("taking the controller lease") { db in
+            let taken = try db.rows("""
+                INSERT INTO lease (name, holder, epoch, acquiredAt, renewedAt, expiresAt, renewals)
+                VALUES (?, ?, 1, clock_timestamp(), clock_timestamp(), clock_timestamp() + ? * interval '1 second', 0)
+                ON CONFLICT (name) DO UPDATE SET
+                    epoch = CASE WHEN lease.holder = excluded.holder AND lease.expiresAt > clock_timestamp() THEN lease.epoch ELSE lease.epoch + 1 END,
+                    acquiredAt = CASE WHEN lease.holder = excluded.holder AND lease.expiresAt > clock_timestamp() THEN lease.acquiredAt ELSE clock_timestamp() END,
+                    holder = excluded.holder, renewedAt = clock_timestamp(), expiresAt = clock_timestamp() + ? * interval '1 second',
+                    renewals = CASE WHEN lease.holder = excluded.holder AND lease.expiresAt > clock_timestamp() THEN lease.renewals + 1 ELSE 0 END
+                WHERE lease.holder = excluded.holder OR lease.expiresAt <= clock_timestamp()
+                RETURNING \(Lease.columnList)
+                """, [.text(Lease.controller), .text(holder), .double(ttl), .double(ttl)]).map(Lease.init(row:))
+            if let lease = taken.first { return lease }
+            guard let current = try Lease.one(db, "WHERE name = ?", [.text(Lease.controller)]) else {
+                throw StoreError(.database, path: path, detail: "the lease row vanished while it was being taken")
+            }
+            return current
+        }
+    }
+
+    /// Renews the lease only while `holder` holds it at `epoch` (and, on PostgreSQL, unexpired by
+    /// the database's clock); throws `LeaseLost` otherwise. The fence before every batch of engine
+    /// actions and every image round.
     public func renewLease(holder: String, epoch: Int64, ttl: TimeInterval, now: Date = Date()) throws {
         try write("renewing the controller lease") { db in
-            guard var lease = try Lease.fetchOne(db, key: Lease.controller), lease.holder == holder, lease.epoch == epoch, !lease.released else {
-                throw LeaseLost(holder: try Lease.fetchOne(db, key: Lease.controller)?.holder)
+            let renewed: Int
+            if db.dialect == .postgres {
+                renewed = try db.execute("""
+                    UPDATE lease SET renewedAt = clock_timestamp(), expiresAt = clock_timestamp() + ? * interval '1 second', renewals = renewals + 1
+                    WHERE name = ? AND holder = ? AND epoch = ? AND expiresAt > clock_timestamp()
+                    """, [.double(ttl), .text(Lease.controller), .text(holder), .int(epoch)])
+            } else {
+                renewed = try db.execute("""
+                    UPDATE lease SET renewedAt = ?, expiresAt = ?, renewals = renewals + 1
+                    WHERE name = ? AND holder = ? AND epoch = ? AND expiresAt > renewedAt
+                    """, [.date(now), .date(now.addingTimeInterval(ttl)), .text(Lease.controller), .text(holder), .int(epoch)])
             }
-            lease.renewedAt = now
-            lease.expiresAt = now.addingTimeInterval(ttl)
-            lease.renewals += 1
-            try lease.update(db)
+            guard renewed == 1 else { throw LeaseLost(holder: try Lease.one(db, "WHERE name = ?", [.text(Lease.controller)])?.holder) }
         }
     }
 
     /// Gives the lease up at once (a clean stop), so a waiting controller need not wait for expiry.
     public func releaseLease(holder: String, now: Date = Date()) throws {
         try write("releasing the controller lease") { db in
-            try db.execute(sql: "UPDATE lease SET expiresAt = renewedAt WHERE name = ? AND holder = ?", arguments: [Lease.controller, holder])
+            try db.execute("UPDATE lease SET expiresAt = renewedAt WHERE name = ? AND holder = ?", [.text(Lease.controller), .text(holder)])
         }
     }
 
     public func lease() throws -> Lease? {
-        try read("reading the controller lease") { try Lease.fetchOne($0, key: Lease.controller) }
+        try read("reading the controller lease") { try Lease.one($0, "WHERE name = ?", [.text(Lease.controller)]) }
     }
 
     /// Who holds the lease now by the wall clock (for one-shot commands that must not act beside
-    /// a controller); nil when nobody does.
+    /// a controller); nil when nobody does. On PostgreSQL, by the database's clock.
     public func liveLeaseHolder(now: Date = Date()) throws -> Lease? {
+        if isPostgres {
+            return try read("reading the controller lease") { db in
+                try Lease.one(db, "WHERE name = ? AND expiresAt > renewedAt AND expiresAt > clock_timestamp()", [.text(Lease.controller)])
+            }
+        }
         guard let lease = try lease(), !lease.released, lease.expiresAt > now else { return nil }
         return lease
+    }
+
+    /// Checks, inside a write, that `holder` holds the lease (on PostgreSQL also unexpired by the
+    /// database's clock, the row share-locked so that no successor takes it before this
+    /// transaction ends); throws `LeaseLost` otherwise.
+    func fence(_ db: any SQLSession, holder: String) throws {
+        let lock = db.dialect == .postgres ? " AND expiresAt > clock_timestamp() FOR SHARE" : ""
+        let held = try db.rows("SELECT 1 FROM lease WHERE name = ? AND holder = ? AND expiresAt > renewedAt" + lock, [.text(Lease.controller), .text(holder)])
+        if held.isEmpty { throw LeaseLost(holder: try Lease.one(db, "WHERE name = ?", [.text(Lease.controller)])?.holder) }
     }
 
     /// Replaces the stored status with `status` and appends `events`, in one transaction, only
@@ -135,18 +181,19 @@ extension StateStore {
         for g in status.gateways { try put("gateway", g.name, g) }
         if let c = status.controller { try put("controller", "leader", c) }
         try write("storing the fleet status") { db in
-            let lease = try Lease.fetchOne(db, key: Lease.controller)
-            guard let lease, lease.holder == holder, !lease.released else { throw LeaseLost(holder: lease?.holder) }
+            try fence(db, holder: holder)
             var current: [Key: String] = [:]
-            for row in try Row.fetchAll(db, sql: "SELECT kind, name, document FROM status") {
-                current[Key(kind: row["kind"], name: row["name"])] = row["document"]
+            for row in try db.rows("SELECT kind, name, document FROM status") {
+                current[Key(kind: try row.string(0), name: try row.string(1))] = try row.string(2)
             }
             for key in current.keys where rows[key] == nil {
-                try db.execute(sql: "DELETE FROM status WHERE kind = ? AND name = ?", arguments: [key.kind, key.name])
+                try db.execute("DELETE FROM status WHERE kind = ? AND name = ?", [.text(key.kind), .text(key.name)])
             }
             for (key, document) in rows where current[key] != document {
-                try db.execute(sql: "INSERT OR REPLACE INTO status (kind, name, document, updatedAt) VALUES (?, ?, ?, ?)",
-                               arguments: [key.kind, key.name, document, now])
+                try db.execute("""
+                    INSERT INTO status (kind, name, document, updatedAt) VALUES (?, ?, ?, ?)
+                    ON CONFLICT (kind, name) DO UPDATE SET document = excluded.document, updatedAt = excluded.updatedAt
+                    """, [.text(key.kind), .text(key.name), .text(document), .date(now)])
             }
             for var e in events { try e.insert(db) }
         }
@@ -158,9 +205,12 @@ extension StateStore {
         decoder.dateDecodingStrategy = .iso8601
         return try read("reading the fleet status") { db in
             var status = FleetStatus(controller: nil, deployments: [], nodes: [])
-            for row in try Row.fetchAll(db, sql: "SELECT kind, document FROM status ORDER BY kind, name") {
-                let data = Data((row["document"] as String).utf8)
-                switch row["kind"] as String {
+            let rows = try db.rows("SELECT kind, name, document FROM status")
+                .map { (kind: try $0.string(0), name: try $0.string(1), document: try $0.string(2)) }
+                .sorted { ($0.kind, $0.name) < ($1.kind, $1.name) }
+            for row in rows {
+                let data = Data(row.document.utf8)
+                switch row.kind {
                 case "deployment": status.deployments.append(try decoder.decode(DeploymentStatus.self, from: data))
                 case "node": status.nodes.append(try decoder.decode(NodeStatus.self, from: data))
                 case "gateway": status.gateways.append(try decoder.decode(GatewayStatus.self, from: data))
@@ -175,8 +225,8 @@ extension StateStore {
     /// what holds now (a node failed then is not failed now).
     public func forgetControllerState() throws {
         try write("forgetting the restored status") { db in
-            try db.execute(sql: "DELETE FROM status")
-            try db.execute(sql: "DELETE FROM lease")
+            try db.execute("DELETE FROM status")
+            try db.execute("DELETE FROM lease")
         }
     }
 
@@ -185,9 +235,8 @@ extension StateStore {
     @discardableResult
     public func pruneEvents(olderThanDays days: Double, keep: Int = 100_000, now: Date = Date()) throws -> Int {
         try write("pruning old events") { db in
-            try db.execute(sql: "DELETE FROM event WHERE time < ? OR id <= (SELECT MAX(id) FROM event) - ?",
-                           arguments: [now.addingTimeInterval(-days * 86_400), keep])
-            return db.changesCount
+            try db.execute("DELETE FROM event WHERE time < ? OR id <= (SELECT MAX(id) FROM event) - ?",
+                           [.date(now.addingTimeInterval(-days * 86_400)), .int(Int64(keep))])
         }
     }
 
@@ -200,7 +249,7 @@ extension StateStore {
     /// The newest events about one object, newest first.
     public func events(kind: String, name: String, limit: Int = 20) throws -> [Event] {
         try read("reading events") { db in
-            try Event.filter(Column("kind") == kind && Column("name") == name).order(Column("id").desc).limit(limit).fetchAll(db)
+            try Event.all(db, "WHERE kind = ? AND name = ? ORDER BY id DESC LIMIT ?", [.text(kind), .text(name), .int(Int64(limit))])
         }
     }
 }

@@ -1,11 +1,8 @@
 import BerthModel
 import Foundation
-import GRDB
 
 /// The outcome of checking one artifact's sha256, where and when.
-public struct Verification: Codable, Sendable, Hashable, FetchableRecord, MutablePersistableRecord {
-    public static let databaseTableName = "verification"
-
+public struct Verification: Codable, Sendable, Hashable {
     public var id: Int64?
     public var model: String
     public var version: String
@@ -31,8 +28,6 @@ public struct Verification: Codable, Sendable, Hashable, FetchableRecord, Mutabl
         self.detail = detail
         self.verifiedAt = verifiedAt
     }
-
-    public mutating func didInsert(_ inserted: InsertionSuccess) { id = inserted.rowID }
 }
 
 extension StateStore {
@@ -46,11 +41,11 @@ extension StateStore {
     /// The newest result per artifact path (and node) of one model version.
     public func latestVerifications(model: String, version: String) throws -> [Verification] {
         try read("reading verifications of \(model)@\(version)") { db in
-            try Verification.fetchAll(db, sql: """
-                SELECT v.* FROM verification v
-                JOIN (SELECT MAX(id) AS id FROM verification WHERE model = ? AND version = ? GROUP BY path, node) latest ON latest.id = v.id
-                ORDER BY v.path, v.node
-                """, arguments: [model, version])
+            try Verification.all(db, """
+                WHERE id IN (SELECT MAX(id) FROM verification WHERE model = ? AND version = ? GROUP BY path, node)
+                """, [.text(model), .text(version)])
+            // Sorted here: the database's collation and its place for NULLs differ by backend.
+            .sorted { ($0.path, $0.node ?? "") < ($1.path, $1.node ?? "") }
         }
     }
 }

@@ -36,20 +36,39 @@ public struct ApplyResult: Sendable {
     public var isNoOp: Bool { changes.allSatisfy { $0.action == .unchanged } }
 }
 
-/// The desired state of a fleet and its full history, in one SQLite file (or in memory).
+/// The desired state of a fleet and its full history, in one SQLite file (or in memory), or in a
+/// PostgreSQL database that controllers on several hosts share.
 ///
 /// Every apply is one transaction and creates at most one revision. History is append-only:
 /// each revision records the objects it changed, so the whole desired state at any revision can
 /// be reconstructed.
 public final class StateStore: Sendable {
-    let writer: any DatabaseWriter
-    /// The file path, or `:memory:`.
+    enum Backend: Sendable {
+        case sqlite(any DatabaseWriter)
+        case postgres(PostgresState)
+    }
+
+    let backend: Backend
+    /// The file path, `:memory:`, or the PostgreSQL URL (never with a password).
     public let path: String
 
     init(writer: any DatabaseWriter, path: String) {
-        self.writer = writer
+        self.backend = .sqlite(writer)
         self.path = path
     }
+
+    init(postgres: PostgresState) {
+        self.backend = .postgres(postgres)
+        self.path = postgres.location.description
+    }
+
+    /// Whether the state is on PostgreSQL (no file: no snapshots folder, no SQLite checks).
+    public var isPostgres: Bool {
+        if case .postgres = backend { return true }
+        return false
+    }
+
+    var dialect: SQLDialect { isPostgres ? .postgres : .sqlite }
 
     /// A fresh in-memory store, for tests and dry runs.
     public static func inMemory() throws -> StateStore {
@@ -61,13 +80,14 @@ public final class StateStore: Sendable {
     /// Opens the state at `path`. With `create`, a missing file (and folder) is made; without,
     /// a missing file throws `.notFound`. The file is inspected read-only first, so a file that is
     /// not Berth's, is damaged, or comes from a newer Berth is refused without being touched.
-    public static func open(path: String, create: Bool) throws -> StateStore {
+    ///
+    /// A `postgres://` URL opens that database instead (see `PostgresState.open`), with the
+    /// password read from `passwordFile`, else `$BERTH_STATE_PASSWORD_FILE`, else the libpq
+    /// password file. One connection per database serves the whole process: later opens of the
+    /// same URL share it.
+    public static func open(path: String, create: Bool, passwordFile: String? = nil) throws -> StateStore {
         if PostgresLocation.isURL(path) {
-            // Read first, so that a password written in the URL is refused without being repeated.
-            let location = try PostgresLocation.parse(path)
-            throw StoreError(.invalidLocation, path: location.description,
-                             detail: "is a PostgreSQL state, which this build's commands cannot use yet: they keep the state in a SQLite file",
-                             hint: "use a SQLite state file (the default is state/berth.db)")
+            return StateStore(postgres: try PostgresStates.shared.open(path, create: create, passwordFile: passwordFile))
         }
         let fm = FileManager.default
         let exists = fm.fileExists(atPath: path)
@@ -152,19 +172,31 @@ public final class StateStore: Sendable {
         return config
     }
 
-    func read<T>(_ doing: String, _ body: (Database) throws -> T) throws -> T {
-        do {
-            return try writer.read(body)
-        } catch {
-            throw StoreError.wrap(error, path: path, doing: doing)
+    /// Runs `body` in one read transaction: one consistent view, nothing written.
+    func read<T>(_ doing: String, _ body: (any SQLSession) throws -> T) throws -> T {
+        switch backend {
+        case .sqlite(let writer):
+            do {
+                return try writer.read { try body(SQLiteSession(db: $0)) }
+            } catch {
+                throw StoreError.wrap(error, path: path, doing: doing)
+            }
+        case .postgres(let state):
+            return try state.transaction(write: false, doing: doing, body)
         }
     }
 
-    func write<T>(_ doing: String, _ body: (Database) throws -> T) throws -> T {
-        do {
-            return try writer.write(body)
-        } catch {
-            throw StoreError.wrap(error, path: path, doing: doing)
+    /// Runs `body` in one write transaction, one writer at a time; nothing stays of a body that throws.
+    func write<T>(_ doing: String, _ body: (any SQLSession) throws -> T) throws -> T {
+        switch backend {
+        case .sqlite(let writer):
+            do {
+                return try writer.write { try body(SQLiteSession(db: $0)) }
+            } catch {
+                throw StoreError.wrap(error, path: path, doing: doing)
+            }
+        case .postgres(let state):
+            return try state.transaction(write: true, doing: doing, body)
         }
     }
 }

@@ -44,7 +44,10 @@ public struct StoreError: Error, Sendable, CustomStringConvertible {
 
     /// Classifies a GRDB error raised while `doing` something to the database at `path`.
     static func wrap(_ error: any Error, path: String, doing: String) -> any Error {
-        if error is StoreError { return error }
+        if var known = error as? StoreError {
+            if known.path.isEmpty { known.path = path }
+            return known
+        }
         guard let db = error as? DatabaseError else { return error }
         let sqlite = "SQLite error \(db.extendedResultCode.rawValue): \(db.message ?? "\(db.resultCode)") - while \(doing)"
         switch db.resultCode {

@@ -9,11 +9,12 @@ final class ControllerProcess {
     private var status: Int32?
 
     /// `wrapper` runs before the binary (e.g. `faketime +2h`).
+    /// `cwd`: the working directory (a PostgreSQL state's controller keeps its files in `state/` there).
     init(state: String, folder: String, name: String = "controller", listen: String = "127.0.0.1:0", arguments: [String] = [],
-         wrapper: [String] = []) throws {
+         wrapper: [String] = [], cwd: String? = nil) throws {
         log = folder + "/\(name).log"
         pid = try Spawn.start(wrapper + [BerthProcess.binary.path, "controller", "--state", state, "--listen", listen, "--interval", "30",
-                                         "--lease-ttl", "3", "--log-level", "debug"] + arguments, stdout: log)
+                                         "--lease-ttl", "3", "--log-level", "debug"] + arguments, cwd: cwd, stdout: log)
     }
 
     var text: String { (try? String(contentsOfFile: log, encoding: .utf8)) ?? "" }

@@ -9,8 +9,9 @@ struct GPUHoldTests {
         GPUHold(node: "gpu-1", gpu: gpu, uuid: "GPU-1", fault: .uncorrectableECC, detail: "\(count) uncorrectable ECC error(s) since the driver loaded", author: "controller")
     }
 
-    @Test func aHoldStaysUntilReturned_andTheSameFigureDoesNotTakeItOutAgain() throws {
-        let store = try StateStore.inMemory()
+    @Test(arguments: Backing.available)
+    func aHoldStaysUntilReturned_andTheSameFigureDoesNotTakeItOutAgain(_ backing: Backing) throws {
+        let store = try backing.store()
         #expect(try store.holdGPUs([ecc(2)]).count == 1)
         #expect(try store.holdGPUs([ecc(3)]).isEmpty, "already out: the first hold stays")
         #expect(try store.gpuHolds().map(\.detail) == ["2 uncorrectable ECC error(s) since the driver loaded"])

@@ -5,8 +5,9 @@ import Testing
 
 @Suite("Node holds")
 struct NodeHoldTests {
-    @Test func cordonDrainUncordon_andPromotionRequests_areKeptWithEvents() throws {
-        let store = try StateStore.inMemory()
+    @Test(arguments: Backing.available)
+    func cordonDrainUncordon_andPromotionRequests_areKeptWithEvents(_ backing: Backing) throws {
+        let store = try backing.store()
         try store.change(node: "gpu-1", .cordon, author: "alice", reason: "fan noise")
         #expect(try store.nodeHolds()["gpu-1"].map { ($0.cordoned, $0.draining, $0.author) } ?? (false, false, "") == (true, false, "alice"))
         try store.change(node: "gpu-1", .drain, author: "bob", reason: "")
@@ -23,8 +24,9 @@ struct NodeHoldTests {
         #expect(events == ["NodeUncordoned: uncordon by alice: fixed", "NodeDraining: drain by bob", "NodeCordoned: cordon by alice: fan noise"])
     }
 
-    @Test func holdsAreNotPartOfTheDesiredState() throws {
-        let store = try StateStore.inMemory()
+    @Test(arguments: Backing.available)
+    func holdsAreNotPartOfTheDesiredState(_ backing: Backing) throws {
+        let store = try backing.store()
         try store.change(node: "gpu-1", .cordon, author: "alice", reason: "")
         #expect(try store.latestRevision() == nil, "no revision for a hold")
     }

@@ -6,16 +6,9 @@ import Testing
 
 @Suite("State store")
 struct StateStoreTests {
-    enum Backing: String, CaseIterable, Sendable { case memory, disk }
+    func store(_ backing: Backing) throws -> StateStore { try backing.store() }
 
-    func store(_ backing: Backing) throws -> StateStore {
-        switch backing {
-        case .memory: try StateStore.inMemory()
-        case .disk: try StateStore.open(path: temporaryPath(), create: true)
-        }
-    }
-
-    @Test(arguments: Backing.allCases)
+    @Test(arguments: Backing.available)
     func apply_createsOneRevisionPerChange_andNoneForIdenticalInput(_ backing: Backing) throws {
         let store = try store(backing)
         let input = try Manifests.load(Manifests.node("a"), Manifests.model, Manifests.deployment("chat"))
@@ -39,7 +32,7 @@ struct StateStoreTests {
         #expect(try store.objects().count == 3)
     }
 
-    @Test(arguments: Backing.allCases)
+    @Test(arguments: Backing.available)
     func prune_deletesObjectsMissingFromInput_andHistoryKeepsThem(_ backing: Backing) throws {
         let store = try store(backing)
         _ = try store.apply(Manifests.load(Manifests.node("a"), Manifests.model, Manifests.deployment("chat"), Manifests.deployment("canary")), options: options())
@@ -55,7 +48,7 @@ struct StateStoreTests {
         #expect(try !store.state(at: 2).map(\.name).contains("canary"))
     }
 
-    @Test(arguments: Backing.allCases)
+    @Test(arguments: Backing.available)
     func stateAtRevision_reconstructsEachRevisionExactly(_ backing: Backing) throws {
         let store = try store(backing)
         var expected: [[Resource]] = []
@@ -73,7 +66,7 @@ struct StateStoreTests {
         }
     }
 
-    @Test(arguments: Backing.allCases)
+    @Test(arguments: Backing.available)
     func invalidInput_storesNothing(_ backing: Backing) throws {
         let store = try store(backing)
         _ = try store.apply(Manifests.load(Manifests.node("a"), Manifests.model), options: options())
@@ -85,8 +78,9 @@ struct StateStoreTests {
         #expect(try store.object(ObjectKey(.deployment, "bad")) == nil)
     }
 
-    @Test func dryRun_reportsChangesButStoresNothing() throws {
-        let store = try StateStore.inMemory()
+    @Test(arguments: Backing.available)
+    func dryRun_reportsChangesButStoresNothing(_ backing: Backing) throws {
+        let store = try backing.store()
         let result = try store.apply(Manifests.load(Manifests.node("a")), options: options(dryRun: true))
         #expect(result.changes.map(\.action) == [.created])
         #expect(result.revision == nil)
@@ -94,8 +88,9 @@ struct StateStoreTests {
         #expect(try store.objects().isEmpty)
     }
 
-    @Test func history_isNewestFirst_limited_andRecordsAuthorAndMessage() throws {
-        let store = try StateStore.inMemory()
+    @Test(arguments: Backing.available)
+    func history_isNewestFirst_limited_andRecordsAuthorAndMessage(_ backing: Backing) throws {
+        let store = try backing.store()
         _ = try store.apply(Manifests.load(Manifests.node("a"), Manifests.model), options: options("base"))
         for r in 1...5 {
             _ = try store.apply(Manifests.load(Manifests.deployment("chat", replicas: r)), options: ApplyOptions(author: "user\(r)", message: "scale to \(r)"))
@@ -109,9 +104,10 @@ struct StateStoreTests {
         #expect(try store.events(limit: 1).first?.message.contains("revision 6 by user5") == true)
     }
 
-    @Test func namesWithSQLMetacharacters_areStoredAsPlainData() throws {
+    @Test(arguments: Backing.available)
+    func namesWithSQLMetacharacters_areStoredAsPlainData(_ backing: Backing) throws {
         // The manifest reader refuses such names; the store must still never let data become SQL.
-        let store = try StateStore.inMemory()
+        let store = try backing.store()
         _ = try store.apply(Manifests.load(Manifests.node("a"), Manifests.model, Manifests.deployment("chat")), options: options())
         let evil = "x'); DROP TABLE revision; --"
         let gateway = Resource(metadata: ObjectMeta(name: evil, labels: ["k": "'; DELETE FROM object; --"]),

@@ -12,6 +12,20 @@ public final class PostgresServer: @unchecked Sendable {
     public let password = "pw-\(UUID().uuidString.prefix(12))"
     public var host: String { "127.0.0.1" }
 
+    /// One server for the whole test process, started on first use and stopped when it exits.
+    public static let shared: Result<PostgresServer, any Error> = {
+        guard installed else { return .failure(PostgresServerError(message: "PostgreSQL 15 is not installed: scripts/install-deps --cluster")) }
+        let result = Result { try PostgresServer() }
+        if case .success = result { atexit { if case .success(let s) = PostgresServer.shared { s.stop() } } }
+        return result
+    }()
+
+    /// The file holding the password (owner-only), for `--state-password-file`.
+    public var passwordFile: String { folder + "/pwfile" }
+
+    /// The state URL of `database` on this server.
+    public func url(_ database: String) -> String { "postgres://\(user)@\(host):\(port)/\(database)?sslmode=disable" }
+
     /// Whether Debian's PostgreSQL 15 server is installed (`scripts/install-deps --cluster`).
     public static var installed: Bool { FileManager.default.isExecutableFile(atPath: bin + "/postgres") }
 
@@ -84,5 +98,6 @@ public final class PostgresServer: @unchecked Sendable {
 
 public struct PostgresServerError: Error, CustomStringConvertible {
     public var message: String
+    public init(message: String) { self.message = message }
     public var description: String { message }
 }

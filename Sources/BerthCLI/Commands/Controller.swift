@@ -151,6 +151,7 @@ struct Controller: AsyncParsableCommand {
         var tokenFile: String?
         var logLevel: Logger.Level
         var createState: Bool
+        var statePasswordFile: String?
         var secretsDir: String?
         var resolver: SettingsResolver
     }
@@ -160,6 +161,7 @@ struct Controller: AsyncParsableCommand {
         let statePath = r.string("state", flag: state.state, environment: "BERTH_STATE", default: StateOptions.defaultPath)
         // A PostgreSQL URL with a password in it is refused before anything (--print-config too) shows it.
         if PostgresLocation.isURL(statePath) { _ = try reportingErrorsReturning { try PostgresLocation.parse(statePath) } }
+        let statePasswordFile = r.optionalString("state-password-file", flag: state.statePasswordFile, environment: "BERTH_STATE_PASSWORD_FILE")
         let listen = r.string("listen", flag: listen, default: D.listen) { text in
             text == "off" || (try? APIServer.parse(listen: text)) != nil ? nil : "HOST:PORT (e.g. 127.0.0.1:7480, or [::1]:7480), or off"
         }
@@ -196,7 +198,7 @@ struct Controller: AsyncParsableCommand {
         // Flags and the file are held to the same bounds and checks (above); what passed them is usable.
         options.copyPorts = PeerCopy.ports(ports) ?? PeerCopy.defaultPorts
         return Settings(options: options, tokenFile: tokenFile, logLevel: Logger.Level(rawValue: level) ?? .info, createState: createState,
-                        secretsDir: secretsDir, resolver: r)
+                        statePasswordFile: statePasswordFile, secretsDir: secretsDir, resolver: r)
     }
 
     /// A controller of a thousand nodes holds a connection to each engine, an event stream from
@@ -235,7 +237,8 @@ struct Controller: AsyncParsableCommand {
         let options = settings.options
         // The state must exist before anything starts: a typo in --state is an error, not a new
         // fleet, unless create-state says an empty one is wanted (the packaged service).
-        _ = try reportingErrorsReturning { try StateStore.open(path: options.statePath, create: settings.createState) }
+        // On PostgreSQL this is also the login: every later open of the URL shares its connection.
+        _ = try reportingErrorsReturning { try StateStore.open(path: options.statePath, create: settings.createState, passwordFile: settings.statePasswordFile) }
         var token: String?
         if let tokenFile = settings.tokenFile {
             do {

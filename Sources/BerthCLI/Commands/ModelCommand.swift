@@ -141,7 +141,7 @@ struct ModelCommand: AsyncParsableCommand {
                                                 actual: r.actual, ok: r.ok, detail: r.problem, verifiedAt: Date()))
                 }
             }
-            try reportingErrors { try StateStore.open(path: state.path, create: false).record(records) }
+            try reportingErrors { try state.openExisting().record(records) }
             if failed > 0 {
                 Console.note("\(failed) artifact(s) failed verification")
                 throw Exit.verificationFailed

@@ -65,7 +65,7 @@ struct Rollback: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let store = try reportingErrorsReturning { try StateStore.open(path: state.path, create: false) }!
+        let store = try reportingErrorsReturning { try state.openExisting() }!
         let current = try reportingErrorsReturning { try store.objects().map(\.resource) }!
         let plan = try reportingErrorsReturning { try RollbackPlan.resolve(target, store: store, current: current) }!
 

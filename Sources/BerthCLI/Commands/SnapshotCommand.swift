@@ -10,7 +10,10 @@ struct SnapshotCommand: ParsableCommand {
         discussion: """
             Snapshots live in the state folder's snapshots/ (state/snapshots/ by default): <id>.db, a copy \
             taken with SQLite's VACUUM INTO while Berth keeps running, and <id>.json with its sha256, the \
-            revision it holds and its time. A snapshot counts only after PRAGMA integrity_check passes.
+            revision it holds and its time. A snapshot counts only after PRAGMA integrity_check passes. \
+            A PostgreSQL state's snapshots are SQLite files all the same (Berth's tables read in one \
+            repeatable-read view), in this host's state/snapshots/; restore one as a revision, or copy it \
+            into an empty database with `berth state copy`.
             """,
         subcommands: [Create.self, List.self, Verify.self, Restore.self])
 
@@ -27,7 +30,7 @@ struct SnapshotCommand: ParsableCommand {
 
         func run() throws {
             try reportingErrors {
-                let store = try StateStore.open(path: state.path, create: false)
+                let store = try state.openExisting()
                 let snapshots = SnapshotStore(statePath: state.path)
                 let record = try snapshots.create(from: store)
                 Console.print("snapshot \(record.id) taken: revision \(record.revision), \(record.sizeBytes) bytes, sha256 \(record.sha256)")
@@ -121,7 +124,7 @@ struct SnapshotCommand: ParsableCommand {
                     return
                 }
                 let snapshot = try snapshots.open(id)
-                let store = try StateStore.open(path: state.path, create: false)
+                let store = try state.openExisting()
                 let target = try snapshot.store.state(at: snapshot.record.revision)
                 let options = ApplyOptions(author: author ?? Identity.currentUser, message: "restore snapshot \(id) (revision \(snapshot.record.revision))",
                                            prune: true, origin: .restore)

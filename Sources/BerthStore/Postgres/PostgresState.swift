@@ -1,24 +1,40 @@
+import BerthModel
 import Foundation
 import Logging
 import NIOSSL
 import PostgresNIO
 
-/// A Berth state on PostgreSQL, for controllers on several hosts to share: its schema (the same
-/// named migrations as on SQLite), and the single-leader lease judged by the database's clock,
-/// with fencing in the same transaction as the work it guards.
-public final class PostgresState: Sendable {
-    public let location: PostgresLocation
-    let connection: PostgresConnection
-    let logger: Logger
-    /// One user of the connection at a time: whatever is sent on it runs in whatever transaction
-    /// is open on it, so a renewal must never land inside another call's fenced transaction.
-    let turns = Turns()
+import Foundation
+import Logging
+import NIOCore
+import NIOPosix
+import NIOSSL
+import PostgresNIO
 
-    init(location: PostgresLocation, connection: PostgresConnection, logger: Logger) {
+/// A Berth state on PostgreSQL, for controllers on several hosts to share: one connection per
+/// state (reconnected when it drops), its schema (the same named migrations as on SQLite), and
+/// transactions for `StateStore`'s sessions. Calls block their thread until the server answers,
+/// as SQLite calls do; the connection's own event loop is a thread of its own, so no caller can
+/// be the thread it waits on. Calls take turns: whatever is sent on the connection runs in the
+/// transaction open on it.
+public final class PostgresState: @unchecked Sendable {
+    public let location: PostgresLocation
+    let configuration: PostgresConnection.Configuration
+    let logger: Logger
+    /// Guards `connection` and the turns on it.
+    let lock = NSLock()
+    var connection: PostgresConnection?
+
+    /// The thread every state's connection runs on.
+    static let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+
+    init(location: PostgresLocation, configuration: PostgresConnection.Configuration, logger: Logger) {
         self.location = location
-        self.connection = connection
+        self.configuration = configuration
         self.logger = logger
     }
+
+    deinit { _ = try? connection?.close().wait() }
 
     /// Connects and checks the database before anything is written: an empty one becomes a new
     /// state when `create` (else `.notFound`), a database of another program (tables but no Berth
@@ -27,7 +43,7 @@ public final class PostgresState: Sendable {
     /// `prefer` and `require` encrypt without checking the server's certificate, as libpq's modes
     /// of those names do.
     public static func open(_ location: PostgresLocation, password: String?, create: Bool,
-                            logger: Logger = Logger(label: "berth-state")) async throws -> PostgresState {
+                            logger: Logger = Logger(label: "berth-state")) throws -> PostgresState {
         let tls: PostgresConnection.Configuration.TLS
         do {
             switch location.sslMode {
@@ -41,37 +57,54 @@ public final class PostgresState: Sendable {
         var config = PostgresConnection.Configuration(host: location.host, port: location.port, username: location.user,
                                                       password: password, database: location.database, tls: tls)
         config.options.connectTimeout = .seconds(10)
-        // A hung or cut-off holder of a fenced transaction must not hold the lease row for long:
-        // the server ends an idle transaction after a minute; nothing waits on a lock past 10 s.
+        // A hung or cut-off holder of a transaction must not hold the lease row or the write lock
+        // for long: the server ends an idle transaction after a minute; nothing waits on a lock past 10 s.
         config.options.additionalStartupParameters = [
             ("statement_timeout", "30000"), ("lock_timeout", "10000"), ("idle_in_transaction_session_timeout", "60000"),
         ]
-        let connection: PostgresConnection
+        let state = PostgresState(location: location, configuration: config, logger: logger)
         do {
-            connection = try await PostgresConnection.connect(configuration: config, id: 1, logger: logger)
-        } catch {
-            let why = describe(error)
-            if why.contains("SQLSTATE 3D000") {
-                throw StoreError(.notFound, path: location.description, detail: "cannot connect: \(why)",
-                                 hint: "create the database first (CREATE DATABASE \(location.database)), owned by \(location.user)")
-            }
-            throw StoreError(.unreachable, path: location.description, detail: "cannot connect: \(why)",
-                             hint: password == nil
-                                ? "check that the server runs and accepts USER from this host; if it asks for a password, give it by reference (PGPASSFILE, or a password file)"
-                                : "check that the server runs, accepts USER from this host, and that the password is right")
+            state.lock.lock()
+            defer { state.lock.unlock() }
+            _ = try state.liveConnection()
         }
-        let state = PostgresState(location: location, connection: connection, logger: logger)
         do {
-            try await state.prepare(create: create)
+            try state.prepare(create: create)
         } catch {
-            try? await connection.close()
+            state.close()
             throw error
         }
         return state
     }
 
-    public func close() async {
-        try? await connection.close()
+    public func close() {
+        lock.lock()
+        defer { lock.unlock() }
+        _ = try? connection?.close().wait()
+        connection = nil
+    }
+
+    /// The connection, opened anew when there is none or the last one dropped (a restarted
+    /// server, a cut network). Called holding `lock`.
+    func liveConnection() throws -> PostgresConnection {
+        if let connection, !connection.isClosed { return connection }
+        if let old = connection { _ = try? old.close().wait() }
+        connection = nil
+        do {
+            let fresh = try PostgresConnection.connect(on: Self.group.next(), configuration: configuration, id: 1, logger: logger).wait()
+            connection = fresh
+            return fresh
+        } catch {
+            let why = Self.describe(error)
+            if why.contains("SQLSTATE 3D000") {
+                throw StoreError(.notFound, path: location.description, detail: "cannot connect: \(why)",
+                                 hint: "create the database first (CREATE DATABASE \(location.database)), owned by \(location.user)")
+            }
+            throw StoreError(.unreachable, path: location.description, detail: "cannot connect: \(why)",
+                             hint: configuration.password == nil
+                                ? "check that the server runs and accepts USER from this host; if it asks for a password, give it by reference (--state-password-file, PGPASSFILE or ~/.pgpass)"
+                                : "check that the server runs, accepts USER from this host, and that the password is right")
+        }
     }
 
     static var unverified: TLSConfiguration {
@@ -81,168 +114,98 @@ public final class PostgresState: Sendable {
     }
 
     /// Refuses what is not a Berth state (or is a newer one), then migrates what is missing.
-    func prepare(create: Bool) async throws {
-        // pg_tables lists every table, whatever this role may read (information_schema would not).
-        let tables = try await strings("SELECT tablename::text FROM pg_catalog.pg_tables WHERE schemaname = current_schema()", doing: "listing tables")
-        if tables.isEmpty && !create {
-            throw StoreError(.notFound, path: location.description, detail: "no Berth state in this database yet",
-                             hint: "an empty database becomes a Berth state when it is opened to create one")
+    func prepare(create: Bool) throws {
+        let tables = try transaction(write: false, doing: "reading the schema") { session -> (tables: [String], marker: [String], applied: [String]) in
+            // pg_tables lists every table, whatever this role may read (information_schema would not).
+            let tables = try session.rows("SELECT tablename::text FROM pg_catalog.pg_tables WHERE schemaname = current_schema()").map { try $0.string(0) }
+            guard tables.contains("berth_meta") else { return (tables, [], []) }
+            let marker = try session.rows("SELECT value FROM berth_meta WHERE key = 'application'").map { try $0.string(0) }
+            guard tables.contains("berth_migrations") else { return (tables, marker, []) }
+            return (tables, marker, try session.rows("SELECT identifier FROM berth_migrations").map { try $0.string(0) })
         }
-        if !tables.isEmpty {
-            guard tables.contains("berth_meta"),
-                  try await strings("SELECT value FROM berth_meta WHERE key = 'application'", doing: "reading berth_meta") == [PostgresSchema.application]
-            else {
+        if tables.tables.isEmpty && !create {
+            throw StoreError(.notFound, path: location.description, detail: "no Berth state in this database yet",
+                             hint: "run `berth apply -f MANIFESTS --state URL` to make it one")
+        }
+        if !tables.tables.isEmpty {
+            guard tables.marker == [PostgresSchema.application] else {
                 throw StoreError(.notABerthDatabase, path: location.description,
-                                 detail: "is a PostgreSQL database but not a Berth state (tables: \(tables.sorted().prefix(5).joined(separator: ", ")))",
+                                 detail: "is a PostgreSQL database but not a Berth state (tables: \(tables.tables.sorted().prefix(5).joined(separator: ", ")))",
                                  hint: "point --state at a database of its own for Berth (CREATE DATABASE berth); this one was left untouched")
             }
-            let applied = try await strings("SELECT identifier FROM berth_migrations", doing: "reading berth_migrations")
-            let unknown = applied.filter { id in !PostgresSchema.migrations.contains { $0.id == id } }
+            let unknown = tables.applied.filter { id in !PostgresSchema.migrations.contains { $0.id == id } }
             if !unknown.isEmpty {
                 throw StoreError(.newerSchema, path: location.description,
                                  detail: "was written by a newer Berth (schema steps this build does not know: \(unknown.sorted().joined(separator: ", ")))",
                                  hint: "upgrade berth; this build refuses to change the database")
             }
+            if tables.applied.count == PostgresSchema.migrations.count { return }
         }
-        try await migrate()
+        try migrate()
     }
 
     /// Applies the migrations not recorded yet, with their records, in one transaction under an
     /// advisory lock, so that two controllers starting at once do not both apply one.
-    func migrate() async throws {
-        try await transaction("migrating the schema") { c in
-            _ = try await c.query("SELECT pg_advisory_xact_lock(4252544801)::text", logger: self.logger).collect()
-            let exists = try await c.query("SELECT 1 FROM pg_catalog.pg_tables WHERE schemaname = current_schema() AND tablename = 'berth_meta'",
-                                           logger: self.logger).collect()
+    func migrate() throws {
+        try transaction(write: true, doing: "migrating the schema") { session in
+            let exists = try session.rows("SELECT 1 FROM pg_catalog.pg_tables WHERE schemaname = current_schema() AND tablename = 'berth_meta'")
             if exists.isEmpty {
-                for statement in PostgresSchema.bookkeeping { try await c.query(PostgresQuery(unsafeSQL: statement), logger: self.logger) }
+                for statement in PostgresSchema.bookkeeping { try session.execute(statement) }
             }
-            var applied = Set<String>()
-            for try await id in try await c.query("SELECT identifier FROM berth_migrations", logger: self.logger).decode(String.self) { applied.insert(id) }
+            let applied = Set(try session.rows("SELECT identifier FROM berth_migrations").map { try $0.string(0) })
             for migration in PostgresSchema.migrations where !applied.contains(migration.id) {
-                for statement in migration.statements { try await c.query(PostgresQuery(unsafeSQL: statement), logger: self.logger) }
-                try await c.query("INSERT INTO berth_migrations (identifier) VALUES (\(migration.id))", logger: self.logger)
+                for statement in migration.statements { try session.execute(statement) }
+                try session.execute("INSERT INTO berth_migrations (identifier) VALUES (?)", [.text(migration.id)])
             }
         }
     }
 
     /// Migrations recorded: in this build's order, then any it does not know.
-    public func appliedMigrations() async throws -> [String] {
-        let applied = Set(try await strings("SELECT identifier FROM berth_migrations", doing: "reading berth_migrations"))
+    public func appliedMigrations() throws -> [String] {
+        let applied = Set(try transaction(write: false, doing: "reading berth_migrations") { session in
+            try session.rows("SELECT identifier FROM berth_migrations").map { try $0.string(0) }
+        })
         let known = PostgresSchema.migrations.map(\.id)
         return known.filter(applied.contains) + applied.subtracting(known).sorted()
     }
 
-    // MARK: The lease
+    // MARK: Transactions
 
-    /// The lease as the database has it; `expired` judged by the database's clock.
-    public struct LeaseRow: Sendable, Equatable {
-        public var holder: String
-        public var epoch: Int64
-        public var expiresAt: Date
-        public var expired: Bool
-    }
+    /// Every writer takes this lock first, in its transaction: writes one at a time, as on SQLite,
+    /// so an apply never builds on a state another apply is changing.
+    static let writeLock: Int64 = 4_252_544_802
 
-    /// A write or decision refused: this controller no longer holds the lease at its epoch.
-    public struct Fenced: Error, Sendable, CustomStringConvertible {
-        public var holder: String
-        public var epoch: Int64
-        public var description: String { "\(holder) no longer holds the lease at epoch \(epoch)" }
-    }
-
-    static let leaseName = "controller"
-
-    /// Takes the lease when nobody holds it or its holder let it expire (by the database's clock:
-    /// the hosts' clocks are never compared), or renews it for `holder`; returns the lease as it
-    /// stands after, whoever holds it. A change of holder, or a holder coming back after its lease
-    /// expired, moves the epoch on, so every write of the old epoch is fenced out.
-    public func acquireOrRenew(holder: String, ttl: TimeInterval) async throws -> LeaseRow {
-        let taken = try await rows(
-            """
-            INSERT INTO lease (name, holder, epoch, acquiredAt, renewedAt, expiresAt, renewals)
-            VALUES (\(Self.leaseName), \(holder), 1, clock_timestamp(), clock_timestamp(), clock_timestamp() + \(ttl) * interval '1 second', 0)
-            ON CONFLICT (name) DO UPDATE SET
-                epoch = CASE WHEN lease.holder = EXCLUDED.holder AND lease.expiresAt > clock_timestamp() THEN lease.epoch ELSE lease.epoch + 1 END,
-                acquiredAt = CASE WHEN lease.holder = EXCLUDED.holder AND lease.expiresAt > clock_timestamp() THEN lease.acquiredAt ELSE clock_timestamp() END,
-                holder = EXCLUDED.holder, renewedAt = clock_timestamp(), expiresAt = clock_timestamp() + \(ttl) * interval '1 second',
-                renewals = lease.renewals + 1
-            WHERE lease.holder = EXCLUDED.holder OR lease.expiresAt <= clock_timestamp()
-            RETURNING holder, epoch, expiresAt, expiresAt <= clock_timestamp()
-            """, doing: "taking the lease")
-        if let row = taken.first { return row }
-        guard let current = try await lease() else {
-            throw StoreError(.database, path: location.description, detail: "the lease row vanished while it was being taken")
-        }
-        return current
-    }
-
-    /// The lease row, or nil when no controller ever held it.
-    public func lease() async throws -> LeaseRow? {
-        try await rows("SELECT holder, epoch, expiresAt, expiresAt <= clock_timestamp() FROM lease WHERE name = \(Self.leaseName)", doing: "reading the lease").first
-    }
-
-    /// Gives the lease up (a clean stop): it expires at its last renewal, as a released lease
-    /// reads on SQLite, so a standby takes it at once.
-    public func release(holder: String, epoch: Int64) async throws {
-        try await transaction("releasing the lease") { c in
-            try await c.query("UPDATE lease SET expiresAt = renewedAt WHERE name = \(Self.leaseName) AND holder = \(holder) AND epoch = \(epoch)", logger: self.logger)
-        }
-    }
-
-    /// Runs `body` in one transaction that first checks, under a share lock on the lease row,
-    /// that `holder` still holds it at `epoch` and unexpired: a successor cannot take the lease
-    /// until the transaction ends, and a deposed leader's work is never committed. Throws
-    /// `Fenced` (nothing done) otherwise. `body` must let every error through (one swallowed
-    /// leaves the transaction aborted, and its COMMIT commits nothing) and send no BEGIN or COMMIT.
-    public func fenced<T: Sendable>(holder: String, epoch: Int64, doing: String,
-                                    _ body: @Sendable @escaping (PostgresConnection) async throws -> T) async throws -> T {
-        try await transaction(doing) { c in
-            let held = try await c.query(
-                """
-                SELECT 1 FROM lease WHERE name = \(Self.leaseName) AND holder = \(holder) AND epoch = \(epoch) AND expiresAt > clock_timestamp() FOR SHARE
-                """, logger: self.logger).collect()
-            guard !held.isEmpty else { throw Fenced(holder: holder, epoch: epoch) }
-            return try await body(c)
-        }
-    }
-
-    // MARK: Helpers
-
-    func transaction<T: Sendable>(_ doing: String, _ body: @Sendable @escaping (PostgresConnection) async throws -> T) async throws -> T {
-        await turns.take()
-        defer { turns.give() }
+    /// Runs `body` in one transaction: a write takes the write lock first; a read sees one
+    /// consistent view (repeatable read) and can change nothing. Rolled back on any error, and
+    /// refused when the server did not commit.
+    func transaction<T>(write: Bool, doing: String, _ body: (PostgresSession) throws -> T) throws -> T {
+        lock.lock()
+        defer { lock.unlock() }
+        let session = PostgresSession(connection: try liveConnection(), state: self)
         do {
-            return try await connection.withTransaction(logger: logger) { c in try await body(c) }
-        } catch let error as PostgresTransactionError {
-            if let inner = error.closureError as? Fenced { throw inner }
-            if let inner = error.closureError as? StoreError { throw inner }
-            throw StoreError(.database, path: location.description, detail: "\(Self.describe(error.closureError ?? error.commitError ?? error.beginError ?? error)) - while \(doing)")
-        }
-    }
-
-    func strings(_ query: PostgresQuery, doing: String) async throws -> [String] {
-        await turns.take()
-        defer { turns.give() }
-        do {
-            var out: [String] = []
-            for try await value in try await connection.query(query, logger: logger).decode(String.self) { out.append(value) }
-            return out
-        } catch {
-            throw StoreError(.database, path: location.description, detail: "\(Self.describe(error)) - while \(doing)")
-        }
-    }
-
-    func rows(_ query: PostgresQuery, doing: String) async throws -> [LeaseRow] {
-        await turns.take()
-        defer { turns.give() }
-        do {
-            var out: [LeaseRow] = []
-            for try await (holder, epoch, expiresAt, expired) in try await connection.query(query, logger: logger).decode((String, Int64, Date, Bool).self) {
-                out.append(LeaseRow(holder: holder, epoch: epoch, expiresAt: expiresAt, expired: expired))
+            try session.execute(write ? "BEGIN" : "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+            if write {
+                // Migrating also takes it: two controllers starting at once do not both migrate.
+                try session.execute("SELECT pg_advisory_xact_lock(?)", [.int(Self.writeLock)])
             }
-            return out
+            let result = try body(session)
+            guard try session.commit() else {
+                throw StoreError(.database, path: location.description, detail: "the server rolled the transaction back - while \(doing)")
+            }
+            return result
         } catch {
-            throw StoreError(.database, path: location.description, detail: "\(Self.describe(error)) - while \(doing)")
+            _ = try? session.execute("ROLLBACK")
+            if var known = error as? StoreError {
+                if known.path.isEmpty { known.path = location.description }
+                if known.code == .database && !known.detail.contains(" - while ") { known.detail += " - while \(doing)" }
+                throw known
+            }
+            // What the body decided (a manifest problem, a lost lease) goes to the caller as it is.
+            guard let psql = error as? PSQLError else { throw error }
+            let why = Self.describe(psql)
+            let dropped = [.serverClosedConnection, .connectionError, .uncleanShutdown].contains(psql.code)
+            throw StoreError(dropped ? .unreachable : .database, path: location.description, detail: "\(why) - while \(doing)",
+                             hint: dropped ? "the connection to PostgreSQL dropped; the next call connects again" : nil)
         }
     }
 
@@ -257,35 +220,69 @@ public final class PostgresState: Sendable {
     }
 }
 
-/// Takes turns among async callers, first come first served: one holds the turn until it gives it.
-final class Turns: @unchecked Sendable {
-    private let lock = NSLock()
-    private var busy = false
-    private var waiting: [CheckedContinuation<Void, Never>] = []
+/// A session inside one of `PostgresState`'s transactions: `?` placeholders become `$1`, `$2`…,
+/// and each answer is waited for.
+struct PostgresSession: SQLSession {
+    let connection: PostgresConnection
+    let state: PostgresState
+    var dialect: SQLDialect { .postgres }
 
-    func take() async {
-        await withCheckedContinuation { (turn: CheckedContinuation<Void, Never>) in
-            lock.lock()
-            if busy {
-                waiting.append(turn)
-                lock.unlock()
-            } else {
-                busy = true
-                lock.unlock()
-                turn.resume()
-            }
-        }
+    @discardableResult
+    func execute(_ sql: String, _ arguments: [SQLValue]) throws -> Int {
+        try run(sql, arguments).metadata.rows ?? 0
     }
 
-    func give() {
-        lock.lock()
-        if waiting.isEmpty {
-            busy = false
-            lock.unlock()
-        } else {
-            let next = waiting.removeFirst()
-            lock.unlock()
-            next.resume()
+    func rows(_ sql: String, _ arguments: [SQLValue]) throws -> [SQLRow] {
+        try run(sql, arguments).rows.map { row in SQLRow(values: try row.map(Self.value)) }
+    }
+
+    /// COMMIT; false when the server answered that it rolled back (an earlier statement failed).
+    func commit() throws -> Bool {
+        try run("COMMIT", []).metadata.command == "COMMIT"
+    }
+
+    func run(_ sql: String, _ arguments: [SQLValue]) throws -> PostgresQueryResult {
+        var binds = PostgresBindings(capacity: arguments.count)
+        for value in arguments {
+            switch value {
+            case .null: binds.appendNull()
+            case .int(let n): binds.append(n)
+            case .double(let d): binds.append(d)
+            case .text(let s): binds.append(s)
+            case .bool(let b): binds.append(b)
+            case .date(let d): binds.append(d)
+            }
+        }
+        let query = PostgresQuery(unsafeSQL: Self.numbered(sql), binds: binds)
+        return try connection.query(query, logger: state.logger).wait()
+    }
+
+    /// `?` placeholders numbered as PostgreSQL wants them (`$1`…), leaving quoted text alone.
+    static func numbered(_ sql: String) -> String {
+        var out = ""
+        out.reserveCapacity(sql.count + 8)
+        var n = 0
+        var quoted = false
+        for c in sql {
+            if c == "'" { quoted.toggle() }
+            if c == "?" && !quoted {
+                n += 1
+                out += "$\(n)"
+            } else {
+                out.append(c)
+            }
+        }
+        return out
+    }
+
+    static func value(_ cell: PostgresCell) throws -> SQLValue {
+        guard cell.bytes != nil else { return .null }
+        switch cell.dataType {
+        case .int8, .int4, .int2: return .int(try cell.decode(Int64.self))
+        case .bool: return .bool(try cell.decode(Bool.self))
+        case .timestamptz, .timestamp: return .date(try cell.decode(Date.self))
+        case .float8, .float4: return .double(try cell.decode(Double.self))
+        default: return .text(try cell.decode(String.self))
         }
     }
 }

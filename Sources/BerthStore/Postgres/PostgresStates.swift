@@ -1,0 +1,26 @@
+import Foundation
+
+/// The PostgreSQL states this process has open, one connection each, by URL: every part of a
+/// controller (the loop, the lease, staging, images, snapshots) opens its state by URL, and they
+/// share the connection rather than each logging in.
+final class PostgresStates: @unchecked Sendable {
+    static let shared = PostgresStates()
+
+    private let lock = NSLock()
+    private var open: [PostgresLocation: PostgresState] = [:]
+
+    /// The state at `url`, connected and checked on first use. The URL is read first, so that a
+    /// password written in it is refused without being repeated.
+    func open(_ url: String, create: Bool, passwordFile: String?,
+              environment: [String: String] = ProcessInfo.processInfo.environment) throws -> PostgresState {
+        let location = try PostgresLocation.parse(url)
+        lock.lock()
+        defer { lock.unlock() }
+        if let state = open[location] { return state }
+        let password = try location.password(file: passwordFile ?? environment["BERTH_STATE_PASSWORD_FILE"].flatMap { $0.isEmpty ? nil : $0 },
+                                             environment: environment)
+        let state = try PostgresState.open(location, password: password, create: create)
+        open[location] = state
+        return state
+    }
+}
