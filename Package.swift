@@ -119,7 +119,7 @@ let package = Package(
         ),
         .executableTarget(
             name: "berth-bench",
-            dependencies: ["BerthModel", "BerthStore", "BerthScheduler", "BerthReconciler", "BerthDocker"],
+            dependencies: ["BerthModel", "BerthStore", "BerthScheduler", "BerthReconciler", "BerthDocker", "BerthTesting"],
             path: "Benchmarks/berth-bench"
         ),
         // The test kit: the local-cluster harness, planner fixtures, seeded generators (the test

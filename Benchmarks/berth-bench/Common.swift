@@ -1,3 +1,4 @@
+import BerthTesting
 import Foundation
 
 /// Command-line options of `berth-bench`.
@@ -17,6 +18,7 @@ struct BenchOptions {
                berth-bench plan   [--runs N]
                berth-bench history [--berth PATH] [--revisions N]
                berth-bench snapshot-latency [--runs N]   (after `history`: uses its state)
+               berth-bench backends [--berth PATH] [--runs N] [--revisions N] [--keep]   (SQLite against PostgreSQL 15)
         """
 
     init(_ args: [String]) {
@@ -28,7 +30,7 @@ struct BenchOptions {
         }
         while i < args.count {
             switch args[i] {
-            case "store", "docker", "plan", "history", "snapshot-latency": suite = args[i]
+            case "store", "docker", "plan", "history", "snapshot-latency", "backends": suite = args[i]
             case "--berth": berth = value()
             case "--runs": runs = Int(value()) ?? runs
             case "--nodes": nodes = Int(value()) ?? nodes
@@ -116,3 +118,16 @@ let benchBaseFleet = """
     metadata: { name: m }
     spec: { versions: [{ version: v1, image: "r:5000/m:1", parameters: 7B, precision: bf16 }] }
     """
+
+/// Runs a command to its end (posix_spawn, output through files: a daemon it starts never holds
+/// a pipe of ours) and returns its standard output; throws with its error output when it fails.
+@discardableResult
+func runCommand(_ tool: String, _ arguments: [String], cwd: String? = nil) throws -> String {
+    let (code, out, err) = try Spawn.run([tool] + arguments, cwd: cwd)
+    guard code == 0 else { throw CommandFailed(description: "\(tool) \(arguments.joined(separator: " ")) failed (\(code)): \(err)") }
+    return out
+}
+
+struct CommandFailed: Error, CustomStringConvertible {
+    var description: String
+}

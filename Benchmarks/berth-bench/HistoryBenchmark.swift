@@ -12,25 +12,7 @@ func historyBenchmark(_ options: BenchOptions) throws {
     let state = folder + "/state/berth.db"
     let target = options.revisions
     print("berth-bench history — \(target) revisions, \(ProcessInfo.processInfo.activeProcessorCount) cores")
-    let existing = FileManager.default.fileExists(atPath: state) ? (try StateStore.open(path: state, create: false).latestRevision() ?? 0) : 0
-    if existing < target {
-        let store = try StateStore.open(path: state, create: true)
-        if existing == 0 {
-            _ = try store.apply(try ManifestLoader.load(text: benchBaseFleet, file: "base"), options: ApplyOptions(author: "bench"))
-        }
-        let start = Date()
-        let first = Int(try store.latestRevision() ?? 1)
-        for i in first..<target {
-            _ = try store.apply(try ManifestLoader.load(text: """
-                apiVersion: berth/v1
-                kind: Deployment
-                metadata: { name: d\(i % 200) }
-                spec: { model: m, version: v1, replicas: \(i % 7), env: { STEP: "\(i)" } }
-                """, file: "d"), options: ApplyOptions(author: "bench", message: "change \(i)", time: Date(timeIntervalSince1970: 1_700_000_000 + Double(i) * 60)))
-            if i % 10_000 == 0 { print("  built \(i) revisions (\(Int(Date().timeIntervalSince(start))) s)") }
-        }
-        print(String(format: "built %d revisions in %.0f s", target - first, Date().timeIntervalSince(start)))
-    }
+    try buildHistoryState(state, revisions: target)
     let size = (try FileManager.default.attributesOfItem(atPath: state)[.size] as? NSNumber)?.int64Value ?? 0
     print(String(format: "state: %.1f MiB", Double(size) / 1_048_576))
 
@@ -92,4 +74,28 @@ func runOutput(_ tool: String, _ arguments: [String]) -> String {
     let data = out.fileHandleForReading.readDataToEndOfFile()
     p.waitUntilExit()
     return String(decoding: data, as: UTF8.self)
+}
+
+/// A state of `target` revisions at `state` (kept between runs: built only up to what is missing),
+/// each changing one of 200 deployments, a minute apart from 2023-11-14.
+func buildHistoryState(_ state: String, revisions target: Int) throws {
+    let existing = FileManager.default.fileExists(atPath: state) ? (try StateStore.open(path: state, create: false).latestRevision() ?? 0) : 0
+    if existing < target {
+        let store = try StateStore.open(path: state, create: true)
+        if existing == 0 {
+            _ = try store.apply(try ManifestLoader.load(text: benchBaseFleet, file: "base"), options: ApplyOptions(author: "bench"))
+        }
+        let start = Date()
+        let first = Int(try store.latestRevision() ?? 1)
+        for i in first..<target {
+            _ = try store.apply(try ManifestLoader.load(text: """
+                apiVersion: berth/v1
+                kind: Deployment
+                metadata: { name: d\(i % 200) }
+                spec: { model: m, version: v1, replicas: \(i % 7), env: { STEP: "\(i)" } }
+                """, file: "d"), options: ApplyOptions(author: "bench", message: "change \(i)", time: Date(timeIntervalSince1970: 1_700_000_000 + Double(i) * 60)))
+            if i % 10_000 == 0 { print("  built \(i) revisions (\(Int(Date().timeIntervalSince(start))) s)") }
+        }
+        print(String(format: "built %d revisions in %.0f s", target - first, Date().timeIntervalSince(start)))
+    }
 }

@@ -14,69 +14,6 @@ func storeBenchmark(_ options: BenchOptions) throws {
         if options.keep { print("kept \(work)") } else { try? FileManager.default.removeItem(atPath: work) }
     }
 
-    // MARK: Fleet generation
-
-    func generateFleet(into folder: String) throws {
-        var nodes = "", models = "", deployments = ""
-        for n in 0..<1000 {
-            nodes += """
-                ---
-                apiVersion: berth/v1
-                kind: Node
-                metadata: { name: gpu-\(n), labels: { rack: r\(n / 40) } }
-                spec:
-                  address: 10.\(n / 250).\(n % 250).10
-                  engine: { endpoint: "tcp://10.\(n / 250).\(n % 250).10:2376", tls: { ca: /etc/berth/ca.pem, cert: /etc/berth/c.pem, key: /etc/berth/k.pem } }
-                  role: \(n % 20 == 0 ? "standby" : "active")
-                  runtime: nvidia
-                  gpus: { count: 8, model: A100-SXM4-80GB, memoryGiB: 80 }
-                  ports: { from: 20000, to: 20999 }
-
-                """
-        }
-        let sha = String(repeating: "0123456789abcdef", count: 4)
-        for m in 0..<200 {
-            models += """
-                ---
-                apiVersion: berth/v1
-                kind: Model
-                metadata: { name: model-\(m) }
-                spec:
-                  versions:
-
-                """
-            for v in 1...3 {
-                models += """
-                        - version: v\(v)
-                          image: registry.internal:5000/serving/triton:24.\(v)
-                          parameters: \([7, 14, 32, 70][m % 4])B
-                          precision: bf16
-                          artifacts:
-                            - { path: /models/model-\(m)/v\(v)/model.safetensors, sha256: \(sha) }
-
-                    """
-            }
-        }
-        for d in 0..<2000 {
-            deployments += """
-                ---
-                apiVersion: berth/v1
-                kind: Deployment
-                metadata: { name: dep-\(d), labels: { team: t\(d % 17) } }
-                spec:
-                  model: model-\(d % 200)
-                  version: v\(1 + d % 3)
-                  replicas: \(1 + d % 4)
-                  env: { LOG_LEVEL: info }
-                  volumes: [{ hostPath: /models/model-\(d % 200), containerPath: /models }]
-
-                """
-        }
-        try nodes.write(toFile: folder + "/nodes.yaml", atomically: true, encoding: .utf8)
-        try models.write(toFile: folder + "/models.yaml", atomically: true, encoding: .utf8)
-        try deployments.write(toFile: folder + "/deployments.yaml", atomically: true, encoding: .utf8)
-    }
-
     print("berth-bench store — \(options.berth), timed by hyperfine (wall time, medians), \(ProcessInfo.processInfo.activeProcessorCount) cores")
     try generateFleet(into: work + "/fleet")
     let sizes = try ["nodes.yaml", "models.yaml", "deployments.yaml"].map {
@@ -124,4 +61,67 @@ func storeBenchmark(_ options: BenchOptions) throws {
     report("berth history show 5000", show, goal: 0.1)
     report("(process start: berth --version)", startup, goal: 0.1)
 
+}
+
+/// The benchmarks' fleet: 1,000 nodes (every 20th a standby), 200 models × 3 versions, 2,000
+/// deployments, written as three files into `folder`.
+func generateFleet(into folder: String) throws {
+    var nodes = "", models = "", deployments = ""
+    for n in 0..<1000 {
+        nodes += """
+            ---
+            apiVersion: berth/v1
+            kind: Node
+            metadata: { name: gpu-\(n), labels: { rack: r\(n / 40) } }
+            spec:
+              address: 10.\(n / 250).\(n % 250).10
+              engine: { endpoint: "tcp://10.\(n / 250).\(n % 250).10:2376", tls: { ca: /etc/berth/ca.pem, cert: /etc/berth/c.pem, key: /etc/berth/k.pem } }
+              role: \(n % 20 == 0 ? "standby" : "active")
+              runtime: nvidia
+              gpus: { count: 8, model: A100-SXM4-80GB, memoryGiB: 80 }
+              ports: { from: 20000, to: 20999 }
+
+            """
+    }
+    let sha = String(repeating: "0123456789abcdef", count: 4)
+    for m in 0..<200 {
+        models += """
+            ---
+            apiVersion: berth/v1
+            kind: Model
+            metadata: { name: model-\(m) }
+            spec:
+              versions:
+
+            """
+        for v in 1...3 {
+            models += """
+                    - version: v\(v)
+                      image: registry.internal:5000/serving/triton:24.\(v)
+                      parameters: \([7, 14, 32, 70][m % 4])B
+                      precision: bf16
+                      artifacts:
+                        - { path: /models/model-\(m)/v\(v)/model.safetensors, sha256: \(sha) }
+
+                """
+        }
+    }
+    for d in 0..<2000 {
+        deployments += """
+            ---
+            apiVersion: berth/v1
+            kind: Deployment
+            metadata: { name: dep-\(d), labels: { team: t\(d % 17) } }
+            spec:
+              model: model-\(d % 200)
+              version: v\(1 + d % 3)
+              replicas: \(1 + d % 4)
+              env: { LOG_LEVEL: info }
+              volumes: [{ hostPath: /models/model-\(d % 200), containerPath: /models }]
+
+            """
+    }
+    try nodes.write(toFile: folder + "/nodes.yaml", atomically: true, encoding: .utf8)
+    try models.write(toFile: folder + "/models.yaml", atomically: true, encoding: .utf8)
+    try deployments.write(toFile: folder + "/deployments.yaml", atomically: true, encoding: .utf8)
 }

@@ -16,6 +16,8 @@ case "plan":
     planBenchmark(options)
 case "docker":
     try await dockerBenchmark(options)
+case "backends":
+    do { try backendsBenchmark(options) } catch { fail("\(error)") }
 default:
     fail(BenchOptions.usage)
 }

@@ -166,6 +166,27 @@ struct ObjectVersionRow: SQLRecord {
     }
 
     var values: [SQLValue] { [.int(revision), .text(kind), .text(name), .text(action), SQLValue(document)] }
+}
 
-    func insert(_ session: any SQLSession) throws { try Self.insert([self], into: session) }
+/// A row of the leader's last view: one JSON document per deployment, node, gateway, controller.
+struct StatusRow: SQLRecord {
+    static let table = "status"
+    static let columns = ["kind", "name", "document", "updatedAt"]
+    var kind: String
+    var name: String
+    var document: String
+    var updatedAt: Date
+
+    init(kind: String, name: String, document: String, updatedAt: Date) {
+        self.kind = kind
+        self.name = name
+        self.document = document
+        self.updatedAt = updatedAt
+    }
+
+    init(row: SQLRow) throws {
+        self.init(kind: try row.string(0), name: try row.string(1), document: try row.string(2), updatedAt: try row.date(3))
+    }
+
+    var values: [SQLValue] { [.text(kind), .text(name), .text(document), .date(updatedAt)] }
 }

@@ -134,26 +134,35 @@ extension SQLRecord {
 
     /// Inserts `records` with every column (ids included), many rows per statement.
     static func insert(_ records: [Self], into session: any SQLSession) throws {
+        try batched(records.map(\.values), columns: columns, into: session, tail: "")
+    }
+
+    /// Inserts `records`, many rows per statement, each replacing every non-key column of a row
+    /// with the same key (`key` names the primary key). No two records may share a key.
+    static func upsert(_ records: [Self], key: [String], into session: any SQLSession) throws {
+        let others = columns.filter { !key.contains($0) }
+        try batched(records.map(\.values), columns: columns, into: session, tail: " ON CONFLICT (\(key.joined(separator: ", "))) DO UPDATE SET "
+                    + others.map { "\($0) = excluded.\($0)" }.joined(separator: ", "))
+    }
+
+    /// One `INSERT … VALUES (…), (…)` per batch of `rows` (values of `columns`): a round trip per
+    /// batch, not per row.
+    static func batched(_ rows: [[SQLValue]], columns: some Collection<String>, into session: any SQLSession, tail: String) throws {
         let row = "(" + Array(repeating: "?", count: columns.count).joined(separator: ", ") + ")"
         // Well under both backends' limits on bound values (SQLite 32,766; PostgreSQL 65,535).
         let perStatement = max(1, 8_000 / columns.count)
         var start = 0
-        while start < records.count {
-            let batch = records[start..<min(records.count, start + perStatement)]
-            try session.execute("INSERT INTO \(table) (\(columnList)) VALUES " + Array(repeating: row, count: batch.count).joined(separator: ", "),
-                                batch.flatMap(\.values))
+        while start < rows.count {
+            let batch = rows[start..<min(rows.count, start + perStatement)]
+            try session.execute("INSERT INTO \(table) (\(columns.joined(separator: ", "))) VALUES " + Array(repeating: row, count: batch.count).joined(separator: ", ") + tail,
+                                batch.flatMap { $0 })
             start += batch.count
         }
     }
 
     /// Inserts, or on a key clash replaces every other column (`key` names the primary key).
     func upsert(_ session: any SQLSession, key: [String]) throws {
-        let others = Self.columns.filter { !key.contains($0) }
-        let placeholders = Array(repeating: "?", count: Self.columns.count).joined(separator: ", ")
-        try session.execute("""
-            INSERT INTO \(Self.table) (\(Self.columnList)) VALUES (\(placeholders))
-            ON CONFLICT (\(key.joined(separator: ", "))) DO UPDATE SET \(others.map { "\($0) = excluded.\($0)" }.joined(separator: ", "))
-            """, values)
+        try Self.upsert([self], key: key, into: session)
     }
 }
 
@@ -163,6 +172,11 @@ protocol SQLIdentifiedRecord: SQLRecord {
 }
 
 extension SQLIdentifiedRecord {
+    /// Inserts `records` without their ids (the database gives them), many rows per statement.
+    static func append(_ records: [Self], into session: any SQLSession) throws {
+        try batched(records.map { Array($0.values.dropFirst()) }, columns: columns.dropFirst(), into: session, tail: "")
+    }
+
     /// Inserts without the id and takes the one the database gave.
     mutating func insert(_ session: any SQLSession) throws {
         let columns = Self.columns.dropFirst()

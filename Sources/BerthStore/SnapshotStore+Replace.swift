@@ -19,7 +19,7 @@ extension SnapshotStore {
     public func replaceDatabase(at statePath: String, with id: String, now: Date = Date(), note: (String) -> Void) throws -> Int64 {
         if PostgresLocation.isURL(statePath) {
             throw StoreError(.invalidLocation, path: PostgresLocation.redacted(statePath), detail: "is a PostgreSQL state: there is no file to replace",
-                             hint: "restore the snapshot as a new revision (`berth rollback --snapshot \(id)`), or copy it into an empty database: `berth state copy --from \(databasePath(id)) --to URL`")
+                             hint: "restore the snapshot as a new revision (`berth snapshot restore \(id)`), or copy it into an empty database: `berth state copy --from \(databasePath(id)) --to URL`")
         }
         let snapshot = try open(id)
         if let current = try? StateStore.open(path: statePath, create: false), let live = (try? current.liveLeaseHolder(now: now)) ?? nil {

@@ -46,15 +46,16 @@ extension StateStore {
             let number = try db.row("SELECT COALESCE(MAX(id), 0) + 1 FROM revision")?.int64(0) ?? 1
             revision.id = number
             try Revision.insert([revision], into: db)
-            for w in writes {
-                try ObjectVersionRow(revision: number, kind: w.key.kind.rawValue, name: w.key.name, action: w.action.rawValue, document: w.document).insert(db)
-                if let document = w.document {
-                    let created = stored[w.key]?.createdRevision ?? number
-                    try ObjectRow(kind: w.key.kind.rawValue, name: w.key.name, revision: number, createdRevision: created, document: document)
-                        .upsert(db, key: ["kind", "name"])
-                } else {
-                    try db.execute("DELETE FROM object WHERE kind = ? AND name = ?", [.text(w.key.kind.rawValue), .text(w.key.name)])
+            try ObjectVersionRow.insert(writes.map {
+                ObjectVersionRow(revision: number, kind: $0.key.kind.rawValue, name: $0.key.name, action: $0.action.rawValue, document: $0.document)
+            }, into: db)
+            try ObjectRow.upsert(writes.compactMap { w in
+                w.document.map {
+                    ObjectRow(kind: w.key.kind.rawValue, name: w.key.name, revision: number, createdRevision: stored[w.key]?.createdRevision ?? number, document: $0)
                 }
+            }, key: ["kind", "name"], into: db)
+            for w in writes where w.document == nil {
+                try db.execute("DELETE FROM object WHERE kind = ? AND name = ?", [.text(w.key.kind.rawValue), .text(w.key.name)])
             }
             let summary = [("created", count(.created)), ("configured", count(.configured)), ("deleted", count(.deleted))]
                 .filter { $0.1 > 0 }.map { "\($0.1) \($0.0)" }.joined(separator: ", ")

@@ -77,8 +77,11 @@ extension StateStore {
     public func record(stagings rows: [Staging], verifications: [Verification] = []) throws {
         guard !rows.isEmpty || !verifications.isEmpty else { return }
         try write("recording \(rows.count) staging record(s)") { db in
-            for r in rows { try r.upsert(db, key: ["node", "model", "version"]) }
-            for var v in verifications { try v.insert(db) }
+            // One row per key, the last given winning, as writing them one after another would.
+            var seen = Set<String>()
+            let unique = rows.reversed().filter { seen.insert("\($0.node)\u{0}\($0.model)\u{0}\($0.version)").inserted }.reversed()
+            try Staging.upsert(Array(unique), key: ["node", "model", "version"], into: db)
+            try Verification.append(verifications, into: db)
         }
     }
 }

@@ -189,13 +189,10 @@ extension StateStore {
             for key in current.keys where rows[key] == nil {
                 try db.execute("DELETE FROM status WHERE kind = ? AND name = ?", [.text(key.kind), .text(key.name)])
             }
-            for (key, document) in rows where current[key] != document {
-                try db.execute("""
-                    INSERT INTO status (kind, name, document, updatedAt) VALUES (?, ?, ?, ?)
-                    ON CONFLICT (kind, name) DO UPDATE SET document = excluded.document, updatedAt = excluded.updatedAt
-                    """, [.text(key.kind), .text(key.name), .text(document), .date(now)])
-            }
-            for var e in events { try e.insert(db) }
+            let changed = rows.filter { current[$0.key] != $0.value }
+            try StatusRow.upsert(changed.map { StatusRow(kind: $0.key.kind, name: $0.key.name, document: $0.value, updatedAt: now) },
+                                 key: ["kind", "name"], into: db)
+            try Event.append(events, into: db)
         }
     }
 
@@ -243,7 +240,7 @@ extension StateStore {
     /// Appends events outside a status write.
     public func record(events: [Event]) throws {
         guard !events.isEmpty else { return }
-        try write("recording events") { db in for var e in events { try e.insert(db) } }
+        try write("recording events") { db in try Event.append(events, into: db) }
     }
 
     /// The newest events about one object, newest first.

@@ -34,7 +34,7 @@ extension StateStore {
     /// Records verification results, all in one transaction.
     public func record(_ results: [Verification]) throws {
         try write("recording \(results.count) verification result(s)") { db in
-            for var r in results { try r.insert(db) }
+            try Verification.append(results, into: db)
         }
     }
 

@@ -9,6 +9,7 @@ public final class PostgresServer: @unchecked Sendable {
     public let port: Int
     public let folder: String
     public let user = "berth"
+    let fsync: Bool
     public let password = "pw-\(UUID().uuidString.prefix(12))"
     public var host: String { "127.0.0.1" }
 
@@ -29,7 +30,9 @@ public final class PostgresServer: @unchecked Sendable {
     /// Whether Debian's PostgreSQL 15 server is installed (`scripts/install-deps --cluster`).
     public static var installed: Bool { FileManager.default.isExecutableFile(atPath: bin + "/postgres") }
 
-    public init() throws {
+    /// `fsync: false` (the tests) trades durability for speed; a benchmark keeps it on.
+    public init(fsync: Bool = false) throws {
+        self.fsync = fsync
         port = unusedLoopbackPort()
         folder = FileManager.default.temporaryDirectory.appendingPathComponent("berth-pg-\(UUID().uuidString.prefix(8))").path
         try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
@@ -51,7 +54,7 @@ public final class PostgresServer: @unchecked Sendable {
 
     func start() throws {
         try run([Self.bin + "/pg_ctl", "-D", folder + "/data", "-l", folder + "/server.log", "-w", "-t", "60",
-                 "-o", "-p \(port) -k \(folder) -c listen_addresses=127.0.0.1 -c fsync=off -c unix_socket_permissions=0700", "start"],
+                 "-o", "-p \(port) -k \(folder) -c listen_addresses=127.0.0.1 -c fsync=\(fsync ? "on" : "off") -c unix_socket_permissions=0700", "start"],
                 doing: "pg_ctl start")
     }
 
