@@ -99,5 +99,56 @@ struct HighAvailabilityEndToEndTests {
         #expect(after.split(separator: "\n").count == before.split(separator: "\n").count + 1, "\(before)\n\(after)")
         for line in before.split(separator: "\n").dropFirst() { #expect(after.contains(line)) }
     }
+
+    /// The leader reaches PostgreSQL through a proxy the test cuts (connections closed, new ones
+    /// refused), while the engines stay in reach. A replica is killed at the moment of the cut:
+    /// the cut-off leader would replace it, but its renewal fails, so it acts on nothing; the
+    /// standby takes over once the lease runs out by the database's clock and replaces it.
+    @Test func aLeaderCutOffFromPostgres_actsOnNothing_andTheStandbyTakesOver() throws {
+        let server = try PostgresServer.shared.get()
+        let database = try server.createDatabase()
+        let direct = server.url(database)
+        let port = unusedLoopbackPort()
+        let proxied = "postgres://\(server.user)@127.0.0.1:\(port)/\(database)?sslmode=disable"
+        let proxy = try Spawn.start(["/usr/bin/python3", BerthProcess.root.path + "/scripts/lib/cut-proxy", "\(port)", "127.0.0.1", "\(server.port)"],
+                                    stdout: dir + "/proxy.log")
+        defer { kill(proxy, SIGTERM); Spawn.wait(proxy) }
+        #expect(waitUntil(10) { ((try? String(contentsOfFile: dir + "/proxy.log", encoding: .utf8)) ?? "").contains("ready") } != nil)
+        let env = ["BERTH_STATE_PASSWORD_FILE": server.passwordFile]
+        try LocalCluster.removeBerthContainers()
+        defer { try? LocalCluster.removeBerthContainers() }
+        #expect(try BerthProcess.run(["apply", "-f", LocalCluster.nodes, "-f", fleet("v1")], state: direct, environment: env).code == 0)
+
+        func start(_ name: String, _ state: String) throws -> ControllerProcess {
+            try FileManager.default.createDirectory(atPath: dir + "/" + name, withIntermediateDirectories: true)
+            return try ControllerProcess(state: state, folder: dir, name: name, arguments: ["--state-password-file", server.passwordFile], cwd: dir + "/" + name)
+        }
+        let cutOff = try start("cut-off", proxied)
+        defer { cutOff.stop() }
+        let cutOffAPI = try #require(cutOff.api())
+        #expect(waitUntil(20) { BerthProcess.httpStatus(cutOffAPI + "/readyz") == 200 } != nil, "\(cutOff.text.suffix(1500))")
+        let standby = try start("standby", direct)
+        defer { standby.stop() }
+        let standbyAPI = try #require(standby.api())
+        #expect(waitUntil(20) { BerthProcess.httpStatus(standbyAPI + "/readyz") == 503 } != nil)
+        let converged = try BerthProcess.run(["apply", "-f", LocalCluster.nodes, "-f", fleet("v1"), "--wait", "--timeout", "60"], state: direct, environment: env)
+        #expect(converged.code == 0, "\(converged.stdout)\(converged.stderr)")
+
+        let logged = cutOff.text.count
+        kill(proxy, SIGUSR1)
+        let victim = try #require(try LocalCluster.docker(1, ["ps", "-q", "--filter", "label=io.berth.deployment=chat"]).split(separator: "\n").first.map(String.init))
+        _ = try LocalCluster.docker(1, ["rm", "-f", victim])
+        let takeover = waitUntil(15) { BerthProcess.httpStatus(standbyAPI + "/readyz") == 200 }
+        #expect(takeover != nil, "\(standby.text.suffix(1500))")
+        #expect(try waitUntil(30) { try ControllerEndToEndTests.readyChat().count == 2 } != nil, "\(standby.text.suffix(1500))")
+        let since = String(cutOff.text.dropFirst(logged))
+        #expect(!since.contains("] create berth-") && !since.contains("] remove berth-") && !since.contains("] start berth-"),
+                "the cut-off leader acted after the cut:\n\(since.suffix(2000))")
+        #expect(try Self.doubledSlots().isEmpty)
+
+        // Healed: it connects again, finds the lease taken, and stands by.
+        kill(proxy, SIGUSR2)
+        #expect(waitUntil(20) { BerthProcess.httpStatus(cutOffAPI + "/readyz") == 503 } != nil, "\(cutOff.text.suffix(1500))")
+    }
 }
 }
