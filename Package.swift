@@ -101,7 +101,7 @@ let package = Package(
         .executableTarget(name: "berth", dependencies: ["BerthCLI"]),
         // Deterministic simulation: simulated engines, network and clock around the real
         // reconcile pass, driven by one seed, with invariants checked after every step.
-        .target(name: "BerthSimulation", dependencies: ["BerthModel", "BerthRuntime", "BerthReconciler"]),
+        .target(name: "BerthSimulation", dependencies: ["BerthModel", "BerthRuntime", "BerthReconciler", "BerthStore", "BerthControl"]),
         .executableTarget(
             name: "berth-sim",
             dependencies: ["BerthSimulation", .product(name: "ArgumentParser", package: "swift-argument-parser")]

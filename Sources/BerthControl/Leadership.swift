@@ -27,14 +27,19 @@ public final class Leadership: Service, Sendable {
     public let ttl: TimeInterval
     let statePath: String
     let clock: any Clock<Duration>
+    /// Where the lease reads the time: its wall-clock stamps and its monotonic watch.
+    let time: any ControllerClock
     private let state = Locked(LeadershipState.standby(holder: nil))
     private let watch = Locked(LeaseWatch())
 
-    public init(statePath: String, identity: String, ttl: TimeInterval, clock: any Clock<Duration> = ContinuousClock()) {
+    /// `clock` paces the heartbeat; `time` is read for the lease (the simulator passes its manual clock).
+    public init(statePath: String, identity: String, ttl: TimeInterval, clock: any Clock<Duration> = ContinuousClock(),
+                time: any ControllerClock = SystemClock()) {
         self.statePath = statePath
         self.identity = identity
         self.ttl = ttl
         self.clock = clock
+        self.time = time
     }
 
     public var current: LeadershipState { state.value }
@@ -43,7 +48,7 @@ public final class Leadership: Service, Sendable {
     @discardableResult
     public func step(_ store: StateStore) throws -> Lease {
         var w = watch.value
-        let lease = try store.acquireLease(holder: identity, ttl: ttl, watch: &w)
+        let lease = try store.acquireLease(holder: identity, ttl: ttl, now: time.date, watch: &w, at: time.now)
         watch.value = w
         state.value = lease.holder == identity ? .leading(epoch: lease.epoch) : .standby(holder: lease.holder)
         return lease
@@ -53,7 +58,7 @@ public final class Leadership: Service, Sendable {
     /// process a standby.
     public func renew(_ store: StateStore) {
         guard let epoch = state.value.epoch else { return }
-        do { try store.renewLease(holder: identity, epoch: epoch, ttl: ttl) } catch let lost as LeaseLost {
+        do { try store.renewLease(holder: identity, epoch: epoch, ttl: ttl, now: time.date) } catch let lost as LeaseLost {
             state.value = .standby(holder: lost.holder)
         } catch {}
     }
@@ -74,7 +79,7 @@ public final class Leadership: Service, Sendable {
         { [self] in
             guard let epoch = state.value.epoch else { return "this controller does not hold the lease" }
             do {
-                try store.renewLease(holder: identity, epoch: epoch, ttl: ttl)
+                try store.renewLease(holder: identity, epoch: epoch, ttl: ttl, now: time.date)
                 return nil
             } catch {
                 state.value = .standby(holder: (error as? LeaseLost)?.holder)

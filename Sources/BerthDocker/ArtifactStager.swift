@@ -2,6 +2,9 @@ import BerthModel
 import BerthRuntime
 import Foundation
 
+// One file past 300 lines on purpose: the stager's shell script and the Swift that writes and
+// reads it must agree line for line (its status lines, its exit codes).
+
 /// Stages a model version's files on a node without an agent: a short-lived container (of the
 /// version's own image, or another with `sh`, `sha256sum` or `openssl`, and `curl` or `wget`)
 /// with the node's model root mounted fetches each artifact from the version's source.

@@ -1,5 +1,8 @@
 import Foundation
 
+// One file past 300 lines on purpose: the whole status vocabulary (conditions, replicas,
+// deployments, nodes, gateways, the controller) is one stored document; read it in one place.
+
 /// One aspect of an object's state, as Kubernetes conditions: whether it holds, why, and since when.
 public struct Condition: Codable, Sendable, Hashable {
     /// `Progressing`, `Available` or `Degraded` for deployments; `Ready` for nodes.

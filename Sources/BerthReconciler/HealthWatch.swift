@@ -3,6 +3,9 @@ import BerthRuntime
 import Foundation
 import HeapModule
 
+// One file past 300 lines on purpose: the schedule of checks, its heap and its timeout sweep
+// share one lock, and its correctness is the order of operations under that lock.
+
 /// Health checks beside the passes: every running replica the last pass saw is asked on its own
 /// schedule — a ready one every `health.intervalSeconds`, one not ready yet (starting, or out of
 /// service) every `notReadyEvery` — at most `limit` at once, and its answers go to the

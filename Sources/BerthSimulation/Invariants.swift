@@ -1,6 +1,7 @@
 import BerthModel
 import BerthReconciler
 import BerthRuntime
+import BerthStore
 import Foundation
 
 /// The properties every step must keep, and the state they need between steps.
@@ -68,7 +69,7 @@ struct Invariants {
             for call in e.takeCalls() {
                 if call.caller != controller || !fenceOpen {
                     found = Violation(step: sim.step, invariant: "fencing",
-                                      detail: "\(call.caller) did \(call.operation) \(call.target) on \(call.node) without the lease (held by \(sim.lease.holder ?? "nobody"), epoch \(sim.lease.epoch); it believed epoch \(epoch))")
+                                      detail: "\(call.caller) did \(call.operation) \(call.target) on \(call.node) without the lease (held by \(sim.lease?.holder ?? "nobody"), epoch \(sim.lease?.epoch ?? 0); it believed epoch \(epoch))")
                     return
                 }
             }
@@ -157,7 +158,7 @@ struct Invariants {
     /// After the last step: the fleet is what was asked for.
     func converged(_ sim: Simulation) -> Violation? {
         func fail(_ why: String) -> Violation { Violation(step: sim.step, invariant: "convergence", detail: why) }
-        guard sim.lease.holder != nil, sim.clock.elapsed < sim.lease.expires else { return fail("no controller holds the lease") }
+        guard sim.leader != nil else { return fail("no controller holds the lease (stored: \(sim.lease.map { "\($0.holder) at epoch \($0.epoch)" } ?? "none"))") }
         for d in sim.fleet.deployments {
             let ready = Self.ready(sim, d.name)
             let all = sim.engines.flatMap { e in e.truth.filter { $0.labels[BerthLabel.deployment] == d.name }.map { "\($0.name)@\(e.node)" } }

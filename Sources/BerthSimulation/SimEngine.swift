@@ -2,6 +2,10 @@ import BerthModel
 import BerthRuntime
 import Foundation
 
+// One file past 300 lines on purpose: the simulated engine's state and every call that changes it
+// share one lock and one rule (decisions from the seed, never from arrival order); split, the
+// rule would be spread over files.
+
 /// A mutating call an engine carried out, and who sent it: the fencing invariant reads these.
 public struct EngineCall: Sendable, Hashable {
     public var step: Int

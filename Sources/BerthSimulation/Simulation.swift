@@ -1,6 +1,8 @@
+import BerthControl
 import BerthModel
 import BerthReconciler
 import BerthRuntime
+import BerthStore
 import Foundation
 
 /// How one run goes.
@@ -58,27 +60,10 @@ public struct SimulationResult: Sendable {
     public var trace: [String]
 }
 
-/// A simulated controller process: the real reconciler and failover tracker, its lease belief,
-/// and whether it is down or stalled.
-final class SimController {
-    let name: String
-    var reconciler: Reconciler
-    var tracker: NodeHealthTracker
-    /// The epoch it believes it leads at.
-    var epoch: Int64?
-    var downUntil: Int?
-    var pausedUntil: Int?
-
-    init(name: String, reconciler: Reconciler, tracker: NodeHealthTracker) {
-        self.name = name
-        self.reconciler = reconciler
-        self.tracker = tracker
-    }
-}
-
 /// One seeded run: simulated engines and network, the test clock, two controllers running the
 /// real reconcile pass (planner, scheduler, executor with its fence and gateway gate, failover
-/// tracker), a schedule of faults and operator changes, and the invariants checked after every step.
+/// tracker) and the real lease (`Leadership` on a state store, in memory, read on the test clock),
+/// a schedule of faults and operator changes, and the invariants checked after every step.
 public final class Simulation {
     public static let leaseTTL: Duration = .seconds(15)
 
@@ -90,7 +75,8 @@ public final class Simulation {
     var engines: [SimEngine] = []
     let gateway = SimGateway()
     var controllers: [SimController] = []
-    var lease: (holder: String?, epoch: Int64, expires: Duration) = (nil, 0, .zero)
+    /// The state the controllers share: its lease and status, as on a real controller's store.
+    let store: StateStore = try! StateStore.inMemory()
     /// The status a leader stores each pass, which the next leader's tracker starts from.
     var stored = FleetStatus(controller: nil, deployments: [], nodes: [])
     var faults: [Fault] = []
@@ -114,7 +100,22 @@ public final class Simulation {
             SimEngine(node: n.name, address: n.address, seed: seed, clock: clock,
                       images: n.role == .active ? [SimFleet.image(1)] : [])
         }
-        controllers = ["ctl-a", "ctl-b"].map { SimController(name: $0, reconciler: makeReconciler($0), tracker: makeTracker()) }
+        controllers = ["ctl-a", "ctl-b"].map {
+            SimController(name: $0, reconciler: makeReconciler($0), tracker: makeTracker(), leadership: makeLeadership($0, incarnation: 1))
+        }
+    }
+
+    func makeLeadership(_ name: String, incarnation: Int) -> Leadership {
+        Leadership(statePath: ":memory:", identity: "\(name)#\(incarnation)", ttl: Self.leaseTTL.seconds, time: clock)
+    }
+
+    /// The lease as stored.
+    var lease: Lease? { try? store.lease() }
+
+    /// The controller that holds the lease and knows it, up and running; nil while none does.
+    var leader: SimController? {
+        guard let lease, !lease.released else { return nil }
+        return controllers.first { $0.leadership.identity == lease.holder && $0.epoch == lease.epoch && $0.downUntil == nil && $0.pausedUntil == nil }
     }
 
     func makeReconciler(_ name: String) -> Reconciler {
@@ -219,117 +220,9 @@ public final class Simulation {
         for call in asked { log("\(call.caller) pulls \(call.target) on \(call.node)") }
     }
 
-    /// One controller's turn: restart, lease upkeep, and a pass when it believes it leads.
-    func tick(_ c: SimController) async {
-        if let until = c.downUntil {
-            guard step >= until else { return }
-            c.downUntil = nil
-            c.reconciler = makeReconciler(c.name)
-            c.tracker = makeTracker()
-            c.epoch = nil
-            log("\(c.name) starts again")
-        }
-        if let until = c.pausedUntil {
-            guard step >= until else { return }
-            c.pausedUntil = nil
-            log("\(c.name) resumes (believes it leads: \(c.epoch.map { "epoch \($0)" } ?? "no"))")
-        }
-        let now = clock.elapsed
-        let holds = lease.holder == c.name && now < lease.expires
-        if let epoch = c.epoch {
-            // A stalled leader resumes and acts before its heartbeat learns the lease is gone:
-            // the fence, asked before each batch, must stop it.
-            if holds && epoch == lease.epoch { lease.expires = now + Self.leaseTTL }
-            // Its health watch asked the replicas since its last pass, as the controller's does beside its passes.
-            await c.reconciler.watch?.round()
-            await pass(c, epoch: epoch)
-            if !(lease.holder == c.name && lease.epoch == epoch && clock.elapsed < lease.expires) {
-                c.epoch = nil
-                c.reconciler.forgetHealth()
-                log("\(c.name) learns it lost the lease")
-            }
-        } else if lease.holder == nil || now >= lease.expires || lease.holder == c.name {
-            lease = (c.name, lease.epoch + 1, now + Self.leaseTTL)
-            c.epoch = lease.epoch
-            // A new leader starts from the stored status, as the controller does, and asks every replica afresh.
-            c.tracker = makeTracker()
-            c.reconciler.forgetHealth()
-            log("\(c.name) takes the lease, epoch \(lease.epoch)")
-            await pass(c, epoch: lease.epoch)
-        }
-    }
-
-    func pass(_ c: SimController, epoch: Int64) async {
-        let desired = fleet.resources
-        let tracker = c.tracker
-        let (clock, gateway, name, sabotage) = (clock, gateway, c.name, options.sabotage)
-        let leaseNow = lease
-        let fenceOpen = leaseNow.holder == name && leaseNow.epoch == epoch && clock.elapsed < leaseNow.expires
-        let gatewaySpec = desired.compactMap(\.gateway).first!
-        let synced = SyncLog()
-        let refusal = "the lease is held by \(leaseNow.holder ?? "nobody") at epoch \(leaseNow.epoch)"
-        let fence: Fence? = sabotage == .noFence ? nil : { @Sendable in fenceOpen ? nil : refusal }
-        let result = await c.reconciler.pass(
-            desired: desired, revision: fleet.revision, epoch: epoch,
-            health: { observed, ready in
-                await tracker.evaluate(observed: observed, ready: ready, desired: desired, now: clock.date, at: clock.now)
-            },
-            gate: { plan, observed, ready in
-                let leaving = GatewayMembership.leaving(plan)
-                let (members, byEndpoint) = GatewayMembership.upstream(spec: gatewaySpec, desired: desired, observed: observed, ready: ready, leaving: leaving)
-                let before = gateway.routed
-                let held = gateway.sync(members: members.map { ($0.endpoint, $0.inService) }, byEndpoint: byEndpoint, leaving: leaving)
-                synced.record(members: members.filter(\.inService).map(\.endpoint), byEndpoint: byEndpoint, servingBefore: before)
-                return sabotage == .noGatewayHold ? [] : held
-            },
-            fence: fence)
-        await tracker.progress(plan: result.plan, results: result.results, at: clock.now)
-        passes += 1
-        if fenceOpen { leaderActed = true }
-        for n in await tracker.takeEvents() { log("\(name): \(n.reason) \(n.name): \(n.message)") }
-        _ = await tracker.takeFinished()
-        _ = await tracker.takePromotionsDone()
-        if fenceOpen {
-            stored = FleetStatus(controller: ControllerStatus(holder: name, epoch: epoch, startedAt: clock.date, lastPassAt: clock.date,
-                                                              lastPassMilliseconds: 0, passes: passes, revision: fleet.revision, listen: nil,
-                                                              promotions: await tracker.promotions, failover: await tracker.memory()),
-                                 deployments: [], nodes: [])
-        }
-        let done = result.results.filter { $0.error == nil && $0.waiting == nil }.map { "\($0.action.kind.rawValue) \($0.action.containerName)@\($0.action.node)" }.sorted()
-        let failed = result.results.filter { $0.error != nil }.count
-        for r in result.results { if let error = r.error { explain("failed: \(r.action): \(error)") } }
-        if !done.isEmpty || failed > 0 || !result.deferred.isEmpty || !result.unreachable.isEmpty {
-            log("\(name) e\(epoch): \(done.joined(separator: ", "))"
-                + (failed > 0 ? "; \(failed) failed" : "") + (result.deferred.isEmpty ? "" : "; deferred: \(result.deferred.map { "\($0.kind.rawValue) \($0.containerName)@\($0.node)" }.sorted().joined(separator: ", "))")
-                + (result.unreachable.isEmpty ? "" : "; unreachable \(result.unreachable.map(\.node).joined(separator: ","))"))
-        }
-        for d in result.plan.deployments {
-            explain("\(d.name): " + d.replicas.map { "\($0.slot):\($0.phase.rawValue)@\($0.node ?? "-")\($0.message.isEmpty ? "" : " (\($0.message))")" }.joined(separator: "; "))
-        }
-        checks.afterPass(self, controller: name, epoch: epoch, fenceOpen: fenceOpen, pass: result, synced: synced)
-    }
-
     func shutdown() async {
         // Pulls still waiting on an engine end now, so no task outlives the run.
         for e in engines { e.set(.down) }
         await settlePulls()
-    }
-}
-
-/// What the gateway step saw in one pass, for the invariants.
-final class SyncLog: @unchecked Sendable {
-    private let lock = NSLock()
-    private(set) var inService: [String] = []
-    private(set) var byEndpoint: [String: ObservedContainer] = [:]
-    private(set) var servingBefore: Set<String> = []
-    private(set) var happened = false
-
-    func record(members: [String], byEndpoint: [String: ObservedContainer], servingBefore: Set<String>) {
-        lock.withLock {
-            inService = members
-            self.byEndpoint = byEndpoint
-            self.servingBefore = servingBefore
-            happened = true
-        }
     }
 }
