@@ -165,7 +165,9 @@ public final class ControlLoop: Service, Sendable {
         let isLeader = lease.holder == options.identity
         await board.update(leader: isLeader, holder: lease.holder)
         metrics.setLeader(isLeader)
-        if isLeader != m.wasLeader {
+        // A new epoch for this same controller (on PostgreSQL, its own lease ran out and it took
+        // it again) is a new leadership too: what it knew may have been acted on by another.
+        if isLeader != m.wasLeader || (isLeader && lease.epoch != m.epoch) {
             if isLeader {
                 m.epoch = lease.epoch
                 m.previous = (try? store.fleetStatus()) ?? FleetStatus(controller: nil, deployments: [], nodes: [])

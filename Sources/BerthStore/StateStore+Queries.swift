@@ -119,10 +119,12 @@ extension StateStore {
                 let result = try db.rows("PRAGMA integrity_check").map { try $0.string(0) }
                 return result == ["ok"] ? [] : result
             }
+            // IS DISTINCT FROM: an object whose newest version is a deletion (NULL), or that has
+            // no version at all, is reported too.
             return try db.rows("""
                 SELECT o.kind, o.name FROM object o
-                WHERE o.document <> (SELECT v.document FROM objectVersion v WHERE v.kind = o.kind AND v.name = o.name
-                                     ORDER BY v.revision DESC LIMIT 1)
+                WHERE o.document IS DISTINCT FROM (SELECT v.document FROM objectVersion v WHERE v.kind = o.kind AND v.name = o.name
+                                                   ORDER BY v.revision DESC LIMIT 1)
                 """).map { "\(try $0.string(0)) \(try $0.string(1)) differs from its newest version in the history" }
         }
     }

@@ -86,18 +86,19 @@ extension StateStore {
 
     /// The lease on PostgreSQL: taken when nobody holds it or its holder let it expire by the
     /// database's clock (the hosts' clocks are never compared), else renewed for its holder; one
-    /// statement. A change of holder, or a holder back after its lease expired, moves the epoch on.
+    /// statement, in a transaction of its own, so `now()` is one reading of that clock throughout.
+    /// A change of holder, or a holder back after its lease expired, moves the epoch on.
     func acquireLeaseByServerClock(holder: String, ttl: TimeInterval) throws -> Lease {
-        try write("taking the controller lease") { db in
+        try writeLease("taking the controller lease") { db in
             let taken = try db.rows("""
                 INSERT INTO lease (name, holder, epoch, acquiredAt, renewedAt, expiresAt, renewals)
-                VALUES (?, ?, 1, clock_timestamp(), clock_timestamp(), clock_timestamp() + ? * interval '1 second', 0)
+                VALUES (?, ?, 1, now(), now(), now() + ? * interval '1 second', 0)
                 ON CONFLICT (name) DO UPDATE SET
-                    epoch = CASE WHEN lease.holder = excluded.holder AND lease.expiresAt > clock_timestamp() THEN lease.epoch ELSE lease.epoch + 1 END,
-                    acquiredAt = CASE WHEN lease.holder = excluded.holder AND lease.expiresAt > clock_timestamp() THEN lease.acquiredAt ELSE clock_timestamp() END,
-                    holder = excluded.holder, renewedAt = clock_timestamp(), expiresAt = clock_timestamp() + ? * interval '1 second',
-                    renewals = CASE WHEN lease.holder = excluded.holder AND lease.expiresAt > clock_timestamp() THEN lease.renewals + 1 ELSE 0 END
-                WHERE lease.holder = excluded.holder OR lease.expiresAt <= clock_timestamp()
+                    epoch = CASE WHEN lease.holder = excluded.holder AND lease.expiresAt > now() THEN lease.epoch ELSE lease.epoch + 1 END,
+                    acquiredAt = CASE WHEN lease.holder = excluded.holder AND lease.expiresAt > now() THEN lease.acquiredAt ELSE now() END,
+                    holder = excluded.holder, renewedAt = now(), expiresAt = now() + ? * interval '1 second',
+                    renewals = CASE WHEN lease.holder = excluded.holder AND lease.expiresAt > now() THEN lease.renewals + 1 ELSE 0 END
+                WHERE lease.holder = excluded.holder OR lease.expiresAt <= now()
                 RETURNING \(Lease.columnList)
                 """, [.text(Lease.controller), .text(holder), .double(ttl), .double(ttl)]).map(Lease.init(row:))
             if let lease = taken.first { return lease }
@@ -112,12 +113,12 @@ extension StateStore {
     /// the database's clock); throws `LeaseLost` otherwise. The fence before every batch of engine
     /// actions and every image round.
     public func renewLease(holder: String, epoch: Int64, ttl: TimeInterval, now: Date = Date()) throws {
-        try write("renewing the controller lease") { db in
+        try writeLease("renewing the controller lease") { db in
             let renewed: Int
             if db.dialect == .postgres {
                 renewed = try db.execute("""
-                    UPDATE lease SET renewedAt = clock_timestamp(), expiresAt = clock_timestamp() + ? * interval '1 second', renewals = renewals + 1
-                    WHERE name = ? AND holder = ? AND epoch = ? AND expiresAt > clock_timestamp()
+                    UPDATE lease SET renewedAt = now(), expiresAt = now() + ? * interval '1 second', renewals = renewals + 1
+                    WHERE name = ? AND holder = ? AND epoch = ? AND expiresAt > now()
                     """, [.double(ttl), .text(Lease.controller), .text(holder), .int(epoch)])
             } else {
                 renewed = try db.execute("""
@@ -131,20 +132,20 @@ extension StateStore {
 
     /// Gives the lease up at once (a clean stop), so a waiting controller need not wait for expiry.
     public func releaseLease(holder: String, now: Date = Date()) throws {
-        try write("releasing the controller lease") { db in
+        try writeLease("releasing the controller lease") { db in
             try db.execute("UPDATE lease SET expiresAt = renewedAt WHERE name = ? AND holder = ?", [.text(Lease.controller), .text(holder)])
         }
     }
 
     public func lease() throws -> Lease? {
-        try read("reading the controller lease") { try Lease.one($0, "WHERE name = ?", [.text(Lease.controller)]) }
+        try readLease("reading the controller lease") { try Lease.one($0, "WHERE name = ?", [.text(Lease.controller)]) }
     }
 
     /// Who holds the lease now by the wall clock (for one-shot commands that must not act beside
     /// a controller); nil when nobody does. On PostgreSQL, by the database's clock.
     public func liveLeaseHolder(now: Date = Date()) throws -> Lease? {
         if isPostgres {
-            return try read("reading the controller lease") { db in
+            return try readLease("reading the controller lease") { db in
                 try Lease.one(db, "WHERE name = ? AND expiresAt > renewedAt AND expiresAt > clock_timestamp()", [.text(Lease.controller)])
             }
         }

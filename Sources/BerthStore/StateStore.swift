@@ -1,6 +1,7 @@
 import BerthModel
 import Foundation
 import GRDB
+import NIOCore
 
 /// Options of one apply.
 public struct ApplyOptions: Sendable {
@@ -45,7 +46,9 @@ public struct ApplyResult: Sendable {
 public final class StateStore: Sendable {
     enum Backend: Sendable {
         case sqlite(any DatabaseWriter)
-        case postgres(PostgresState)
+        /// The state, and the connection the lease's statements use: a long read (a snapshot)
+        /// or write (a big apply) on the first never delays a renewal.
+        case postgres(PostgresState, lease: PostgresState)
     }
 
     let backend: Backend
@@ -57,8 +60,8 @@ public final class StateStore: Sendable {
         self.path = path
     }
 
-    init(postgres: PostgresState) {
-        self.backend = .postgres(postgres)
+    init(postgres: PostgresState, lease: PostgresState? = nil) {
+        self.backend = .postgres(postgres, lease: lease ?? postgres)
         self.path = postgres.location.description
     }
 
@@ -87,7 +90,8 @@ public final class StateStore: Sendable {
     /// same URL share it.
     public static func open(path: String, create: Bool, passwordFile: String? = nil) throws -> StateStore {
         if PostgresLocation.isURL(path) {
-            return StateStore(postgres: try PostgresStates.shared.open(path, create: create, passwordFile: passwordFile))
+            let (state, lease) = try PostgresStates.shared.open(path, create: create, passwordFile: passwordFile)
+            return StateStore(postgres: state, lease: lease)
         }
         let fm = FileManager.default
         let exists = fm.fileExists(atPath: path)
@@ -181,7 +185,7 @@ public final class StateStore: Sendable {
             } catch {
                 throw StoreError.wrap(error, path: path, doing: doing)
             }
-        case .postgres(let state):
+        case .postgres(let state, _):
             return try state.transaction(write: false, doing: doing, body)
         }
     }
@@ -195,8 +199,26 @@ public final class StateStore: Sendable {
             } catch {
                 throw StoreError.wrap(error, path: path, doing: doing)
             }
-        case .postgres(let state):
+        case .postgres(let state, _):
             return try state.transaction(write: true, doing: doing, body)
+        }
+    }
+
+    /// Runs one of the lease's own statements: on SQLite a write like any other; on PostgreSQL on
+    /// the lease's connection, without the writers' lock (the lease row's lock orders it against
+    /// fenced writes), and answered within 5 s or failed.
+    func writeLease<T>(_ doing: String, _ body: (any SQLSession) throws -> T) throws -> T {
+        switch backend {
+        case .sqlite: return try write(doing, body)
+        case .postgres(_, let lease): return try lease.transaction(write: true, lockWrites: false, deadline: .seconds(5), doing: doing, body)
+        }
+    }
+
+    /// Reads the lease: on PostgreSQL on the lease's connection.
+    func readLease<T>(_ doing: String, _ body: (any SQLSession) throws -> T) throws -> T {
+        switch backend {
+        case .sqlite: return try read(doing, body)
+        case .postgres(_, let lease): return try lease.transaction(write: false, deadline: .seconds(5), doing: doing, body)
         }
     }
 }

@@ -4,6 +4,16 @@ import BerthTesting
 import Foundation
 import Testing
 
+/// Polls `condition` every 50 ms for up to `seconds`.
+func waitFor(_ seconds: Double, _ condition: () -> Bool) -> Bool {
+    let end = Date().addingTimeInterval(seconds)
+    while Date() < end {
+        if condition() { return true }
+        Thread.sleep(forTimeInterval: 0.05)
+    }
+    return false
+}
+
 /// Against a real PostgreSQL 15 (Debian's), shared by the test process.
 @Suite("State on PostgreSQL: schema, refusals, the lease, copies and snapshots", .serialized,
        .enabled(if: Backing.integration, "set BERTH_INTEGRATION=1 (scripts/install-deps --cluster)"))
@@ -168,7 +178,13 @@ struct PostgresStateTests {
         #expect(try pg.documents(at: 3) == file.documents(at: 3))
         #expect(try pg.nodeHolds() == file.nodeHolds() && pg.gpuHolds() == file.gpuHolds() && pg.stagings() == file.stagings())
         #expect(try pg.events(limit: 100) == file.events(limit: 100))
-        #expect(try pg.apply(Manifests.load(Manifests.deployment("chat", replicas: 9)), options: options()).revision == 6, "the sequence moved past the copied ids")
+        #expect(try pg.apply(Manifests.load(Manifests.deployment("chat", replicas: 9)), options: options()).revision == 6)
+        // Events and verification records take ids from sequences: each moved past the copied ids.
+        let eventsBefore = try file.events(limit: 1000).compactMap(\.id).max() ?? 0
+        #expect(try pg.events(limit: 1).first?.id.map { $0 > eventsBefore } == true, "the apply's event got a new id")
+        try pg.record([Verification(model: "llama", version: "v1", path: "/m/w2", node: nil, expected: "cd", actual: "cd", ok: true, detail: "", verifiedAt: Date())])
+        let verificationIDs = try pg.latestVerifications(model: "llama", version: "v1").compactMap(\.id)
+        #expect(Set(verificationIDs).count == 2 && verificationIDs.allSatisfy { $0 >= 1 }, "\(verificationIDs)")
         #expect { try StateCopy.copy(from: file, to: pg) } throws: { ($0 as? StoreError)?.code == .invalidLocation && "\($0)".contains("not empty") }
 
         let back = try StateStore.open(path: temporaryPath(), create: true)
@@ -186,5 +202,29 @@ struct PostgresStateTests {
         let (_, copy) = try snapshots.open(record.id)
         #expect(try copy.state(at: 3) == pg.state(at: 3))
         #expect(try snapshots.list().map(\.id) == [record.id])
+    }
+
+    /// A server whose packets are lost without a word (the proxy drops everything): a lease call
+    /// fails within its 5 s deadline instead of holding the caller for ever, and once the network
+    /// heals the next call connects again.
+    @Test func aNetworkThatDropsPackets_failsALeaseCallWithinItsDeadline_andTheNextCallReconnects() throws {
+        let database = try server.createDatabase()
+        let port = unusedLoopbackPort()
+        let log = (temporaryPath() as NSString).deletingLastPathComponent + "/proxy.log"
+        let proxy = try Spawn.start(["/usr/bin/python3", LocalCluster.root.path + "/scripts/lib/cut-proxy", "\(port)", "127.0.0.1", "\(server.port)"], stdout: log)
+        defer { kill(proxy, SIGTERM); Spawn.wait(proxy) }
+        #expect(waitFor(10) { ((try? String(contentsOfFile: log, encoding: .utf8)) ?? "").contains("ready") })
+        var through = server.location(database)
+        through.port = port
+        let store = StateStore(postgres: try PostgresState.open(through, password: server.password, create: true))
+        var watch = LeaseWatch()
+        _ = try store.acquireLease(holder: "a", ttl: 60, watch: &watch)
+        kill(proxy, SIGHUP)
+        let started = Date()
+        #expect { _ = try store.lease() } throws: { ($0 as? StoreError)?.code == .unreachable }
+        let waited = Date().timeIntervalSince(started)
+        #expect(waited >= 4.5 && waited < 10, "failed after \(waited) s")
+        kill(proxy, SIGUSR2)
+        #expect(try store.lease()?.holder == "a")
     }
 }

@@ -1,5 +1,5 @@
 import BerthModel
-import BerthStore
+@testable import BerthStore
 import BerthTesting
 import Foundation
 import GRDB
@@ -155,5 +155,15 @@ struct StateFileSettingsTests {
         #expect(throws: DatabaseError.self) {
             try queue.write { try $0.execute(sql: "INSERT INTO objectVersion (revision, kind, name, action, document) VALUES (1, 'Pod', 'x', 'created', '{}')") }
         }
+    }
+
+    /// `berth state copy` moves every table but the controller's own (lease, status): a table a
+    /// new migration adds must be added to the copy, or this fails.
+    @Test func theCopyKnowsEveryTableOfTheSchema() throws {
+        let path = temporaryPath()
+        _ = try StateStore.open(path: path, create: true)
+        let queue = try DatabaseQueue(path: path)
+        let tables = try queue.read { try String.fetchAll($0, sql: "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' AND name <> 'grdb_migrations'") }
+        #expect(Set(tables) == Set(StateCopy.tables + ["lease", "status"]), "\(tables.sorted())")
     }
 }

@@ -46,24 +46,23 @@ struct StateCommand: ParsableCommand {
                 if !PostgresLocation.isURL(to), FileManager.default.fileExists(atPath: to) {
                     throw StoreError(.invalidLocation, path: to, detail: "exists already", hint: "copy into a path that does not exist yet")
                 }
+                let madeFile = !PostgresLocation.isURL(to)
                 let target = try StateStore.open(path: to, create: true, passwordFile: toPasswordFile)
-                try refuseWhileLeading(target)
-                let sourceCounts = try StateCopy.counts(source)
-                Console.note("copying \(sourceCounts.revisions) revision(s) from \(source.path) to \(target.path)…")
-                let started = ContinuousClock.now
                 let copied: StateCopy.Counts
+                let started = ContinuousClock.now
                 do {
+                    try refuseWhileLeading(target)
+                    let sourceCounts = try StateCopy.counts(source)
+                    Console.note("copying \(sourceCounts.revisions) revision(s) from \(source.path) to \(target.path)…")
                     copied = try StateCopy.copy(from: source, to: target)
-                } catch {
-                    // A file made for the copy goes again: nothing half-made is left.
-                    if !PostgresLocation.isURL(to), (try? StateCopy.counts(target).tables.allSatisfy { $0.rows == 0 }) == true {
-                        for suffix in ["", "-wal", "-shm"] { try? FileManager.default.removeItem(atPath: to + suffix) }
+                    let checked = try StateCopy.counts(target)
+                    guard checked == copied else {
+                        throw StoreError(.database, path: target.path, detail: "holds \(checked) after the copy, where \(copied) were written")
                     }
+                } catch {
+                    // The file made for the copy goes again: nothing half-made is left.
+                    if madeFile { for suffix in ["", "-wal", "-shm"] { try? FileManager.default.removeItem(atPath: to + suffix) } }
                     throw error
-                }
-                let checked = try StateCopy.counts(target)
-                guard checked == copied else {
-                    throw StoreError(.database, path: target.path, detail: "holds \(checked) after the copy, where \(copied) were written")
                 }
                 let took = started.duration(to: .now)
                 Console.print("copied \(copied) in \(took.formatted(.units(allowed: [.seconds, .milliseconds], width: .narrow)))")

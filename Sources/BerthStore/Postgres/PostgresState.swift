@@ -34,7 +34,8 @@ public final class PostgresState: @unchecked Sendable {
         self.logger = logger
     }
 
-    deinit { _ = try? connection?.close().wait() }
+    // Not waited for: a connection to a server that went silent may never finish closing.
+    deinit { if let connection { Self.hangUp(connection) } }
 
     /// Connects and checks the database before anything is written: an empty one becomes a new
     /// state when `create` (else `.notFound`), a database of another program (tables but no Berth
@@ -80,22 +81,47 @@ public final class PostgresState: @unchecked Sendable {
     public func close() {
         lock.lock()
         defer { lock.unlock() }
-        _ = try? connection?.close().wait()
+        if let connection { _ = try? Self.answer(connection.close(), within: .seconds(5)) }
         connection = nil
+    }
+
+    /// Closes a connection without waiting for it to finish closing; the connection is kept
+    /// until it has (postgres-nio requires a connection closed before it goes).
+    static func hangUp(_ connection: PostgresConnection) {
+        let closing: EventLoopFuture<Void> = connection.close()
+        closing.whenComplete { _ in withExtendedLifetime(connection) {} }
+    }
+
+    /// No answer within a deadline: the server went silent (or the network drops its packets).
+    struct Silent: Error {}
+
+    /// Waits for `future` at most `deadline`; throws `Silent` past it. A future of a connection
+    /// whose server went silent may never complete (closing it waits on the server too), so the
+    /// wait is bounded here rather than by closing.
+    static func answer<T>(_ future: EventLoopFuture<T>, within deadline: TimeAmount) throws -> T {
+        let done = DispatchSemaphore(value: 0)
+        let outcome = Outcome<T>()
+        future.whenComplete { result in
+            outcome.set(result)
+            done.signal()
+        }
+        guard done.wait(timeout: .now() + .nanoseconds(Int(deadline.nanoseconds))) == .success, let result = outcome.get() else { throw Silent() }
+        return try result.get()
     }
 
     /// The connection, opened anew when there is none or the last one dropped (a restarted
     /// server, a cut network). Called holding `lock`.
     func liveConnection() throws -> PostgresConnection {
         if let connection, !connection.isClosed { return connection }
-        if let old = connection { _ = try? old.close().wait() }
+        if let old = connection { Self.hangUp(old) }
         connection = nil
         do {
-            let fresh = try PostgresConnection.connect(on: Self.group.next(), configuration: configuration, id: 1, logger: logger).wait()
+            let fresh = try Self.answer(PostgresConnection.connect(on: Self.group.next(), configuration: configuration, id: 1, logger: logger),
+                                        within: .seconds(15))
             connection = fresh
             return fresh
         } catch {
-            let why = Self.describe(error)
+            let why = error is Silent ? "no answer within 15 s" : Self.describe(error)
             if why.contains("SQLSTATE 3D000") {
                 throw StoreError(.notFound, path: location.description, detail: "cannot connect: \(why)",
                                  hint: "create the database first (CREATE DATABASE \(location.database)), owned by \(location.user)")
@@ -175,21 +201,36 @@ public final class PostgresState: @unchecked Sendable {
     /// so an apply never builds on a state another apply is changing.
     static let writeLock: Int64 = 4_252_544_802
 
-    /// Runs `body` in one transaction: a write takes the write lock first; a read sees one
+    /// Runs `body` in one transaction: a write takes the writers' lock first (unless `lockWrites`
+    /// is false: the lease's own statements, which lock its row instead); a read sees one
     /// consistent view (repeatable read) and can change nothing. Rolled back on any error, and
-    /// refused when the server did not commit.
-    func transaction<T>(write: Bool, doing: String, _ body: (PostgresSession) throws -> T) throws -> T {
+    /// refused when the server did not commit. No statement waits for its answer longer than
+    /// `deadline`: past it the connection is closed (a server cut off without a word, its packets
+    /// dropped, would otherwise hold the caller for ever) and the next call opens another.
+    func transaction<T>(write: Bool, lockWrites: Bool = true, deadline: TimeAmount = .seconds(60), doing: String,
+                        _ body: (PostgresSession) throws -> T) throws -> T {
         lock.lock()
         defer { lock.unlock() }
-        let session = PostgresSession(connection: try liveConnection(), state: self)
+        let session = PostgresSession(connection: try liveConnection(), state: self, deadline: deadline)
         do {
             try session.execute(write ? "BEGIN" : "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
-            if write {
+            if write && lockWrites {
                 // Migrating also takes it: two controllers starting at once do not both migrate.
                 try session.execute("SELECT pg_advisory_xact_lock(?)", [.int(Self.writeLock)])
+            } else if write {
+                // The lease's row lock is waited for briefly: a renewal must not outwait its lease.
+                try session.execute("SET LOCAL lock_timeout = '2s'")
             }
             let result = try body(session)
-            guard try session.commit() else {
+            let committed: Bool
+            do {
+                committed = try session.commit()
+            } catch {
+                throw StoreError(.unreachable, path: location.description,
+                                 detail: "the connection failed while committing, so whether the change was stored is unknown (\(Self.describe(error))) - while \(doing)",
+                                 hint: "look before repeating it (`berth history`, `berth status`)")
+            }
+            guard committed else {
                 throw StoreError(.database, path: location.description, detail: "the server rolled the transaction back - while \(doing)")
             }
             return result
@@ -203,9 +244,13 @@ public final class PostgresState: @unchecked Sendable {
             // What the body decided (a manifest problem, a lost lease) goes to the caller as it is.
             guard let psql = error as? PSQLError else { throw error }
             let why = Self.describe(psql)
-            let dropped = [.serverClosedConnection, .connectionError, .uncleanShutdown].contains(psql.code)
+            let sqlState = psql.serverInfo?[.sqlState] ?? ""
+            // Connection-level failures, and the server ending the session (admin shutdown, idle
+            // transaction timeout, crash recovery): the next call connects again.
+            let dropped = [.serverClosedConnection, .connectionError, .uncleanShutdown, .clientClosedConnection].contains(psql.code)
+                || ["57P01", "57P02", "57P03", "25P03"].contains(sqlState)
             throw StoreError(dropped ? .unreachable : .database, path: location.description, detail: "\(why) - while \(doing)",
-                             hint: dropped ? "the connection to PostgreSQL dropped; the next call connects again" : nil)
+                             hint: dropped ? "the connection to PostgreSQL dropped or went unanswered (deadline \(deadline.nanoseconds / 1_000_000_000) s); the next call connects again" : nil)
         }
     }
 
@@ -225,6 +270,8 @@ public final class PostgresState: @unchecked Sendable {
 struct PostgresSession: SQLSession {
     let connection: PostgresConnection
     let state: PostgresState
+    /// The longest wait for one answer.
+    let deadline: TimeAmount
     var dialect: SQLDialect { .postgres }
 
     @discardableResult
@@ -253,12 +300,28 @@ struct PostgresSession: SQLSession {
             case .date(let d): binds.append(d)
             }
         }
-        let query = PostgresQuery(unsafeSQL: Self.numbered(sql), binds: binds)
-        return try connection.query(query, logger: state.logger).wait()
+        let (text, count) = Self.numbered(sql)
+        guard count == arguments.count else {
+            throw StoreError(.database, path: "", detail: "a statement has \(count) placeholder(s) for \(arguments.count) value(s): \(sql.prefix(120))")
+        }
+        // A connection given up on (below) answers nothing more: fail at once, not after another deadline.
+        guard state.connection === connection, !connection.isClosed else {
+            throw StoreError(.unreachable, path: "", detail: "the connection to PostgreSQL was given up", hint: "the next call connects again")
+        }
+        do {
+            return try PostgresState.answer(connection.query(PostgresQuery(unsafeSQL: text, binds: binds), logger: state.logger), within: deadline)
+        } catch is PostgresState.Silent {
+            // Given up: the next call opens another connection. (Called under the state's lock.)
+            state.connection = nil
+            PostgresState.hangUp(connection)
+            throw StoreError(.unreachable, path: "", detail: "PostgreSQL did not answer within \(deadline.nanoseconds / 1_000_000_000) s",
+                             hint: "the server or the network to it went silent; the next call connects again")
+        }
     }
 
-    /// `?` placeholders numbered as PostgreSQL wants them (`$1`…), leaving quoted text alone.
-    static func numbered(_ sql: String) -> String {
+    /// `?` placeholders numbered as PostgreSQL wants them (`$1`…), leaving quoted text alone, and
+    /// how many there were. The store's statements use no `?` operator, comment or other quoting.
+    static func numbered(_ sql: String) -> (String, Int) {
         var out = ""
         out.reserveCapacity(sql.count + 8)
         var n = 0
@@ -272,7 +335,7 @@ struct PostgresSession: SQLSession {
                 out.append(c)
             }
         }
-        return out
+        return (out, n)
     }
 
     static func value(_ cell: PostgresCell) throws -> SQLValue {
@@ -285,4 +348,13 @@ struct PostgresSession: SQLSession {
         default: return .text(try cell.decode(String.self))
         }
     }
+}
+
+/// The result of a future, handed from the event loop to the waiting thread.
+final class Outcome<T>: @unchecked Sendable {
+    private let lock = NSLock()
+    private var result: Result<T, any Error>?
+
+    func set(_ value: Result<T, any Error>) { lock.withLock { result = value } }
+    func get() -> Result<T, any Error>? { lock.withLock { result } }
 }
