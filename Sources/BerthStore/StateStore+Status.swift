@@ -153,12 +153,14 @@ extension StateStore {
         return lease
     }
 
-    /// Checks, inside a write, that `holder` holds the lease (on PostgreSQL also unexpired by the
+    /// Checks, inside a write, that `holder` holds the lease (at `epoch` when given; on PostgreSQL also unexpired by the
     /// database's clock, the row share-locked so that no successor takes it before this
     /// transaction ends); throws `LeaseLost` otherwise.
-    func fence(_ db: any SQLSession, holder: String) throws {
+    func fence(_ db: any SQLSession, holder: String, epoch: Int64? = nil) throws {
         let lock = db.dialect == .postgres ? " AND expiresAt > clock_timestamp() FOR SHARE" : ""
-        let held = try db.rows("SELECT 1 FROM lease WHERE name = ? AND holder = ? AND expiresAt > renewedAt" + lock, [.text(Lease.controller), .text(holder)])
+        let atEpoch = epoch == nil ? "" : " AND epoch = ?"
+        let held = try db.rows("SELECT 1 FROM lease WHERE name = ? AND holder = ? AND expiresAt > renewedAt" + atEpoch + lock,
+                               [.text(Lease.controller), .text(holder)] + (epoch.map { [SQLValue.int($0)] } ?? []))
         if held.isEmpty { throw LeaseLost(holder: try Lease.one(db, "WHERE name = ?", [.text(Lease.controller)])?.holder) }
     }
 
@@ -182,7 +184,8 @@ extension StateStore {
         for g in status.gateways { try put("gateway", g.name, g) }
         if let c = status.controller { try put("controller", "leader", c) }
         try write("storing the fleet status") { db in
-            try fence(db, holder: holder)
+            // At the epoch the status names, when it names one: a write of an earlier leadership is refused.
+            try fence(db, holder: holder, epoch: status.controller?.epoch)
             var current: [Key: String] = [:]
             for row in try db.rows("SELECT kind, name, document FROM status") {
                 current[Key(kind: try row.string(0), name: try row.string(1))] = try row.string(2)

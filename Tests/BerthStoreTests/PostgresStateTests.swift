@@ -122,6 +122,8 @@ struct PostgresStateTests {
         // A clean stop hands over at once.
         try b.releaseLease(holder: "b")
         #expect(try a.acquireLease(holder: "a", ttl: 60, watch: &watch).epoch == 3)
+        // a leads again, at epoch 3: a status it made at epoch 1 is still refused.
+        #expect(throws: LeaseLost.self) { try a.writeStatus(mine, holder: "a") }
     }
 
     @Test func aStatusWriteHoldsOffATakeover_untilItCommits() throws {
