@@ -178,47 +178,38 @@ public final class StateStore: Sendable {
 
     /// Runs `body` in one read transaction: one consistent view, nothing written.
     func read<T>(_ doing: String, _ body: (any SQLSession) throws -> T) throws -> T {
-        switch backend {
-        case .sqlite(let writer):
-            do {
-                return try writer.read { try body(SQLiteSession(db: $0)) }
-            } catch {
-                throw StoreError.wrap(error, path: path, doing: doing)
-            }
-        case .postgres(let state, _):
-            return try state.transaction(write: false, doing: doing, body)
-        }
+        try transaction(write: false, lease: false, doing, body)
     }
 
     /// Runs `body` in one write transaction, one writer at a time; nothing stays of a body that throws.
     func write<T>(_ doing: String, _ body: (any SQLSession) throws -> T) throws -> T {
-        switch backend {
-        case .sqlite(let writer):
-            do {
-                return try writer.write { try body(SQLiteSession(db: $0)) }
-            } catch {
-                throw StoreError.wrap(error, path: path, doing: doing)
-            }
-        case .postgres(let state, _):
-            return try state.transaction(write: true, doing: doing, body)
-        }
+        try transaction(write: true, lease: false, doing, body)
     }
 
     /// Runs one of the lease's own statements: on SQLite a write like any other; on PostgreSQL on
     /// the lease's connection, without the writers' lock (the lease row's lock orders it against
     /// fenced writes), and answered within 5 s or failed.
     func writeLease<T>(_ doing: String, _ body: (any SQLSession) throws -> T) throws -> T {
-        switch backend {
-        case .sqlite: return try write(doing, body)
-        case .postgres(_, let lease): return try lease.transaction(write: true, lockWrites: false, deadline: .seconds(5), doing: doing, body)
-        }
+        try transaction(write: true, lease: true, doing, body)
     }
 
     /// Reads the lease: on PostgreSQL on the lease's connection.
     func readLease<T>(_ doing: String, _ body: (any SQLSession) throws -> T) throws -> T {
+        try transaction(write: false, lease: true, doing, body)
+    }
+
+    private func transaction<T>(write: Bool, lease: Bool, _ doing: String, _ body: (any SQLSession) throws -> T) throws -> T {
         switch backend {
-        case .sqlite: return try read(doing, body)
-        case .postgres(_, let lease): return try lease.transaction(write: false, deadline: .seconds(5), doing: doing, body)
+        case .sqlite(let writer):
+            do {
+                return try write ? writer.write { try body(SQLiteSession(db: $0)) } : writer.read { try body(SQLiteSession(db: $0)) }
+            } catch {
+                throw StoreError.wrap(error, path: path, doing: doing)
+            }
+        case .postgres(let state, let leaseState):
+            return try lease
+                ? leaseState.transaction(write: write, lockWrites: false, deadline: .seconds(5), doing: doing, body)
+                : state.transaction(write: write, doing: doing, body)
         }
     }
 }

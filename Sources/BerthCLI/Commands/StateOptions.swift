@@ -14,12 +14,6 @@ struct StateOptions: ParsableArguments {
                                             valueName: "file"))
     var statePasswordFile: String?
 
-    var passwordFile: String? {
-        if let statePasswordFile { return statePasswordFile }
-        if let env = ProcessInfo.processInfo.environment["BERTH_STATE_PASSWORD_FILE"], !env.isEmpty { return env }
-        return nil
-    }
-
     var path: String {
         if let state { return state }
         if let env = ProcessInfo.processInfo.environment["BERTH_STATE"], !env.isEmpty { return env }
@@ -31,12 +25,12 @@ struct StateOptions: ParsableArguments {
 
     /// Opens the state for writing, creating it when missing.
     func openForWriting() throws -> StateStore {
-        try StateStore.open(path: path, create: true, passwordFile: passwordFile)
+        try StateStore.open(path: path, create: true, passwordFile: statePasswordFile)
     }
 
     /// Opens an existing state (`.notFound` when there is none).
     func openExisting() throws -> StateStore {
-        try StateStore.open(path: path, create: false, passwordFile: passwordFile)
+        try StateStore.open(path: path, create: false, passwordFile: statePasswordFile)
     }
 
     /// Opens the state for reading; nil (with a note on stderr) when it does not exist yet.
