@@ -52,17 +52,6 @@ final class ControllerProcess {
     deinit { stop() }
 }
 
-/// Polls `condition` every 50 ms for up to `seconds`; the seconds it took, or nil.
-@discardableResult
-func waitUntil(_ seconds: Double, _ condition: () throws -> Bool) rethrows -> Double? {
-    let start = Date()
-    while Date().timeIntervalSince(start) < seconds {
-        if try condition() { return Date().timeIntervalSince(start) }
-        Thread.sleep(forTimeInterval: 0.05)
-    }
-    return nil
-}
-
 /// The controller against the local cluster: converge, replace, roll, halt, restart, fail over.
 extension LocalClusterEndToEnd {
 @Suite("berth controller on the local cluster")

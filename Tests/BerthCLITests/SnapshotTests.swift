@@ -1,5 +1,6 @@
 import BerthModel
 import BerthStore
+import BerthTesting
 import Foundation
 import Testing
 

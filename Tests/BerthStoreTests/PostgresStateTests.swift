@@ -4,16 +4,6 @@ import BerthTesting
 import Foundation
 import Testing
 
-/// Polls `condition` every 50 ms for up to `seconds`.
-func waitFor(_ seconds: Double, _ condition: () -> Bool) -> Bool {
-    let end = Date().addingTimeInterval(seconds)
-    while Date() < end {
-        if condition() { return true }
-        Thread.sleep(forTimeInterval: 0.05)
-    }
-    return false
-}
-
 /// Against a real PostgreSQL 15 (Debian's), shared by the test process.
 @Suite("State on PostgreSQL: schema, refusals, the lease, copies and snapshots", .serialized,
        .enabled(if: Backing.integration, "set BERTH_INTEGRATION=1 (scripts/install-deps --cluster)"))
@@ -215,7 +205,7 @@ struct PostgresStateTests {
         let log = (temporaryPath() as NSString).deletingLastPathComponent + "/proxy.log"
         let proxy = try Spawn.start(["/usr/bin/python3", LocalCluster.root.path + "/scripts/lib/cut-proxy", "\(port)", "127.0.0.1", "\(server.port)"], stdout: log)
         defer { kill(proxy, SIGTERM); Spawn.wait(proxy) }
-        #expect(waitFor(10) { ((try? String(contentsOfFile: log, encoding: .utf8)) ?? "").contains("ready") })
+        #expect(waitUntil(10) { ((try? String(contentsOfFile: log, encoding: .utf8)) ?? "").contains("ready") } != nil)
         var through = server.location(database)
         through.port = port
         let store = StateStore(postgres: try PostgresState.open(through, password: server.password, create: true))

@@ -67,3 +67,14 @@ public enum Spawn {
         return (code, out, err)
     }
 }
+
+/// Polls `condition` every 50 ms for up to `seconds`; the seconds it took, or nil.
+@discardableResult
+public func waitUntil(_ seconds: Double, _ condition: () throws -> Bool) rethrows -> Double? {
+    let start = Date()
+    while Date().timeIntervalSince(start) < seconds {
+        if try condition() { return Date().timeIntervalSince(start) }
+        Thread.sleep(forTimeInterval: 0.05)
+    }
+    return nil
+}
