@@ -202,7 +202,18 @@ public final class StateStore: Sendable {
         switch backend {
         case .sqlite(let writer):
             do {
-                return try write ? writer.write { try body(SQLiteSession(db: $0)) } : writer.read { try body(SQLiteSession(db: $0)) }
+                if write { return try writer.write { try body(SQLiteSession(db: $0)) } }
+                // A deferred transaction of its own rather than GRDB's `read`, which switches
+                // `PRAGMA query_only` on and off around it: every such switch makes SQLite throw
+                // away the compiled statements the connection keeps. The session refuses writes instead.
+                return try writer.writeWithoutTransaction { db in
+                    var result: T?
+                    try db.inTransaction(.deferred) {
+                        result = try body(SQLiteSession(db: db, readOnly: true))
+                        return .commit
+                    }
+                    return result!
+                }
             } catch {
                 throw StoreError.wrap(error, path: path, doing: doing)
             }

@@ -166,4 +166,22 @@ struct StateFileSettingsTests {
         let tables = try queue.read { try String.fetchAll($0, sql: "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' AND name <> 'grdb_migrations'") }
         #expect(Set(tables) == Set(StateCopy.tables + ["lease", "status"]), "\(tables.sorted())")
     }
+
+    /// A read runs in a deferred transaction of its own (GRDB's `read` would switch
+    /// `query_only` around it, throwing away every compiled statement): a write slipped into a
+    /// read is refused all the same, and changes nothing.
+    @Test func aWriteInsideARead_isRefused_andChangesNothing() throws {
+        let path = temporaryPath()
+        let store = try StateStore.open(path: path, create: true)
+        _ = try store.apply(Manifests.load(Manifests.node("a")), options: options())
+        for (sql, arguments) in [("DELETE FROM object WHERE kind = ?", [SQLValue.text("Node")]), ("DELETE FROM object", [])] {
+            let error = #expect(throws: (any Error).self) { try store.read("test") { try $0.execute(sql, arguments) } }
+            #expect("\(error.map { "\($0)" } ?? "")".contains("a write in a read transaction"), "\(String(describing: error))")
+            #expect(throws: (any Error).self) { try store.read("test") { _ = try $0.rows(sql + " RETURNING name", arguments) } }
+        }
+        #expect(try store.objects().count == 1)
+        // The same read, twice, from the connection's kept statement.
+        #expect(try store.read("test") { try $0.rows("SELECT name FROM object WHERE kind = ?", [.text("Node")]).count } == 1)
+        #expect(try store.read("test") { try $0.rows("SELECT name FROM object WHERE kind = ?", [.text("Node")]).count } == 1)
+    }
 }
