@@ -1,3 +1,4 @@
+import BerthModel
 import Foundation
 
 /// Points in time as typed on the command line.
@@ -16,19 +17,7 @@ enum TimeArgument {
             }
             return seconds.map { now.addingTimeInterval(-amount * $0) }
         }
-        let iso = ISO8601DateFormatter()
-        iso.formatOptions = [.withInternetDateTime]
-        if let d = iso.date(from: t) { return d }
-        iso.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
-        if let d = iso.date(from: t) { return d }
-        let f = DateFormatter()
-        f.locale = Locale(identifier: "en_US_POSIX")
-        f.timeZone = TimeZone(identifier: "UTC")
-        for format in ["yyyy-MM-dd HH:mm:ss", "yyyy-MM-dd HH:mm", "yyyy-MM-dd'T'HH:mm:ss", "yyyy-MM-dd'T'HH:mm", "yyyy-MM-dd"] {
-            f.dateFormat = format
-            if let d = f.date(from: t) { return d }
-        }
-        return nil
+        return UTCTime.parse(t)
     }
 
     static let help = "a time: 2026-11-29T03:00:00Z, \"2026-11-29 03:00\" (UTC), 2026-11-29, or =-2h / =-30m / =-1d for that long ago (e.g. --at=-2h)"
