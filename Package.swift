@@ -23,6 +23,7 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
         .package(url: "https://github.com/apple/swift-collections", from: "1.1.0"),
         .package(url: "https://github.com/vapor/postgres-nio", from: "1.33.2"),
+        .package(url: "https://github.com/hummingbird-project/swift-mustache", from: "2.1.1"),
     ],
     targets: [
         // Resource types, manifest decoding with source positions, validation. Pure.
@@ -88,11 +89,22 @@ let package = Package(
                 .product(name: "NIOCore", package: "swift-nio"),
             ]
         ),
+        // The web console the controller serves at `/`: pages rendered from Mustache templates
+        // embedded in the binary, a live event stream, and the operator's actions.
+        .target(
+            name: "BerthConsole",
+            dependencies: [
+                "BerthModel", "BerthStore", "BerthControl",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Mustache", package: "swift-mustache"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
         // The command implementations; `berth` itself only calls into this.
         .target(
             name: "BerthCLI",
             dependencies: [
-                "BerthModel", "BerthStore", "BerthScheduler", "BerthReconciler", "BerthDocker", "BerthControl", "BerthGateway",
+                "BerthModel", "BerthStore", "BerthScheduler", "BerthReconciler", "BerthDocker", "BerthControl", "BerthGateway", "BerthConsole",
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
@@ -136,6 +148,7 @@ let package = Package(
         .testTarget(name: "BerthGatewayTests", dependencies: ["BerthGateway", "BerthModel", "BerthTesting"], resources: [.copy("Golden")]),
         .testTarget(name: "BerthDockerTests", dependencies: ["BerthDocker", "BerthRuntime", "BerthModel", "BerthTesting", .product(name: "Crypto", package: "swift-crypto")]),
         .testTarget(name: "BerthControlTests", dependencies: ["BerthControl", "BerthReconciler", "BerthRuntime", "BerthStore", "BerthModel", "BerthDocker", "BerthTesting"]),
+        .testTarget(name: "BerthConsoleTests", dependencies: ["BerthConsole", "BerthControl", "BerthModel"]),
         .testTarget(name: "BerthSimulationTests", dependencies: ["BerthSimulation", "BerthReconciler", "BerthRuntime", "BerthModel"]),
         .testTarget(name: "BerthCLITests", dependencies: ["berth", "berth-engine-sim", "BerthTesting", "BerthModel", "BerthStore", "BerthReconciler", "BerthDocker", .product(name: "GRDB", package: "GRDB.swift")]),
     ],

@@ -6,7 +6,9 @@ import Logging
 import NIOCore
 
 /// The controller's HTTP API: `/healthz`, `/readyz`, `/metrics` and a read-only JSON status under
-/// `/api/v1/`. A token, when given, is required on every request but `/healthz`.
+/// `/api/v1/`, and whatever `routes` adds (the web console). A token, when given, is required on
+/// every request but `/healthz` and the sign-in page: as a bearer token, or as the session cookie
+/// the sign-in sets.
 public enum APIServer {
     /// Parses `HOST:PORT` (`[::1]:7480` for IPv6); loopback hosts (`NetworkAddress.isLoopback`)
     /// need no token, others do.
@@ -18,13 +20,14 @@ public enum APIServer {
     }
 
     public static func application(listen: String, token: String?, board: StatusBoard, metrics: ControllerMetrics,
-                                   options: ControllerOptions, logger: Logger) throws -> some ApplicationProtocol {
+                                   options: ControllerOptions, logger: Logger,
+                                   routes: (Router<BasicRequestContext>) -> Void = { _ in }) throws -> some ApplicationProtocol {
         let (host, port) = try parse(listen: listen)
         if !NetworkAddress.isLoopback(host: host) && token == nil {
             throw APIError(.tokenRequired, "listening on \(host) (not loopback) needs --token-file: the status API would be open to the network")
         }
         let router = Router()
-        if let token { router.add(middleware: TokenMiddleware(token: token)) }
+        if let token { router.add(middleware: TokenMiddleware(token: token)) } else { router.add(middleware: LoopbackHostMiddleware()) }
         router.get("/healthz") { _, _ in "ok\n" }
         router.get("/readyz") { _, _ -> Response in
             let (leader, holder, lastPass, error) = await (board.leader, board.leaseHolder, board.lastPass, board.lastError)
@@ -53,6 +56,7 @@ public enum APIServer {
             return try json(d)
         }
         router.get("/api/v1/nodes") { _, _ in try json(await board.status.nodes) }
+        routes(router)
         return Application(
             router: router,
             configuration: .init(address: .hostname(host, port: port), serverName: "berth-controller"),
@@ -96,23 +100,83 @@ public struct APIError: Error, CustomStringConvertible, Sendable {
     }
 }
 
-/// Requires `Authorization: Bearer TOKEN` on every path but `/healthz`, compared in constant time.
+/// Requires `Authorization: Bearer TOKEN`, or the console's session cookie, on every path but
+/// `/healthz`, the sign-in page and the console's stylesheet and script; compared in constant
+/// time. A browser asking for a page without either is sent to the sign-in page.
 struct TokenMiddleware<Context: RequestContext>: RouterMiddleware {
-    let token: [UInt8]
+    let token: String
 
-    init(token: String) { self.token = Array(token.utf8) }
+    static func isOpen(_ path: String) -> Bool {
+        path == "/healthz" || path == "/login" || path.hasPrefix("/assets/")
+    }
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
-        if request.uri.path == "/healthz" { return try await next(request, context) }
-        let presented = request.headers[.authorization].map { Array($0.utf8) } ?? []
-        let prefix = Array("Bearer ".utf8)
-        guard presented.count == prefix.count + token.count, Self.constantTimeEqual(Array(presented.prefix(prefix.count)), prefix),
-              Self.constantTimeEqual(Array(presented.dropFirst(prefix.count)), token)
-        else {
-            return Response(status: .unauthorized, headers: [.wwwAuthenticate: "Bearer"],
-                            body: .init(byteBuffer: ByteBuffer(string: "a valid bearer token is required\n")))
+        if Self.isOpen(request.uri.path) { return try await next(request, context) }
+        if ConsoleSession.isBearer(request.headers[.authorization], token: token) { return try await next(request, context) }
+        if let cookie = request.cookies[ConsoleSession.cookie], ConsoleSession.isValid(cookie.value, token: token) {
+            return try await next(request, context)
+        }
+        if request.method == .get, request.headers[.accept]?.contains("text/html") == true {
+            let next = request.uri.path + (request.uri.query.map { "?\($0)" } ?? "")
+            let encoded = next.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? "/"
+            return Response(status: .seeOther, headers: [.location: "/login?next=\(encoded)"])
+        }
+        return Response(status: .unauthorized, headers: [.wwwAuthenticate: "Bearer"],
+                        body: .init(byteBuffer: ByteBuffer(string: "a valid bearer token is required\n")))
+    }
+}
+
+/// Without a token (on loopback), only requests naming a loopback host are answered: a web page
+/// whose name an attacker later points at 127.0.0.1 (DNS rebinding) sends its own name in `Host`
+/// and is refused, so it can neither read the API nor act through the console.
+struct LoopbackHostMiddleware<Context: RequestContext>: RouterMiddleware {
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        if let authority = request.head.authority {
+            guard let host = NetworkAddress.split(authority: authority)?.host, NetworkAddress.isLoopback(host: host) else {
+                return Response(status: .misdirectedRequest, headers: [.contentType: "text/plain; charset=utf-8"],
+                                body: .init(byteBuffer: ByteBuffer(string: "this controller answers only to a loopback host name (127.0.0.1, [::1], localhost), not \(authority)\n")))
+            }
         }
         return try await next(request, context)
+    }
+}
+
+/// The console's session cookie: `ISSUED.MAC`, the time it was issued (Unix seconds) and an
+/// HMAC-SHA256 of that time keyed by the token. The cookie never holds the token itself; one
+/// older than 12 hours is refused by the server (not only expired by the browser); changing the
+/// token signs every browser out.
+public enum ConsoleSession {
+    public static let cookie = "berth_session"
+    public static let lifetime: TimeInterval = 12 * 3600
+
+    public static func value(token: String, issued: Date = Date()) -> String {
+        let stamp = String(Int64(issued.timeIntervalSince1970))
+        return stamp + "." + mac(stamp, token: token)
+    }
+
+    /// Whether `value` was issued with `token` less than `lifetime` ago (and not in the future).
+    public static func isValid(_ value: String, token: String, now: Date = Date()) -> Bool {
+        let parts = value.split(separator: ".", maxSplits: 1)
+        guard parts.count == 2, let issued = Int64(parts[0]) else { return false }
+        let age = now.timeIntervalSince1970 - TimeInterval(issued)
+        guard age >= -60, age < lifetime else { return false }
+        return constantTimeEqual(Array(parts[1].utf8), Array(mac(String(parts[0]), token: token).utf8))
+    }
+
+    static func mac(_ stamp: String, token: String) -> String {
+        HMAC<SHA256>.authenticationCode(for: Data("berth console session \(stamp)".utf8), using: SymmetricKey(data: Data(token.utf8)))
+            .map { String(format: "%02x", $0) }.joined()
+    }
+
+    /// Whether `presented` is `token`, compared in constant time.
+    public static func matches(_ presented: String, token: String) -> Bool {
+        constantTimeEqual(Array(presented.utf8), Array(token.utf8))
+    }
+
+    /// Whether `header` (an `Authorization` value) is `Bearer TOKEN`.
+    public static func isBearer(_ header: String?, token: String?) -> Bool {
+        guard let header, let token else { return false }
+        return matches(header, token: "Bearer " + token)
     }
 
     /// Compares equal-length byte strings without stopping at the first difference.

@@ -65,7 +65,7 @@ public final class ControlLoop: Service, Sendable {
                                       onChange: { wake.post($0) })
         self.staging = staging
         companions.append(StagingService(staging: staging, latest: latest, interval: options.stagingInterval))
-        if let interval = options.telemetryInterval { companions.append(TelemetryService(metrics: metrics, latest: latest, interval: interval, statePath: options.statePath, fetch: { url, timeout in
+        if let interval = options.telemetryInterval { companions.append(TelemetryService(metrics: metrics, latest: latest, interval: interval, statePath: options.statePath, board: board, fetch: { url, timeout in
             guard let answer = await replicas.get(url, timeout: timeout), (200..<300).contains(answer.status) else { return nil }
             return String(buffer: answer.body)
         })) }

@@ -135,10 +135,13 @@ final class TelemetryService: Service, Sendable {
     let clock: any Clock<Duration>
 
     let statePath: String
+    /// Where the console reads the last scrape.
+    let board: StatusBoard?
 
-    init(metrics: ControllerMetrics, latest: LatestPass, interval: TimeInterval, statePath: String, fetch: Telemetry.Fetch? = nil,
-         clock: any Clock<Duration> = ContinuousClock()) {
+    init(metrics: ControllerMetrics, latest: LatestPass, interval: TimeInterval, statePath: String, board: StatusBoard? = nil,
+         fetch: Telemetry.Fetch? = nil, clock: any Clock<Duration> = ContinuousClock()) {
         telemetry = fetch.map { Telemetry(fetch: $0) } ?? Telemetry()
+        self.board = board
         self.metrics = metrics
         self.latest = latest
         self.interval = interval
@@ -154,6 +157,7 @@ final class TelemetryService: Service, Sendable {
                 sinceScrape = .zero
                 let summary = await self.telemetry.scrape(desired: seen.desired, observed: seen.pass.observed, ready: seen.pass.ready)
                 self.metrics.record(telemetry: summary)
+                await self.board?.update(telemetry: summary)
                 await self.holdFaultyGPUs(summary, seen: seen)
             }
             sinceScrape = sinceScrape.map { $0 + tick }

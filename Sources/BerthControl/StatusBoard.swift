@@ -9,6 +9,8 @@ public actor StatusBoard {
     public var lastPass: Date?
     public var lastError: String?
     public var listen: String?
+    /// The last scrape of the replicas' and nodes' metrics; nil before the first.
+    public var telemetry: TelemetrySummary?
 
     public init() {}
 
@@ -26,4 +28,6 @@ public actor StatusBoard {
     func failed(_ error: String) { lastError = error }
 
     func listening(on address: String) { listen = address }
+
+    func update(telemetry: TelemetrySummary) { self.telemetry = telemetry }
 }

@@ -1,4 +1,5 @@
 import ArgumentParser
+import BerthConsole
 import BerthControl
 import BerthModel
 import BerthStore
@@ -264,7 +265,10 @@ struct Controller: AsyncParsableCommand {
         services.append(.init(service: loop, successTerminationBehavior: .gracefullyShutdownGroup, failureTerminationBehavior: .gracefullyShutdownGroup))
         if let listen = options.listen {
             do {
-                let app = try APIServer.application(listen: listen, token: token, board: board, metrics: metrics, options: options, logger: logger)
+                // The web console at `/`, beside the API and behind the same token.
+                let console = try WebConsole(board: board, statePath: options.statePath, token: token)
+                let app = try APIServer.application(listen: listen, token: token, board: board, metrics: metrics, options: options, logger: logger,
+                                                    routes: console.install)
                 services.append(.init(service: app, failureTerminationBehavior: .gracefullyShutdownGroup))
             } catch {
                 Console.error("\(error)")
