@@ -60,11 +60,7 @@ struct ControllerEndToEndTests {
     var state: String { dir + "/berth.db" }
 
     /// The example fleet with `chat` changed by `edit`.
-    func fleet(_ edit: (String) -> String = { $0 }) -> String {
-        let path = dir + "/fleet-\(UUID().uuidString.prefix(8)).yaml"
-        write(edit(try! String(contentsOfFile: LocalCluster.fleet, encoding: .utf8)), to: path)
-        return path
-    }
+    func fleet(_ edit: (String) -> String = { $0 }) -> String { LocalCluster.fleetFile(in: dir, edit) }
 
     static func chatVersion(_ v: String) -> (String) -> String {
         { $0.replacingOccurrences(of: "  version: v1\n  replicas: 2", with: "  version: \(v)\n  replicas: 2") }

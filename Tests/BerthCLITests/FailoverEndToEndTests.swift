@@ -96,6 +96,16 @@ extension LocalClusterEndToEnd.ControllerEndToEndTests {
         let nodesTable = try BerthProcess.run(["get", "nodes"], state: state).stdout
         #expect(nodesTable.contains("NotReady (NodeFailed)") && nodesTable.contains("active (promoted standby)"), "\(nodesTable)")
         #expect(controller.text.contains("PromotionSucceeded") && controller.text.contains("EngineUnreachable"), "\(controller.text.suffix(2000))")
+        // The console's events page draws the promotion's timeline against its deadline.
+        let api = try #require(controller.api())
+        var timeline = ""
+        waitUntil(20) {
+            timeline = (try? BerthProcess.get(api + "/events")) ?? ""
+            return timeline.contains("<li class=\"done\">in the gateway +")
+        }
+        #expect(timeline.contains("data-promotion=\"node-2\"") && timeline.contains("node-2</strong> → node-3"), "\(timeline)")
+        for step in ["detected", "scheduled", "started", "ready", "in the gateway"] { #expect(timeline.contains("<li class=\"done\">\(step) +"), "\(step)") }
+        #expect(timeline.contains(" of 10 min)"), "\(timeline)")
         let answers = (0..<20).map { _ in BerthProcess.post(Self.infer) }
         #expect(answers.allSatisfy { $0.contains("standin@") }, "every request answered while node-2 is partitioned: \(answers)")
         // Its engine does not answer (a `docker ps` there would hang); its replica still listens.

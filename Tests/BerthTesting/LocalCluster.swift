@@ -25,6 +25,13 @@ public enum LocalCluster {
     public static let fleet = root.appendingPathComponent("examples/local/fleet.yaml").path
 
     /// Where node N keeps staged model files (its manifest's `storage.modelRoot`).
+    /// The example fleet, changed by `edit`, written to a new file in `dir`; its path.
+    public static func fleetFile(in dir: String, _ edit: (String) -> String = { $0 }) -> String {
+        let path = dir + "/fleet-\(UUID().uuidString.prefix(8)).yaml"
+        try! edit(try! String(contentsOfFile: fleet, encoding: .utf8)).write(toFile: path, atomically: true, encoding: .utf8)
+        return path
+    }
+
     public static func modelRoot(_ node: Int) -> String {
         "\(environment["BERTH_CLUSTER_DATA"] ?? "/var/lib/berth-local")/models/node-\(node)"
     }
