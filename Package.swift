@@ -148,7 +148,7 @@ let package = Package(
         .testTarget(name: "BerthGatewayTests", dependencies: ["BerthGateway", "BerthModel", "BerthTesting"], resources: [.copy("Golden")]),
         .testTarget(name: "BerthDockerTests", dependencies: ["BerthDocker", "BerthRuntime", "BerthModel", "BerthTesting", .product(name: "Crypto", package: "swift-crypto")]),
         .testTarget(name: "BerthControlTests", dependencies: ["BerthControl", "BerthReconciler", "BerthRuntime", "BerthStore", "BerthModel", "BerthDocker", "BerthTesting"]),
-        .testTarget(name: "BerthConsoleTests", dependencies: ["BerthConsole", "BerthControl", "BerthModel"]),
+        .testTarget(name: "BerthConsoleTests", dependencies: ["BerthConsole", "BerthControl", "BerthModel", "BerthStore", .product(name: "Hummingbird", package: "hummingbird")]),
         .testTarget(name: "BerthSimulationTests", dependencies: ["BerthSimulation", "BerthReconciler", "BerthRuntime", "BerthModel"]),
         .testTarget(name: "BerthCLITests", dependencies: ["berth", "berth-engine-sim", "BerthTesting", "BerthModel", "BerthStore", "BerthReconciler", "BerthDocker", .product(name: "GRDB", package: "GRDB.swift")]),
     ],

@@ -93,8 +93,8 @@ struct FleetView {
                 : n.ready ? ("ok", n.promoted ? "ready (promoted)" : "ready")
                 : ("warn", n.reason.isEmpty ? "not ready" : n.reason)
             let t = telemetry?.nodes[n.name].map {
-                Telemetry(utilisation: "\(Int(($0.gpuUtilization * 100).rounded())) %",
-                          memory: ByteCountFormatter.string(fromByteCount: Int64($0.gpuMemoryUsedBytes), countStyle: .binary))
+                Telemetry(utilisation: Self.whole($0.gpuUtilization * 100).map { "\($0) %" } ?? "?",
+                          memory: Self.whole($0.gpuMemoryUsedBytes).map { ByteCountFormatter.string(fromByteCount: Int64($0), countStyle: .binary) } ?? "?")
             }
             var actions: [Action] = []
             if n.hold == nil {
@@ -120,8 +120,15 @@ struct FleetView {
 
     /// " · 87 % · 61.0 GiB": one GPU's utilisation and memory in use, as its DCGM exporter reports them.
     static func use(_ gpu: GPUHealth.DCGM.GPU) -> String {
-        (gpu.utilizationPercent.map { " · \(Int($0.rounded())) %" } ?? "")
+        (gpu.utilizationPercent.flatMap(whole).map { " · \($0) %" } ?? "")
             + (gpu.memoryUsedMiB.map { " · " + String(format: "%.1f GiB", $0 / 1024) } ?? "")
+    }
+
+    /// `value` rounded to a whole number; nil where it has none (NaN, infinite, beyond `Int`):
+    /// readings come from exporters on the nodes, and one odd reading must not stop the page.
+    static func whole(_ value: Double) -> Int? {
+        let rounded = value.rounded()
+        return rounded.isFinite && abs(rounded) < 1e18 ? Int(rounded) : nil
     }
 
     /// Runs of GPUs with the same holder, in words.

@@ -31,7 +31,7 @@ extension WebConsole {
 
     /// The dry run: the diff and the feasibility checks, and a form that confirms.
     func rollbackDryRun(_ request: Request) async throws -> Response {
-        var fields = Dictionary(request.uri.queryParameters.map { (String($0.key), String($0.value)) }, uniquingKeysWith: { a, _ in a })
+        var fields = try Self.query(request)
         fields["author"] = Self.rememberedAuthor(request)
         return try await rollbackPage(fields, error: nil)
     }
@@ -43,7 +43,7 @@ extension WebConsole {
         let current = try store.objects().map(\.resource)
         let plan: RollbackPlan
         do { plan = try RollbackPlan.resolve(target, store: store, current: current) } catch {
-            return try await message("Rollback", error: "\(error)", status: .notFound)
+            return try await message("Rollback", error: "\(error)", status: WebConsole.status(of: error))
         }
         let diff = StateDiff.unified(old: current, new: plan.resources, oldLabel: "now", newLabel: plan.label)
         if diff.isEmpty {
@@ -165,7 +165,7 @@ extension WebConsole {
         let next = Self.safeNext(fields["next"] ?? "/")
         guard let token else { return Self.redirect(next) }
         guard let presented = fields["token"], ConsoleSession.matches(presented, token: token) else {
-            return try await loginPage(next: next, error: "that is not this controller's token", status: .unauthorized)
+            return try await loginPage(next: next, error: "that is not this controller's token", status: .forbidden)
         }
         var response = Self.redirect(next)
         response.setCookie(Cookie(name: ConsoleSession.cookie, value: ConsoleSession.value(token: token), maxAge: Int(ConsoleSession.lifetime),
@@ -192,9 +192,24 @@ extension WebConsole {
         return parts.count >= 2 && parts[0].hasPrefix("http") && parts[1] == host
     }
 
+    /// A POSTed form's fields; a body that is no form (a repeated field, a bad `%`) is a 400.
     static func form(_ request: inout Request) async throws -> [String: String] {
         let body = try await request.collectBody(upTo: 64 * 1024)
-        return try URLEncodedFormDecoder().decode([String: String].self, from: String(buffer: body))
+        return try fields(String(buffer: body))
+    }
+
+    /// The query's fields, as a form sent with GET encodes them: `+` is a space (the browser's
+    /// `2026-12-06+09%3A00`), which the URI's own query parameters leave as it is.
+    static func query(_ request: Request) throws -> [String: String] {
+        try fields(request.uri.query ?? "")
+    }
+
+    static func fields(_ encoded: String) throws -> [String: String] {
+        do {
+            return try URLEncodedFormDecoder().decode([String: String].self, from: encoded)
+        } catch {
+            throw HTTPError(.badRequest, message: "not a form: \(error)")
+        }
     }
 
     static let authorCookie = "berth_author"

@@ -66,10 +66,18 @@ public struct WebConsole: Sendable {
             } catch let error as any HTTPResponseError {
                 throw error
             } catch {
-                let status: HTTPResponse.Status = error is NotFound ? .notFound : .internalServerError
+                let status = WebConsole.status(of: error)
                 return try await console.message(status == .notFound ? "Not found" : "That did not work", error: "\(error)", status: status)
             }
         }
+    }
+
+    /// 404 for what is not there (a revision, a snapshot), 500 for anything else (a store that
+    /// could not be read, a snapshot that fails its check).
+    static func status(of error: any Error) -> HTTPResponse.Status {
+        if error is NotFound { return .notFound }
+        if let error = error as? StoreError, error.code == .notFound { return .notFound }
+        return .internalServerError
     }
 
     // MARK: Pages
@@ -107,7 +115,7 @@ public struct WebConsole: Sendable {
         var snapshots: [SnapshotRecord] = []
         var note = "No snapshot yet: the controller takes one every hour."
         do { snapshots = try SnapshotStore(statePath: store.path).list() } catch { note = "Snapshots could not be read: \(error)" }
-        let flash = request.uri.queryParameters.get("stored").map { "revision \($0) stored" }
+        let flash = request.uri.queryParameters.get("stored").flatMap { Int64($0) }.map { "revision \($0) stored" }
         return try await page("history", title: "History", HistoryView(revisions: revisions, snapshots: snapshots, snapshotsNote: note), flash: flash)
     }
 
@@ -134,7 +142,7 @@ public struct WebConsole: Sendable {
             var revision: Int64?
             var objects: [Object]
         }
-        let text = request.uri.queryParameters.get("time") ?? ""
+        let text = try Self.query(request)["time"] ?? ""
         guard let time = UTCTime.parse(text) else {
             return try await page("at", title: "At a time", At(heading: "At a time", objects: []),
                                   error: "\"\(text)\" is not a time: give e.g. 2026-12-06T09:00:00Z or 2026-12-06 09:00 (UTC)", status: .badRequest)
@@ -184,7 +192,9 @@ public struct WebConsole: Sendable {
         let body = ConsoleTemplates.library.render(model, withTemplate: template) ?? ""
         let current = Self.sections.first { $0.2 == template }?.0
             ?? (["diff", "at", "rollback"].contains(template) ? "/history" : template == "node" ? "/" : "")
-        let leadership = await board.leader ? "leading" : "standing by (lease held by \(await board.leaseHolder ?? "nobody"))"
+        // The sign-in page is open to anyone who reaches the address: it says nothing of the fleet.
+        let leadership = template == "login" ? ""
+            : await board.leader ? "leading" : "standing by (lease held by \(await board.leaseHolder ?? "nobody"))"
         let layout = Layout(title: title, nav: Self.sections.map { Layout.Nav(href: $0.0, label: $0.1, current: $0.0 == current) },
                             leadership: leadership, flash: flash, error: error, body: body, live: template != "login")
         let html = ConsoleTemplates.library.render(layout, withTemplate: "layout") ?? ""

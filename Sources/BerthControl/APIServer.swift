@@ -173,10 +173,12 @@ public enum ConsoleSession {
         constantTimeEqual(Array(presented.utf8), Array(token.utf8))
     }
 
-    /// Whether `header` (an `Authorization` value) is `Bearer TOKEN`.
+    /// Whether `header` (an `Authorization` value) is `Bearer TOKEN`; the scheme in any case, as
+    /// HTTP allows, the token compared in constant time.
     public static func isBearer(_ header: String?, token: String?) -> Bool {
-        guard let header, let token else { return false }
-        return matches(header, token: "Bearer " + token)
+        guard let header, let token, let space = header.firstIndex(of: " "),
+              header[..<space].lowercased() == "bearer" else { return false }
+        return matches(String(header[header.index(after: space)...]), token: token)
     }
 
     /// Compares equal-length byte strings without stopping at the first difference.

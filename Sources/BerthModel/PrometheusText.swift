@@ -23,7 +23,9 @@ public enum PrometheusText {
                 rest = rest[rest.index(after: close)...]
             }
             // The value is the first field after the name and labels; a timestamp may follow.
-            guard let field = rest.split(separator: " ", omittingEmptySubsequences: true).first, let value = Double(field) else { continue }
+            // NaN and ±Inf (which the format allows) are no reading at all for what Berth reads.
+            guard let field = rest.split(separator: " ", omittingEmptySubsequences: true).first, let value = Double(field), value.isFinite
+            else { continue }
             out.append(Sample(name: name, labels: labels, value: value))
         }
         return out

@@ -169,7 +169,14 @@ struct ConsoleSignInTests {
         #expect(page.hasPrefix("303 ") && page.contains("/login?next=%2Fhistory"), "\(page)")
 
         let wrong = try BerthProcess.tool("/usr/bin/curl", ["-s", "-o", "/dev/null", "-w", "%{http_code}", "--data", "token=wrong&next=/", base + "/login"])
-        #expect(wrong == "401")
+        #expect(wrong == "403")
+        // The sign-in page, open to anyone reaching the address, says nothing of the fleet.
+        let signIn = try BerthProcess.tool("/usr/bin/curl", ["-s", base + "/login"])
+        #expect(signIn.contains("name=\"token\"") && !signIn.contains("leading") && !signIn.contains("standing by"), "\(signIn)")
+        // The scheme in any case; a time typed in a GET form (`+` for the space).
+        let at = try BerthProcess.tool("/usr/bin/curl", ["-s", "-o", "/dev/null", "-w", "%{http_code}", "-H", "Authorization: bearer \(token)",
+                                                         base + "/history/at?time=2026-12-06+09%3A00"])
+        #expect(at == "200")
         let headers = try BerthProcess.tool("/usr/bin/curl", ["-s", "-D", "-", "-o", "/dev/null", "--data", "token=\(token)&next=/history", base + "/login"])
         #expect(headers.contains("303") && headers.lowercased().contains("location: /history"), "\(headers)")
         let cookie = try #require(headers.split(separator: "\r\n").first { $0.lowercased().hasPrefix("set-cookie:") })

@@ -1,6 +1,8 @@
 @testable import BerthConsole
 @testable import BerthControl
 import BerthModel
+import BerthStore
+import Hummingbird
 import Foundation
 import Testing
 
@@ -101,6 +103,32 @@ struct ConsoleViewTests {
         #expect(html.contains("1 min 15 s of 10 min so far"))
     }
 
+    /// An exporter's odd reading (NaN, infinite, beyond any integer) shows as "?" and never
+    /// stops the page, nor the controller serving it.
+    @Test func telemetry_oddReadings_showAsUnknown() {
+        var gpu = GPUHealth.DCGM.GPU(index: 1, uuid: "GPU-1")
+        gpu.utilizationPercent = .infinity
+        var telemetry = TelemetrySummary()
+        telemetry.nodes["node-0"] = .init(gpuUtilization: .nan, gpuMemoryUsedBytes: 1e300, gpus: 8, dcgm: [gpu])
+        let view = FleetView(status: Self.status(nodes: 1, deployments: 1), telemetry: telemetry, now: Date(), author: "console")
+        #expect(view.nodes[0].telemetry?.utilisation == "?")
+        #expect(view.nodes[0].telemetry?.memory == "?")
+        #expect(view.nodes[0].gpus[1].title == "GPU 1: model-0 replica 1, ready")
+        #expect(FleetView.whole(-0.4) == 0 && FleetView.whole(-Double.infinity) == nil)
+    }
+
+    /// A time typed into the "what was desired at" form arrives as `2026-12-06+09%3A00`: the
+    /// `+` is a space. A query that is no form is a 400, not a 500.
+    @Test func queries_decodeAsFormsDo() throws {
+        let fields = try WebConsole.fields("time=2026-12-06+09%3A00&revision=3")
+        #expect(fields == ["time": "2026-12-06 09:00", "revision": "3"])
+        #expect(UTCTime.parse(fields["time"] ?? "") == Date(timeIntervalSince1970: 1_796_547_600))
+        let error = #expect(throws: HTTPError.self) { try WebConsole.fields("a=1&a=2") }
+        #expect(error?.status == .badRequest)
+        #expect(WebConsole.status(of: StoreError(.notFound, path: "p", detail: "no snapshot")) == .notFound)
+        #expect(WebConsole.status(of: StoreError(.corrupt, path: "p", detail: "checksum")) == .internalServerError)
+    }
+
     @Test func signIn_returnsOnlyToPathsOfThisSite() {
         #expect(WebConsole.safeNext("/history?x=1") == "/history?x=1")
         for bad in ["//evil.example/", "https://evil.example/", "/\\evil.example", "history", "/\t/evil.example", "/ /evil.example", "/\n/x"] {
@@ -120,6 +148,8 @@ struct ConsoleViewTests {
         #expect(!ConsoleSession.isValid("1800003600." + value.split(separator: ".")[1], token: token, now: issued), "a later time on the old MAC")
         #expect(ConsoleSession.isBearer("Bearer " + token, token: token) && !ConsoleSession.isBearer("Bearer nope", token: token))
         #expect(!ConsoleSession.isBearer("Bearer " + token, token: nil))
+        #expect(ConsoleSession.isBearer("bearer " + token, token: token), "the scheme in any case")
+        #expect(!ConsoleSession.isBearer("Basic " + token, token: token) && !ConsoleSession.isBearer(token, token: token))
     }
 
     @Test func times_inTheFormsTheConsoleAccepts() {

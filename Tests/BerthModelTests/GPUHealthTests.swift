@@ -93,6 +93,14 @@ struct DCGMTests {
         #expect(gpus[1].utilizationPercent == 81 && gpus[1].lastXID == 79 && gpus[1].uncorrectableECC == nil)
     }
 
+    /// The text format allows NaN and ±Inf; for what Berth reads they are no reading at all.
+    @Test func nanAndInfinity_areNoReading() {
+        let samples = PrometheusText.samples("a NaN\nb +Inf\nc{x=\"1\"} -Inf 1700000000\nd 2.5\n", where: { _ in true })
+        #expect(samples.map(\.name) == ["d"] && samples.first?.value == 2.5)
+        let gpus = GPUHealth.DCGM.parse("DCGM_FI_DEV_GPU_UTIL{gpu=\"0\",UUID=\"GPU-0a\"} NaN\nDCGM_FI_DEV_FB_USED{gpu=\"0\",UUID=\"GPU-0a\"} 512\n")
+        #expect(gpus.first?.utilizationPercent == nil && gpus.first?.memoryUsedMiB == 512)
+    }
+
     @Test func aHardwareXIDTakesAGPUOut_anApplicationXIDDoesNot() {
         let inventory = GPUInventory(count: 2, memoryGiB: 80)
         let problems = GPUHealth.DCGM.judge(declared: inventory, readings: GPUHealth.DCGM.parse(Self.page))
