@@ -43,7 +43,11 @@ struct FaultInjectionTests {
         try cluster("partition", "node-\(Self.node)")
         do {
             try await client.ping(timeout: .seconds(1))
-            Issue.record("a partitioned engine answered")
+            let pid = (try? String(contentsOfFile: "\(LocalCluster.run)/node-\(Self.node)/docker.pid", encoding: .utf8))?
+                .trimmingCharacters(in: .whitespacesAndNewlines) ?? "?"
+            let state = (try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8))?
+                .split(separator: "\n").first { $0.hasPrefix("State:") } ?? "no such process"
+            Issue.record("a partitioned engine answered (engine pid \(pid), \(state))")
         } catch let error as DockerError {
             #expect(error.code == .timeout || error.code == .unreachable, "\(error)")
         }
