@@ -34,6 +34,12 @@ struct BerthProcess {
         return Result(code: code, stdout: out, stderr: err)
     }
 
+    /// `berth apply` of the local cluster's nodes and the fleet at `path`; with `wait`, until every
+    /// replica is ready or `timeout` seconds have passed.
+    static func applyToCluster(_ path: String, state: String, wait: Bool = true, timeout: Int = 60) throws -> Result {
+        try run(["apply", "-f", LocalCluster.nodes, "-f", path] + (wait ? ["--wait", "--timeout", "\(timeout)"] : []), state: state)
+    }
+
     /// POSTs an empty inference request with curl and returns the answer.
     static func curl(_ url: String) throws -> String {
         try tool("/usr/bin/curl", ["-s", "-m", "3", "-X", "POST", "-d", "{}", url])

@@ -100,7 +100,7 @@ struct ControllerEndToEndTests {
     }
 
     func apply(_ path: String, wait: Bool = true, timeout: Int = 60) throws -> BerthProcess.Result {
-        try BerthProcess.run(["apply", "-f", LocalCluster.nodes, "-f", path] + (wait ? ["--wait", "--timeout", "\(timeout)"] : []), state: state)
+        try BerthProcess.applyToCluster(path, state: state, wait: wait, timeout: timeout)
     }
 
     @Test func converges_answers_replacesAKilledReplica_servesHealthAndMetrics() throws {

@@ -24,7 +24,6 @@ public enum LocalCluster {
     public static let nodes = root.appendingPathComponent("state/local-cluster/nodes.yaml").path
     public static let fleet = root.appendingPathComponent("examples/local/fleet.yaml").path
 
-    /// Where node N keeps staged model files (its manifest's `storage.modelRoot`).
     /// The example fleet, changed by `edit`, written to a new file in `dir`; its path.
     public static func fleetFile(in dir: String, _ edit: (String) -> String = { $0 }) -> String {
         let path = dir + "/fleet-\(UUID().uuidString.prefix(8)).yaml"
@@ -32,6 +31,7 @@ public enum LocalCluster {
         return path
     }
 
+    /// Where node N keeps staged model files (its manifest's `storage.modelRoot`).
     public static func modelRoot(_ node: Int) -> String {
         "\(environment["BERTH_CLUSTER_DATA"] ?? "/var/lib/berth-local")/models/node-\(node)"
     }
