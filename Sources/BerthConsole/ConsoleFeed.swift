@@ -13,14 +13,8 @@ final class ConsoleFeed: Sendable {
     let board: StatusBoard
     static let freshness: Duration = .seconds(1)
 
-    private struct Cached {
-        var events: [Event] = []
-        var eventsAt: ContinuousClock.Instant?
-        var stored: FleetStatus?
-        var storedAt: ContinuousClock.Instant?
-    }
-
-    private let cache = Locked(Cached())
+    private let recentEvents = Recent<[Event]>()
+    private let recentStatus = Recent<FleetStatus>()
 
     init(store: StateStore, board: StatusBoard) {
         self.store = store
@@ -29,26 +23,26 @@ final class ConsoleFeed: Sendable {
 
     /// The newest stored events (at most 100), newest first.
     func events() -> [Event] {
-        let now = ContinuousClock.now
-        if let at = cache.value.eventsAt, now - at < Self.freshness { return cache.value.events }
-        let events = (try? store.events(limit: 100)) ?? cache.value.events
-        cache.withLock {
-            $0.events = events
-            $0.eventsAt = now
-        }
-        return events
+        recentEvents.value(or: []) { try store.events(limit: 100) }
     }
 
     /// The leader's status from its memory; a standby's, the status its leader last stored.
     func status() async -> FleetStatus {
         if await board.leader { return await board.status }
-        let now = ContinuousClock.now
-        if let at = cache.value.storedAt, now - at < Self.freshness, let stored = cache.value.stored { return stored }
-        let stored = (try? store.fleetStatus()) ?? cache.value.stored ?? FleetStatus(controller: nil, deployments: [], nodes: [])
-        cache.withLock {
-            $0.stored = stored
-            $0.storedAt = now
+        return recentStatus.value(or: FleetStatus(controller: nil, deployments: [], nodes: [])) { try store.fleetStatus() }
+    }
+
+    /// A value read at most once per `freshness`; when a read fails, the last one read (else `empty`).
+    private final class Recent<Value: Sendable>: Sendable {
+        private let cache = Locked<(value: Value, at: ContinuousClock.Instant)?>(nil)
+
+        func value(or empty: Value, _ read: () throws -> Value) -> Value {
+            let now = ContinuousClock.now
+            let last = cache.value
+            if let last, now - last.at < ConsoleFeed.freshness { return last.value }
+            let value = (try? read()) ?? last?.value ?? empty
+            cache.withLock { $0 = (value, now) }
+            return value
         }
-        return stored
     }
 }

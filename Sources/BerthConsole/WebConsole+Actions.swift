@@ -37,22 +37,45 @@ extension WebConsole {
     }
 
     func rollbackPage(_ fields: [String: String], error: String?, status: HTTPResponse.Status = .ok) async throws -> Response {
-        guard let (target, hidden) = Self.target(fields) else {
-            return try await message("Rollback", error: "name what to roll back to: revision=N, snapshot=ID or time=T", status: .badRequest)
+        switch try resolve(fields) {
+        case .failure(let refusal): return try await message("Rollback", error: refusal.text, status: refusal.status)
+        case .success(let resolved):
+            return try await rollbackPage(resolved.plan, current: resolved.current, problems: nil, fields: fields, error: error, status: status)
         }
-        let current = try store.objects().map(\.resource)
-        let plan: RollbackPlan
-        do { plan = try RollbackPlan.resolve(target, store: store, current: current) } catch {
-            return try await message("Rollback", error: "\(error)", status: WebConsole.status(of: error))
-        }
+    }
+
+    /// The dry run of `plan`: its diff from `current` and its checks (`problems`, when the caller
+    /// has already made them).
+    func rollbackPage(_ plan: RollbackPlan, current: [Resource], problems: [String]?, fields: [String: String], error: String?,
+                      status: HTTPResponse.Status = .ok) async throws -> Response {
         let diff = StateDiff.unified(old: current, new: plan.resources, oldLabel: "now", newLabel: plan.label)
         if diff.isEmpty {
             return try await message("Nothing to roll back: the desired state already equals \(plan.label)")
         }
-        let problems = await plan.problems(store: store, checkImages: true)
+        let problems = if let problems { problems } else { await plan.problems(store: store, checkImages: true) }
+        let hidden = Self.target(fields)?.1 ?? []
         let view = RollbackView(label: plan.label, lines: DiffView.lines(diff), problems: problems, hasProblems: !problems.isEmpty,
                                 fields: hidden.map { RollbackView.Field(name: $0.name, value: $0.value) }, author: fields["author"] ?? "console")
         return try await page("rollback", title: "Roll back to \(plan.label)", view, error: error, status: status)
+    }
+
+    /// Why the fields name no rollback: what to say, with which status.
+    struct Refusal: Error {
+        var text: String
+        var status: HTTPResponse.Status
+    }
+
+    /// The rollback the fields name, against the desired state now.
+    func resolve(_ fields: [String: String]) throws -> Result<(plan: RollbackPlan, current: [Resource]), Refusal> {
+        guard let (target, _) = Self.target(fields) else {
+            return .failure(Refusal(text: "name what to roll back to: revision=N, snapshot=ID or time=T", status: .badRequest))
+        }
+        let current = try store.objects().map(\.resource)
+        do {
+            return .success((try RollbackPlan.resolve(target, store: store, current: current), current))
+        } catch {
+            return .failure(Refusal(text: "\(error)", status: WebConsole.status(of: error)))
+        }
     }
 
     /// The confirmed rollback: checked again (the state may have moved since the dry run), then
@@ -62,13 +85,15 @@ extension WebConsole {
         guard sameOrigin(request) else { return Self.forbidden() }
         let fields = try await Self.form(&request)
         guard let author = Self.author(fields) else { return try await rollbackPage(fields, error: "say who rolls back (1–64 characters)", status: .badRequest) }
-        guard let (target, _) = Self.target(fields) else { return try await rollbackPage(fields, error: nil) }
-        let current = try store.objects().map(\.resource)
-        let plan: RollbackPlan
-        do { plan = try RollbackPlan.resolve(target, store: store, current: current) } catch { return try await rollbackPage(fields, error: nil) }
+        let (plan, current): (RollbackPlan, [Resource])
+        switch try resolve(fields) {
+        case .failure(let refusal): return try await message("Rollback", error: refusal.text, status: refusal.status)
+        case .success(let resolved): (plan, current) = resolved
+        }
         let problems = await plan.problems(store: store, checkImages: true)
         if !problems.isEmpty && fields["force"] != "1" {
-            return try await rollbackPage(fields, error: "rollback refused: \(problems.count) check(s) failed; fix them, or tick the box to store it anyway",
+            return try await rollbackPage(plan, current: current, problems: problems, fields: fields,
+                                          error: "rollback refused: \(problems.count) check(s) failed; fix them, or tick the box to store it anyway",
                                           status: .conflict)
         }
         let message = fields["message"].flatMap { $0.isEmpty ? nil : $0 }
@@ -145,7 +170,7 @@ extension WebConsole {
 
     /// Where a stream starts: a reconnect's `Last-Event-ID`, else the page's `?after=`.
     static func lastSeen(_ request: Request) -> Int64? {
-        request.headers[HTTPFields.Element.Name("Last-Event-ID")!].flatMap { Int64($0) } ?? request.uri.queryParameters.get("after").flatMap { Int64($0) }
+        request.headers[HTTPFields.Element.Name("Last-Event-ID")!].flatMap { Int64($0) } ?? (try? query(request))?["after"].flatMap { Int64($0) }
     }
 
     // MARK: Sign-in
@@ -199,7 +224,8 @@ extension WebConsole {
     }
 
     /// The query's fields, as a form sent with GET encodes them: `+` is a space (the browser's
-    /// `2026-12-06+09%3A00`), which the URI's own query parameters leave as it is.
+    /// `2026-12-06+09%3A00`), which the URI's own query parameters leave as it is. Every page
+    /// reads its query through this.
     static func query(_ request: Request) throws -> [String: String] {
         try fields(request.uri.query ?? "")
     }

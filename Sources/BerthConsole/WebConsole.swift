@@ -43,12 +43,12 @@ public struct WebConsole: Sendable {
         pages.post("/rollback") { request, context in try await self.rollback(request, context) }
         pages.get("/nodes/:name") { request, context in
             try await self.node(context.parameters.get("name") ?? "", author: Self.rememberedAuthor(request),
-                                done: request.uri.queryParameters.get("done"))
+                                done: try Self.query(request)["done"])
         }
         pages.post("/nodes/:name") { request, context in try await self.nodeAction(request, context) }
         pages.get("/events") { _, _ in try await self.events() }
         pages.get("/events/stream") { request, _ in self.stream(after: Self.lastSeen(request)) }
-        pages.get("/login") { request, _ in try await self.loginPage(next: request.uri.queryParameters.get("next") ?? "/") }
+        pages.get("/login") { request, _ in try await self.loginPage(next: try Self.query(request)["next"] ?? "/") }
         pages.post("/login") { request, context in try await self.login(request, context) }
         router.get("/assets/console.css") { _, _ in Self.asset(ConsoleAssets.css, type: "text/css; charset=utf-8") }
         router.get("/assets/console.js") { _, _ in Self.asset(ConsoleAssets.js, type: "text/javascript; charset=utf-8") }
@@ -115,13 +115,13 @@ public struct WebConsole: Sendable {
         var snapshots: [SnapshotRecord] = []
         var note = "No snapshot yet: the controller takes one every hour."
         do { snapshots = try SnapshotStore(statePath: store.path).list() } catch { note = "Snapshots could not be read: \(error)" }
-        let flash = request.uri.queryParameters.get("stored").flatMap { Int64($0) }.map { "revision \($0) stored" }
+        let flash = try Self.query(request)["stored"].flatMap { Int64($0) }.map { "revision \($0) stored" }
         return try await page("history", title: "History", HistoryView(revisions: revisions, snapshots: snapshots, snapshotsNote: note), flash: flash)
     }
 
     func diff(_ request: Request) async throws -> Response {
-        let q = request.uri.queryParameters
-        guard let from = q.get("from").flatMap(Int64.init), let to = q.get("to").flatMap(Int64.init), from >= 0, to > 0 else {
+        let q = try Self.query(request)
+        guard let from = q["from"].flatMap(Int64.init), let to = q["to"].flatMap(Int64.init), from >= 0, to > 0 else {
             return try await page("diff", title: "Diff", DiffView(heading: "Diff", text: nil), error: "give two revision numbers, e.g. from=3&to=5", status: .badRequest)
         }
         for n in [from, to] where try n > 0 && store.revision(n) == nil {

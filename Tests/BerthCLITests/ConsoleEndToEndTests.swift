@@ -40,7 +40,7 @@ struct ConsoleEndToEndTests {
     func fleet(_ edit: (String) -> String = { $0 }) -> String { LocalCluster.fleetFile(in: dir, edit) }
 
     func apply(_ path: String, wait: Bool = true) throws -> BerthProcess.Result {
-        try BerthProcess.run(["apply", "-f", LocalCluster.nodes, "-f", path] + (wait ? ["--wait", "--timeout", "90"] : []), state: state)
+        try BerthProcess.applyToCluster(path, state: state, wait: wait, timeout: 90)
     }
 
     @Test(.enabled(if: Browser.available))
@@ -207,6 +207,21 @@ struct ConsoleSignInTests {
         }
         let bogus = try fetch("/nodes/node-a", ["--data", "action=reboot&author=x"])
         #expect(bogus.hasSuffix("\n400") && bogus.contains("action must be one of: cordon, uncordon, drain, promote"), "\(bogus)")
+
+        // A rollback whose checks fail is refused (409) with its dry run shown again, and nothing
+        // stored; ticked to store it anyway, it is stored with its author. Revision 2 serves `m`,
+        // whose image no engine can show (node-a's engine is nowhere); revision 3 went back to 1.
+        write(Manifests.node("node-a") + "\n---\n" + Manifests.model + "\n---\n" + Manifests.deployment("d"), to: dir + "/fleet.yaml")
+        #expect(try BerthProcess.run(["apply", "-f", dir + "/fleet.yaml"], state: state).code == 0)
+        #expect(try BerthProcess.run(["rollback", "--all", "--to-revision", "1"], state: state).code == 0)
+        let refused = try fetch("/rollback", ["--data", "revision=2&author=console-test"])
+        #expect(refused.hasSuffix("\n409") && refused.contains("rollback refused:") && refused.contains("deployment/d"), "\(refused.suffix(600))")
+        func revisions() throws -> [Substring] { try BerthProcess.run(["history"], state: state).stdout.split(separator: "\n").dropFirst().map { $0 } }
+        #expect(try revisions().count == 3)
+        let forced = try fetch("/rollback", ["--data", "revision=2&author=console-test&force=1", "-o", "/dev/null"])
+        #expect(forced.hasSuffix("\n303"), "\(forced)")
+        let newest = try revisions()
+        #expect(newest.count == 4 && newest.first.map { $0.hasPrefix("4 ") && $0.contains("console-test") && $0.contains("rollback") } == true, "\(newest)")
 
         // No other site may frame a page.
         let headers2 = try fetch("/history", ["-D", "-", "-o", "/dev/null"])
